@@ -1,0 +1,164 @@
+//! The raw command line. ttyd's options keep ttyd's letters, names and meaning so that a
+//! ttyd command line runs unchanged; everything after COMMAND belongs to COMMAND.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ringtty",
+    version,
+    about = "Serve terminals to web browsers: COMMAND runs in a PTY, browsers and WebSocket \
+             clients drive it.",
+    disable_help_flag = true,
+    disable_version_flag = true,
+    trailing_var_arg = true,
+    after_help = "Options after COMMAND belong to COMMAND. Durations take a unit: 500ms, 10s, 5m, 1h \
+                  (a bare number is seconds)."
+)]
+pub struct Args {
+    /// Port to listen on (0 = any free port; the chosen port is printed)
+    #[arg(short = 'p', long, default_value_t = 7681, value_name = "PORT")]
+    pub port: u16,
+
+    /// Address (127.0.0.1, ::1, 0.0.0.0), interface name (eth0), or a unix socket path
+    /// ending in .sock or .socket to listen on [default: 127.0.0.1, or ::1 with -6]
+    #[arg(short = 'i', long, value_name = "ADDR|IFACE|PATH")]
+    pub interface: Option<String>,
+
+    /// Owner of the unix socket file (user or user:group, names or ids)
+    #[arg(short = 'U', long = "socket-owner", value_name = "USER[:GROUP]")]
+    pub socket_owner: Option<String>,
+
+    /// Prefer IPv6: the default address becomes ::1 and interfaces resolve to IPv6
+    #[arg(short = '6', long)]
+    pub ipv6: bool,
+
+    /// Worker threads, each pinned to one CPU [default: the CPUs this process may use]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Base path when served behind a reverse proxy (e.g. /mounted/here)
+    #[arg(short = 'b', long = "base-path", value_name = "PATH")]
+    pub base_path: Option<String>,
+
+    /// Allow binding a non-loopback address without any authentication
+    #[arg(long = "no-auth")]
+    pub no_auth: bool,
+
+    /// Clients may type into the terminal (read-only by default)
+    #[arg(short = 'W', long)]
+    pub writable: bool,
+
+    /// Working directory of the command
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// TERM for the command
+    #[arg(short = 'T', long = "terminal-type", default_value = "xterm-256color", value_name = "TERM")]
+    pub terminal_type: String,
+
+    /// Signal sent to the command when a session is closed (name or number)
+    #[arg(short = 's', long, default_value = "SIGHUP", value_name = "SIGNAL")]
+    pub signal: String,
+
+    /// Let clients append command-line arguments in the URL (?arg=foo&arg=bar)
+    #[arg(short = 'a', long = "url-arg")]
+    pub url_arg: bool,
+
+    /// Option passed to the web client (KEY=VALUE, repeatable)
+    #[arg(short = 't', long = "client-option", value_name = "KEY=VALUE")]
+    pub client_option: Vec<String>,
+
+    /// Maximum WebSocket clients across all sessions (0 = no limit)
+    #[arg(short = 'm', long = "max-clients", default_value_t = 0, value_name = "N")]
+    pub max_clients: usize,
+
+    /// Serve one session and exit when it ends
+    #[arg(short = 'o', long)]
+    pub once: bool,
+
+    /// Exit when no session has a client
+    #[arg(short = 'q', long = "exit-no-conn")]
+    pub exit_no_conn: bool,
+
+    /// Accepted for ttyd compatibility: the origin check is always on
+    #[arg(short = 'O', long = "check-origin")]
+    pub check_origin: bool,
+
+    /// Custom index.html to serve at /
+    #[arg(short = 'I', long, value_name = "FILE")]
+    pub index: Option<PathBuf>,
+
+    /// WebSocket ping interval
+    #[arg(short = 'P', long = "ping-interval", default_value = "5s", value_name = "DUR")]
+    pub ping_interval: String,
+
+    /// Accepted for ttyd compatibility and ignored: PTY reads use the buffer pool's size
+    #[arg(short = 'f', long = "srv-buf-size", value_name = "BYTES")]
+    pub srv_buf_size: Option<usize>,
+
+    /// Accepted for ttyd compatibility and ignored: a server has no browser to open
+    #[arg(short = 'B', long)]
+    pub browser: bool,
+
+    /// User id to run as after binding (requires root)
+    #[arg(short = 'u', long, value_name = "UID")]
+    pub uid: Option<u32>,
+
+    /// Group id to run as after binding (requires root)
+    #[arg(short = 'g', long, value_name = "GID")]
+    pub gid: Option<u32>,
+
+    /// HTTP basic auth (not available yet; refused rather than ignored)
+    #[arg(short = 'c', long, value_name = "USER:PASS")]
+    pub credential: Option<String>,
+
+    /// Trust an auth proxy's header (not available yet; refused rather than ignored)
+    #[arg(short = 'H', long = "auth-header", value_name = "NAME")]
+    pub auth_header: Option<String>,
+
+    /// TLS (not available yet; terminate TLS in a reverse proxy)
+    #[arg(short = 'S', long)]
+    pub ssl: bool,
+    #[arg(short = 'C', long = "ssl-cert", hide = true)]
+    pub ssl_cert: Option<PathBuf>,
+    #[arg(short = 'K', long = "ssl-key", hide = true)]
+    pub ssl_key: Option<PathBuf>,
+    #[arg(short = 'A', long = "ssl-ca", hide = true)]
+    pub ssl_ca: Option<PathBuf>,
+
+    /// Open connections per worker; beyond it new connections get 503
+    #[arg(long = "max-connections", default_value_t = 16384, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Time a client has to send a whole request head (slowloris guard)
+    #[arg(long = "http-head-timeout", default_value = "10s", value_name = "DUR")]
+    pub http_head_timeout: String,
+
+    /// Time an idle keep-alive connection is kept open
+    #[arg(long = "http-idle-timeout", default_value = "60s", value_name = "DUR")]
+    pub http_idle_timeout: String,
+
+    /// Time connections get to finish after SIGTERM/SIGINT before they are cut
+    #[arg(long = "shutdown-timeout", default_value = "5s", value_name = "DUR")]
+    pub shutdown_timeout: String,
+
+    /// Log level: error, warn, info, debug, or a ttyd/libwebsockets bitmask (7 = info)
+    #[arg(short = 'd', long, default_value = "info", value_name = "LEVEL")]
+    pub debug: String,
+
+    /// Print the version and exit
+    #[arg(short = 'v', long, action = ArgAction::Version)]
+    pub version: Option<bool>,
+
+    /// Print this help and exit
+    #[arg(short = 'h', long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// The command to run in each terminal, with its arguments
+    #[arg(value_name = "COMMAND", num_args = 0..)]
+    pub command: Vec<OsString>,
+}

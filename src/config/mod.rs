@@ -1,0 +1,322 @@
+//! Raw flags -> a validated, typed [`Config`]. Every error is one line that says what is
+//! wrong and how to fix it; `main` prints it and exits non-zero.
+
+mod cli;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use cli::Args;
+
+use crate::http::Limits;
+use crate::log::Level;
+
+/// Where to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// One `SO_REUSEPORT` listener per worker on this address (port 0 = any free port).
+    Tcp(SocketAddr),
+    /// One listening socket shared by all workers; `owner` is (uid, gid) for `chown`.
+    Unix { path: PathBuf, owner: Option<(u32, Option<u32>)> },
+}
+
+/// What runs in a terminal and how clients may use it (ttyd's options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminal {
+    /// COMMAND and its arguments; empty when none was given.
+    pub command: Vec<OsString>,
+    pub writable: bool,
+    pub cwd: Option<PathBuf>,
+    pub term: String,
+    /// Signal number sent to a session's child when it is closed.
+    pub signal: i32,
+    pub url_arg: bool,
+    pub client_options: Vec<(String, String)>,
+    pub max_clients: usize,
+    pub once: bool,
+    pub exit_no_conn: bool,
+    pub index: Option<PathBuf>,
+    pub ping_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: Listen,
+    pub threads: NonZeroUsize,
+    /// The CPUs this process may run on; worker `i` is pinned to `cpus[i % cpus.len()]`.
+    pub cpus: Vec<usize>,
+    /// `""` or `/prefix` without a trailing slash.
+    pub base_path: String,
+    pub log_level: Level,
+    pub http: Limits,
+    pub head_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Open connections per worker.
+    pub max_connections: usize,
+    pub shutdown_timeout: Duration,
+    pub no_auth: bool,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub terminal: Terminal,
+    /// Notes for the startup log about accepted-but-ignored ttyd options.
+    pub notes: Vec<&'static str>,
+}
+
+/// A startup error: one line, with the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+impl Config {
+    /// Parses a command line (including the program name). `Err(clap::Error)` covers
+    /// `--help`, `--version` and syntax errors, which clap prints itself.
+    pub fn parse_from<I, T>(argv: I) -> Result<Result<Config, ConfigError>, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        use clap::Parser;
+        Args::try_parse_from(argv).map(Config::from_args)
+    }
+
+    pub fn from_args(a: Args) -> Result<Config, ConfigError> {
+        refuse_unbuilt(&a)?;
+        let listen = listen(&a)?;
+        let cpus = affinity_cpus()?;
+        let threads = match a.threads {
+            None => NonZeroUsize::new(cpus.len()).unwrap_or(NonZeroUsize::MIN),
+            Some(n) if (1..=1024).contains(&n) => NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
+            Some(n) => return err(format!("--threads {n}: give a number from 1 to 1024")),
+        };
+        if let Listen::Tcp(addr) = &listen {
+            if !addr.ip().is_loopback() && !a.no_auth {
+                return err(format!(
+                    "refusing to serve {} without authentication: bind 127.0.0.1 (the default), \
+                     or pass --no-auth to accept that anyone who can reach it gets a terminal",
+                    addr.ip()
+                ));
+            }
+        }
+        let Some(log_level) = Level::parse(&a.debug) else {
+            return err(format!("-d {}: use error, warn, info, debug or a ttyd bitmask such as 7", a.debug));
+        };
+        if a.max_connections == 0 {
+            return err("--max-connections 0: give at least 1 connection per worker");
+        }
+        let mut notes = Vec::new();
+        if a.srv_buf_size.is_some() {
+            notes.push("-f/--srv-buf-size is ignored: PTY reads use the buffer pool's size");
+        }
+        if a.browser {
+            notes.push("-B/--browser is ignored: a server has no browser to open");
+        }
+        Ok(Config {
+            listen,
+            threads,
+            cpus,
+            base_path: base_path(a.base_path.as_deref())?,
+            log_level,
+            http: Limits::default(),
+            head_timeout: duration("--http-head-timeout", &a.http_head_timeout)?,
+            idle_timeout: duration("--http-idle-timeout", &a.http_idle_timeout)?,
+            max_connections: a.max_connections,
+            shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,
+            no_auth: a.no_auth,
+            uid: a.uid,
+            gid: a.gid,
+            terminal: Terminal {
+                signal: signal(&a.signal)?,
+                client_options: client_options(&a.client_option)?,
+                ping_interval: duration("-P/--ping-interval", &a.ping_interval)?,
+                command: a.command,
+                writable: a.writable,
+                cwd: a.cwd,
+                term: a.terminal_type,
+                url_arg: a.url_arg,
+                max_clients: a.max_clients,
+                once: a.once,
+                exit_no_conn: a.exit_no_conn,
+                index: a.index,
+            },
+            notes,
+        })
+    }
+}
+
+/// Options whose feature this build does not have yet, and that must not be silently
+/// ignored because the operator relies on them for safety.
+fn refuse_unbuilt(a: &Args) -> Result<(), ConfigError> {
+    if a.credential.is_some() || a.auth_header.is_some() {
+        return err("-c/--credential and -H/--auth-header are not available in this version yet; \
+                    refusing to start without the authentication you asked for (keep the default 127.0.0.1 bind \
+                    or put an authenticating proxy in front)");
+    }
+    if a.ssl || a.ssl_cert.is_some() || a.ssl_key.is_some() || a.ssl_ca.is_some() {
+        return err(
+            "TLS (-S/-C/-K/-A) is not available in this version yet; terminate TLS in a reverse proxy \
+                    (nginx, caddy) in front of ringtty",
+        );
+    }
+    Ok(())
+}
+
+fn listen(a: &Args) -> Result<Listen, ConfigError> {
+    let unix = a.interface.as_deref().is_some_and(|i| i.ends_with(".sock") || i.ends_with(".socket"));
+    if a.socket_owner.is_some() && !unix {
+        return err("-U/--socket-owner applies only to a unix socket: give -i a path ending in .sock");
+    }
+    let Some(iface) = a.interface.as_deref() else {
+        let ip = if a.ipv6 { IpAddr::V6(Ipv6Addr::LOCALHOST) } else { IpAddr::V4(Ipv4Addr::LOCALHOST) };
+        return Ok(Listen::Tcp(SocketAddr::new(ip, a.port)));
+    };
+    if unix {
+        let owner = a.socket_owner.as_deref().map(owner).transpose()?;
+        return Ok(Listen::Unix { path: PathBuf::from(iface), owner });
+    }
+    if let Ok(ip) = iface.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(Listen::Tcp(SocketAddr::new(ip, a.port)));
+    }
+    if iface == "localhost" {
+        let ip = if a.ipv6 { IpAddr::V6(Ipv6Addr::LOCALHOST) } else { IpAddr::V4(Ipv4Addr::LOCALHOST) };
+        return Ok(Listen::Tcp(SocketAddr::new(ip, a.port)));
+    }
+    let addrs = crate::sys::interface_addrs(iface)
+        .or_else(|e| err(format!("-i {iface}: cannot list network interfaces ({e})")))?;
+    let pick = addrs.iter().find(|ip| ip.is_ipv6() == a.ipv6).or(addrs.first());
+    match pick {
+        Some(ip) => Ok(Listen::Tcp(SocketAddr::new(*ip, a.port))),
+        None => err(format!(
+            "-i {iface}: no such interface with an address; give an address (127.0.0.1), an interface \
+             name from `ip addr`, or a unix socket path ending in .sock"
+        )),
+    }
+}
+
+/// The CPUs in this process's affinity mask (taskset, cgroup cpusets).
+fn affinity_cpus() -> Result<Vec<usize>, ConfigError> {
+    let set = rustix::thread::sched_getaffinity(None)
+        .or_else(|e| err(format!("cannot read the CPU affinity mask ({e})")))?;
+    let cpus: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&i| set.is_set(i)).collect();
+    if cpus.is_empty() {
+        return err("the CPU affinity mask is empty; run ringtty with at least one CPU allowed");
+    }
+    Ok(cpus)
+}
+
+fn base_path(raw: Option<&str>) -> Result<String, ConfigError> {
+    let Some(raw) = raw else { return Ok(String::new()) };
+    let trimmed = raw.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    let valid = trimmed.starts_with('/')
+        && trimmed.len() <= 128
+        && trimmed.bytes().all(|b| b.is_ascii_graphic() && !b"?#%\\".contains(&b));
+    if !valid {
+        return err(format!(
+            "-b {raw}: a base path starts with / and has at most 128 printable characters without ? # % \\ \
+             (e.g. -b /mounted/here)"
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// `500ms`, `10s`, `5m`, `1h`, `1d`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        _ => return None,
+    };
+    (secs.is_finite() && (0.0..=1e9).contains(&secs)).then(|| Duration::from_secs_f64(secs))
+}
+
+fn duration(flag: &str, s: &str) -> Result<Duration, ConfigError> {
+    parse_duration(s)
+        .ok_or_else(|| ConfigError(format!("{flag} {s}: give a duration such as 500ms, 10s, 5m or 1h")))
+}
+
+const SIGNALS: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("USR2", libc::SIGUSR2),
+    ("TERM", libc::SIGTERM),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("WINCH", libc::SIGWINCH),
+];
+
+/// `SIGHUP`, `HUP`, `hup` or `1`.
+fn signal(s: &str) -> Result<i32, ConfigError> {
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some((_, n)) = SIGNALS.iter().find(|(n, _)| *n == name) {
+        return Ok(*n);
+    }
+    match s.parse::<i32>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => err(format!("-s {s}: give a signal name (SIGHUP, SIGTERM, ...) or number (1-64)")),
+    }
+}
+
+fn client_options(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    raw.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => err(format!("-t {kv}: client options are KEY=VALUE (e.g. -t fontSize=16)")),
+        })
+        .collect()
+}
+
+/// `user[:group]`, as names (looked up in /etc/passwd, /etc/group) or numeric ids.
+fn owner(spec: &str) -> Result<(u32, Option<u32>), ConfigError> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let uid = id_of(user, "/etc/passwd")
+        .ok_or_else(|| ConfigError(format!("-U {spec}: unknown user {user:?}; give a user name or id")))?;
+    let gid = match group {
+        None | Some("") => None,
+        Some(g) => Some(id_of(g, "/etc/group").ok_or_else(|| {
+            ConfigError(format!("-U {spec}: unknown group {g:?}; give a group name or id"))
+        })?),
+    };
+    Ok((uid, gid))
+}
+
+fn id_of(name: &str, db: &str) -> Option<u32> {
+    if let Ok(id) = name.parse() {
+        return Some(id);
+    }
+    let text = std::fs::read_to_string(db).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        fields.nth(1)?.parse().ok()
+    })
+}

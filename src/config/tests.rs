@@ -1,0 +1,139 @@
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+    let argv = std::iter::once("ringtty").chain(args.iter().copied());
+    Config::parse_from(argv).expect("clap accepts the syntax")
+}
+
+#[test]
+fn defaults_are_safe() {
+    let c = parse(&[]).unwrap();
+    assert_eq!(c.listen, Listen::Tcp("127.0.0.1:7681".parse().unwrap()));
+    assert!(!c.terminal.writable);
+    assert_eq!(c.terminal.term, "xterm-256color");
+    assert_eq!(c.terminal.signal, libc::SIGHUP);
+    assert_eq!(c.terminal.ping_interval, Duration::from_secs(5));
+    assert_eq!(c.threads.get(), c.cpus.len());
+    assert_eq!(c.base_path, "");
+}
+
+#[test]
+fn options_after_command_belong_to_command() {
+    let c = parse(&["-p", "0", "-W", "bash", "-p", "--login", "-c", "x"]).unwrap();
+    assert_eq!(c.listen, Listen::Tcp("127.0.0.1:0".parse().unwrap()));
+    assert!(c.terminal.writable);
+    let cmd: Vec<&str> = c.terminal.command.iter().map(|s| s.to_str().unwrap()).collect();
+    assert_eq!(cmd, ["bash", "-p", "--login", "-c", "x"]);
+}
+
+#[test]
+fn ttyd_command_lines_parse() {
+    let c = parse(&[
+        "-p",
+        "8080",
+        "-i",
+        "lo",
+        "-W",
+        "-m",
+        "3",
+        "-o",
+        "-q",
+        "-w",
+        "/tmp",
+        "-T",
+        "xterm",
+        "-s",
+        "SIGTERM",
+        "-a",
+        "-t",
+        "fontSize=16",
+        "-t",
+        "theme={\"a\":1}",
+        "-O",
+        "-P",
+        "10",
+        "-b",
+        "/tty/",
+        "-6",
+        "-d",
+        "7",
+        "-f",
+        "4096",
+        "top",
+    ])
+    .unwrap();
+    assert!(matches!(c.listen, Listen::Tcp(a) if a.port() == 8080 && a.ip().is_loopback()));
+    assert_eq!(c.terminal.max_clients, 3);
+    assert!(c.terminal.once && c.terminal.exit_no_conn && c.terminal.url_arg);
+    assert_eq!(c.terminal.signal, libc::SIGTERM);
+    assert_eq!(c.terminal.client_options[1], ("theme".into(), "{\"a\":1}".into()));
+    assert_eq!(c.terminal.ping_interval, Duration::from_secs(10));
+    assert_eq!(c.base_path, "/tty");
+    assert_eq!(c.log_level, Level::Info);
+    assert_eq!(c.notes.len(), 1);
+}
+
+#[test]
+fn unix_sockets_and_ipv6() {
+    let c = parse(&["-i", "/run/ringtty.sock", "-U", "0:0"]).unwrap();
+    assert_eq!(c.listen, Listen::Unix { path: "/run/ringtty.sock".into(), owner: Some((0, Some(0))) });
+    let c = parse(&["-i", "/tmp/x.socket", "-U", "root"]).unwrap();
+    assert_eq!(c.listen, Listen::Unix { path: "/tmp/x.socket".into(), owner: Some((0, None)) });
+    let c = parse(&["-6"]).unwrap();
+    assert_eq!(c.listen, Listen::Tcp("[::1]:7681".parse().unwrap()));
+    let c = parse(&["-i", "::1", "-p", "9"]).unwrap();
+    assert_eq!(c.listen, Listen::Tcp("[::1]:9".parse().unwrap()));
+}
+
+#[test]
+fn errors_are_one_line_with_a_fix() {
+    let table: &[(&[&str], &str)] = &[
+        (&["-i", "0.0.0.0"], "--no-auth"),
+        (&["-i", "no-such-iface0"], "interface"),
+        (&["-U", "root"], "unix socket"),
+        (&["-i", "/x.sock", "-U", "no-such-user-xyz"], "unknown user"),
+        (&["-s", "SIGNOPE"], "signal name"),
+        (&["-t", "novalue"], "KEY=VALUE"),
+        (&["-b", "relative"], "base path"),
+        (&["-P", "soon"], "duration"),
+        (&["-d", "loud"], "bitmask"),
+        (&["--threads", "0"], "1 to 1024"),
+        (&["--max-connections", "0"], "at least 1"),
+        (&["-c", "a:b"], "authentication"),
+        (&["-S"], "reverse proxy"),
+    ];
+    for (args, needle) in table {
+        let e = parse(args).expect_err(&format!("{args:?} must be refused"));
+        assert!(e.0.contains(needle), "{args:?}: {e}");
+        assert!(!e.0.contains('\n'), "{args:?}: one line: {e}");
+    }
+    assert!(parse(&["-i", "0.0.0.0", "--no-auth"]).is_ok());
+}
+
+#[test]
+fn syntax_errors_help_and_version_go_through_clap() {
+    for args in [&["--bogus"][..], &["-p", "notaport"], &["-h"], &["--version"], &["-v"]] {
+        let argv = std::iter::once("ringtty").chain(args.iter().copied());
+        assert!(Config::parse_from(argv).is_err(), "{args:?}");
+    }
+}
+
+#[test]
+fn durations() {
+    let table = [
+        ("10", Some(10_000)),
+        ("10s", Some(10_000)),
+        ("500ms", Some(500)),
+        ("1.5s", Some(1_500)),
+        ("5m", Some(300_000)),
+        ("1h", Some(3_600_000)),
+        ("0", Some(0)),
+        ("", None),
+        ("10x", None),
+        ("-1s", None),
+        ("s", None),
+    ];
+    for (s, want) in table {
+        assert_eq!(parse_duration(s).map(|d| d.as_millis() as u64), want, "{s:?}");
+    }
+}

@@ -1,0 +1,233 @@
+use super::*;
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+/// Parses `input` with default limits and a 64-header array.
+fn parse_all(input: &[u8], limits: &Limits) -> Result<Option<Summary>, HttpError> {
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    match parse(input, &mut headers, limits)? {
+        Parse::Partial => Ok(None),
+        Parse::Complete(r) => Ok(Some(Summary {
+            method: r.method,
+            path: r.path.to_owned(),
+            query: r.query.map(str::to_owned),
+            content_length: r.content_length,
+            keep_alive: r.keep_alive,
+            expect_continue: r.expect_continue,
+            head_len: r.head_len,
+        })),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Summary {
+    method: Method,
+    path: String,
+    query: Option<String>,
+    content_length: u64,
+    keep_alive: bool,
+    expect_continue: bool,
+    head_len: usize,
+}
+
+fn s(method: Method, path: &str, query: Option<&str>, cl: u64, ka: bool, ec: bool, n: usize) -> Summary {
+    Summary {
+        method,
+        path: path.into(),
+        query: query.map(Into::into),
+        content_length: cl,
+        keep_alive: ka,
+        expect_continue: ec,
+        head_len: n,
+    }
+}
+
+type Expected = fn(usize) -> Summary;
+
+const VALID: &[(&str, Expected)] = &[
+    ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", |n| s(Method::Get, "/", None, 0, true, false, n)),
+    ("GET /health?x=1&y HTTP/1.1\r\nHost: a\r\n\r\n", |n| {
+        s(Method::Get, "/health", Some("x=1&y"), 0, true, false, n)
+    }),
+    ("HEAD /metrics HTTP/1.0\r\n\r\n", |n| s(Method::Head, "/metrics", None, 0, false, false, n)),
+    ("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", |n| s(Method::Get, "/", None, 0, true, false, n)),
+    ("GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n", |n| s(Method::Get, "/", None, 0, false, false, n)),
+    ("POST /api HTTP/1.1\r\nContent-Length: 12\r\n\r\n", |n| {
+        s(Method::Post, "/api", None, 12, true, false, n)
+    }),
+    ("POST /api HTTP/1.1\r\ncontent-length: 0\r\nExpect: 100-Continue\r\n\r\n", |n| {
+        s(Method::Post, "/api", None, 0, true, true, n)
+    }),
+    ("DELETE /x HTTP/1.1\r\n\r\n", |n| s(Method::Delete, "/x", None, 0, true, false, n)),
+    ("BREW /pot HTTP/1.1\r\n\r\n", |n| s(Method::Other, "/pot", None, 0, true, false, n)),
+    ("OPTIONS * HTTP/1.1\r\n\r\n", |n| s(Method::Options, "*", None, 0, true, false, n)),
+    // httparse accepts bare LF line endings (RFC 9112 §2.2 allows it).
+    ("GET / HTTP/1.1\nHost: a\n\n", |n| s(Method::Get, "/", None, 0, true, false, n)),
+];
+
+#[test]
+fn valid_heads_parse_whole_and_split_at_every_byte() {
+    for (input, expected) in VALID {
+        let bytes = input.as_bytes();
+        let want = expected(bytes.len());
+        assert_eq!(parse_all(bytes, &limits()), Ok(Some(want)), "{input:?}");
+        for cut in 0..bytes.len() {
+            assert_eq!(parse_all(&bytes[..cut], &limits()), Ok(None), "{input:?} cut at {cut}");
+        }
+    }
+}
+
+#[test]
+fn pipelined_requests_parse_one_after_another() {
+    let two =
+        b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\n\r\n";
+    let first = parse_all(two, &limits()).unwrap().unwrap();
+    assert_eq!(first.path, "/a");
+    let rest = &two[first.head_len..];
+    let second = parse_all(rest, &limits()).unwrap().unwrap();
+    assert_eq!((second.path.as_str(), second.content_length), ("/b", 3));
+    let rest = &rest[second.head_len + 3..];
+    assert_eq!(parse_all(rest, &limits()).unwrap().unwrap().path, "/c");
+}
+
+#[test]
+fn errors_map_to_statuses() {
+    let table: &[(&[u8], HttpError, u16)] = &[
+        (
+            b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+            HttpError::DuplicateLength,
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            HttpError::DuplicateLength,
+            400,
+        ),
+        (b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", HttpError::BadLength, 400),
+        (b"GET / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n", HttpError::BadLength, 400),
+        (b"GET / HTTP/1.1\r\nContent-Length: \r\n\r\n", HttpError::BadLength, 400),
+        (b"GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", HttpError::BadLength, 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", HttpError::TransferEncoding, 501),
+        (b"GET / HTTP/1.1\r\nExpect: something\r\n\r\n", HttpError::ExpectationFailed, 417),
+        (b"GET / HTTP/2.0\r\n\r\n", HttpError::VersionNotSupported, 505),
+        (b"GET http://evil/ HTTP/1.1\r\n\r\n", HttpError::BadTarget, 400),
+        (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", HttpError::Malformed, 400),
+        (b"\x00\x01\x02 / HTTP/1.1\r\n\r\n", HttpError::Malformed, 400),
+        (b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", HttpError::Malformed, 400),
+    ];
+    for (input, err, status) in table {
+        assert_eq!(parse_all(input, &limits()), Err(*err), "{:?}", String::from_utf8_lossy(input));
+        assert_eq!(err.status(), *status);
+        assert!(!err.reason().is_empty());
+    }
+}
+
+#[test]
+fn limits_are_enforced_before_growth() {
+    let small = Limits { max_head_bytes: 256, max_headers: 4, max_uri_bytes: 64, max_body_bytes: 10 };
+    // Too many headers: 431 as soon as the fifth header is seen.
+    let many = b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\ne: 5\r\n\r\n";
+    assert_eq!(parse_all(many, &small), Err(HttpError::TooManyHeaders));
+    // A head that keeps growing past the limit without finishing: 431.
+    let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+    big.resize(256, b'a');
+    assert_eq!(parse_all(&big, &small), Err(HttpError::HeadTooLarge));
+    // ...but one byte under the limit is still only partial.
+    assert_eq!(parse_all(&big[..255], &small), Ok(None));
+    // A complete head over the limit: 431 too.
+    let mut complete = b"GET / HTTP/1.1\r\nX: ".to_vec();
+    complete.resize(300, b'a');
+    complete.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(parse_all(&complete, &small), Err(HttpError::HeadTooLarge));
+    // A long URI: 414, complete or not.
+    let mut uri = b"GET /".to_vec();
+    uri.resize(100, b'u');
+    assert_eq!(parse_all(&uri, &small), Err(HttpError::UriTooLong));
+    uri.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+    assert_eq!(parse_all(&uri, &small), Err(HttpError::UriTooLong));
+}
+
+#[test]
+fn header_lookup_is_case_insensitive() {
+    let input = b"GET / HTTP/1.1\r\nOrigin: http://a\r\nX-Y: 1\r\n\r\n";
+    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let Ok(Parse::Complete(req)) = parse(input, &mut headers, &limits()) else {
+        panic!("not complete");
+    };
+    assert_eq!(req.header("origin"), Some(&b"http://a"[..]));
+    assert_eq!(req.header("x-y"), Some(&b"1"[..]));
+    assert_eq!(req.header("missing"), None);
+    assert_eq!(req.header_pairs().count(), 2);
+}
+
+#[test]
+fn token_lists() {
+    let got: Vec<&[u8]> = tokens(b" keep-alive ,, Upgrade,close ").collect();
+    assert_eq!(got, vec![&b"keep-alive"[..], b"Upgrade", b"close"]);
+}
+
+#[test]
+fn routes() {
+    use Route::*;
+    let table: &[(Method, &str, &str, Route)] = &[
+        (Method::Get, "/health", "", Health),
+        (Method::Head, "/health", "", Health),
+        (Method::Post, "/health", "", MethodNotAllowed("GET, HEAD")),
+        (Method::Get, "/metrics", "", Metrics),
+        (Method::Get, "/nope", "", NotFound),
+        (Method::Get, "/base/health", "/base", Health),
+        (Method::Get, "/health", "/base", NotFound),
+        (Method::Get, "/basehealth", "/base", NotFound),
+        (Method::Get, "/base", "/base", NotFound),
+        (Method::Get, "/echo", "", WsEcho),
+        (Method::Post, "/echo", "", MethodNotAllowed("GET")),
+        (Method::Get, "/base/echo", "/base", WsEcho),
+    ];
+    for (m, path, base, want) in table {
+        assert_eq!(route(*m, path, base, Some("/echo")), *want, "{m:?} {path} under {base:?}");
+    }
+    assert_eq!(route(Method::Get, "/echo", "", None), NotFound);
+}
+
+#[test]
+fn response_head_has_the_standard_fields() {
+    let mut out = Vec::new();
+    let date = HttpDate::from_unix(784_111_777);
+    Head {
+        status: 404,
+        content_type: "application/json",
+        content_length: 17,
+        keep_alive: false,
+        extra: &[("Allow", "GET")],
+    }
+    .write(&date, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nServer: ringtty/"), "{text}");
+    assert!(text.contains("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), "{text}");
+    assert!(text.contains("\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\nAllow: GET\r\n\r\n"), "{text}");
+}
+
+#[test]
+fn json_errors_escape() {
+    let mut out = Vec::new();
+    json_error("a \"b\" \\ \n", &mut out);
+    assert_eq!(out, br#"{"error":"a \"b\" \\ \u000a"}"#);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["error"], "a \"b\" \\ \n");
+}
+
+#[test]
+fn dates() {
+    let table: &[(u64, &str)] = &[
+        (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+        (1_795_000_000, "Wed, 18 Nov 2026 11:06:40 GMT"),
+        (4_102_444_799, "Thu, 31 Dec 2099 23:59:59 GMT"),
+    ];
+    for (secs, want) in table {
+        assert_eq!(format!("{:?}", HttpDate::from_unix(*secs)), *want);
+    }
+}

@@ -1,0 +1,6 @@
+pub mod config;
+pub mod http;
+#[macro_use]
+pub mod log;
+pub mod runtime;
+pub mod sys;

@@ -1,0 +1,344 @@
+//! One HTTP/1.1 connection: read heads into a fixed buffer, answer pipelined requests in
+//! order, keep alive, and close on error, timeout or shutdown.
+//!
+//! Reads are io_uring reads into the connection's own buffer. A read abandoned by a
+//! timeout is never left holding the socket open: closing a connection always starts
+//! with `shutdown(2)`, which completes any read still in flight.
+
+use std::cell::Cell;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio::time::timeout;
+use tokio_uring::buf::BoundedBuf;
+
+use super::worker::Worker;
+use crate::http::{self, Head, HttpError, Parse, Request, Route};
+
+/// A connection's socket, TCP or unix; both are plain byte streams to us.
+pub enum Stream {
+    Tcp(tokio_uring::net::TcpStream),
+    Unix(tokio_uring::net::UnixStream),
+}
+
+impl Stream {
+    async fn read<T: tokio_uring::buf::BoundedBufMut>(&self, buf: T) -> tokio_uring::BufResult<usize, T> {
+        match self {
+            Stream::Tcp(s) => s.read(buf).await,
+            Stream::Unix(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {
+        match self {
+            Stream::Tcp(s) => s.write_all(buf).await,
+            Stream::Unix(s) => s.write_all(buf).await,
+        }
+    }
+
+    fn raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+/// Why the connection loop stops.
+enum Exit {
+    /// Close at once (EOF, IO error, idle timeout, shutdown).
+    Now,
+    /// An error response was queued: send it, then close without resetting the
+    /// connection under the client's unread request bytes.
+    Linger,
+}
+
+/// The longest we keep reading (and discarding) after an error response.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024;
+/// Responses are flushed once this much is queued, even mid-pipeline.
+const FLUSH_AT: usize = 64 * 1024;
+
+pub async fn serve(w: Rc<Worker>, stream: Stream) {
+    let fd = stream.raw_fd();
+    let idle = Rc::new(Cell::new(true));
+    let slot = w.register(fd, idle.clone());
+    let mut conn = Conn {
+        buf: Vec::with_capacity(w.cfg.http.max_head_bytes),
+        out: Vec::with_capacity(1024),
+        body: Vec::new(),
+        w,
+        stream,
+        slot,
+        idle,
+    };
+    let exit = loop {
+        match conn.request().await {
+            Ok(true) => continue,
+            Ok(false) => break Exit::Now,
+            Err(e) => break e,
+        }
+    };
+    if conn.flush().await.is_ok() {
+        if let Exit::Linger = exit {
+            conn.linger().await;
+        }
+    }
+}
+
+struct Conn {
+    w: Rc<Worker>,
+    stream: Stream,
+    slot: usize,
+    idle: Rc<Cell<bool>>,
+    /// Request heads and whatever follows them (bodies, pipelined requests).
+    buf: Vec<u8>,
+    /// Responses not yet written.
+    out: Vec<u8>,
+    /// A body that did not fit in `buf`.
+    body: Vec<u8>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Wakes any read still in flight (e.g. abandoned by a timeout), so the socket
+        // really closes when the last reference to it goes.
+        crate::sys::shutdown(self.stream.raw_fd());
+        self.w.unregister(self.slot, std::thread::panicking());
+    }
+}
+
+impl Conn {
+    /// Serves one request. `Ok(true)`: keep the connection for another.
+    async fn request(&mut self) -> Result<bool, Exit> {
+        self.fill_head().await?;
+        let limits = &self.w.cfg.http;
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let n = limits.max_headers.min(MAX_HEADERS);
+        let Ok(Parse::Complete(req)) = http::parse(&self.buf, &mut headers[..n], limits) else {
+            // fill_head returned only once this parse completes.
+            self.error(HttpError::Malformed.status(), HttpError::Malformed.reason(), &[]);
+            return Err(Exit::Linger);
+        };
+        if req.content_length > limits.max_body_bytes {
+            let e = HttpError::BodyTooLarge;
+            error_into(&self.w, &mut self.out, e.status(), e.reason(), &[]);
+            return Err(Exit::Linger);
+        }
+        let cl = req.content_length as usize;
+        let buffered = self.buf.len() - req.head_len;
+        let in_buf = cl <= buffered;
+        if !in_buf {
+            if req.expect_continue {
+                self.out.extend_from_slice(http::CONTINUE);
+                write_out(&self.w, &self.stream, &mut self.out).await?;
+            }
+            self.body.clear();
+            self.body.extend_from_slice(&self.buf[req.head_len..]);
+            self.body = read_body(&self.w, &self.stream, std::mem::take(&mut self.body), cl).await?;
+        }
+        let body = if in_buf { &self.buf[req.head_len..req.head_len + cl] } else { &self.body[..] };
+        let keep_alive = req.keep_alive && !self.w.shutting_down();
+        dispatch(&self.w, &req, body, keep_alive, &mut self.out);
+        let consumed = req.head_len + cl.min(buffered);
+        self.buf.drain(..consumed);
+        if self.body.capacity() > 64 * 1024 {
+            self.body = Vec::new();
+        }
+        if !keep_alive {
+            return Ok(false);
+        }
+        if self.out.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(true)
+    }
+
+    /// Reads until `buf` holds a complete request head, answering errors and timeouts.
+    async fn fill_head(&mut self) -> Result<(), Exit> {
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let limits = &self.w.cfg.http;
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let n = limits.max_headers.min(MAX_HEADERS);
+            match http::parse(&self.buf, &mut headers[..n], limits) {
+                Ok(Parse::Complete(_)) => {
+                    self.set_idle(false);
+                    return Ok(());
+                }
+                Ok(Parse::Partial) => {}
+                Err(e) => {
+                    self.error(e.status(), e.reason(), &[]);
+                    return Err(Exit::Linger);
+                }
+            }
+            // Answers to pipelined requests go out before we wait for more.
+            self.flush().await?;
+            let idle = self.buf.is_empty();
+            self.set_idle(idle);
+            if idle && self.w.shutting_down() {
+                return Err(Exit::Now);
+            }
+            let wait = if idle {
+                self.w.cfg.idle_timeout
+            } else {
+                let d = *deadline.get_or_insert_with(|| Instant::now() + self.w.cfg.head_timeout);
+                d.saturating_duration_since(Instant::now())
+            };
+            match self.read_more(wait).await {
+                Ok(0) => return Err(Exit::Now),
+                Ok(_) => {
+                    if idle {
+                        deadline = Some(Instant::now() + self.w.cfg.head_timeout);
+                    }
+                }
+                Err(None) if !idle => {
+                    let e = HttpError::HeadTimeout;
+                    self.error(e.status(), e.reason(), &[]);
+                    return Err(Exit::Linger);
+                }
+                Err(_) => return Err(Exit::Now),
+            }
+        }
+    }
+
+    /// One read into the spare room of `buf`. `Err(None)` is a timeout.
+    async fn read_more(&mut self, wait: Duration) -> Result<usize, Option<std::io::Error>> {
+        let buf = std::mem::take(&mut self.buf);
+        let len = buf.len();
+        let cap = buf.capacity();
+        debug_assert!(len < cap, "parse refuses a full head buffer");
+        let Ok((res, slice)) = timeout(wait, self.stream.read(buf.slice(len..cap))).await else {
+            return Err(None);
+        };
+        self.buf = slice.into_inner();
+        let n = res.map_err(Some)?;
+        self.w.stats().bytes_in(n);
+        Ok(n)
+    }
+
+    fn set_idle(&self, idle: bool) {
+        self.idle.set(idle);
+    }
+
+    fn error(&mut self, status: u16, reason: &str, extra: &[(&str, &str)]) {
+        error_into(&self.w, &mut self.out, status, reason, extra);
+    }
+
+    async fn flush(&mut self) -> Result<(), Exit> {
+        write_out(&self.w, &self.stream, &mut self.out).await
+    }
+
+    /// After an error response: stop sending, read and discard what the client is still
+    /// sending for a bounded time, so the response is not destroyed by a reset.
+    async fn linger(&mut self) {
+        crate::sys::shutdown_write(self.stream.raw_fd());
+        let until = Instant::now() + LINGER;
+        let mut discarded = 0;
+        let mut scratch = std::mem::take(&mut self.buf);
+        while discarded < LINGER_BYTES {
+            scratch.clear();
+            let wait = until.saturating_duration_since(Instant::now());
+            let Ok((Ok(n), b)) = timeout(wait, self.stream.read(scratch)).await else { return };
+            if n == 0 {
+                return;
+            }
+            discarded += n;
+            scratch = b;
+        }
+    }
+}
+
+/// The header array's size; `Limits::max_headers` may lower it, never raise it.
+const MAX_HEADERS: usize = 128;
+
+async fn write_out(w: &Worker, stream: &Stream, out: &mut Vec<u8>) -> Result<(), Exit> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let n = out.len();
+    let (res, mut buf) = stream.write_all(std::mem::take(out)).await;
+    res.map_err(|_| Exit::Now)?;
+    w.stats().bytes_out(n);
+    buf.clear();
+    *out = buf;
+    Ok(())
+}
+
+/// Reads the rest of a body that did not fit in the head buffer. `body` already holds
+/// what was buffered; the reads never go past `len`, so no pipelined bytes land here.
+async fn read_body(w: &Worker, stream: &Stream, mut body: Vec<u8>, len: usize) -> Result<Vec<u8>, Exit> {
+    body.reserve_exact(len - body.len());
+    while body.len() < len {
+        let have = body.len();
+        let wait = w.cfg.idle_timeout;
+        let Ok((res, slice)) = timeout(wait, stream.read(body.slice(have..len))).await else {
+            return Err(Exit::Now);
+        };
+        body = slice.into_inner();
+        match res {
+            Ok(0) | Err(_) => return Err(Exit::Now),
+            Ok(n) => w.stats().bytes_in(n),
+        }
+    }
+    Ok(body)
+}
+
+fn error_into(w: &Worker, out: &mut Vec<u8>, status: u16, reason: &str, extra: &[(&str, &str)]) {
+    let mut body = Vec::with_capacity(64);
+    http::json_error(reason, &mut body);
+    respond(w, out, status, "application/json", &body, false, extra, false);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    w: &Worker,
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    keep_alive: bool,
+    extra: &[(&str, &str)],
+    head_only: bool,
+) {
+    Head { status, content_type, content_length: body.len(), keep_alive, extra }.write(&w.date(), out);
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    w.stats().response(status);
+}
+
+/// Routes one complete request and queues its response.
+fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
+    let _ = body;
+    let head_only = req.method == http::Method::Head;
+    if w.fault_injection {
+        w.inject_fault(req.path);
+    }
+    match http::route(req.method, req.path, &w.cfg.base_path, None) {
+        Route::Health => {
+            let now = Instant::now();
+            let status = if w.shared.all_alive() { 200 } else { 503 };
+            let json = w.shared.health_json(w.index, now);
+            respond(w, out, status, "application/json", json.as_bytes(), keep_alive, &NO_STORE, head_only);
+        }
+        Route::Metrics => {
+            let text = w.shared.metrics_text(Instant::now());
+            let ct = "text/plain; version=0.0.4; charset=utf-8";
+            respond(w, out, 200, ct, text.as_bytes(), keep_alive, &NO_STORE, head_only);
+        }
+        Route::MethodNotAllowed(allow) => {
+            let mut json = Vec::new();
+            http::json_error("method not allowed", &mut json);
+            respond(w, out, 405, "application/json", &json, keep_alive, &[("Allow", allow)], head_only);
+        }
+        Route::NotFound | Route::WsEcho => {
+            let mut json = Vec::new();
+            http::json_error("not found", &mut json);
+            respond(w, out, 404, "application/json", &json, keep_alive, &[], head_only);
+        }
+    }
+}
+
+const NO_STORE: [(&str, &str); 1] = [("Cache-Control", "no-store")];

@@ -1,0 +1,119 @@
+//! Listening sockets: one `SO_REUSEPORT` TCP listener per worker (the kernel spreads
+//! connections over them), or one unix socket shared by all workers.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use rustix::net::{self, sockopt, AddressFamily, SocketFlags, SocketType};
+
+use crate::config::{Config, Listen};
+
+const BACKLOG: i32 = 4096;
+
+/// The listeners for all workers, bound before any worker starts so that a bind error is
+/// a startup error and `-p 0` can be printed.
+pub struct Listeners {
+    pub fds: Vec<OwnedFd>,
+    /// What the workers listen on, for the startup line (`http://127.0.0.1:PORT` or the path).
+    pub display: String,
+}
+
+pub fn bind(config: &Config) -> Result<Listeners, String> {
+    match &config.listen {
+        Listen::Tcp(addr) => bind_tcp(*addr, config.threads.get()),
+        Listen::Unix { path, owner } => bind_unix(path, *owner, config.threads.get()),
+    }
+}
+
+fn bind_tcp(addr: SocketAddr, workers: usize) -> Result<Listeners, String> {
+    let mut fds = Vec::with_capacity(workers);
+    let mut addr = addr;
+    for _ in 0..workers {
+        let fd = tcp_listener(addr).map_err(|e| bind_error(&addr.to_string(), &e))?;
+        // With -p 0 the first bind picks the port; the others join it.
+        if addr.port() == 0 {
+            let local = net::getsockname(&fd).map_err(|e| format!("cannot read the bound port: {e}"))?;
+            let local =
+                SocketAddr::try_from(local).map_err(|_| "bound socket has no IP address".to_owned())?;
+            addr.set_port(local.port());
+        }
+        fds.push(fd);
+    }
+    let display = match addr {
+        SocketAddr::V4(a) => format!("http://{a}/"),
+        SocketAddr::V6(a) => format!("http://[{}]:{}/", a.ip(), a.port()),
+    };
+    Ok(Listeners { fds, display })
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<OwnedFd> {
+    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let fd =
+        net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    sockopt::set_socket_reuseport(&fd, true)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // `-6 -i ::` serves IPv4 too, as ttyd does.
+        sockopt::set_ipv6_v6only(&fd, false)?;
+    }
+    net::bind(&fd, &addr)?;
+    net::listen(&fd, BACKLOG)?;
+    Ok(fd)
+}
+
+fn bind_unix(path: &Path, owner: Option<(u32, Option<u32>)>, workers: usize) -> Result<Listeners, String> {
+    let shown = path.display().to_string();
+    remove_stale_socket(path)?;
+    let fd = net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )
+    .map_err(|e| bind_error(&shown, &e.into()))?;
+    let addr = net::SocketAddrUnix::new(path).map_err(|e| bind_error(&shown, &e.into()))?;
+    net::bind(&fd, &addr).map_err(|e| bind_error(&shown, &e.into()))?;
+    net::listen(&fd, BACKLOG).map_err(|e| bind_error(&shown, &e.into()))?;
+    if let Some((uid, gid)) = owner {
+        let (uid, gid) = (rustix::fs::Uid::from_raw(uid), gid.map(rustix::fs::Gid::from_raw));
+        rustix::fs::chown(path, Some(uid), gid)
+            .map_err(|e| format!("cannot chown {shown} for -U ({e}); run as root or drop -U"))?;
+    }
+    // Every worker accepts on the same socket; each gets its own duplicate descriptor.
+    let mut fds = Vec::with_capacity(workers);
+    for _ in 1..workers {
+        fds.push(
+            fd.as_fd().try_clone_to_owned().map_err(|e| format!("cannot duplicate the unix socket: {e}"))?,
+        );
+    }
+    fds.push(fd);
+    Ok(Listeners { fds, display: format!("unix:{shown}") })
+}
+
+/// A socket file left by a previous run is removed only if nothing answers on it.
+fn remove_stale_socket(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    let shown = path.display();
+    if !meta.file_type().is_socket() {
+        return Err(format!("{shown} exists and is not a socket; remove it or choose another -i path"));
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(format!("{shown} is in use by another server; stop it or choose another -i path"));
+    }
+    std::fs::remove_file(path).map_err(|e| format!("cannot remove stale socket {shown}: {e}"))
+}
+
+fn bind_error(what: &str, e: &io::Error) -> String {
+    let fix = match e.kind() {
+        io::ErrorKind::AddrInUse => "another process uses it; choose another -p, or -p 0 for any free port",
+        io::ErrorKind::AddrNotAvailable => "no interface has that address; check -i",
+        io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need root or CAP_NET_BIND_SERVICE; choose -p 7681"
+        }
+        _ => "check -i and -p",
+    };
+    format!("cannot listen on {what}: {e}; {fix}")
+}

@@ -1,0 +1,217 @@
+//! The effectful half of ringtty: startup checks, listeners, the pinned worker threads
+//! and the supervisor that turns signals and worker deaths into a bounded shutdown.
+//!
+//! The main thread is the supervisor. It binds every listener first (so `-p 0` can be
+//! printed and bind errors are startup errors), starts one worker per CPU, then waits
+//! for SIGTERM/SIGINT or a worker's death. Workers never share per-connection state.
+
+mod conn;
+mod listen;
+mod stats;
+mod worker;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Config, Listen};
+pub use stats::Shared;
+use worker::{WorkerExit, WorkerParams};
+
+/// How long `/health` reports a dead worker (503 "degraded") before the process exits,
+/// so that a load balancer's health check can see it and drain.
+const DEGRADED_WINDOW: Duration = Duration::from_secs(1);
+
+/// Runs the server until it is told to stop. `Err` is a one-line startup error.
+pub fn run(cfg: Config) -> Result<ExitCode, String> {
+    crate::log::set_level(cfg.log_level);
+    info!(
+        "ringtty {} starting: {} workers on CPUs {:?}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.threads,
+        worker_cpus(&cfg)
+    );
+    for note in &cfg.notes {
+        info!("note: {note}");
+    }
+    if !cfg.terminal.command.is_empty() {
+        info!("note: terminal sessions are not built yet in this version; COMMAND is accepted but not run");
+    }
+    probe_io_uring()?;
+    info!("io_uring: available");
+    info!("open-file limit: {}", raise_nofile_limit());
+    let listeners = listen::bind(&cfg)?;
+    if cfg.uid.is_some() || cfg.gid.is_some() {
+        crate::sys::drop_privileges(cfg.uid, cfg.gid)
+            .map_err(|e| format!("cannot switch to -u/-g ids: {e}; run as root or drop -u/-g"))?;
+        info!("running as uid {:?} gid {:?}", cfg.uid, cfg.gid);
+    }
+    info!("listening on {}", listeners.display);
+    // The one line on stdout: scripts and tests read the address (and the port of -p 0).
+    println!("Listening on {}", listeners.display);
+    let cfg = Arc::new(cfg);
+    let code = supervise(cfg.clone(), listeners.fds);
+    if let Listen::Unix { path, .. } = &cfg.listen {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(code)
+}
+
+fn worker_cpus(cfg: &Config) -> Vec<usize> {
+    (0..cfg.threads.get()).map(|i| cfg.cpus[i % cfg.cpus.len()]).collect()
+}
+
+fn supervise(cfg: Arc<Config>, listeners: Vec<std::os::fd::OwnedFd>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the supervisor runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let cpus = worker_cpus(&cfg);
+        let shared = Arc::new(Shared::new(cpus.iter().copied()));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (exit_tx, mut exits) = mpsc::unbounded_channel();
+        let fault_injection = std::env::var_os("RINGTTY_FAULT_INJECTION").is_some_and(|v| v == "1");
+        if fault_injection {
+            warn!("RINGTTY_FAULT_INJECTION=1: /debug/panic and /debug/panic-worker are enabled (tests only)");
+        }
+        let mut started = 0;
+        for (index, (listener, cpu)) in listeners.into_iter().zip(cpus).enumerate() {
+            let params = WorkerParams {
+                index,
+                cpu,
+                cfg: cfg.clone(),
+                shared: shared.clone(),
+                listener,
+                shutdown: shutdown_rx.clone(),
+                exits: exit_tx.clone(),
+                fault_injection,
+            };
+            match worker::spawn(params) {
+                Ok(_) => started += 1,
+                Err(e) => {
+                    error!("cannot start worker {index}: {e}");
+                    let _ = shutdown_tx.send(true);
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        drop(exit_tx);
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            error!("cannot install SIGTERM/SIGINT handlers");
+            return ExitCode::FAILURE;
+        };
+        let mut failed = false;
+        let mut running = started;
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: shutting down"),
+            _ = int.recv() => info!("SIGINT: shutting down"),
+            exit = exits.recv() => {
+                running -= 1;
+                failed |= report(exit);
+                tokio::time::sleep(DEGRADED_WINDOW).await;
+            }
+        }
+        let _ = shutdown_tx.send(true);
+        let deadline = tokio::time::sleep(cfg.shutdown_timeout + Duration::from_secs(2));
+        tokio::pin!(deadline);
+        while running > 0 {
+            tokio::select! {
+                exit = exits.recv() => {
+                    if exit.is_none() { break; }
+                    running -= 1;
+                    failed |= report(exit);
+                }
+                _ = &mut deadline => {
+                    warn!("{running} workers did not stop in time; exiting anyway");
+                    break;
+                }
+                _ = term.recv() => { warn!("second signal: exiting now"); break; }
+                _ = int.recv() => { warn!("second signal: exiting now"); break; }
+            }
+        }
+        info!("stopped");
+        if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// Logs a worker's end; returns whether it makes the process fail.
+fn report(exit: Option<WorkerExit>) -> bool {
+    match exit {
+        Some(WorkerExit { index, died: true }) => {
+            error!("worker {index} died; /health reports it and the server is shutting down (exit status 1)");
+            true
+        }
+        Some(_) => false,
+        None => true,
+    }
+}
+
+/// Fails with one line, and the fix, when this kernel or sandbox refuses io_uring.
+fn probe_io_uring() -> Result<(), String> {
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").unwrap_or_default();
+    if disabled.trim() == "2" {
+        return Err("io_uring is disabled on this host (kernel.io_uring_disabled=2); \
+                    run `sysctl -w kernel.io_uring_disabled=0`"
+            .into());
+    }
+    tokio_uring::Runtime::new(&tokio_uring::builder()).map(drop).map_err(|e| {
+        format!(
+            "io_uring is not available ({e}); ringtty needs Linux 5.11+ with io_uring allowed: \
+             check `sysctl kernel.io_uring_disabled` (0 or, with io_uring_group, 1), and in a container allow \
+             io_uring_setup/io_uring_enter/io_uring_register in the seccomp profile"
+        )
+    })
+}
+
+/// Raises the open-file soft limit to the hard limit (as root, both to `fs.nr_open`).
+/// Returns a line for the startup log.
+fn raise_nofile_limit() -> String {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let before = getrlimit(Resource::Nofile);
+    let show = |v: Option<u64>| v.map_or("unlimited".to_owned(), |n| n.to_string());
+    let cap = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    let root = rustix::process::geteuid().is_root();
+    let hard = match before.maximum {
+        None => cap,
+        Some(m) if root => m.max(cap),
+        Some(m) => m,
+    };
+    let hard_note = match setrlimit(Resource::Nofile, Rlimit { current: Some(hard), maximum: Some(hard) }) {
+        Ok(()) => String::new(),
+        Err(e) => {
+            let soft = before.maximum.map_or(cap, |m| m.min(cap));
+            if let Err(e) =
+                setrlimit(Resource::Nofile, Rlimit { current: Some(soft), maximum: before.maximum })
+            {
+                return format!("{} (could not raise it: {e})", show(before.current));
+            }
+            if root && before.maximum.is_some_and(|m| m < cap) {
+                format!("; raising the hard limit failed ({e}): it needs CAP_SYS_RESOURCE")
+            } else {
+                String::new()
+            }
+        }
+    };
+    let after = getrlimit(Resource::Nofile);
+    format!(
+        "{} (was {}; hard limit {}{hard_note})",
+        show(after.current),
+        show(before.current),
+        show(after.maximum)
+    )
+}

@@ -1,0 +1,171 @@
+//! Per-worker counters, read by any worker for `/health` and `/metrics` without a
+//! cross-core round trip. Each worker is the only writer of its own `WorkerStats`, so
+//! updates are a relaxed load and store (no locked read-modify-write), and each worker's
+//! block sits on its own cache lines.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+/// Status codes are counted in a flat table indexed by `status - 100`.
+const STATUS_SLOTS: usize = 500;
+
+#[repr(align(128))]
+pub struct WorkerStats {
+    pub cpu: usize,
+    alive: AtomicBool,
+    connections: AtomicU64,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    panics: AtomicU64,
+    statuses: Box<[AtomicU64]>,
+}
+
+impl WorkerStats {
+    fn new(cpu: usize) -> WorkerStats {
+        WorkerStats {
+            cpu,
+            alive: AtomicBool::new(true),
+            connections: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            statuses: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    // Single-writer updates: only the owning worker calls these.
+    fn bump(c: &AtomicU64, n: u64) {
+        c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    pub fn conn_opened(&self) {
+        Self::bump(&self.accepted, 1);
+        Self::bump(&self.connections, 1);
+    }
+    pub fn conn_closed(&self) {
+        self.connections.store(self.connections.load(Relaxed).saturating_sub(1), Relaxed);
+    }
+    pub fn conn_rejected(&self) {
+        Self::bump(&self.rejected, 1);
+    }
+    pub fn conn_panicked(&self) {
+        Self::bump(&self.panics, 1);
+    }
+    pub fn bytes_in(&self, n: usize) {
+        Self::bump(&self.bytes_in, n as u64);
+    }
+    pub fn bytes_out(&self, n: usize) {
+        Self::bump(&self.bytes_out, n as u64);
+    }
+    pub fn response(&self, status: u16) {
+        if let Some(slot) = usize::from(status).checked_sub(100).and_then(|i| self.statuses.get(i)) {
+            Self::bump(slot, 1);
+        }
+    }
+    /// Called by the worker thread's exit guard (from any unwinding path).
+    pub fn set_dead(&self) {
+        self.alive.store(false, Relaxed);
+    }
+    pub fn alive(&self) -> bool {
+        self.alive.load(Relaxed)
+    }
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Relaxed)
+    }
+}
+
+/// What all workers share: their counters and the start time. Read-only after startup
+/// apart from the atomics.
+pub struct Shared {
+    pub workers: Box<[WorkerStats]>,
+    pub started: Instant,
+}
+
+impl Shared {
+    pub fn new(cpus: impl Iterator<Item = usize>) -> Shared {
+        Shared { workers: cpus.map(WorkerStats::new).collect(), started: Instant::now() }
+    }
+
+    pub fn all_alive(&self) -> bool {
+        self.workers.iter().all(WorkerStats::alive)
+    }
+
+    /// The `/health` body, from the point of view of worker `me`.
+    pub fn health_json(&self, me: usize, now: Instant) -> String {
+        let mut s = String::with_capacity(256);
+        let status = if self.all_alive() { "ok" } else { "degraded" };
+        let _ = write!(
+            s,
+            "{{\"status\":\"{status}\",\"version\":\"{}\",\"uptime_secs\":{},\"worker\":{me},\"workers\":[",
+            env!("CARGO_PKG_VERSION"),
+            now.duration_since(self.started).as_secs()
+        );
+        for (i, w) in self.workers.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(
+                s,
+                "{sep}{{\"id\":{i},\"cpu\":{},\"alive\":{},\"connections\":{}}}",
+                w.cpu,
+                w.alive(),
+                w.connections()
+            );
+        }
+        s.push_str("]}");
+        s
+    }
+
+    /// The `/metrics` body in Prometheus text format 0.0.4.
+    pub fn metrics_text(&self, now: Instant) -> String {
+        let mut s = String::with_capacity(2048);
+        let _ = writeln!(s, "# HELP ringtty_uptime_seconds Seconds since the server started.");
+        let _ = writeln!(s, "# TYPE ringtty_uptime_seconds gauge");
+        let _ = writeln!(s, "ringtty_uptime_seconds {}", now.duration_since(self.started).as_secs_f64());
+        type Get = fn(&WorkerStats) -> u64;
+        let families: [(&str, &str, &str, Get); 7] = [
+            ("ringtty_worker_alive", "gauge", "1 while the worker thread runs.", |w| u64::from(w.alive())),
+            ("ringtty_connections", "gauge", "Open connections.", |w| w.connections.load(Relaxed)),
+            ("ringtty_connections_accepted_total", "counter", "Connections accepted.", |w| {
+                w.accepted.load(Relaxed)
+            }),
+            (
+                "ringtty_connections_rejected_total",
+                "counter",
+                "Connections refused with 503 at capacity.",
+                |w| w.rejected.load(Relaxed),
+            ),
+            (
+                "ringtty_connection_panics_total",
+                "counter",
+                "Connections closed by a panic in their handler.",
+                |w| w.panics.load(Relaxed),
+            ),
+            ("ringtty_received_bytes_total", "counter", "Bytes read from clients.", |w| {
+                w.bytes_in.load(Relaxed)
+            }),
+            ("ringtty_sent_bytes_total", "counter", "Bytes written to clients.", |w| {
+                w.bytes_out.load(Relaxed)
+            }),
+        ];
+        for (name, kind, help, get) in families {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (i, w) in self.workers.iter().enumerate() {
+                let _ = writeln!(s, "{name}{{worker=\"{i}\"}} {}", get(w));
+            }
+        }
+        let name = "ringtty_http_responses_total";
+        let _ = writeln!(s, "# HELP {name} HTTP responses by status code.\n# TYPE {name} counter");
+        for (i, w) in self.workers.iter().enumerate() {
+            for (slot, c) in w.statuses.iter().enumerate() {
+                let n = c.load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(s, "{name}{{worker=\"{i}\",status=\"{}\"}} {n}", slot + 100);
+                }
+            }
+        }
+        s
+    }
+}

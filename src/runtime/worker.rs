@@ -1,0 +1,284 @@
+//! One worker: a thread pinned to one CPU, running its own single-threaded tokio-uring
+//! runtime, accepting on its own listener and serving every connection it accepts.
+//! Nothing here is shared with other workers except the read-mostly `Config`, the
+//! stats block (each worker writes only its own) and the shutdown signal.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::{OwnedFd, RawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustix::net::SocketFlags;
+use slab::Slab;
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::conn::{self, Stream};
+use super::stats::{Shared, WorkerStats};
+use crate::config::{Config, Listen};
+use crate::http::HttpDate;
+
+/// What a worker thread reports to the supervisor when it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerExit {
+    pub index: usize,
+    /// It ended by a panic or failed to start, not by a requested shutdown.
+    pub died: bool,
+}
+
+/// The per-core state every connection task of this worker holds an `Rc` to.
+pub struct Worker {
+    pub index: usize,
+    pub cfg: Arc<Config>,
+    pub shared: Arc<Shared>,
+    /// Open connections: their fds (valid while registered) and whether each is idle
+    /// between requests, so shutdown can close idle ones at once.
+    conns: RefCell<Slab<(RawFd, Rc<Cell<bool>>)>>,
+    shutting_down: Cell<bool>,
+    drained: Notify,
+    date: Cell<HttpDate>,
+    pub fault_injection: bool,
+    kill: Notify,
+}
+
+impl Worker {
+    pub fn stats(&self) -> &WorkerStats {
+        &self.shared.workers[self.index]
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.get()
+    }
+
+    /// The `Date` header value, reformatted at most once per second.
+    pub fn date(&self) -> HttpDate {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let cached = self.date.get();
+        if cached.unix_secs() == now {
+            return cached;
+        }
+        let fresh = HttpDate::from_unix(now);
+        self.date.set(fresh);
+        fresh
+    }
+
+    pub fn register(&self, fd: RawFd, idle: Rc<Cell<bool>>) -> usize {
+        self.stats().conn_opened();
+        self.conns.borrow_mut().insert((fd, idle))
+    }
+
+    pub fn unregister(&self, slot: usize, panicked: bool) {
+        self.conns.borrow_mut().try_remove(slot);
+        self.stats().conn_closed();
+        if panicked {
+            self.stats().conn_panicked();
+        }
+        if self.shutting_down.get() && self.conns.borrow().is_empty() {
+            self.drained.notify_one();
+        }
+    }
+
+    /// Test hooks, enabled only by `RINGTTY_FAULT_INJECTION=1` in the environment: they
+    /// prove that a panic in one connection, or of a whole worker, is contained.
+    pub fn inject_fault(&self, path: &str) {
+        match path {
+            "/debug/panic" => panic!("fault injection: panic in a connection handler"),
+            "/debug/panic-worker" => self.kill.notify_one(),
+            _ => {}
+        }
+    }
+
+    /// Closes every connection that is idle, or every connection if `all`.
+    fn close_connections(&self, all: bool) {
+        for (_, (fd, idle)) in self.conns.borrow().iter() {
+            if all || idle.get() {
+                crate::sys::shutdown(*fd);
+            }
+        }
+    }
+}
+
+pub struct WorkerParams {
+    pub index: usize,
+    pub cpu: usize,
+    pub cfg: Arc<Config>,
+    pub shared: Arc<Shared>,
+    pub listener: OwnedFd,
+    pub shutdown: watch::Receiver<bool>,
+    pub exits: mpsc::UnboundedSender<WorkerExit>,
+    pub fault_injection: bool,
+}
+
+/// Starts the worker thread.
+pub fn spawn(p: WorkerParams) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name(format!("worker-{}", p.index)).spawn(move || run(p))
+}
+
+/// Reports the thread's end to the supervisor however it ends, unwinding included.
+struct ExitGuard {
+    index: usize,
+    shared: Arc<Shared>,
+    exits: mpsc::UnboundedSender<WorkerExit>,
+    clean: bool,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let died = !self.clean || std::thread::panicking();
+        if died {
+            self.shared.workers[self.index].set_dead();
+        }
+        let _ = self.exits.send(WorkerExit { index: self.index, died });
+    }
+}
+
+fn run(p: WorkerParams) {
+    let mut guard =
+        ExitGuard { index: p.index, shared: p.shared.clone(), exits: p.exits.clone(), clean: false };
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(p.cpu);
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        warn!("cannot pin worker {} to CPU {}: {e}; it will float", p.index, p.cpu);
+    }
+    let rt = match tokio_uring::Runtime::new(tokio_uring::builder().entries(1024)) {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("worker {}: cannot create its io_uring runtime: {e}", p.index);
+            return;
+        }
+    };
+    let worker = Rc::new(Worker {
+        index: p.index,
+        cfg: p.cfg,
+        shared: p.shared,
+        conns: RefCell::new(Slab::new()),
+        shutting_down: Cell::new(false),
+        drained: Notify::new(),
+        date: Cell::new(HttpDate::from_unix(0)),
+        fault_injection: p.fault_injection,
+        kill: Notify::new(),
+    });
+    debug!("worker {} running on CPU {}", p.index, p.cpu);
+    guard.clean = rt.block_on(serve(worker, p.listener, p.shutdown));
+}
+
+/// Accepts until shutdown, then drains. Returns whether it ended cleanly.
+async fn serve(w: Rc<Worker>, listener: OwnedFd, mut shutdown: watch::Receiver<bool>) -> bool {
+    let listener = match crate::sys::async_fd(listener, tokio::io::Interest::READABLE) {
+        Ok(l) => l,
+        Err(e) => {
+            error!("worker {}: cannot watch its listener: {e}", w.index);
+            return false;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = w.kill.notified() => panic!("fault injection: worker {} killed", w.index),
+            ready = listener.readable() => match ready {
+                Ok(mut guard) => {
+                    if accept_batch(&w, guard.get_inner()) {
+                        guard.clear_ready();
+                    }
+                }
+                Err(e) => {
+                    error!("worker {}: listener failed: {e}", w.index);
+                    return false;
+                }
+            },
+        }
+    }
+    drop(listener);
+    drain(&w).await;
+    true
+}
+
+/// How many connections one readiness event may accept before other tasks run.
+const ACCEPT_BATCH: usize = 64;
+
+/// Accepts what is pending. Returns true once the listener reported it is empty.
+fn accept_batch(w: &Rc<Worker>, listener: &OwnedFd) -> bool {
+    for _ in 0..ACCEPT_BATCH {
+        match rustix::net::accept_with(listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
+            Ok(sock) => admit(w, sock),
+            Err(rustix::io::Errno::AGAIN) => return true,
+            Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => continue,
+            Err(e @ (rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOBUFS)) => {
+                // Out of descriptors: back off instead of spinning on a readable listener.
+                error!("worker {}: accept failed: {e}; raise the open-file limit (ulimit -n)", w.index);
+                std::thread::sleep(Duration::from_millis(10));
+                return false;
+            }
+            Err(e) => {
+                error!("worker {}: accept failed: {e}", w.index);
+                return false;
+            }
+        }
+    }
+    false
+}
+
+fn admit(w: &Rc<Worker>, sock: OwnedFd) {
+    if w.conns.borrow().len() >= w.cfg.max_connections {
+        reject_at_capacity(w, sock);
+        return;
+    }
+    let stream = match w.cfg.listen {
+        Listen::Tcp(_) => {
+            // Keystrokes and echoes are tiny; never hold them back for coalescing.
+            let _ = rustix::net::sockopt::set_tcp_nodelay(&sock, true);
+            Stream::Tcp(tokio_uring::net::TcpStream::from_std(sock.into()))
+        }
+        Listen::Unix { .. } => Stream::Unix(tokio_uring::net::UnixStream::from_std(sock.into())),
+    };
+    tokio_uring::spawn(conn::serve(w.clone(), stream));
+}
+
+/// A worker at its connection limit answers 503 straight from the accept loop, without
+/// spending a task or a buffer on the connection.
+fn reject_at_capacity(w: &Worker, sock: OwnedFd) {
+    const BODY: &[u8] = br#"{"error":"server at capacity; retry later"}"#;
+    let mut out = Vec::with_capacity(256);
+    crate::http::Head {
+        status: 503,
+        content_type: "application/json",
+        content_length: BODY.len(),
+        keep_alive: false,
+        extra: &[("Retry-After", "1")],
+    }
+    .write(&w.date(), &mut out);
+    out.extend_from_slice(BODY);
+    // Read what already arrived so closing does not reset the connection under it.
+    let mut scratch = [0u8; 4096];
+    let _ = rustix::io::read(&sock, &mut scratch);
+    let _ = rustix::io::write(&sock, &out);
+    let _ = rustix::net::shutdown(&sock, rustix::net::Shutdown::Write);
+    w.stats().conn_rejected();
+    w.stats().response(503);
+}
+
+/// Graceful shutdown of this worker: idle connections close now, busy ones after their
+/// current response, and whatever is left when the grace period ends is cut.
+async fn drain(w: &Rc<Worker>) {
+    w.shutting_down.set(true);
+    w.close_connections(false);
+    let grace = w.cfg.shutdown_timeout;
+    let waited = tokio::time::timeout(grace, async {
+        while !w.conns.borrow().is_empty() {
+            w.drained.notified().await;
+        }
+    })
+    .await;
+    if waited.is_err() {
+        let left = w.conns.borrow().len();
+        warn!("worker {}: cutting {left} connections still open after {grace:?}", w.index);
+        w.close_connections(true);
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            while !w.conns.borrow().is_empty() {
+                w.drained.notified().await;
+            }
+        })
+        .await;
+    }
+    debug!("worker {} stopped", w.index);
+}

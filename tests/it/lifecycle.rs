@@ -1,0 +1,115 @@
+//! Startup, shutdown and failure containment of the whole process.
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::*;
+
+fn run_and_fail(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringtty")).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn startup_errors_are_one_line_and_nonzero() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let table: &[(&[&str], &str)] = &[
+        (&["--bogus"], "--help"),
+        (&["-p", "99999"], "--help"),
+        (&["-i", "0.0.0.0", "-p", "0"], "--no-auth"),
+        (&["-p", &port], "choose another -p"),
+        (&["-s", "NOPE"], "signal"),
+    ];
+    for (args, needle) in table {
+        let (code, stderr) = run_and_fail(args);
+        assert_ne!(code, 0, "{args:?}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ringtty: ")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(lines[0].contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringtty")).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in ["--port", "--interface", "--writable", "--threads", "--base-path", "--no-auth", "COMMAND"] {
+        assert!(help.contains(flag), "--help mentions {flag}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_ringtty")).arg("-v").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout).unwrap().contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn sigterm_closes_idle_connections_finishes_busy_ones_and_exits_zero() {
+    let mut server = Server::start(&["--threads", "2"]);
+    let mut idle = server.connect();
+    idle.write_all(b"GET /health HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut idle, false).unwrap().status, 200);
+    // A request in progress: its head is half sent.
+    let mut busy = server.connect();
+    busy.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal(libc::SIGTERM);
+    assert!(closed_by_peer(&mut idle), "idle keep-alive connection closed at once");
+    busy.write_all(b"Host: t\r\n\r\n").unwrap();
+    let r = read_response(&mut busy, false).expect("the busy request is answered");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection"), Some("close"));
+    let status = server.wait(DEADLINE);
+    assert!(status.success(), "{status:?}: {}", server.stderr());
+    assert!(std::net::TcpStream::connect(&server.addr).is_err(), "no longer accepting");
+}
+
+#[test]
+fn sigint_with_a_stuck_client_still_exits_in_bounded_time() {
+    let mut server = Server::start(&["--shutdown-timeout", "300ms"]);
+    let mut stuck = server.connect();
+    stuck.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal(libc::SIGINT);
+    assert!(server.wait(DEADLINE).success(), "{}", server.stderr());
+}
+
+#[test]
+fn a_panicking_connection_closes_only_itself() {
+    let server = Server::start_with_env(&["--threads", "1"], &[("RINGTTY_FAULT_INJECTION", "1")]);
+    let mut other = server.connect();
+    let mut victim = server.connect();
+    victim.write_all(b"GET /debug/panic HTTP/1.1\r\n\r\n").unwrap();
+    assert!(read_response(&mut victim, false).is_none(), "no response from the panicked handler");
+    other.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let metrics = String::from_utf8(read_response(&mut other, false).unwrap().body).unwrap();
+    assert!(metrics.contains("ringtty_connection_panics_total{worker=\"0\"} 1"), "{metrics}");
+    assert!(metrics.contains("ringtty_worker_alive{worker=\"0\"} 1"), "{metrics}");
+    assert!(server.stderr().contains("panic: fault injection"), "{}", server.stderr());
+}
+
+#[test]
+fn a_dead_worker_shows_in_health_and_the_process_exits_nonzero() {
+    let mut server = Server::start_with_env(&["--threads", "2"], &[("RINGTTY_FAULT_INJECTION", "1")]);
+    let mut s = server.connect();
+    s.write_all(b"GET /debug/panic-worker HTTP/1.1\r\n\r\n").unwrap();
+    // New connections land on the surviving worker (the dead one's listener is gone).
+    let until = std::time::Instant::now() + DEADLINE;
+    let health = loop {
+        assert!(std::time::Instant::now() < until, "never saw a degraded /health");
+        let Ok(mut c) = std::net::TcpStream::connect(&server.addr) else { continue };
+        c.set_read_timeout(Some(DEADLINE)).unwrap();
+        let _ = c.write_all(b"GET /health HTTP/1.1\r\n\r\n");
+        match read_response(&mut c, false) {
+            Some(r) if r.status == 503 => break r.json(),
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    assert_eq!(health["status"], "degraded");
+    let alive: Vec<bool> =
+        health["workers"].as_array().unwrap().iter().map(|w| w["alive"].as_bool().unwrap()).collect();
+    assert_eq!(alive.iter().filter(|a| !**a).count(), 1, "{health}");
+    let status = server.wait(DEADLINE);
+    assert_eq!(status.code(), Some(1), "{}", server.stderr());
+}

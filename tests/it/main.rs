@@ -1,0 +1,4 @@
+//! Integration tests: the real `ringtty` binary over real sockets, one test binary.
+mod common;
+mod http;
+mod lifecycle;
