@@ -1,3 +1,4 @@
+pub mod buf;
 pub mod config;
 pub mod http;
 #[macro_use]
