@@ -5,3 +5,4 @@ pub mod http;
 pub mod log;
 pub mod runtime;
 pub mod sys;
+pub mod ws;

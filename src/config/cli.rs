@@ -130,6 +130,10 @@ pub struct Args {
     #[arg(short = 'A', long = "ssl-ca", hide = true)]
     pub ssl_ca: Option<PathBuf>,
 
+    /// Serve a WebSocket echo at PATH (for conformance tools such as Autobahn)
+    #[arg(long = "ws-echo", value_name = "PATH")]
+    pub ws_echo: Option<String>,
+
     /// Open connections per worker; beyond it new connections get 503
     #[arg(long = "max-connections", default_value_t = 16384, value_name = "N")]
     pub max_connections: usize,

@@ -63,6 +63,8 @@ pub struct Config {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub terminal: Terminal,
+    /// The WebSocket echo endpoint's path (relative to the base path), if enabled.
+    pub ws_echo: Option<String>,
     /// Notes for the startup log about accepted-but-ignored ttyd options.
     pub notes: Vec<&'static str>,
 }
@@ -152,6 +154,7 @@ impl Config {
                 exit_no_conn: a.exit_no_conn,
                 index: a.index,
             },
+            ws_echo: ws_echo(a.ws_echo)?,
             notes,
         })
     }
@@ -233,6 +236,22 @@ fn base_path(raw: Option<&str>) -> Result<String, ConfigError> {
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+fn ws_echo(path: Option<String>) -> Result<Option<String>, ConfigError> {
+    match path {
+        Some(p) if !p.starts_with('/') || p.contains(['?', '#']) || p == "/health" || p == "/metrics" => {
+            err(format!("--ws-echo {p}: give a free path starting with / (e.g. --ws-echo /echo)"))
+        }
+        p => Ok(p),
+    }
+}
+
+impl Config {
+    /// The WebSocket ping interval, `None` when `-P 0` disables pings.
+    pub fn ping_interval(&self) -> Option<std::time::Duration> {
+        Some(self.terminal.ping_interval).filter(|d| !d.is_zero())
+    }
 }
 
 /// `500ms`, `10s`, `5m`, `1h`, `1d`, or a bare number of seconds.

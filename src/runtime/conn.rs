@@ -5,7 +5,6 @@
 //! timeout is never left holding the socket open: closing a connection always starts
 //! with `shutdown(2)`, which completes any read still in flight.
 
-use std::cell::Cell;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -13,8 +12,10 @@ use std::time::{Duration, Instant};
 use tokio::time::timeout;
 use tokio_uring::buf::BoundedBuf;
 
-use super::worker::Worker;
+use super::worker::{ConnHandle, Worker};
+use super::ws::{Ending, WsConfig};
 use crate::http::{self, Head, HttpError, Parse, Request, Route};
+use crate::ws;
 
 /// A connection's socket, TCP or unix; both are plain byte streams to us.
 pub enum Stream {
@@ -23,14 +24,17 @@ pub enum Stream {
 }
 
 impl Stream {
-    async fn read<T: tokio_uring::buf::BoundedBufMut>(&self, buf: T) -> tokio_uring::BufResult<usize, T> {
+    pub(super) async fn read<T: tokio_uring::buf::BoundedBufMut>(
+        &self,
+        buf: T,
+    ) -> tokio_uring::BufResult<usize, T> {
         match self {
             Stream::Tcp(s) => s.read(buf).await,
             Stream::Unix(s) => s.read(buf).await,
         }
     }
 
-    async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {
+    pub(super) async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
             Stream::Unix(s) => s.write_all(buf).await,
@@ -61,17 +65,15 @@ const LINGER_BYTES: usize = 64 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 
 pub async fn serve(w: Rc<Worker>, stream: Stream) {
-    let fd = stream.raw_fd();
-    let idle = Rc::new(Cell::new(true));
-    let slot = w.register(fd, idle.clone());
+    let (slot, handle) = w.register(stream.raw_fd());
     let mut conn = Conn {
         buf: Vec::with_capacity(w.cfg.http.max_head_bytes),
         out: Vec::with_capacity(1024),
         body: Vec::new(),
         w,
-        stream,
+        stream: Rc::new(stream),
         slot,
-        idle,
+        handle,
     };
     let exit = loop {
         match conn.request().await {
@@ -89,9 +91,9 @@ pub async fn serve(w: Rc<Worker>, stream: Stream) {
 
 struct Conn {
     w: Rc<Worker>,
-    stream: Stream,
+    stream: Rc<Stream>,
     slot: usize,
-    idle: Rc<Cell<bool>>,
+    handle: Rc<ConnHandle>,
     /// Request heads and whatever follows them (bodies, pipelined requests).
     buf: Vec<u8>,
     /// Responses not yet written.
@@ -140,9 +142,12 @@ impl Conn {
         }
         let body = if in_buf { &self.buf[req.head_len..req.head_len + cl] } else { &self.body[..] };
         let keep_alive = req.keep_alive && !self.w.shutting_down();
-        dispatch(&self.w, &req, body, keep_alive, &mut self.out);
+        let next = dispatch(&self.w, &req, body, keep_alive, &mut self.out);
         let consumed = req.head_len + cl.min(buffered);
         self.buf.drain(..consumed);
+        if let Next::Upgrade(endpoint) = next {
+            return Err(self.upgraded(endpoint).await);
+        }
         if self.body.capacity() > 64 * 1024 {
             self.body = Vec::new();
         }
@@ -218,8 +223,29 @@ impl Conn {
         Ok(n)
     }
 
+    /// Serves the connection as a WebSocket after its `101` was queued. The bytes behind
+    /// the upgrade request are already the first WebSocket frames.
+    async fn upgraded(&mut self, endpoint: Upgrade) -> Exit {
+        self.set_idle(false);
+        if self.flush().await.is_err() {
+            return Exit::Now;
+        }
+        let leftover = std::mem::take(&mut self.buf);
+        let ending = match endpoint {
+            Upgrade::Echo => {
+                let cfg =
+                    WsConfig { max_message: ECHO_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
+                super::ws::serve_echo(&self.w, &self.stream, &self.handle, &leftover, cfg).await
+            }
+        };
+        match ending {
+            Ending::Done => Exit::Now,
+            Ending::Failed => Exit::Linger,
+        }
+    }
+
     fn set_idle(&self, idle: bool) {
-        self.idle.set(idle);
+        self.handle.idle.set(idle);
     }
 
     fn error(&mut self, status: u16, reason: &str, extra: &[(&str, &str)]) {
@@ -309,14 +335,28 @@ fn respond(
     w.stats().response(status);
 }
 
+/// The echo endpoint accepts messages of up to 16 MiB (conformance suites send them).
+const ECHO_MAX_MESSAGE: u64 = 16 * 1024 * 1024;
+
+/// What the connection does after a response.
+enum Next {
+    Respond,
+    /// A `101` was queued: the connection is now a WebSocket for this endpoint.
+    Upgrade(Upgrade),
+}
+
+enum Upgrade {
+    Echo,
+}
+
 /// Routes one complete request and queues its response.
-fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
-    let _ = body;
+fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) -> Next {
     let head_only = req.method == http::Method::Head;
     if w.fault_injection {
         w.inject_fault(req.path);
     }
-    match http::route(req.method, req.path, &w.cfg.base_path, None) {
+    match http::route(req.method, req.path, &w.cfg.base_path, w.cfg.ws_echo.as_deref()) {
+        Route::WsEcho => return upgrade(w, req, body, out, Upgrade::Echo),
         Route::Health => {
             let now = Instant::now();
             let status = if w.shared.all_alive() { 200 } else { 503 };
@@ -333,10 +373,30 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
             http::json_error("method not allowed", &mut json);
             respond(w, out, 405, "application/json", &json, keep_alive, &[("Allow", allow)], head_only);
         }
-        Route::NotFound | Route::WsEcho => {
+        Route::NotFound => {
             let mut json = Vec::new();
             http::json_error("not found", &mut json);
             respond(w, out, 404, "application/json", &json, keep_alive, &[], head_only);
+        }
+    }
+    Next::Respond
+}
+
+/// Answers a WebSocket upgrade request: `101` and the endpoint, or an error status.
+fn upgrade(w: &Worker, req: &Request<'_>, body: &[u8], out: &mut Vec<u8>, endpoint: Upgrade) -> Next {
+    if !body.is_empty() {
+        error_into(w, out, 400, "a WebSocket upgrade request has no body", &[]);
+        return Next::Respond;
+    }
+    match ws::accept_upgrade(req.method_str, req.header_pairs(), &[]) {
+        Ok(handshake) => {
+            handshake.write_response(out);
+            w.stats().response(101);
+            Next::Upgrade(endpoint)
+        }
+        Err(e) => {
+            error_into(w, out, e.status(), e.reason(), e.response_headers());
+            Next::Respond
         }
     }
 }

@@ -9,6 +9,7 @@ mod conn;
 mod listen;
 mod stats;
 mod worker;
+mod ws;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -52,85 +53,110 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     info!("listening on {}", listeners.display);
     // The one line on stdout: scripts and tests read the address (and the port of -p 0).
     println!("Listening on {}", listeners.display);
-    let cfg = Arc::new(cfg);
-    let code = supervise(cfg.clone(), listeners.fds);
-    if let Listen::Unix { path, .. } = &cfg.listen {
-        let _ = std::fs::remove_file(path);
+    let server = start_workers(Arc::new(cfg), listeners)?;
+    Ok(server.wait())
+}
+
+/// Starts a server in this process (binds, starts the workers) without the startup
+/// checks' logging or the `Listening on` line; [`Server::wait`] supervises it. For
+/// embedding and for in-process tests; `run` is the command-line path.
+pub fn start(cfg: Config) -> Result<Server, String> {
+    crate::log::set_level(cfg.log_level);
+    probe_io_uring()?;
+    let listeners = listen::bind(&cfg)?;
+    start_workers(Arc::new(cfg), listeners)
+}
+
+/// A running server: its workers, and what the supervisor needs to stop them.
+pub struct Server {
+    /// `http://ADDR:PORT/` or `unix:PATH`.
+    pub display: String,
+    cfg: Arc<Config>,
+    shutdown: watch::Sender<bool>,
+    exits: mpsc::UnboundedReceiver<WorkerExit>,
+    running: usize,
+}
+
+fn start_workers(cfg: Arc<Config>, listeners: listen::Listeners) -> Result<Server, String> {
+    let cpus = worker_cpus(&cfg);
+    let shared = Arc::new(Shared::new(cpus.iter().copied()));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (exit_tx, exits) = mpsc::unbounded_channel();
+    let fault_injection = std::env::var_os("RINGTTY_FAULT_INJECTION").is_some_and(|v| v == "1");
+    if fault_injection {
+        warn!("RINGTTY_FAULT_INJECTION=1: /debug/panic and /debug/panic-worker are enabled (tests only)");
     }
-    Ok(code)
+    let mut running = 0;
+    for (index, (listener, cpu)) in listeners.fds.into_iter().zip(cpus).enumerate() {
+        let params = WorkerParams {
+            index,
+            cpu,
+            cfg: cfg.clone(),
+            shared: shared.clone(),
+            listener,
+            shutdown: shutdown_rx.clone(),
+            exits: exit_tx.clone(),
+            fault_injection,
+        };
+        if let Err(e) = worker::spawn(params) {
+            let _ = shutdown.send(true);
+            return Err(format!("cannot start worker {index}: {e}"));
+        }
+        running += 1;
+    }
+    Ok(Server { display: listeners.display, cfg, shutdown, exits, running })
 }
 
-fn worker_cpus(cfg: &Config) -> Vec<usize> {
-    (0..cfg.threads.get()).map(|i| cfg.cpus[i % cfg.cpus.len()]).collect()
-}
-
-fn supervise(cfg: Arc<Config>, listeners: Vec<std::os::fd::OwnedFd>) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!("cannot start the supervisor runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
-        let cpus = worker_cpus(&cfg);
-        let shared = Arc::new(Shared::new(cpus.iter().copied()));
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let (exit_tx, mut exits) = mpsc::unbounded_channel();
-        let fault_injection = std::env::var_os("RINGTTY_FAULT_INJECTION").is_some_and(|v| v == "1");
-        if fault_injection {
-            warn!("RINGTTY_FAULT_INJECTION=1: /debug/panic and /debug/panic-worker are enabled (tests only)");
-        }
-        let mut started = 0;
-        for (index, (listener, cpu)) in listeners.into_iter().zip(cpus).enumerate() {
-            let params = WorkerParams {
-                index,
-                cpu,
-                cfg: cfg.clone(),
-                shared: shared.clone(),
-                listener,
-                shutdown: shutdown_rx.clone(),
-                exits: exit_tx.clone(),
-                fault_injection,
-            };
-            match worker::spawn(params) {
-                Ok(_) => started += 1,
-                Err(e) => {
-                    error!("cannot start worker {index}: {e}");
-                    let _ = shutdown_tx.send(true);
-                    return ExitCode::FAILURE;
-                }
+impl Server {
+    /// Supervises until SIGTERM/SIGINT or a worker's death, then shuts down within a
+    /// bounded time. Returns the process's exit status.
+    pub fn wait(self) -> ExitCode {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                error!("cannot start the supervisor runtime: {e}");
+                return ExitCode::FAILURE;
             }
+        };
+        let unix_socket = match &self.cfg.listen {
+            Listen::Unix { path, .. } => Some(path.clone()),
+            Listen::Tcp(_) => None,
+        };
+        let code = rt.block_on(self.supervise());
+        if let Some(path) = unix_socket {
+            let _ = std::fs::remove_file(path);
         }
-        drop(exit_tx);
+        code
+    }
+
+    async fn supervise(mut self) -> ExitCode {
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
         else {
             error!("cannot install SIGTERM/SIGINT handlers");
             return ExitCode::FAILURE;
         };
         let mut failed = false;
-        let mut running = started;
         tokio::select! {
             _ = term.recv() => info!("SIGTERM: shutting down"),
             _ = int.recv() => info!("SIGINT: shutting down"),
-            exit = exits.recv() => {
-                running -= 1;
+            exit = self.exits.recv() => {
+                self.running -= 1;
                 failed |= report(exit);
                 tokio::time::sleep(DEGRADED_WINDOW).await;
             }
         }
-        let _ = shutdown_tx.send(true);
-        let deadline = tokio::time::sleep(cfg.shutdown_timeout + Duration::from_secs(2));
+        let _ = self.shutdown.send(true);
+        let deadline = tokio::time::sleep(self.cfg.shutdown_timeout + Duration::from_secs(2));
         tokio::pin!(deadline);
-        while running > 0 {
+        while self.running > 0 {
             tokio::select! {
-                exit = exits.recv() => {
+                exit = self.exits.recv() => {
                     if exit.is_none() { break; }
-                    running -= 1;
+                    self.running -= 1;
                     failed |= report(exit);
                 }
                 _ = &mut deadline => {
-                    warn!("{running} workers did not stop in time; exiting anyway");
+                    warn!("{} workers did not stop in time; exiting anyway", self.running);
                     break;
                 }
                 _ = term.recv() => { warn!("second signal: exiting now"); break; }
@@ -143,7 +169,11 @@ fn supervise(cfg: Arc<Config>, listeners: Vec<std::os::fd::OwnedFd>) -> ExitCode
         } else {
             ExitCode::SUCCESS
         }
-    })
+    }
+}
+
+fn worker_cpus(cfg: &Config) -> Vec<usize> {
+    (0..cfg.threads.get()).map(|i| cfg.cpus[i % cfg.cpus.len()]).collect()
 }
 
 /// Logs a worker's end; returns whether it makes the process fail.

@@ -31,9 +31,8 @@ pub struct Worker {
     pub index: usize,
     pub cfg: Arc<Config>,
     pub shared: Arc<Shared>,
-    /// Open connections: their fds (valid while registered) and whether each is idle
-    /// between requests, so shutdown can close idle ones at once.
-    conns: RefCell<Slab<(RawFd, Rc<Cell<bool>>)>>,
+    /// Open connections, so shutdown can reach them.
+    conns: RefCell<Slab<Rc<ConnHandle>>>,
     shutting_down: Cell<bool>,
     drained: Notify,
     date: Cell<HttpDate>,
@@ -62,9 +61,10 @@ impl Worker {
         fresh
     }
 
-    pub fn register(&self, fd: RawFd, idle: Rc<Cell<bool>>) -> usize {
+    pub fn register(&self, fd: RawFd) -> (usize, Rc<ConnHandle>) {
         self.stats().conn_opened();
-        self.conns.borrow_mut().insert((fd, idle))
+        let handle = Rc::new(ConnHandle { fd, idle: Cell::new(true), close: Notify::new() });
+        (self.conns.borrow_mut().insert(handle.clone()), handle)
     }
 
     pub fn unregister(&self, slot: usize, panicked: bool) {
@@ -88,14 +88,27 @@ impl Worker {
         }
     }
 
-    /// Closes every connection that is idle, or every connection if `all`.
+    /// Starts closing connections: idle HTTP ones at once (their pending read ends),
+    /// WebSockets by their own close handshake (1001), or every socket if `all`.
     fn close_connections(&self, all: bool) {
-        for (_, (fd, idle)) in self.conns.borrow().iter() {
-            if all || idle.get() {
-                crate::sys::shutdown(*fd);
+        for (_, c) in self.conns.borrow().iter() {
+            if all || c.idle.get() {
+                crate::sys::shutdown(c.fd);
+            } else {
+                c.close.notify_one();
             }
         }
     }
+}
+
+/// What the worker knows about one of its connections.
+pub struct ConnHandle {
+    /// The socket; open for as long as the handle is registered.
+    pub fd: RawFd,
+    /// Between HTTP requests, with nothing buffered: safe to close at any moment.
+    pub idle: Cell<bool>,
+    /// Notified when the server shuts down (a WebSocket answers with close 1001).
+    pub close: Notify,
 }
 
 pub struct WorkerParams {

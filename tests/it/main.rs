@@ -2,3 +2,4 @@
 mod common;
 mod http;
 mod lifecycle;
+mod ws;

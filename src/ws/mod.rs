@@ -1,0 +1,41 @@
+//! ringtty's own WebSocket codec (RFC 6455), sans-IO.
+//!
+//! This module owns the wire format of WebSocket and nothing else: the opening
+//! handshake's checks and `Sec-WebSocket-Accept` ([`accept_upgrade`]), the frame
+//! header ([`FrameHeader`]), masking ([`apply_mask`]), incremental UTF-8 validation
+//! ([`Utf8Validator`]), the receive-side state machine that enforces the protocol's
+//! rules ([`Decoder`]), close codes ([`CloseCode`]) and the frames a server sends
+//! ([`write_header_in_headroom`], [`ControlFrame`], [`encode_frame`]).
+//!
+//! It must never do IO, read a clock, spawn, or allocate per frame: callers own the
+//! buffers and pass bytes in; the decoder unmasks in place and lends payloads back as
+//! slices; headers are built in fixed arrays. Every function is total on any input
+//! (no panics, no `unwrap` on parsed data), which is what lets it be tested byte by
+//! byte and fuzzed (`fuzz/fuzz_targets/ws_*`, with tungstenite as the oracle).
+//!
+//! What it does not decide: policy (origin, auth, which subprotocol an endpoint
+//! requires), timeouts and pings, the close handshake's timing; those are the
+//! runtime's, which drives this codec.
+
+#![forbid(unsafe_code)]
+
+mod close;
+mod decoder;
+mod encode;
+mod error;
+mod frame;
+mod mask;
+mod upgrade;
+mod utf8;
+
+pub use close::CloseCode;
+pub use decoder::{Decoded, Decoder, Event, MessageKind, Role};
+pub use encode::{encode_frame, ControlFrame};
+pub use error::WsError;
+pub use frame::{server_header_len, write_header_in_headroom, FrameHeader, HeadroomTooSmall, OpCode, Status};
+pub use mask::apply_mask;
+pub use upgrade::{accept_key, accept_upgrade, Handshake, UpgradeError};
+pub use utf8::{InvalidUtf8, Utf8Validator};
+
+#[cfg(test)]
+mod tungstenite_tests;
