@@ -84,6 +84,8 @@ struct Outbox {
     closing: Cell<bool>,
     /// The reader has stopped: the writer ends once the queue is empty.
     reader_done: Cell<bool>,
+    /// The close frame has been written.
+    close_sent: Cell<bool>,
     last_rx: Cell<Instant>,
     /// Message buffers the writer has sent, for the reader to reuse.
     spare: RefCell<Vec<Vec<u8>>>,
@@ -143,6 +145,7 @@ pub async fn serve_echo(
         room: Notify::new(),
         closing: Cell::new(false),
         reader_done: Cell::new(false),
+        close_sent: Cell::new(false),
         last_rx: Cell::new(Instant::now()),
         spare: RefCell::new(Vec::with_capacity(2)),
     });
@@ -151,9 +154,13 @@ pub async fn serve_echo(
     let ending = read_loop(w, stream, &outbox, leftover, cfg).await;
     outbox.reader_done.set(true);
     outbox.more.notify_one();
-    // The writer finishes sending what is queued (the close frame last), bounded.
     let mut writer = writer;
-    if timeout(CLOSE_WAIT + WRITE_TIMEOUT, &mut writer).await.is_err() {
+    if outbox.close_sent.get() {
+        // Our close went out and the peer answered (or left): the writer is only
+        // guarding the wait for that answer.
+        writer.abort();
+    } else if timeout(CLOSE_WAIT + WRITE_TIMEOUT, &mut writer).await.is_err() {
+        // It sends what is queued, the close frame last, unless the peer stopped reading.
         writer.abort();
     }
     ending
@@ -277,16 +284,14 @@ async fn write_loop(
         } else {
             control = buf;
         }
-        match close {
-            None => {}
-            Some(false) => return,
-            Some(true) => {
-                // We closed first: give the peer time to answer, then hang up.
-                tokio::time::sleep(CLOSE_WAIT).await;
-                crate::sys::shutdown(handle.fd);
-                return;
-            }
+        let Some(ours) = close else { continue };
+        outbox.close_sent.set(true);
+        if ours && !outbox.reader_done.get() {
+            // We closed first and the reader waits for the peer's close: bound the wait.
+            tokio::time::sleep(CLOSE_WAIT).await;
+            crate::sys::shutdown(handle.fd);
         }
+        return;
     }
 }
 
