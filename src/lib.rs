@@ -1,8 +1,10 @@
+pub mod auth;
 pub mod buf;
 pub mod config;
 pub mod http;
 #[macro_use]
 pub mod log;
+pub mod pty;
 pub mod runtime;
 pub mod sys;
 pub mod ws;

@@ -130,6 +130,47 @@ pub struct Args {
     #[arg(short = 'A', long = "ssl-ca", hide = true)]
     pub ssl_ca: Option<PathBuf>,
 
+    /// Origins accepted besides the server's own (comma-separated; * = any)
+    #[arg(long = "allow-origin", value_name = "ORIGIN,...", value_delimiter = ',')]
+    pub allow_origin: Vec<String>,
+
+    /// A named command that POST /api/sessions may start (NAME=CMDLINE, repeatable;
+    /// CMDLINE runs with /bin/sh -c)
+    #[arg(long = "command", value_name = "NAME=CMDLINE")]
+    pub named_command: Vec<String>,
+
+    /// Let POST /api/sessions run any command and environment (off by default)
+    #[arg(long = "allow-any-command")]
+    pub allow_any_command: bool,
+
+    /// Maximum sessions (503 beyond it)
+    #[arg(long = "max-sessions", default_value_t = 1024, value_name = "N")]
+    pub max_sessions: usize,
+
+    /// How long a session without clients lives (0 = kill on disconnect, like ttyd)
+    #[arg(long = "detach-timeout", default_value = "60s", value_name = "DUR")]
+    pub detach_timeout: String,
+
+    /// How long an exited session stays listed with its status and scrollback
+    #[arg(long = "exited-ttl", default_value = "5m", value_name = "DUR")]
+    pub exited_ttl: String,
+
+    /// Time between the close signal and SIGKILL when a session is terminated
+    #[arg(long = "kill-grace", default_value = "5s", value_name = "DUR")]
+    pub kill_grace: String,
+
+    /// Scrollback kept per session, counted as memory held (e.g. 1M, 512K)
+    #[arg(long, default_value = "1M", value_name = "BYTES")]
+    pub scrollback: String,
+
+    /// Flow-control window of the driving client (at most the scrollback)
+    #[arg(long, default_value = "1M", value_name = "BYTES")]
+    pub window: String,
+
+    /// Prefix of session ids on this node, for routing by a load balancer
+    #[arg(long = "node-id", value_name = "NAME")]
+    pub node_id: Option<String>,
+
     /// Serve a WebSocket echo at PATH (for conformance tools such as Autobahn)
     #[arg(long = "ws-echo", value_name = "PATH")]
     pub ws_echo: Option<String>,

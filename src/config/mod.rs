@@ -44,6 +44,23 @@ pub struct Terminal {
     pub ping_interval: Duration,
 }
 
+/// Session limits and timers (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sessions {
+    /// `--command NAME=CMDLINE`: NAME -> argv (`/bin/sh -c CMDLINE`).
+    pub named_commands: Vec<(String, Vec<OsString>)>,
+    pub allow_any_command: bool,
+    pub max_sessions: usize,
+    pub detach_timeout: Duration,
+    pub exited_ttl: Duration,
+    pub kill_grace: Duration,
+    /// Bytes of memory a session's scrollback may hold.
+    pub scrollback: usize,
+    /// The driver's flow-control window in bytes (≤ scrollback).
+    pub window: usize,
+    pub node_id: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub listen: Listen,
@@ -63,6 +80,9 @@ pub struct Config {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub terminal: Terminal,
+    pub sessions: Sessions,
+    /// `--allow-origin`, normalized.
+    pub allow_origins: Vec<String>,
     /// The WebSocket echo endpoint's path (relative to the base path), if enabled.
     pub ws_echo: Option<String>,
     /// Notes for the startup log about accepted-but-ignored ttyd options.
@@ -119,6 +139,7 @@ impl Config {
         if a.max_connections == 0 {
             return err("--max-connections 0: give at least 1 connection per worker");
         }
+        let sessions = sessions(&a)?;
         let mut notes = Vec::new();
         if a.srv_buf_size.is_some() {
             notes.push("-f/--srv-buf-size is ignored: PTY reads use the buffer pool's size");
@@ -154,7 +175,19 @@ impl Config {
                 exit_no_conn: a.exit_no_conn,
                 index: a.index,
             },
-            ws_echo: ws_echo(a.ws_echo)?,
+            ws_echo: ws_echo(a.ws_echo.clone())?,
+            sessions,
+            allow_origins: a
+                .allow_origin
+                .iter()
+                .map(|o| {
+                    crate::auth::normalize_origin(o).ok_or_else(|| {
+                        ConfigError(format!(
+                            "--allow-origin {o}: give origins as scheme://host[:port] (e.g. https://ide.example.com) or *"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             notes,
         })
     }
@@ -236,6 +269,74 @@ fn base_path(raw: Option<&str>) -> Result<String, ConfigError> {
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+fn sessions(a: &Args) -> Result<Sessions, ConfigError> {
+    let scrollback = bytes("--scrollback", &a.scrollback)?;
+    let window = bytes("--window", &a.window)?;
+    if scrollback < 64 * 1024 {
+        return err(format!("--scrollback {}: give at least 64K", a.scrollback));
+    }
+    if window == 0 || window > scrollback {
+        return err(format!(
+            "--window {}: give a size from 1 up to the scrollback ({})",
+            a.window, a.scrollback
+        ));
+    }
+    if a.max_sessions == 0 {
+        return err("--max-sessions 0: give at least 1");
+    }
+    if let Some(node) = &a.node_id {
+        let ok = !node.is_empty()
+            && node.len() <= 32
+            && node.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+        if !ok {
+            return err(format!("--node-id {node}: use 1-32 characters from A-Z a-z 0-9 _ ."));
+        }
+    }
+    let mut named = Vec::new();
+    for spec in &a.named_command {
+        let Some((name, cmdline)) =
+            spec.split_once('=').filter(|(n, c)| !n.is_empty() && !c.trim().is_empty())
+        else {
+            return err(format!("--command {spec}: give NAME=CMDLINE (e.g. --command top=htop)"));
+        };
+        if named.iter().any(|(n, _): &(String, _)| n == name) {
+            return err(format!("--command {name}: the name is given twice"));
+        }
+        named.push((name.to_owned(), vec!["/bin/sh".into(), "-c".into(), cmdline.into()]));
+    }
+    Ok(Sessions {
+        named_commands: named,
+        allow_any_command: a.allow_any_command,
+        max_sessions: a.max_sessions,
+        detach_timeout: duration("--detach-timeout", &a.detach_timeout)?,
+        exited_ttl: duration("--exited-ttl", &a.exited_ttl)?,
+        kill_grace: duration("--kill-grace", &a.kill_grace)?,
+        scrollback,
+        window,
+        node_id: a.node_id.clone(),
+    })
+}
+
+/// `1048576`, `512K`, `1M`, `1MiB`, `2G` (binary multiples).
+pub fn parse_bytes(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num.parse().ok()?;
+    let mult = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn bytes(flag: &str, s: &str) -> Result<usize, ConfigError> {
+    parse_bytes(s).ok_or_else(|| ConfigError(format!("{flag} {s}: give a size such as 65536, 512K or 1M")))
 }
 
 fn ws_echo(path: Option<String>) -> Result<Option<String>, ConfigError> {

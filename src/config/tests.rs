@@ -137,3 +137,69 @@ fn durations() {
         assert_eq!(parse_duration(s).map(|d| d.as_millis() as u64), want, "{s:?}");
     }
 }
+
+#[test]
+fn session_options() {
+    let c = parse(&[
+        "--command",
+        "top=htop -d 5",
+        "--command",
+        "sh=sh",
+        "--allow-any-command",
+        "--max-sessions",
+        "10",
+        "--detach-timeout",
+        "0",
+        "--exited-ttl",
+        "1m",
+        "--kill-grace",
+        "2s",
+        "--scrollback",
+        "2M",
+        "--window",
+        "256K",
+        "--node-id",
+        "n1",
+        "--allow-origin",
+        "https://IDE.example.com/,*",
+    ])
+    .unwrap();
+    let s = &c.sessions;
+    assert_eq!(s.named_commands[0].0, "top");
+    assert_eq!(s.named_commands[0].1, vec![OsString::from("/bin/sh"), "-c".into(), "htop -d 5".into()]);
+    assert!(s.allow_any_command);
+    assert_eq!((s.max_sessions, s.scrollback, s.window), (10, 2 << 20, 256 << 10));
+    assert_eq!(s.detach_timeout, Duration::ZERO);
+    assert_eq!(s.node_id.as_deref(), Some("n1"));
+    assert_eq!(c.allow_origins, vec!["https://ide.example.com".to_owned(), "*".to_owned()]);
+    let table: &[(&[&str], &str)] = &[
+        (&["--window", "2M"], "up to the scrollback"),
+        (&["--scrollback", "1K"], "at least 64K"),
+        (&["--scrollback", "lots"], "size"),
+        (&["--command", "noequals"], "NAME=CMDLINE"),
+        (&["--command", "a=x", "--command", "a=y"], "twice"),
+        (&["--node-id", "a/b"], "node-id"),
+        (&["--allow-origin", "example.com"], "scheme://"),
+        (&["--max-sessions", "0"], "at least 1"),
+    ];
+    for (args, needle) in table {
+        let e = parse(args).expect_err(&format!("{args:?}"));
+        assert!(e.0.contains(needle), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn byte_sizes() {
+    for (s, want) in [
+        ("1048576", Some(1 << 20)),
+        ("512K", Some(512 << 10)),
+        ("1M", Some(1 << 20)),
+        ("1MiB", Some(1 << 20)),
+        ("2g", Some(2 << 30)),
+        ("1T", None),
+        ("", None),
+        ("-1", None),
+    ] {
+        assert_eq!(parse_bytes(s), want, "{s:?}");
+    }
+}

@@ -388,6 +388,16 @@ fn upgrade(w: &Worker, req: &Request<'_>, body: &[u8], out: &mut Vec<u8>, endpoi
         error_into(w, out, 400, "a WebSocket upgrade request has no body", &[]);
         return Next::Respond;
     }
+    if !crate::auth::origin_allowed(req.header("origin"), req.header("host"), &w.cfg.allow_origins) {
+        error_into(
+            w,
+            out,
+            403,
+            "origin not allowed; the server's operator can add it with --allow-origin",
+            &[],
+        );
+        return Next::Respond;
+    }
     match ws::accept_upgrade(req.method_str, req.header_pairs(), &[]) {
         Ok(handshake) => {
             handshake.write_response(out);

@@ -193,6 +193,24 @@ fn handshake_errors_are_http_errors() {
 }
 
 #[test]
+fn upgrades_from_another_site_are_refused() {
+    let server = echo_server(&["--allow-origin", "https://ide.example.com"]);
+    let head = |origin: &str| {
+        format!(
+            "GET /echo HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            server.addr
+        )
+    };
+    let refused = request(&server, &head("http://evil.example"));
+    assert_eq!(refused.status, 403);
+    assert!(refused.json()["error"].as_str().unwrap().contains("origin"));
+    assert_eq!(request(&server, &head("null")).status, 403);
+    assert_eq!(request(&server, &head(&format!("http://{}", server.addr))).status, 101);
+    assert_eq!(request(&server, &head("https://ide.example.com")).status, 101);
+}
+
+#[test]
 fn a_thousand_concurrent_connections() {
     let server = echo_server(&[]);
     let mut conns: Vec<_> = (0..1000).map(|_| connect(&server)).collect();

@@ -1,0 +1,10 @@
+//! Who may do what: the origin check (CSRF and cross-site WebSocket hijacking) today;
+//! tokens, credentials and address allow-lists as they land.
+//!
+//! Pure: no IO, no clock. Decisions are plain functions of the request's headers and the
+//! configuration, so every case is a table test.
+#![forbid(unsafe_code)]
+
+mod origin;
+
+pub use origin::{normalize_origin, origin_allowed};

@@ -1,0 +1,216 @@
+//! A spawned child: its pidfd, its non-blocking reap, its signals, and the reaper thread
+//! that collects the children dropped before they were reaped.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, WaitIdStatus};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// How a child ended: exactly one of the two is `Some`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// The exit code (`exit(3)` → 3), when it exited by itself.
+    pub code: Option<i32>,
+    /// The signal number that ended it (`SIGTERM` → 15).
+    pub signal: Option<i32>,
+}
+
+impl ExitStatus {
+    fn from_wait(s: &WaitIdStatus) -> Self {
+        ExitStatus { code: s.exit_status(), signal: s.terminating_signal() }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exit code {code}"),
+            (None, Some(sig)) => write!(f, "killed by signal {sig}"),
+            (None, None) => f.write_str("ended"),
+        }
+    }
+}
+
+/// A child process of this server, leader of its own session and process group, with
+/// the PTY slave as its controlling terminal.
+///
+/// Its fd (`AsFd`/`AsRawFd`) is the pidfd: it becomes readable when the child exits,
+/// and then [`Child::try_reap`] collects the status; [`Child::into_async_fd`] registers
+/// it with the reactor.
+///
+/// Dropping a `Child` that is not reaped yet never blocks: it SIGKILLs the child and its
+/// process group and hands the pid to the reaper thread, which collects it. To end a
+/// session gracefully, use [`signal_session`] first and reap.
+#[derive(Debug)]
+pub struct Child {
+    pid: Pid,
+    /// Refers to `pid` for the child's whole life; open (and CLOEXEC) as long as `self`.
+    pidfd: OwnedFd,
+    /// `Some` once reaped. From then on `pid` may name another process: nothing may be
+    /// sent to `pid` or its process group any more.
+    status: Option<ExitStatus>,
+    orphans: mpsc::Sender<Pid>,
+}
+
+impl Child {
+    pub(super) fn new(pid: Pid, pidfd: OwnedFd, orphans: mpsc::Sender<Pid>) -> Self {
+        Child { pid, pidfd, status: None, orphans }
+    }
+
+    /// The child's pid, which is also its process group and session id.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The exit status, once [`Child::try_reap`] has collected it.
+    pub fn status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+
+    /// Non-blocking reap: `waitid(P_PIDFD, WEXITED | WNOHANG)`. `Ok(None)` while the
+    /// child runs (or is only stopped). Once it returned a status it keeps returning it.
+    pub fn try_reap(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_some() {
+            return Ok(self.status);
+        }
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+        loop {
+            match rustix::process::waitid(WaitId::PidFd(self.pidfd.as_fd()), options) {
+                Ok(None) => return Ok(None),
+                Ok(Some(s)) => {
+                    self.status = Some(ExitStatus::from_wait(&s));
+                    return Ok(self.status);
+                }
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl Child {
+    /// Registers the pidfd with the current tokio reactor (readable = the child has
+    /// exited): `child.readable_mut().await`, then `try_reap` on the inner `Child`.
+    /// Panics outside a tokio runtime (a tokio-uring runtime is one).
+    pub fn into_async_fd(self) -> io::Result<AsyncFd<Child>> {
+        // SAFETY: `pidfd` is a private field, open for the `Child`'s whole life and never
+        // replaced, and `as_raw_fd` always returns it: the registration's requirements.
+        unsafe { AsyncFd::register_with_interest(self, Interest::READABLE) }.map_err(|e| e.into_parts().1)
+    }
+}
+
+impl AsFd for Child {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+}
+
+impl AsRawFd for Child {
+    fn as_raw_fd(&self) -> RawFd {
+        self.pidfd.as_raw_fd()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if matches!(self.try_reap(), Ok(Some(_))) {
+            return;
+        }
+        // Not reaped, so the pid (and the process group id, which equals it since
+        // setsid) is still this child's: no reuse race. The group kill ends what runs
+        // in the foreground of a shell that started nothing else; pidfd_send_signal
+        // reaches the child itself.
+        let _ = rustix::process::kill_process_group(self.pid, Signal::KILL);
+        let _ = rustix::process::pidfd_send_signal(&self.pidfd, Signal::KILL);
+        // The reaper lives while any `Child` holds a sender, so this cannot fail short
+        // of a panic in the reaper; then the zombie stays until the server exits.
+        let _ = self.orphans.send(self.pid);
+    }
+}
+
+/// Sends `signal` to the child's process group and to the terminal's foreground process
+/// group (a shell's running job lives in its own group), each once. After the child
+/// has been reaped its group id may be reused, so only the foreground group is
+/// signalled then. A group that is already gone (ESRCH) is not an error.
+pub fn signal_session(child: &Child, master: impl AsFd, signal: Signal) -> io::Result<()> {
+    let mut result = Ok(());
+    if child.status.is_none() {
+        result = signal_group(child.pid, signal);
+    }
+    match super::foreground_pgrp(master) {
+        Ok(Some(fg)) if child.status.is_some() || fg != child.pid => {
+            result = result.and(signal_group(fg, signal))
+        }
+        Ok(_) => {}
+        Err(e) => result = result.and(Err(e)),
+    }
+    result
+}
+
+fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
+    match rustix::process::kill_process_group(pgid, signal) {
+        Ok(()) | Err(Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The [`Signal`] for a signal number from the configuration (`-s`): the named ones
+/// (1–31) and the real-time ones libc leaves to applications; `None` for anything else.
+pub fn signal_from_raw(number: i32) -> Option<Signal> {
+    if let Some(s) = Signal::from_named_raw(number) {
+        return Some(s);
+    }
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&number) {
+        // SAFETY: a non-zero signal number at or above libc's SIGRTMIN, so not one of the
+        // real-time signals libc reserves for itself; sending it is all we do.
+        return Some(unsafe { Signal::from_raw_unchecked(number) });
+    }
+    None
+}
+
+/// How often the reaper retries children that were still running when dropped. They
+/// were SIGKILLed, so they go within a few milliseconds unless stuck in the kernel.
+const REAP_RETRY: Duration = Duration::from_millis(20);
+
+/// Starts the reaper thread. It ends when every sender (the spawner's and each
+/// `Child`'s) is gone and every orphan has been collected.
+pub(super) fn start_reaper(cpus: rustix::thread::CpuSet) -> io::Result<mpsc::Sender<Pid>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new().name("pty-reaper".into()).spawn(move || {
+        let _ = rustix::thread::sched_setaffinity(None, &cpus);
+        reap_orphans(&rx);
+    })?;
+    Ok(tx)
+}
+
+fn reap_orphans(rx: &mpsc::Receiver<Pid>) {
+    let mut pending: Vec<Pid> = Vec::new();
+    loop {
+        let next = match pending.is_empty() {
+            true => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            false => rx.recv_timeout(REAP_RETRY),
+        };
+        match next {
+            Ok(pid) => pending.push(pid),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) if pending.is_empty() => return,
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(REAP_RETRY),
+        }
+        pending.retain(|&pid| !reaped(pid));
+    }
+}
+
+/// Whether `pid` has been collected (or is not ours to collect any more).
+fn reaped(pid: Pid) -> bool {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+    match rustix::process::waitid(WaitId::Pid(pid), options) {
+        Ok(None) | Err(Errno::INTR) => false,
+        Ok(Some(_)) | Err(_) => true,
+    }
+}
