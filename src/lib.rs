@@ -4,7 +4,9 @@ pub mod config;
 pub mod http;
 #[macro_use]
 pub mod log;
+pub mod protocol;
 pub mod pty;
 pub mod runtime;
+pub mod session;
 pub mod sys;
 pub mod ws;

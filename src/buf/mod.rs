@@ -94,8 +94,8 @@
 //!    merged into the previous, not yet frozen, buffer with
 //!    [`BufMut::extend_from_slice`] (or copied into a fresh one), so a 1-byte echo
 //!    does not pin a 16 KiB buffer in the scrollback.
-//! 3. `buf.prepend(&header)` (the encoded WebSocket header, payload length
-//!    `buf.len()`), then `buf.prepend(b"0")` for ttyd.
+//! 3. For ttyd, `buf.prepend(b"0")` first (the prefix is part of the frame's payload);
+//!    then `buf.prepend(&header)`, the encoded WebSocket header for `buf.len()` bytes.
 //! 4. `let frame = buf.freeze();` then `frame.clone()` into each viewer's send queue
 //!    and into the scrollback; a writer hands a clone to `write_all`/`writev`.
 //!    After a short `writev`, send `frame.view(n..)`.

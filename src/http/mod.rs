@@ -14,7 +14,7 @@ mod route;
 pub use date::HttpDate;
 pub use request::{parse, tokens, Method, Parse, Request};
 pub use response::{json_error, reason_phrase, Head, CONTINUE};
-pub use route::{route, Route};
+pub use route::{route, Route, SessionPart};
 
 #[cfg(test)]
 mod tests;

@@ -5,9 +5,13 @@ use super::Method;
 
 /// What a request is for, after the base path has been stripped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub enum Route<'p> {
     Health,
     Metrics,
+    /// `GET /api/sessions` (list) or `POST /api/sessions` (create).
+    Sessions,
+    /// `/api/sessions/{id}[/what]`; the id is not validated here.
+    Session(&'p str, SessionPart),
     /// The WebSocket echo endpoint (`--ws-echo PATH`), for conformance tools.
     WsEcho,
     /// The path exists but not for this method; the value is the `Allow` header.
@@ -15,9 +19,22 @@ pub enum Route {
     NotFound,
 }
 
+/// Which part of a session a request addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionPart {
+    /// `GET` (describe) or `DELETE` (terminate).
+    Itself,
+    /// `POST .../input`.
+    Input,
+    /// `POST .../resize`.
+    Resize,
+    /// `GET .../ws`: the native WebSocket attach.
+    Ws,
+}
+
 /// Resolves `path` (without query) under `base_path` (`""` or `/prefix`, no trailing
 /// slash). `ws_echo` is the echo endpoint's path relative to the base, if enabled.
-pub fn route(method: Method, path: &str, base_path: &str, ws_echo: Option<&str>) -> Route {
+pub fn route<'p>(method: Method, path: &'p str, base_path: &str, ws_echo: Option<&str>) -> Route<'p> {
     let Some(rest) = path.strip_prefix(base_path) else {
         return Route::NotFound;
     };
@@ -26,17 +43,48 @@ pub fn route(method: Method, path: &str, base_path: &str, ws_echo: Option<&str>)
         r if r.starts_with('/') => r,
         _ => return Route::NotFound,
     };
-    let get_only = |r: Route| match method {
+    let get_only = |r: Route<'p>| match method {
         Method::Get | Method::Head => r,
         _ => Route::MethodNotAllowed("GET, HEAD"),
     };
     match rest {
         "/health" => get_only(Route::Health),
         "/metrics" => get_only(Route::Metrics),
+        "/api/sessions" | "/api/sessions/" => match method {
+            Method::Get | Method::Head | Method::Post => Route::Sessions,
+            _ => Route::MethodNotAllowed("GET, HEAD, POST"),
+        },
+        p if p.starts_with("/api/sessions/") => session_route(method, &p["/api/sessions/".len()..]),
         p if Some(p) == ws_echo => match method {
             Method::Get => Route::WsEcho,
             _ => Route::MethodNotAllowed("GET"),
         },
         _ => Route::NotFound,
     }
+}
+
+fn session_route(method: Method, rest: &str) -> Route<'_> {
+    let (id, part) = match rest.split_once('/') {
+        None => (rest, SessionPart::Itself),
+        Some((id, "input")) => (id, SessionPart::Input),
+        Some((id, "resize")) => (id, SessionPart::Resize),
+        Some((id, "ws")) => (id, SessionPart::Ws),
+        Some(_) => return Route::NotFound,
+    };
+    if id.is_empty() {
+        return Route::NotFound;
+    }
+    let allowed = match part {
+        SessionPart::Itself => matches!(method, Method::Get | Method::Head | Method::Delete),
+        SessionPart::Input | SessionPart::Resize => method == Method::Post,
+        SessionPart::Ws => method == Method::Get,
+    };
+    if !allowed {
+        return Route::MethodNotAllowed(match part {
+            SessionPart::Itself => "GET, HEAD, DELETE",
+            SessionPart::Input | SessionPart::Resize => "POST",
+            SessionPart::Ws => "GET",
+        });
+    }
+    Route::Session(id, part)
 }

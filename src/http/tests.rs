@@ -189,6 +189,23 @@ fn routes() {
         assert_eq!(route(*m, path, base, Some("/echo")), *want, "{m:?} {path} under {base:?}");
     }
     assert_eq!(route(Method::Get, "/echo", "", None), NotFound);
+    let sessions: &[(Method, &str, Route)] = &[
+        (Method::Get, "/api/sessions", Sessions),
+        (Method::Post, "/api/sessions", Sessions),
+        (Method::Delete, "/api/sessions", MethodNotAllowed("GET, HEAD, POST")),
+        (Method::Get, "/api/sessions/abc", Session("abc", SessionPart::Itself)),
+        (Method::Delete, "/api/sessions/abc", Session("abc", SessionPart::Itself)),
+        (Method::Post, "/api/sessions/abc", MethodNotAllowed("GET, HEAD, DELETE")),
+        (Method::Post, "/api/sessions/abc/input", Session("abc", SessionPart::Input)),
+        (Method::Get, "/api/sessions/abc/input", MethodNotAllowed("POST")),
+        (Method::Post, "/api/sessions/abc/resize", Session("abc", SessionPart::Resize)),
+        (Method::Get, "/api/sessions/abc/ws", Session("abc", SessionPart::Ws)),
+        (Method::Get, "/api/sessions/abc/other", NotFound),
+        (Method::Get, "/api/sessions//ws", NotFound),
+    ];
+    for (m, path, want) in sessions {
+        assert_eq!(route(*m, path, "", None), *want, "{m:?} {path}");
+    }
 }
 
 #[test]

@@ -34,6 +34,13 @@ impl Stream {
         }
     }
 
+    pub(super) async fn writev<T: BoundedBuf>(&self, bufs: Vec<T>) -> tokio_uring::BufResult<usize, Vec<T>> {
+        match self {
+            Stream::Tcp(s) => s.writev(bufs).await,
+            Stream::Unix(s) => s.writev(bufs).await,
+        }
+    }
+
     pub(super) async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
@@ -145,8 +152,13 @@ impl Conn {
         let next = dispatch(&self.w, &req, body, keep_alive, &mut self.out);
         let consumed = req.head_len + cl.min(buffered);
         self.buf.drain(..consumed);
-        if let Next::Upgrade(endpoint) = next {
-            return Err(self.upgraded(endpoint).await);
+        match next {
+            Next::Respond => {}
+            Next::Upgrade(endpoint) => return Err(self.upgraded(endpoint).await),
+            Next::Create(body) => {
+                let reply = super::api::create(&self.w, &body).await;
+                super::api::write(&self.w, reply, keep_alive, false, &mut self.out);
+            }
         }
         if self.body.capacity() > 64 * 1024 {
             self.body = Vec::new();
@@ -237,6 +249,12 @@ impl Conn {
                     WsConfig { max_message: ECHO_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
                 super::ws::serve_echo(&self.w, &self.stream, &self.handle, &leftover, cfg).await
             }
+            Upgrade::Session(live, since) => {
+                let cfg =
+                    WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
+                super::ws::serve_session(&self.w, &self.stream, &self.handle, &leftover, cfg, live, since)
+                    .await
+            }
         };
         match ending {
             Ending::Done => Exit::Now,
@@ -311,14 +329,14 @@ async fn read_body(w: &Worker, stream: &Stream, mut body: Vec<u8>, len: usize) -
     Ok(body)
 }
 
-fn error_into(w: &Worker, out: &mut Vec<u8>, status: u16, reason: &str, extra: &[(&str, &str)]) {
+pub(super) fn error_into(w: &Worker, out: &mut Vec<u8>, status: u16, reason: &str, extra: &[(&str, &str)]) {
     let mut body = Vec::with_capacity(64);
     http::json_error(reason, &mut body);
     respond(w, out, status, "application/json", &body, false, extra, false);
 }
 
 #[allow(clippy::too_many_arguments)]
-fn respond(
+pub(super) fn respond(
     w: &Worker,
     out: &mut Vec<u8>,
     status: u16,
@@ -343,11 +361,18 @@ enum Next {
     Respond,
     /// A `101` was queued: the connection is now a WebSocket for this endpoint.
     Upgrade(Upgrade),
+    /// `POST /api/sessions`: the spawn is awaited (off the loop) before answering.
+    Create(Vec<u8>),
 }
 
 enum Upgrade {
     Echo,
+    /// The native protocol on a session, resuming at `since` if given.
+    Session(Rc<super::session::Live>, Option<u64>),
 }
+
+/// The largest message a session client may send (SPEC §4: 1 MiB by default).
+const SESSION_MAX_MESSAGE: u64 = 1024 * 1024;
 
 /// Routes one complete request and queues its response.
 fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) -> Next {
@@ -355,8 +380,48 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
     if w.fault_injection {
         w.inject_fault(req.path);
     }
-    match http::route(req.method, req.path, &w.cfg.base_path, w.cfg.ws_echo.as_deref()) {
-        Route::WsEcho => return upgrade(w, req, body, out, Upgrade::Echo),
+    let route = http::route(req.method, req.path, &w.cfg.base_path, w.cfg.ws_echo.as_deref());
+    match route {
+        Route::WsEcho => return upgrade(w, req, body, out, Upgrade::Echo, &[]),
+        Route::Sessions | Route::Session(..)
+            if req.method != http::Method::Get && req.method != http::Method::Head =>
+        {
+            if !origin_ok(w, req) {
+                error_into(w, out, 403, ORIGIN_REFUSED, &[]);
+                return Next::Respond;
+            }
+            if let Route::Session(id, part) = route {
+                let reply = super::api::session_call(w, req, part, id, body);
+                super::api::write(w, reply, keep_alive, head_only, out);
+                return Next::Respond;
+            }
+            return Next::Create(body.to_vec());
+        }
+        Route::Sessions => {
+            let reply = super::api::list(w, req.query);
+            super::api::write(w, reply, keep_alive, head_only, out);
+        }
+        Route::Session(id, http::SessionPart::Ws) => {
+            let live = match super::api::find(w, id) {
+                Ok(live) => live,
+                Err(reply) => {
+                    super::api::write(w, reply, keep_alive, head_only, out);
+                    return Next::Respond;
+                }
+            };
+            let since = match query_u64(req.query, "since") {
+                Ok(s) => s,
+                Err(()) => {
+                    error_into(w, out, 400, "since must be a byte offset", &[]);
+                    return Next::Respond;
+                }
+            };
+            return upgrade(w, req, body, out, Upgrade::Session(live, since), &[PROTOCOL]);
+        }
+        Route::Session(id, part) => {
+            let reply = super::api::session_call(w, req, part, id, body);
+            super::api::write(w, reply, keep_alive, head_only, out);
+        }
         Route::Health => {
             let now = Instant::now();
             let status = if w.shared.all_alive() { 200 } else { 503 };
@@ -382,8 +447,33 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
     Next::Respond
 }
 
+/// The native protocol's subprotocol name (optional for clients).
+const PROTOCOL: &str = "ringtty.v1";
+
+const ORIGIN_REFUSED: &str = "origin not allowed; the server's operator can add it with --allow-origin";
+
+fn origin_ok(w: &Worker, req: &Request<'_>) -> bool {
+    crate::auth::origin_allowed(req.header("origin"), req.header("host"), &w.cfg.allow_origins)
+}
+
+/// `name=N` from a query string; `Ok(None)` when absent.
+fn query_u64(query: Option<&str>, name: &str) -> Result<Option<u64>, ()> {
+    let Some(q) = query else { return Ok(None) };
+    match q.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name) {
+        None => Ok(None),
+        Some((_, v)) => v.parse().map(Some).map_err(|_| ()),
+    }
+}
+
 /// Answers a WebSocket upgrade request: `101` and the endpoint, or an error status.
-fn upgrade(w: &Worker, req: &Request<'_>, body: &[u8], out: &mut Vec<u8>, endpoint: Upgrade) -> Next {
+fn upgrade(
+    w: &Worker,
+    req: &Request<'_>,
+    body: &[u8],
+    out: &mut Vec<u8>,
+    endpoint: Upgrade,
+    protocols: &[&str],
+) -> Next {
     if !body.is_empty() {
         error_into(w, out, 400, "a WebSocket upgrade request has no body", &[]);
         return Next::Respond;
@@ -398,7 +488,7 @@ fn upgrade(w: &Worker, req: &Request<'_>, body: &[u8], out: &mut Vec<u8>, endpoi
         );
         return Next::Respond;
     }
-    match ws::accept_upgrade(req.method_str, req.header_pairs(), &[]) {
+    match ws::accept_upgrade(req.method_str, req.header_pairs(), protocols) {
         Ok(handshake) => {
             handshake.write_response(out);
             w.stats().response(101);

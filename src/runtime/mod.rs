@@ -5,8 +5,10 @@
 //! printed and bind errors are startup errors), starts one worker per CPU, then waits
 //! for SIGTERM/SIGINT or a worker's death. Workers never share per-connection state.
 
+mod api;
 mod conn;
 mod listen;
+mod session;
 mod stats;
 mod worker;
 mod ws;
@@ -43,6 +45,10 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     }
     probe_io_uring()?;
     info!("io_uring: available");
+    // Children get the limits and CPUs the server started with, not the raised limit or
+    // a worker's pinning: record them first.
+    let defaults =
+        crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
     info!("open-file limit: {}", raise_nofile_limit());
     let listeners = listen::bind(&cfg)?;
     if cfg.uid.is_some() || cfg.gid.is_some() {
@@ -53,7 +59,7 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     info!("listening on {}", listeners.display);
     // The one line on stdout: scripts and tests read the address (and the port of -p 0).
     println!("Listening on {}", listeners.display);
-    let server = start_workers(Arc::new(cfg), listeners)?;
+    let server = start_workers(Arc::new(cfg), listeners, defaults)?;
     Ok(server.wait())
 }
 
@@ -63,8 +69,10 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
 pub fn start(cfg: Config) -> Result<Server, String> {
     crate::log::set_level(cfg.log_level);
     probe_io_uring()?;
+    let defaults =
+        crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
     let listeners = listen::bind(&cfg)?;
-    start_workers(Arc::new(cfg), listeners)
+    start_workers(Arc::new(cfg), listeners, defaults)
 }
 
 /// A running server: its workers, and what the supervisor needs to stop them.
@@ -75,9 +83,16 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     exits: mpsc::UnboundedReceiver<WorkerExit>,
     running: usize,
+    shared: Arc<Shared>,
 }
 
-fn start_workers(cfg: Arc<Config>, listeners: listen::Listeners) -> Result<Server, String> {
+fn start_workers(
+    cfg: Arc<Config>,
+    listeners: listen::Listeners,
+    defaults: crate::pty::ChildDefaults,
+) -> Result<Server, String> {
+    let spawner = crate::pty::Spawner::new(crate::pty::SpawnerConfig::new(defaults))
+        .map_err(|e| format!("cannot start the spawner threads: {e}"))?;
     let cpus = worker_cpus(&cfg);
     let shared = Arc::new(Shared::new(cpus.iter().copied()));
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -97,6 +112,7 @@ fn start_workers(cfg: Arc<Config>, listeners: listen::Listeners) -> Result<Serve
             shutdown: shutdown_rx.clone(),
             exits: exit_tx.clone(),
             fault_injection,
+            spawner: spawner.clone(),
         };
         if let Err(e) = worker::spawn(params) {
             let _ = shutdown.send(true);
@@ -104,7 +120,7 @@ fn start_workers(cfg: Arc<Config>, listeners: listen::Listeners) -> Result<Serve
         }
         running += 1;
     }
-    Ok(Server { display: listeners.display, cfg, shutdown, exits, running })
+    Ok(Server { display: listeners.display, cfg, shutdown, exits, running, shared })
 }
 
 impl Server {
@@ -139,6 +155,7 @@ impl Server {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM: shutting down"),
             _ = int.recv() => info!("SIGINT: shutting down"),
+            _ = self.shared.stop.notified() => info!("stopping as asked (-o/-q)"),
             exit = self.exits.recv() => {
                 self.running -= 1;
                 failed |= report(exit);

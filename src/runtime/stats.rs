@@ -21,6 +21,15 @@ pub struct WorkerStats {
     bytes_out: AtomicU64,
     panics: AtomicU64,
     statuses: Box<[AtomicU64]>,
+    sessions: AtomicU64,
+    sessions_created: AtomicU64,
+    sessions_exited: AtomicU64,
+    spawn_failures: AtomicU64,
+    session_clients: AtomicU64,
+    output_bytes: AtomicU64,
+    input_bytes: AtomicU64,
+    gaps: AtomicU64,
+    pty_pauses: AtomicU64,
 }
 
 impl WorkerStats {
@@ -35,6 +44,15 @@ impl WorkerStats {
             bytes_out: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             statuses: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            sessions: AtomicU64::new(0),
+            sessions_created: AtomicU64::new(0),
+            sessions_exited: AtomicU64::new(0),
+            spawn_failures: AtomicU64::new(0),
+            session_clients: AtomicU64::new(0),
+            output_bytes: AtomicU64::new(0),
+            input_bytes: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            pty_pauses: AtomicU64::new(0),
         }
     }
 
@@ -66,6 +84,37 @@ impl WorkerStats {
             Self::bump(slot, 1);
         }
     }
+    pub fn session_created(&self) {
+        Self::bump(&self.sessions_created, 1);
+        Self::bump(&self.sessions, 1);
+    }
+    pub fn session_removed(&self) {
+        self.sessions.store(self.sessions.load(Relaxed).saturating_sub(1), Relaxed);
+    }
+    pub fn spawn_failed(&self) {
+        Self::bump(&self.spawn_failures, 1);
+    }
+    pub fn exited(&self) {
+        Self::bump(&self.sessions_exited, 1);
+    }
+    pub fn client_attached(&self) {
+        Self::bump(&self.session_clients, 1);
+    }
+    pub fn client_detached(&self) {
+        self.session_clients.store(self.session_clients.load(Relaxed).saturating_sub(1), Relaxed);
+    }
+    pub fn output(&self, n: usize) {
+        Self::bump(&self.output_bytes, n as u64);
+    }
+    pub fn input(&self, n: usize) {
+        Self::bump(&self.input_bytes, n as u64);
+    }
+    pub fn gap(&self) {
+        Self::bump(&self.gaps, 1);
+    }
+    pub fn pty_paused(&self) {
+        Self::bump(&self.pty_pauses, 1);
+    }
     /// Called by the worker thread's exit guard (from any unwinding path).
     pub fn set_dead(&self) {
         self.alive.store(false, Relaxed);
@@ -83,11 +132,23 @@ impl WorkerStats {
 pub struct Shared {
     pub workers: Box<[WorkerStats]>,
     pub started: Instant,
+    /// Sessions on all workers, against `--max-sessions` (touched only on create/remove).
+    pub sessions: std::sync::atomic::AtomicUsize,
+    /// WebSocket clients on all workers, against `-m`.
+    pub clients: std::sync::atomic::AtomicUsize,
+    /// A worker asks the supervisor to stop the server (`-o`, `-q`).
+    pub stop: tokio::sync::Notify,
 }
 
 impl Shared {
     pub fn new(cpus: impl Iterator<Item = usize>) -> Shared {
-        Shared { workers: cpus.map(WorkerStats::new).collect(), started: Instant::now() }
+        Shared {
+            workers: cpus.map(WorkerStats::new).collect(),
+            started: Instant::now(),
+            sessions: Default::default(),
+            clients: Default::default(),
+            stop: tokio::sync::Notify::new(),
+        }
     }
 
     pub fn all_alive(&self) -> bool {
@@ -125,7 +186,7 @@ impl Shared {
         let _ = writeln!(s, "# TYPE ringtty_uptime_seconds gauge");
         let _ = writeln!(s, "ringtty_uptime_seconds {}", now.duration_since(self.started).as_secs_f64());
         type Get = fn(&WorkerStats) -> u64;
-        let families: [(&str, &str, &str, Get); 7] = [
+        let families: [(&str, &str, &str, Get); 16] = [
             ("ringtty_worker_alive", "gauge", "1 while the worker thread runs.", |w| u64::from(w.alive())),
             ("ringtty_connections", "gauge", "Open connections.", |w| w.connections.load(Relaxed)),
             ("ringtty_connections_accepted_total", "counter", "Connections accepted.", |w| {
@@ -149,6 +210,36 @@ impl Shared {
             ("ringtty_sent_bytes_total", "counter", "Bytes written to clients.", |w| {
                 w.bytes_out.load(Relaxed)
             }),
+            ("ringtty_sessions", "gauge", "Sessions (running or exited, not yet removed).", |w| {
+                w.sessions.load(Relaxed)
+            }),
+            ("ringtty_sessions_created_total", "counter", "Sessions started.", |w| {
+                w.sessions_created.load(Relaxed)
+            }),
+            ("ringtty_sessions_exited_total", "counter", "Sessions whose command ended.", |w| {
+                w.sessions_exited.load(Relaxed)
+            }),
+            ("ringtty_spawn_failures_total", "counter", "Commands that could not start.", |w| {
+                w.spawn_failures.load(Relaxed)
+            }),
+            ("ringtty_session_clients", "gauge", "WebSocket clients attached to sessions.", |w| {
+                w.session_clients.load(Relaxed)
+            }),
+            ("ringtty_pty_output_bytes_total", "counter", "Bytes read from terminals.", |w| {
+                w.output_bytes.load(Relaxed)
+            }),
+            ("ringtty_pty_input_bytes_total", "counter", "Bytes queued for terminals.", |w| {
+                w.input_bytes.load(Relaxed)
+            }),
+            ("ringtty_gaps_total", "counter", "Gaps sent to clients (output they missed).", |w| {
+                w.gaps.load(Relaxed)
+            }),
+            (
+                "ringtty_pty_pauses_total",
+                "counter",
+                "Times a terminal stopped being read (flow control).",
+                |w| w.pty_pauses.load(Relaxed),
+            ),
         ];
         for (name, kind, help, get) in families {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");

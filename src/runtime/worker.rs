@@ -14,9 +14,12 @@ use slab::Slab;
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::conn::{self, Stream};
+use super::session::Live;
 use super::stats::{Shared, WorkerStats};
 use crate::config::{Config, Listen};
 use crate::http::HttpDate;
+use crate::session::{Millis, NodeId, SessionId};
+use std::time::Instant;
 
 /// What a worker thread reports to the supervisor when it ends.
 #[derive(Debug, Clone, Copy)]
@@ -38,9 +41,59 @@ pub struct Worker {
     date: Cell<HttpDate>,
     pub fault_injection: bool,
     kill: Notify,
+    /// This core's buffer pool: PTY output, framed once, shared by every client.
+    pub pool: crate::buf::Pool,
+    pub spawner: crate::pty::Spawner,
+    /// Sessions owned by this worker, by id.
+    sessions: RefCell<std::collections::HashMap<String, Rc<Live>>>,
+    pub node: Option<NodeId>,
+    pub rng: ring::rand::SystemRandom,
+    /// The origin of this worker's `Millis` clock.
+    epoch: Instant,
 }
 
 impl Worker {
+    /// Milliseconds on this worker's monotonic clock (the sessions' time).
+    pub fn now(&self) -> Millis {
+        Millis(self.epoch.elapsed().as_millis() as u64)
+    }
+
+    /// The `Instant` of a `Millis` value.
+    pub fn instant_at(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+
+    /// Waits until the pool can lend a buffer again.
+    pub async fn wait_for_buffer(&self) {
+        std::future::poll_fn(|cx| self.pool.poll_available(cx)).await
+    }
+
+    pub fn session(&self, id: &str) -> Option<Rc<Live>> {
+        self.sessions.borrow().get(id).cloned()
+    }
+
+    pub fn sessions(&self) -> Vec<Rc<Live>> {
+        let mut all: Vec<_> = self.sessions.borrow().values().cloned().collect();
+        all.sort_by_key(|l| (l.meta.created_unix, l.id.as_str().to_owned()));
+        all
+    }
+
+    pub fn add_session(&self, live: Rc<Live>) {
+        self.stats().session_created();
+        self.sessions.borrow_mut().insert(live.id.as_str().to_owned(), live);
+    }
+
+    pub fn remove_session(&self, id: &SessionId) {
+        if self.sessions.borrow_mut().remove(id.as_str()).is_some() {
+            self.stats().session_removed();
+            self.shared.sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if self.cfg.terminal.once {
+                info!("-o/--once: the session ended; stopping");
+                self.shared.stop.notify_one();
+            }
+        }
+    }
+
     pub fn stats(&self) -> &WorkerStats {
         &self.shared.workers[self.index]
     }
@@ -120,6 +173,12 @@ pub struct WorkerParams {
     pub shutdown: watch::Receiver<bool>,
     pub exits: mpsc::UnboundedSender<WorkerExit>,
     pub fault_injection: bool,
+    pub spawner: crate::pty::Spawner,
+}
+
+fn node_id(cfg: &Config) -> Option<NodeId> {
+    // Validated by the config already; a name the session layer refuses is dropped.
+    cfg.sessions.node_id.as_deref().and_then(|n| NodeId::new(n).ok())
 }
 
 /// Starts the worker thread.
@@ -160,6 +219,7 @@ fn run(p: WorkerParams) {
             return;
         }
     };
+    let node = node_id(&p.cfg);
     let worker = Rc::new(Worker {
         index: p.index,
         cfg: p.cfg,
@@ -170,6 +230,13 @@ fn run(p: WorkerParams) {
         date: Cell::new(HttpDate::from_unix(0)),
         fault_injection: p.fault_injection,
         kill: Notify::new(),
+        pool: crate::buf::Pool::new(crate::buf::PoolConfig::default())
+            .expect("the default pool config is valid"),
+        spawner: p.spawner,
+        sessions: RefCell::new(std::collections::HashMap::new()),
+        node,
+        rng: ring::rand::SystemRandom::new(),
+        epoch: Instant::now(),
     });
     debug!("worker {} running on CPU {}", p.index, p.cpu);
     guard.clean = rt.block_on(serve(worker, p.listener, p.shutdown));

@@ -15,8 +15,14 @@ use tokio::sync::Notify;
 use tokio::time::timeout;
 use tokio_uring::buf::BoundedBuf;
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use super::conn::Stream;
+use super::session::Live;
 use super::worker::{ConnHandle, Worker};
+use crate::buf::Buf;
+use crate::protocol::ClientMsg;
+use crate::session::{ClientId, Outgoing, SessionError};
 use crate::ws::{self, CloseCode, ControlFrame, Decoder, Event, MessageKind, OpCode, Role};
 
 /// Socket read buffer per WebSocket connection.
@@ -92,6 +98,20 @@ struct Outbox {
 }
 
 impl Outbox {
+    fn new() -> Outbox {
+        Outbox {
+            queue: RefCell::new(VecDeque::with_capacity(8)),
+            queued: Cell::new(0),
+            more: Notify::new(),
+            room: Notify::new(),
+            closing: Cell::new(false),
+            reader_done: Cell::new(false),
+            close_sent: Cell::new(false),
+            last_rx: Cell::new(Instant::now()),
+            spare: RefCell::new(Vec::with_capacity(2)),
+        }
+    }
+
     fn push(&self, out: Out) {
         if self.closing.get() {
             return;
@@ -138,32 +158,23 @@ pub async fn serve_echo(
     leftover: &[u8],
     cfg: WsConfig,
 ) -> Ending {
-    let outbox = Rc::new(Outbox {
-        queue: RefCell::new(VecDeque::with_capacity(8)),
-        queued: Cell::new(0),
-        more: Notify::new(),
-        room: Notify::new(),
-        closing: Cell::new(false),
-        reader_done: Cell::new(false),
-        close_sent: Cell::new(false),
-        last_rx: Cell::new(Instant::now()),
-        spare: RefCell::new(Vec::with_capacity(2)),
-    });
+    let outbox = Rc::new(Outbox::new());
     let writer =
         tokio_uring::spawn(write_loop(w.clone(), stream.clone(), handle.clone(), outbox.clone(), cfg));
     let ending = read_loop(w, stream, &outbox, leftover, cfg).await;
+    finish_writer(&outbox, writer).await;
+    ending
+}
+
+/// After the reader stopped: lets the writer send what is queued (the close frame
+/// last), bounded; if our close already went out, the writer is only guarding the wait
+/// for the peer's answer, which the reader has seen (or the peer left).
+async fn finish_writer(outbox: &Outbox, mut writer: tokio::task::JoinHandle<()>) {
     outbox.reader_done.set(true);
     outbox.more.notify_one();
-    let mut writer = writer;
-    if outbox.close_sent.get() {
-        // Our close went out and the peer answered (or left): the writer is only
-        // guarding the wait for that answer.
-        writer.abort();
-    } else if timeout(CLOSE_WAIT + WRITE_TIMEOUT, &mut writer).await.is_err() {
-        // It sends what is queued, the close frame last, unless the peer stopped reading.
+    if outbox.close_sent.get() || timeout(CLOSE_WAIT + WRITE_TIMEOUT, &mut writer).await.is_err() {
         writer.abort();
     }
-    ending
 }
 
 async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: &[u8], cfg: WsConfig) -> Ending {
@@ -235,11 +246,7 @@ async fn write_loop(
     outbox: Rc<Outbox>,
     cfg: WsConfig,
 ) {
-    let mut ticker = cfg.ping_interval.map(|p| {
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
+    let mut ticker = ping_ticker(cfg);
     let mut control = Vec::with_capacity(2 + 125);
     loop {
         let Some(out) = outbox.pop() else {
@@ -250,48 +257,18 @@ async fn write_loop(
                 _ = outbox.more.notified() => {}
                 _ = handle.close.notified() => outbox.close(Some(CloseCode::GOING_AWAY), "server shutting down", true),
                 _ = tick(&mut ticker) => {
-                    let interval = cfg.ping_interval.unwrap_or_default();
-                    if outbox.last_rx.get().elapsed() > 2 * interval {
-                        // Nothing heard for two intervals, pongs included: hang up.
-                        crate::sys::shutdown(handle.fd);
+                    if !ping_or_hang_up(&outbox, &handle, cfg) {
                         return;
                     }
-                    outbox.push(Out::Control(ControlFrame::ping(b"")));
                 }
             }
             continue;
         };
         // Control frames go through the writer's own small buffer; message buffers go
         // back to the reader for reuse. Either way nothing is allocated per frame.
-        let (buf, start, from_reader, close) = match out {
-            Out::Frame { buf, start } => (buf, start, true, None),
-            Out::Control(f) => (refill(&mut control, &f), 0, false, None),
-            Out::Close { frame, ours } => (refill(&mut control, &frame), 0, false, Some(ours)),
-        };
-        let n = buf.len() - start;
-        let Ok((res, slice)) = timeout(WRITE_TIMEOUT, stream.write_all(buf.slice(start..))).await else {
-            crate::sys::shutdown(handle.fd);
-            return;
-        };
-        let buf = slice.into_inner();
-        if res.is_err() {
-            crate::sys::shutdown(handle.fd);
+        if let Sent::Stop = send_out(&w, &stream, &handle, &outbox, out, &mut control).await {
             return;
         }
-        w.stats().bytes_out(n);
-        if from_reader {
-            outbox.recycle(buf);
-        } else {
-            control = buf;
-        }
-        let Some(ours) = close else { continue };
-        outbox.close_sent.set(true);
-        if ours && !outbox.reader_done.get() {
-            // We closed first and the reader waits for the peer's close: bound the wait.
-            tokio::time::sleep(CLOSE_WAIT).await;
-            crate::sys::shutdown(handle.fd);
-        }
-        return;
     }
 }
 
@@ -309,4 +286,415 @@ async fn tick(ticker: &mut Option<tokio::time::Interval>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// Serves a native-protocol client of a session (SPEC §4): `hello` first, then the
+/// session's output from its cursor (shared frames, never copied), `gap`/`resize`/`exit`
+/// control messages; binary frames from the client are input, text frames are JSON
+/// control messages (`resize`, `ack`).
+pub async fn serve_session(
+    w: &Rc<Worker>,
+    stream: &Rc<Stream>,
+    handle: &Rc<ConnHandle>,
+    leftover: &[u8],
+    cfg: WsConfig,
+    live: Rc<Live>,
+    since: Option<u64>,
+) -> Ending {
+    let outbox = Rc::new(Outbox::new());
+    let max_clients = w.cfg.terminal.max_clients;
+    if max_clients > 0 && w.shared.clients.fetch_add(1, Relaxed) >= max_clients {
+        w.shared.clients.fetch_sub(1, Relaxed);
+        return refuse(w, stream, handle, CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
+    } else if max_clients == 0 {
+        w.shared.clients.fetch_add(1, Relaxed);
+    }
+    let attached = live.state.borrow_mut().attach(w.now(), w.cfg.terminal.writable, since);
+    let (client, hello) = match attached {
+        Ok(a) => a,
+        Err(e) => {
+            w.shared.clients.fetch_sub(1, Relaxed);
+            let code = e.close_code().unwrap_or(CloseCode::POLICY_VIOLATION);
+            return refuse(w, stream, handle, code, &e.to_string()).await;
+        }
+    };
+    w.stats().client_attached();
+    live.flow_changed();
+    let mut hello_frame = outbox.spare_buffer();
+    hello.msg().encode_frame(&mut hello_frame);
+    outbox.push(Out::Frame { buf: hello_frame, start: 0 });
+    let (writer_key, wake) = live.add_writer(client);
+    let writer = tokio_uring::spawn(session_writer(
+        w.clone(),
+        stream.clone(),
+        handle.clone(),
+        outbox.clone(),
+        cfg,
+        live.clone(),
+        client,
+        wake,
+    ));
+    let ending = session_reader(w, stream, &outbox, leftover, cfg, &live, client).await;
+    finish_writer(&outbox, writer).await;
+    live.remove_writer(writer_key);
+    let actions = live.state.borrow_mut().detach(client, w.now());
+    live.apply(w, actions);
+    live.flow_changed();
+    w.stats().client_detached();
+    w.shared.clients.fetch_sub(1, Relaxed);
+    if w.cfg.terminal.exit_no_conn && w.shared.clients.load(Relaxed) == 0 {
+        info!("-q/--exit-no-conn: the last client left; stopping");
+        w.shared.stop.notify_one();
+    }
+    ending
+}
+
+/// Closes a just-upgraded connection with `code` before any session traffic.
+async fn refuse(w: &Worker, stream: &Stream, handle: &ConnHandle, code: CloseCode, reason: &str) -> Ending {
+    let frame = ControlFrame::close(Some(code), reason);
+    let _ = timeout(WRITE_TIMEOUT, stream.write_all(frame.as_bytes().to_vec())).await;
+    w.stats().bytes_out(frame.as_bytes().len());
+    let _ = handle;
+    Ending::Failed
+}
+
+async fn session_reader(
+    w: &Worker,
+    stream: &Stream,
+    outbox: &Outbox,
+    leftover: &[u8],
+    cfg: WsConfig,
+    live: &Live,
+    client: ClientId,
+) -> Ending {
+    let mut buf = Vec::with_capacity(READ_BUF.max(leftover.len()));
+    buf.extend_from_slice(leftover);
+    let mut decoder = Decoder::new(Role::Server, cfg.max_message);
+    let mut control: Vec<u8> = Vec::with_capacity(256);
+    loop {
+        let mut start = 0;
+        loop {
+            let decoded = match decoder.decode(&mut buf[start..]) {
+                Ok(d) => d,
+                Err(e) => {
+                    outbox.close(Some(e.close_code()), e.reason(), true);
+                    return Ending::Failed;
+                }
+            };
+            start += decoded.consumed;
+            let Some(event) = decoded.event else { break };
+            let result = match event {
+                Event::Data { kind: MessageKind::Binary, payload, .. } => {
+                    input(w, live, client, payload).await
+                }
+                Event::Data { kind: MessageKind::Text, payload, first, last } => {
+                    if first {
+                        control.clear();
+                    }
+                    if control.len() + payload.len() > crate::protocol::MAX_CONTROL_LEN {
+                        Err((CloseCode::MESSAGE_TOO_BIG, "control message too long"))
+                    } else {
+                        control.extend_from_slice(payload);
+                        if last {
+                            control_message(w, live, client, &control)
+                        } else {
+                            Ok(())
+                        }
+                    }
+                }
+                Event::Ping(payload) => {
+                    outbox.push(Out::Control(ControlFrame::pong(payload)));
+                    Ok(())
+                }
+                Event::Pong(_) => Ok(()),
+                Event::Close { code, .. } => {
+                    outbox.close(code, "", false);
+                    return Ending::Done;
+                }
+            };
+            if let Err((code, reason)) = result {
+                outbox.close(Some(code), reason, true);
+                return Ending::Failed;
+            }
+        }
+        buf.drain(..start);
+        while outbox.queued.get() > OUTBOX_LIMIT && !outbox.closing.get() {
+            outbox.room.notified().await;
+        }
+        if outbox.closing.get() && outbox.reader_done.get() {
+            return Ending::Done;
+        }
+        let len = buf.len();
+        let (res, slice) = stream.read(buf.slice(len..READ_BUF.max(len + 1))).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) | Err(_) => return Ending::Done,
+            Ok(n) => {
+                outbox.last_rx.set(Instant::now());
+                w.stats().bytes_in(n);
+            }
+        }
+    }
+}
+
+type Refusal = (CloseCode, &'static str);
+
+/// Terminal input from a client: queued for the PTY; a full queue is waited out (the
+/// socket is not read meanwhile), a read-only client's keystrokes are dropped.
+async fn input(w: &Worker, live: &Live, client: ClientId, data: &[u8]) -> Result<(), Refusal> {
+    loop {
+        let queued = live.state.borrow_mut().input(client, data, w.now());
+        match queued {
+            Ok(size) => {
+                if let Some(size) = size {
+                    live.apply_size(size);
+                }
+                w.stats().input(data.len());
+                live.input_queued();
+                return Ok(());
+            }
+            Err(SessionError::InputFull) => {
+                live.input_queued();
+                let _ = timeout(Duration::from_millis(50), live.input_drained.notified()).await;
+                if live.is_removed() {
+                    return Err((CloseCode::GOING_AWAY, "session ended"));
+                }
+            }
+            Err(e) => {
+                return match e.close_code() {
+                    Some(code) => Err((code, "input refused")),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+fn control_message(w: &Worker, live: &Live, client: ClientId, msg: &[u8]) -> Result<(), Refusal> {
+    let parsed = ClientMsg::parse(msg).map_err(|e| (e.close_code(), "invalid control message"))?;
+    let now = w.now();
+    let result = match parsed {
+        ClientMsg::Resize(size) => live.state.borrow_mut().resize(client, size, now).map(|applied| {
+            if let Some(size) = applied {
+                live.apply_size(size);
+            }
+        }),
+        ClientMsg::Ack { offset } => live.state.borrow_mut().ack(client, offset, now),
+    };
+    live.flow_changed();
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => match e.close_code() {
+            Some(code) => Err((code, "ack beyond the output sent")),
+            None => Ok(()),
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn session_writer(
+    w: Rc<Worker>,
+    stream: Rc<Stream>,
+    handle: Rc<ConnHandle>,
+    outbox: Rc<Outbox>,
+    cfg: WsConfig,
+    live: Rc<Live>,
+    client: ClientId,
+    wake: Rc<Notify>,
+) {
+    let mut ticker = ping_ticker(cfg);
+    let mut batch: Vec<Outgoing> = Vec::with_capacity(crate::session::MAX_BATCH);
+    let mut iov: Vec<Buf> = Vec::with_capacity(crate::session::MAX_BATCH);
+    let mut scratch: Vec<u8> = Vec::with_capacity(256);
+    let mut control = Vec::with_capacity(2 + 125);
+    loop {
+        // Control frames (hello, pongs, the close) go first.
+        if let Some(out) = outbox.pop() {
+            match send_out(&w, &stream, &handle, &outbox, out, &mut control).await {
+                Sent::More => continue,
+                Sent::Stop => return,
+            }
+        }
+        if outbox.closing.get() {
+            if outbox.reader_done.get() {
+                return;
+            }
+            outbox.more.notified().await;
+            continue;
+        }
+        batch.clear();
+        live.state.borrow_mut().poll_send(client, &mut batch);
+        if batch.is_empty() {
+            if live.is_removed() {
+                outbox.close(Some(CloseCode::NORMAL), "session removed", true);
+                continue;
+            }
+            tokio::select! {
+                _ = outbox.more.notified() => {}
+                _ = wake.notified() => {}
+                _ = handle.close.notified() => outbox.close(Some(CloseCode::GOING_AWAY), "server shutting down", true),
+                _ = tick(&mut ticker) => {
+                    if !ping_or_hang_up(&outbox, &handle, cfg) {
+                        return;
+                    }
+                }
+            }
+            continue;
+        }
+        for item in batch.drain(..) {
+            let sent = match item {
+                Outgoing::Frame(frame) => {
+                    iov.push(frame);
+                    Ok(())
+                }
+                Outgoing::Partial { head, payload } => {
+                    let flushed = flush(&w, &stream, &mut iov).await;
+                    scratch.clear();
+                    scratch.extend_from_slice(head.as_slice());
+                    iov.push(payload);
+                    match flushed {
+                        Ok(()) => write_scratch(&w, &stream, &mut scratch).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                other => {
+                    let flushed = flush(&w, &stream, &mut iov).await;
+                    if let Outgoing::Gap { .. } = other {
+                        w.stats().gap();
+                        live.nudge();
+                    }
+                    if let Outgoing::Exit(_) = other {
+                        outbox.close(Some(CloseCode::NORMAL), "", true);
+                    }
+                    scratch.clear();
+                    if let Some(msg) = other.control_msg() {
+                        msg.encode_frame(&mut scratch);
+                    }
+                    match flushed {
+                        Ok(()) => write_scratch(&w, &stream, &mut scratch).await,
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            if sent.is_err() {
+                crate::sys::shutdown(handle.fd);
+                return;
+            }
+        }
+        if flush(&w, &stream, &mut iov).await.is_err() {
+            crate::sys::shutdown(handle.fd);
+            return;
+        }
+    }
+}
+
+fn ping_ticker(cfg: WsConfig) -> Option<tokio::time::Interval> {
+    cfg.ping_interval.map(|p| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    })
+}
+
+/// Queues a ping, or hangs up on a peer silent for two intervals. `false`: hung up.
+fn ping_or_hang_up(outbox: &Outbox, handle: &ConnHandle, cfg: WsConfig) -> bool {
+    let interval = cfg.ping_interval.unwrap_or_default();
+    if outbox.last_rx.get().elapsed() > 2 * interval {
+        crate::sys::shutdown(handle.fd);
+        return false;
+    }
+    outbox.push(Out::Control(ControlFrame::ping(b"")));
+    true
+}
+
+enum Sent {
+    More,
+    Stop,
+}
+
+/// Writes one outbox item; after a close frame, decides how the connection ends.
+async fn send_out(
+    w: &Worker,
+    stream: &Stream,
+    handle: &ConnHandle,
+    outbox: &Outbox,
+    out: Out,
+    control: &mut Vec<u8>,
+) -> Sent {
+    let (buf, start, from_reader, close) = match out {
+        Out::Frame { buf, start } => (buf, start, true, None),
+        Out::Control(f) => (refill(control, &f), 0, false, None),
+        Out::Close { frame, ours } => (refill(control, &frame), 0, false, Some(ours)),
+    };
+    let n = buf.len() - start;
+    let Ok((res, slice)) = timeout(WRITE_TIMEOUT, stream.write_all(buf.slice(start..))).await else {
+        crate::sys::shutdown(handle.fd);
+        return Sent::Stop;
+    };
+    let buf = slice.into_inner();
+    if res.is_err() {
+        crate::sys::shutdown(handle.fd);
+        return Sent::Stop;
+    }
+    w.stats().bytes_out(n);
+    if from_reader {
+        outbox.recycle(buf);
+    } else {
+        *control = buf;
+    }
+    let Some(ours) = close else { return Sent::More };
+    outbox.close_sent.set(true);
+    if ours && !outbox.reader_done.get() {
+        tokio::time::sleep(CLOSE_WAIT).await;
+        crate::sys::shutdown(handle.fd);
+    }
+    Sent::Stop
+}
+
+/// Sends the queued frames with one `writev`, resuming after short writes.
+async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Result<()> {
+    let mut total: usize = iov.iter().map(Buf::len).sum();
+    while total > 0 {
+        let bufs = std::mem::take(iov);
+        let Ok((res, mut bufs)) = timeout(WRITE_TIMEOUT, stream.writev(bufs)).await else {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        };
+        let n = res?;
+        w.stats().bytes_out(n);
+        total -= n;
+        // Drop what was written whole; narrow the first buffer written in part.
+        let mut skip = n;
+        let whole = bufs.iter().take_while(|b| {
+            let fits = b.len() <= skip;
+            if fits {
+                skip -= b.len();
+            }
+            fits
+        });
+        let whole = whole.count();
+        bufs.drain(..whole);
+        if skip > 0 {
+            if let Some(first) = bufs.first_mut() {
+                *first = first.view(skip..).unwrap_or_else(|| first.clone());
+            }
+        }
+        *iov = bufs;
+    }
+    iov.clear();
+    Ok(())
+}
+
+async fn write_scratch(w: &Worker, stream: &Stream, scratch: &mut Vec<u8>) -> std::io::Result<()> {
+    if scratch.is_empty() {
+        return Ok(());
+    }
+    let n = scratch.len();
+    let Ok((res, buf)) = timeout(WRITE_TIMEOUT, stream.write_all(std::mem::take(scratch))).await else {
+        return Err(std::io::ErrorKind::TimedOut.into());
+    };
+    *scratch = buf;
+    res?;
+    w.stats().bytes_out(n);
+    scratch.clear();
+    Ok(())
 }

@@ -2,4 +2,5 @@
 mod common;
 mod http;
 mod lifecycle;
+mod sessions;
 mod ws;

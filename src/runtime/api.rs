@@ -1,0 +1,295 @@
+//! The session REST API (SPEC §3): create, list, get, delete, input, resize. Bodies are
+//! JSON (`serde_json`), errors are `{"error": "..."}` with the status that says why.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use ring::rand::SecureRandom;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::conn::{error_into, respond};
+use super::session::{self, Live, Meta};
+use super::worker::Worker;
+use crate::http::{Request, SessionPart};
+use crate::protocol::WinSize;
+use crate::pty::{self, EnvRules, SpawnRequest};
+use crate::session::{Dialect, Session, SessionConfig, SessionId, Timers};
+
+/// A response: status and JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    /// Extra header fields (e.g. `Retry-After`).
+    pub extra: &'static [(&'static str, &'static str)],
+}
+
+fn ok(status: u16, body: Value) -> Reply {
+    Reply { status, body, extra: &[] }
+}
+
+fn fail(status: u16, reason: impl Into<String>) -> Reply {
+    Reply { status, body: json!({ "error": reason.into() }), extra: &[] }
+}
+
+/// Writes `reply` into `out`.
+pub fn write(w: &Worker, reply: Reply, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
+    if let Some(reason) = reply.body.get("error").and_then(Value::as_str) {
+        if reply.status >= 400 {
+            return error_into_keep(w, out, reply.status, reason, reply.extra, keep_alive);
+        }
+    }
+    let body = serde_json::to_vec(&reply.body).unwrap_or_default();
+    respond(w, out, reply.status, "application/json", &body, keep_alive, reply.extra, head_only);
+}
+
+fn error_into_keep(
+    w: &Worker,
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: &str,
+    extra: &[(&str, &str)],
+    keep: bool,
+) {
+    if keep {
+        let mut body = Vec::with_capacity(64);
+        crate::http::json_error(reason, &mut body);
+        respond(w, out, status, "application/json", &body, true, extra, false);
+    } else {
+        error_into(w, out, status, reason, extra);
+    }
+}
+
+/// Looks a session up by the id in the path.
+pub fn find(w: &Worker, id: &str) -> Result<Rc<Live>, Reply> {
+    let parsed = SessionId::parse(id, w.node.as_ref()).map_err(|_| fail(404, "no such session"))?;
+    if parsed.core() != w.index {
+        // Cross-worker routing (moving the request to the owning core) is not built yet.
+        return Err(fail(
+            404,
+            format!(
+                "session belongs to worker {}; run with --threads 1 until cross-worker routing lands",
+                parsed.core()
+            ),
+        ));
+    }
+    w.session(parsed.as_str()).ok_or_else(|| fail(404, "no such session"))
+}
+
+/// `GET /api/sessions?offset=N&limit=M` (this worker's sessions, oldest first).
+pub fn list(w: &Worker, query: Option<&str>) -> Reply {
+    let mut offset = 0usize;
+    let mut limit = 100usize;
+    for (k, v) in query.unwrap_or("").split('&').filter_map(|kv| kv.split_once('=')) {
+        match (k, v.parse::<usize>()) {
+            ("offset", Ok(n)) => offset = n,
+            ("limit", Ok(n)) if (1..=1000).contains(&n) => limit = n,
+            ("offset" | "limit", _) => return fail(400, "offset and limit are numbers (limit 1-1000)"),
+            _ => {}
+        }
+    }
+    let all = w.sessions();
+    let page: Vec<Value> = all.iter().skip(offset).take(limit).map(|l| describe(w, l)).collect();
+    ok(200, json!({ "sessions": page, "total": all.len(), "offset": offset, "limit": limit }))
+}
+
+pub fn describe(w: &Worker, live: &Live) -> Value {
+    let mut map = Map::new();
+    session::describe(live, w, &mut map);
+    Value::Object(map)
+}
+
+/// Handles `/api/sessions/{id}[/...]` except the WebSocket attach.
+pub fn session_call(w: &Worker, req: &Request<'_>, part: SessionPart, id: &str, body: &[u8]) -> Reply {
+    let live = match find(w, id) {
+        Ok(l) => l,
+        Err(reply) => return reply,
+    };
+    match (part, req.method) {
+        (SessionPart::Itself, crate::http::Method::Delete) => {
+            live.terminate(w);
+            ok(202, json!({ "id": live.id.as_str(), "status": "terminating" }))
+        }
+        (SessionPart::Itself, _) => ok(200, describe(w, &live)),
+        (SessionPart::Input, _) => input(w, &live, body),
+        (SessionPart::Resize, _) => resize(w, &live, body),
+        (SessionPart::Ws, _) => fail(400, "a WebSocket upgrade was expected"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputBody {
+    data: String,
+}
+
+fn input(w: &Worker, live: &Live, body: &[u8]) -> Reply {
+    if !w.cfg.terminal.writable {
+        return fail(403, "read-only server: start ringtty with -W to allow input");
+    }
+    let Ok(InputBody { data }) = serde_json::from_slice(body) else {
+        return fail(400, r#"the body must be {"data": "..."}"#);
+    };
+    let queued = live.state.borrow_mut().api_input(data.as_bytes());
+    match queued {
+        Ok(()) => {
+            w.stats().input(data.len());
+            live.input_queued();
+            ok(200, json!({ "queued": data.len() }))
+        }
+        Err(_) => Reply {
+            status: 503,
+            body: json!({ "error": "the terminal's input queue is full; retry shortly" }),
+            extra: &[("Retry-After", "1")],
+        },
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResizeBody {
+    cols: u16,
+    rows: u16,
+}
+
+fn resize(w: &Worker, live: &Live, body: &[u8]) -> Reply {
+    if !w.cfg.terminal.writable {
+        return fail(403, "read-only server: start ringtty with -W to allow resizing");
+    }
+    let Some(size) =
+        serde_json::from_slice::<ResizeBody>(body).ok().and_then(|b| WinSize::new(b.cols, b.rows))
+    else {
+        return fail(400, r#"the body must be {"cols": N, "rows": N} with sizes from 1 to 4096"#);
+    };
+    if let Some(size) = live.state.borrow_mut().api_resize(size) {
+        live.apply_size(size);
+    }
+    let size = live.state.borrow().size();
+    ok(200, json!({ "cols": size.cols, "rows": size.rows }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    command: Option<Vec<String>>,
+    name: Option<String>,
+    cwd: Option<String>,
+    env: Option<BTreeMap<String, String>>,
+    cols: Option<u16>,
+    rows: Option<u16>,
+}
+
+/// `POST /api/sessions`: starts a command on this worker (it owns the new session).
+pub async fn create(w: &Rc<Worker>, body: &[u8]) -> Reply {
+    let b: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateBody::default()
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(b) => b,
+            Err(e) => return fail(400, format!("invalid session request: {e}")),
+        }
+    };
+    let argv = match command(w, &b) {
+        Ok(argv) => argv,
+        Err(reply) => return reply,
+    };
+    if b.name.as_ref().is_some_and(|n| n.len() > 128) {
+        return fail(400, "name: at most 128 bytes");
+    }
+    let size = match (b.cols, b.rows) {
+        (None, None) => WinSize::DEFAULT,
+        (c, r) => match WinSize::new(c.unwrap_or(80), r.unwrap_or(24)) {
+            Some(s) => s,
+            None => return fail(400, "cols and rows range from 1 to 4096"),
+        },
+    };
+    let max = w.cfg.sessions.max_sessions;
+    if w.shared.sessions.fetch_add(1, Relaxed) >= max {
+        w.shared.sessions.fetch_sub(1, Relaxed);
+        return Reply {
+            status: 503,
+            body: json!({ "error": format!("at capacity: {max} sessions (--max-sessions)") }),
+            extra: &[("Retry-After", "1")],
+        };
+    }
+    match start(w, argv, b, size).await {
+        Ok(live) => ok(201, describe(w, &live)),
+        Err(reply) => {
+            w.shared.sessions.fetch_sub(1, Relaxed);
+            w.stats().spawn_failed();
+            reply
+        }
+    }
+}
+
+/// Which command a create request runs, by the operator's rules.
+fn command(w: &Worker, b: &CreateBody) -> Result<Vec<OsString>, Reply> {
+    let cfg = &w.cfg.sessions;
+    const ANY: &str = "running an arbitrary command, cwd or env is disabled: use a named command \
+                       (--command NAME=CMDLINE) or start ringtty with --allow-any-command";
+    if (b.cwd.is_some() || b.env.is_some()) && !cfg.allow_any_command {
+        return Err(fail(403, ANY));
+    }
+    match b.command.as_deref() {
+        None | Some([]) => {
+            if w.cfg.terminal.command.is_empty() {
+                return Err(fail(400, "no command given and ringtty has no COMMAND"));
+            }
+            Ok(w.cfg.terminal.command.clone())
+        }
+        Some([name]) if cfg.named_commands.iter().any(|(n, _)| n == name) => Ok(cfg
+            .named_commands
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, argv)| argv.clone())
+            .unwrap_or_default()),
+        Some(argv) if cfg.allow_any_command => Ok(argv.iter().map(OsString::from).collect()),
+        Some(_) => Err(fail(403, ANY)),
+    }
+}
+
+/// Spawns the child (off this worker's loop) and registers the session.
+async fn start(w: &Rc<Worker>, argv: Vec<OsString>, b: CreateBody, size: WinSize) -> Result<Rc<Live>, Reply> {
+    let extra: Vec<(OsString, OsString)> =
+        b.env.unwrap_or_default().into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    let env = pty::child_env(
+        std::env::vars_os(),
+        &EnvRules { term: &w.cfg.terminal.term, remove: &[], extra: &extra },
+    );
+    let cwd = b.cwd.map(Into::into).or_else(|| w.cfg.terminal.cwd.clone());
+    let command: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let req = SpawnRequest { argv, cwd, env, cols: size.cols, rows: size.rows };
+    let spawned = w.spawner.spawn(req).await.map_err(|e| fail(e.status(), e.to_string()))?;
+    let mut random = [0u8; crate::session::id::RANDOM_BYTES];
+    w.rng.fill(&mut random).map_err(|_| fail(500, "no randomness for a session id"))?;
+    let id = SessionId::new(w.node.as_ref(), w.index, random)
+        .map_err(|_| fail(500, "cannot form a session id"))?;
+    let s = &w.cfg.sessions;
+    let config = SessionConfig {
+        dialect: Dialect::Native,
+        scrollback: s.scrollback,
+        window: s.window,
+        timers: Timers {
+            detach_timeout: s.detach_timeout,
+            exited_ttl: s.exited_ttl,
+            kill_grace: s.kill_grace,
+        },
+        ..SessionConfig::default()
+    };
+    let state = Session::new(id, w.pool.clone(), config, size, w.now());
+    let created_unix =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let meta = Meta {
+        name: b.name,
+        command,
+        pid: spawned.child.pid().as_raw_nonzero().get(),
+        tty: spawned.tty.clone(),
+        created_unix,
+    };
+    let live = session::start(w, id, state, spawned, meta);
+    w.add_session(live.clone());
+    info!("session {} started: {:?} (pid {})", id.as_str(), live.meta.command, live.meta.pid);
+    Ok(live)
+}

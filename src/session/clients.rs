@@ -1,0 +1,328 @@
+//! Clients: attach and detach, the cursor each one is, what its writer sends next
+//! (`poll_send`), acks, input, resize, pause.
+//!
+//! # Cursors, gaps and jumps
+//!
+//! A client is an offset into the output (its cursor: the next byte it will be
+//! given) plus flags. Its writer asks `poll_send`, which hands out the chunk holding
+//! the cursor (whole, or its tail with a fresh head) and moves the cursor past it.
+//!
+//! - Attach without `since`: from the oldest retained byte, or just after the first
+//!   `\n` within 4 KiB of it (a replay starts on a line) if older output was evicted.
+//! - Attach with `since` in `oldest..=end`: exactly there. Older than the
+//!   scrollback: `Gap { from: since, to: oldest }` first, then from the oldest byte.
+//!   Beyond `end`: refused (`SinceInFuture`, close 1008).
+//! - A client whose cursor has been evicted (it fell a whole scrollback behind) is
+//!   given `Gap { from: cursor, to: end }` and continues from the present: replaying
+//!   a stale megabyte would only keep it behind. For its window, skipped bytes
+//!   count as acknowledged.
+//!
+//! # The driver and flow control
+//!
+//! The driver is the writable client that most recently sent input or a resize; it
+//! owns the size (when another writable client types, the size becomes that
+//! client's last requested size). Only the driver can hold PTY reading back
+//! (`Session::should_read_pty`): when its unacknowledged output reaches the window —
+//! counted from its last ack once it has opted in by acking, else from its cursor
+//! (its socket's own backpressure) — or when the next read could evict bytes it has
+//! not been sent. A driver that holds reading back for 10 s without a word is demoted
+//! to viewer (`tick`). In a ttyd session the client governs in the same way, plus
+//! pause/resume, whether it is writable or not, and is never demoted.
+#![forbid(unsafe_code)]
+
+use super::{Dialect, Hello, Millis, Outgoing, Session, SessionError, MAX_BATCH};
+use crate::protocol::WinSize;
+
+/// A client of one session. Stale IDs (of a detached client) name nothing, even
+/// after their slot is reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientId {
+    key: u32,
+    generation: u32,
+}
+
+impl ClientId {
+    pub(super) fn new(key: usize, generation: u32) -> ClientId {
+        ClientId { key: key as u32, generation }
+    }
+}
+
+/// One attached client.
+#[derive(Debug)]
+pub(super) struct Client {
+    pub(super) generation: u32,
+    /// The next offset to hand to its writer. Only grows.
+    pub(super) cursor: u64,
+    /// Its latest ack, once it has opted in. Invariant: `<= cursor`.
+    pub(super) acked: Option<u64>,
+    pub(super) writable: bool,
+    /// ttyd's pause.
+    pub(super) paused: bool,
+    /// Its last ack, input or resize.
+    pub(super) last_heard: Millis,
+    /// The size it last asked for.
+    requested: Option<WinSize>,
+    /// The size it was last told (hello or a resize message).
+    size_seen: WinSize,
+    /// A gap to send before anything else (attach with an old `since`).
+    gap: Option<(u64, u64)>,
+    exit_sent: bool,
+}
+
+impl Client {
+    /// The offset from which its window counts.
+    pub(super) fn floor(&self) -> u64 {
+        self.acked.unwrap_or(self.cursor).min(self.cursor)
+    }
+}
+
+impl Session {
+    fn key(&self, client: ClientId) -> Result<usize, SessionError> {
+        let key = client.key as usize;
+        match self.clients.get(key) {
+            Some(c) if c.generation == client.generation => Ok(key),
+            _ => Err(SessionError::UnknownClient),
+        }
+    }
+
+    /// Attaches a client at `now` (see the module docs for where it starts). Send
+    /// the returned [`Hello`] first, then what `poll_send` gives.
+    pub fn attach(
+        &mut self,
+        now: Millis,
+        writable: bool,
+        since: Option<u64>,
+    ) -> Result<(ClientId, Hello), SessionError> {
+        let (start, end) = (self.scrollback.start(), self.scrollback.end());
+        let (cursor, gap) = match since {
+            Some(since) if since > end => return Err(SessionError::SinceInFuture),
+            Some(since) if since < start => (start, Some((since, start))),
+            Some(since) => (since, None),
+            None if start == 0 => (0, None),
+            None => (self.scrollback.line_start(start), None),
+        };
+        self.generation = self.generation.wrapping_add(1);
+        let client = Client {
+            generation: self.generation,
+            cursor,
+            acked: None,
+            writable,
+            paused: false,
+            last_heard: now,
+            requested: None,
+            size_seen: self.size,
+            gap,
+            exit_sent: false,
+        };
+        let key = self.clients.insert(client);
+        self.metrics.attaches += 1;
+        self.note_flow();
+        let hello = Hello { id: self.id, offset: cursor, size: self.size, writable };
+        Ok((ClientId::new(key, self.generation), hello))
+    }
+
+    /// Detaches a client (its connection closed). When the last one leaves, the
+    /// detach timer starts; the returned actions are `tick(now)`'s (with
+    /// `--detach-timeout 0`, `KILL` right away).
+    pub fn detach(&mut self, client: ClientId, now: Millis) -> super::Actions {
+        let Ok(key) = self.key(client) else {
+            return super::Actions::NONE;
+        };
+        self.clients.remove(key);
+        if self.driver == Some(key) {
+            self.driver = None;
+        }
+        if self.clients.is_empty() {
+            self.life.last_client_left(now);
+        }
+        self.tick(now)
+    }
+
+    /// Fills `batch` (cleared first; reuse it: no allocation once it has grown) with
+    /// up to [`MAX_BATCH`] items for `client`'s writer, in order, and moves its
+    /// cursor past them. Empty: nothing to send until the next push, resize or exit.
+    pub fn poll_send(&mut self, client: ClientId, batch: &mut Vec<Outgoing>) {
+        batch.clear();
+        let Ok(key) = self.key(client) else { return };
+        let exited = match self.life.status {
+            super::Status::Exited { status, .. } => Some(status),
+            super::Status::Running => None,
+        };
+        let end = self.scrollback.end();
+        let native = self.config.dialect == Dialect::Native;
+        let c = &mut self.clients[key];
+        while batch.len() < MAX_BATCH && !c.exit_sent {
+            if let Some((from, to)) = c.gap.take() {
+                batch.push(Outgoing::Gap { from, to });
+                self.metrics.gaps += 1;
+            } else if native && c.size_seen != self.size && c.cursor >= self.resized_at {
+                c.size_seen = self.size;
+                batch.push(Outgoing::Resize(self.size));
+            } else if c.cursor >= end {
+                if let Some(status) = exited {
+                    c.exit_sent = true;
+                    batch.push(Outgoing::Exit(status));
+                }
+                break;
+            } else if c.cursor < self.scrollback.start() {
+                // Fell a whole scrollback behind: jump to the present.
+                batch.push(Outgoing::Gap { from: c.cursor, to: end });
+                c.acked = c.acked.map(|_| end);
+                c.cursor = end;
+                self.metrics.gaps += 1;
+            } else {
+                let Some((item, next)) = self.scrollback.item_at(c.cursor) else {
+                    debug_assert!(false, "no chunk at a retained offset");
+                    break;
+                };
+                self.metrics.bytes_sent += next - c.cursor;
+                c.cursor = next;
+                batch.push(item);
+            }
+        }
+        self.note_flow();
+    }
+
+    /// `{"type":"ack","offset"}`: every byte before `offset` is rendered. Opts the
+    /// client in to flow control. Cumulative (an older ack changes nothing); beyond
+    /// what it was sent → `AckBeyondSent` (close 1002).
+    pub fn ack(&mut self, client: ClientId, offset: u64, now: Millis) -> Result<(), SessionError> {
+        let key = self.key(client)?;
+        let c = &mut self.clients[key];
+        if offset > c.cursor {
+            return Err(SessionError::AckBeyondSent);
+        }
+        c.acked = Some(c.acked.map_or(offset, |acked| acked.max(offset)));
+        c.last_heard = now;
+        self.note_flow();
+        Ok(())
+    }
+
+    /// Input from a client: queued for the PTY whole, or `InputFull` (keep it, stop
+    /// reading this socket, retry when [`input_space`](Self::input_space) allows).
+    /// A writable client becomes the driver; `Some(size)` if that changes the
+    /// terminal size (apply it to the PTY). Read-only: `NotWritable`, dropped.
+    /// After the exit the bytes are dropped.
+    pub fn input(
+        &mut self,
+        client: ClientId,
+        data: &[u8],
+        now: Millis,
+    ) -> Result<Option<WinSize>, SessionError> {
+        let key = self.key(client)?;
+        let c = &mut self.clients[key];
+        if !c.writable {
+            return Err(SessionError::NotWritable);
+        }
+        c.last_heard = now;
+        let resized = match self.config.dialect {
+            Dialect::Native => self.make_driver(key),
+            Dialect::Ttyd => None,
+        };
+        let queued = self.queue_input(data);
+        self.note_flow();
+        queued.map(|()| resized)
+    }
+
+    /// Input from `POST /api/sessions/{id}/input` (the caller is allowed to write).
+    pub fn api_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        let queued = self.queue_input(data);
+        self.note_flow();
+        queued
+    }
+
+    fn queue_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        if !self.life.is_running() {
+            return Ok(());
+        }
+        self.input.push(data).map_err(|_| SessionError::InputFull)?;
+        self.metrics.bytes_in += data.len() as u64;
+        Ok(())
+    }
+
+    /// What to write to the PTY next (empty: nothing). After a write of `n` bytes,
+    /// call [`input_written`](Self::input_written).
+    pub fn pending_input(&self) -> &[u8] {
+        self.input.front()
+    }
+
+    /// The PTY took `n` bytes of [`pending_input`](Self::pending_input).
+    pub fn input_written(&mut self, n: usize) {
+        self.input.consume(n);
+        self.note_flow();
+    }
+
+    /// Bytes a message may have to be accepted by `input` now.
+    pub fn input_space(&self) -> usize {
+        self.input.space()
+    }
+
+    /// The input queue (length, stalled).
+    pub fn input_queue(&self) -> &super::InputQueue {
+        &self.input
+    }
+
+    /// A client asks for `size`. Writable clients only (any client of a ttyd
+    /// session), else `NotWritable` (ignore it: a viewer's window size is its own).
+    /// The client becomes the driver. `Some(size)`: apply it to the PTY; every other
+    /// client is told with [`Outgoing::Resize`].
+    pub fn resize(
+        &mut self,
+        client: ClientId,
+        size: WinSize,
+        now: Millis,
+    ) -> Result<Option<WinSize>, SessionError> {
+        let key = self.key(client)?;
+        let native = self.config.dialect == Dialect::Native;
+        let c = &mut self.clients[key];
+        if native && !c.writable {
+            return Err(SessionError::NotWritable);
+        }
+        c.last_heard = now;
+        c.requested = Some(size);
+        c.size_seen = size;
+        if native {
+            self.driver = Some(key);
+        }
+        let resized = self.set_size(size);
+        self.note_flow();
+        Ok(resized)
+    }
+
+    /// `POST /api/sessions/{id}/resize`. `Some(size)`: apply it to the PTY.
+    pub fn api_resize(&mut self, size: WinSize) -> Option<WinSize> {
+        self.set_size(size)
+    }
+
+    /// ttyd's pause (`'2'`) and resume (`'3'`): a paused client holds PTY reading
+    /// back (if it governs the flow: any ttyd client, a native driver).
+    pub fn set_paused(&mut self, client: ClientId, paused: bool, now: Millis) -> Result<(), SessionError> {
+        let key = self.key(client)?;
+        let c = &mut self.clients[key];
+        c.paused = paused;
+        c.last_heard = now;
+        self.note_flow();
+        Ok(())
+    }
+
+    /// Makes `key` the driver; if the driver changed and the new one has asked for
+    /// a size, the terminal takes it: `Some(size)`.
+    fn make_driver(&mut self, key: usize) -> Option<WinSize> {
+        if self.driver.replace(key) == Some(key) {
+            return None;
+        }
+        let c = &mut self.clients[key];
+        let size = c.requested?;
+        c.size_seen = size;
+        self.set_size(size)
+    }
+
+    fn set_size(&mut self, size: WinSize) -> Option<WinSize> {
+        if size == self.size {
+            return None;
+        }
+        self.size = size;
+        self.resized_at = self.scrollback.end();
+        Some(size)
+    }
+}

@@ -1,0 +1,351 @@
+//! Terminal sessions over real PTYs and real sockets: REST, the native WebSocket
+//! protocol (SPEC §4), replay and resume, flow control, lifecycle.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tungstenite::{Message, WebSocket};
+
+use crate::common::*;
+
+fn server(extra: &[&str]) -> Server {
+    let mut args = vec!["--threads", "1", "-W", "--allow-any-command", "-P", "0"];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+fn post(server: &Server, path: &str, body: &Value) -> Response {
+    let body = body.to_string();
+    request(
+        server,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn create(server: &Server, command: &[&str]) -> String {
+    let r = post(server, "/api/sessions", &json!({ "command": command, "cols": 80, "rows": 24 }));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn attach(server: &Server, id: &str, query: &str) -> WebSocket<TcpStream> {
+    let stream = server.connect();
+    let url = format!("ws://{}/api/sessions/{id}/ws{query}", server.addr);
+    tungstenite::client(url, stream).expect("attach").0
+}
+
+/// What a client saw until the session's exit and close.
+#[derive(Default, Debug)]
+struct Seen {
+    hello: Option<Value>,
+    output: Vec<u8>,
+    gaps: Vec<(u64, u64)>,
+    exit: Option<Value>,
+    close: Option<u16>,
+}
+
+fn read_until_exit(ws: &mut WebSocket<TcpStream>) -> Seen {
+    let mut seen = Seen::default();
+    loop {
+        match ws.read() {
+            Ok(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                match v["type"].as_str().unwrap() {
+                    "hello" => seen.hello = Some(v),
+                    "gap" => seen.gaps.push((v["from"].as_u64().unwrap(), v["to"].as_u64().unwrap())),
+                    "exit" => seen.exit = Some(v),
+                    "resize" => {}
+                    other => panic!("unexpected message {other}"),
+                }
+            }
+            Ok(Message::Binary(b)) => seen.output.extend_from_slice(&b),
+            Ok(Message::Close(frame)) => {
+                seen.close = frame.map(|f| u16::from(f.code));
+                let _ = ws.read();
+                return seen;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("connection failed before the exit: {e}; seen so far {seen:?}"),
+        }
+    }
+}
+
+/// Reads output until `needle` appears (or the deadline).
+fn read_until(ws: &mut WebSocket<TcpStream>, needle: &str) -> Vec<u8> {
+    let until = Instant::now() + DEADLINE;
+    let mut out = Vec::new();
+    while !String::from_utf8_lossy(&out).contains(needle) {
+        assert!(Instant::now() < until, "never saw {needle:?}; got {:?}", String::from_utf8_lossy(&out));
+        if let Message::Binary(b) = ws.read().unwrap() {
+            out.extend_from_slice(&b);
+        }
+    }
+    out
+}
+
+#[test]
+fn output_exit_code_and_close_1000() {
+    let server = server(&[]);
+    let id = create(&server, &["sh", "-c", "echo hi; exit 3"]);
+    let mut ws = attach(&server, &id, "");
+    let seen = read_until_exit(&mut ws);
+    let hello = seen.hello.unwrap();
+    assert_eq!(hello["id"], id.as_str());
+    assert_eq!(hello["writable"], true);
+    assert_eq!(String::from_utf8_lossy(&seen.output), "hi\r\n");
+    assert_eq!(seen.exit.unwrap(), json!({"type": "exit", "code": 3}));
+    assert_eq!(seen.close, Some(1000));
+    let info = get(&server, &format!("/api/sessions/{id}")).json();
+    assert_eq!((info["status"].as_str(), info["exit_code"].as_i64()), (Some("exited"), Some(3)));
+}
+
+#[test]
+fn echo_through_cat_and_resize_seen_by_stty() {
+    let server = server(&[]);
+    let id = create(&server, &["sh"]);
+    let mut ws = attach(&server, &id, "");
+    ws.send(Message::text(r#"{"type":"resize","cols":123,"rows":45}"#)).unwrap();
+    ws.send(Message::binary(b"stty size; echo done-$((40+2))\n".to_vec())).unwrap();
+    let out = read_until(&mut ws, "done-42");
+    assert!(String::from_utf8_lossy(&out).contains("45 123"), "{}", String::from_utf8_lossy(&out));
+    let r = post(&server, &format!("/api/sessions/{id}/resize"), &json!({"cols": 90, "rows": 30}));
+    assert_eq!(r.status, 200);
+    let r = post(&server, &format!("/api/sessions/{id}/input"), &json!({"data": "stty size; exit 7\n"}));
+    assert_eq!(r.status, 200);
+    let seen = read_until_exit(&mut ws);
+    assert!(String::from_utf8_lossy(&seen.output).contains("30 90"));
+    assert_eq!(seen.exit.unwrap()["code"], 7);
+}
+
+#[test]
+fn a_command_that_cannot_start_is_a_clear_error() {
+    let server = server(&[]);
+    let r = post(&server, "/api/sessions", &json!({ "command": ["/nonexistent/prog"] }));
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("cannot start"), "{}", r.json());
+}
+
+#[test]
+fn every_byte_of_short_lived_commands_arrives() {
+    let server = server(&["--max-sessions", "200"]);
+    for round in 0..100 {
+        // 100,000 bytes of 'A' with no newline, and the command exits at once.
+        let id = create(&server, &["sh", "-c", "head -c 75000 /dev/zero | base64 -w0"]);
+        let mut ws = attach(&server, &id, "");
+        let seen = read_until_exit(&mut ws);
+        assert_eq!(seen.output.len(), 100_000, "round {round}");
+        assert!(seen.output.iter().all(|&b| b == b'A'), "round {round}");
+        assert!(seen.gaps.is_empty());
+        assert_eq!(seen.exit.unwrap()["code"], 0);
+        let _ = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    }
+}
+
+#[test]
+fn viewers_get_identical_bytes_and_resume_with_since() {
+    let server = server(&[]);
+    let id = create(&server, &["sh", "-c", "for i in $(seq 1 2000); do echo line-$i; done; sleep 0.3"]);
+    let mut a = attach(&server, &id, "");
+    let mut b = attach(&server, &id, "");
+    let seen_a = read_until_exit(&mut a);
+    let seen_b = read_until_exit(&mut b);
+    assert_eq!(seen_a.output, seen_b.output);
+    assert!(String::from_utf8_lossy(&seen_a.output).contains("line-2000\r\n"));
+    // Resume mid-stream: exactly the bytes from that offset.
+    let total = seen_a.output.len() as u64;
+    for since in [0, 1, 17, total / 2, total - 1, total] {
+        let mut c = attach(&server, &id, &format!("?since={since}"));
+        let seen = read_until_exit(&mut c);
+        assert_eq!(seen.hello.unwrap()["offset"], since);
+        assert_eq!(seen.output, seen_a.output[since as usize..], "since {since}");
+    }
+    // A since in the future is refused with 1008.
+    let mut d = attach(&server, &id, &format!("?since={}", total + 1));
+    match d.read() {
+        Ok(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 1008),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_old_since_gets_a_gap_first() {
+    let server = server(&["--scrollback", "64K", "--window", "64K"]);
+    // 400 KB of output: far more than the scrollback.
+    let id = create(&server, &["sh", "-c", "head -c 300000 /dev/zero | base64 -w0; sleep 0.5"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut ws = attach(&server, &id, "?since=0");
+    let seen = read_until_exit(&mut ws);
+    let (from, to) = seen.gaps[0];
+    assert_eq!(from, 0);
+    assert_eq!(to + seen.output.len() as u64, 400_000, "the gap and the bytes cover the output exactly");
+}
+
+#[test]
+fn a_driver_that_stops_acking_blocks_the_child_and_a_viewer_keeps_receiving() {
+    let server = server(&["--scrollback", "1M", "--window", "256K"]);
+    // The child writes 3 MB of numbered lines, then a marker.
+    let id = create(&server, &["sh", "-c", "seq 1 400000; echo END-MARK"]);
+    let mut driver = attach(&server, &id, "");
+    // Opt in to flow control and become the driver (a resize makes it the driver).
+    driver.send(Message::text(r#"{"type":"ack","offset":0}"#)).unwrap();
+    driver.send(Message::text(r#"{"type":"resize","cols":80,"rows":24}"#)).unwrap();
+    // Let the window fill without acking: the child must block.
+    std::thread::sleep(Duration::from_millis(500));
+    let stalled = get(&server, &format!("/api/sessions/{id}")).json()["offset"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let still = get(&server, &format!("/api/sessions/{id}")).json()["offset"].as_u64().unwrap();
+    assert_eq!(stalled, still, "output stopped while the driver's window is full");
+    assert!(still < 3_000_000, "the child is blocked, not finished ({still})");
+    // A viewer attached meanwhile receives what exists.
+    let mut viewer = attach(&server, &id, "");
+    // Now the driver acks as it reads: everything arrives intact.
+    let mut received = Vec::new();
+    loop {
+        match driver.read().unwrap() {
+            Message::Binary(b) => {
+                received.extend_from_slice(&b);
+                driver
+                    .send(Message::text(format!(r#"{{"type":"ack","offset":{}}}"#, received.len())))
+                    .unwrap();
+            }
+            Message::Text(t) if t.contains("\"exit\"") => break,
+            _ => {}
+        }
+    }
+    let text = String::from_utf8(received).unwrap().replace("\r\n", "\n");
+    let expected: String = (1..=400_000).map(|i| format!("{i}\n")).collect::<String>() + "END-MARK\n";
+    assert!(text == expected, "driver's bytes differ (len {} vs {})", text.len(), expected.len());
+    let seen = read_until_exit(&mut viewer);
+    let viewer_text = String::from_utf8_lossy(&seen.output).replace("\r\n", "\n");
+    assert!(viewer_text.ends_with("END-MARK\n"), "the viewer kept receiving to the end");
+}
+
+#[test]
+fn a_big_paste_into_cat_while_output_flows_does_not_deadlock() {
+    let server = server(&[]);
+    let id = create(&server, &["cat"]);
+    let mut ws = attach(&server, &id, "");
+    let line = "x".repeat(199) + "\n";
+    let paste = line.repeat(5_000); // 1 MB
+    for chunk in paste.as_bytes().chunks(64 * 1024) {
+        ws.send(Message::binary(chunk.to_vec())).unwrap();
+    }
+    ws.send(Message::binary(b"PASTE-END\n".to_vec())).unwrap();
+    let until = Instant::now() + DEADLINE * 3;
+    let mut got = 0usize;
+    let mut tail = Vec::new();
+    loop {
+        assert!(Instant::now() < until, "paste stalled after {got} bytes");
+        if let Message::Binary(b) = ws.read().unwrap() {
+            got += b.len();
+            tail.extend_from_slice(&b);
+            if tail.len() > 64 {
+                tail.drain(..tail.len() - 64);
+            }
+            // cat's output (after the terminal's own echo) ends the paste.
+            if got > 2 * paste.len() && String::from_utf8_lossy(&tail).contains("PASTE-END") {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn state_changing_requests_from_another_site_are_refused() {
+    let server = server(&[]);
+    let body = r#"{"command":["true"]}"#;
+    let r = request(
+        &server,
+        &format!(
+            "POST /api/sessions HTTP/1.1\r\nHost: {}\r\nOrigin: http://evil.example\r\nContent-Length: {}\r\n\r\n{body}",
+            server.addr,
+            body.len()
+        ),
+    );
+    assert_eq!(r.status, 403);
+    let id = create(&server, &["sleep", "30"]);
+    let r = request(
+        &server,
+        &format!(
+            "DELETE /api/sessions/{id} HTTP/1.1\r\nHost: {}\r\nOrigin: http://evil.example\r\n\r\n",
+            server.addr
+        ),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(get(&server, &format!("/api/sessions/{id}")).json()["status"], "running");
+}
+
+#[test]
+fn delete_signals_the_session_and_it_reports_the_signal() {
+    let server = server(&["--kill-grace", "300ms"]);
+    let id = create(&server, &["sleep", "60"]);
+    let mut ws = attach(&server, &id, "");
+    let r = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    assert_eq!(r.status, 202);
+    let seen = read_until_exit(&mut ws);
+    assert_eq!(seen.exit.unwrap()["signal"], libc::SIGHUP);
+    // A command that ignores the signal is killed after the grace.
+    let id = create(&server, &["sh", "-c", "trap '' HUP; sleep 60"]);
+    let mut ws = attach(&server, &id, "");
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    let seen = read_until_exit(&mut ws);
+    assert_eq!(seen.exit.unwrap()["signal"], libc::SIGKILL);
+}
+
+#[test]
+fn read_only_servers_refuse_input() {
+    let server = Server::start(&["--threads", "1", "--allow-any-command", "-P", "0"]);
+    let id = create(&server, &["cat"]);
+    let r = post(&server, &format!("/api/sessions/{id}/input"), &json!({"data": "x"}));
+    assert_eq!(r.status, 403);
+    let mut ws = attach(&server, &id, "");
+    match ws.read().unwrap() {
+        Message::Text(t) => assert!(t.contains("\"writable\":false"), "{t}"),
+        m => panic!("{m:?}"),
+    }
+    // Keystrokes from a read-only client are dropped, the connection stays.
+    ws.send(Message::binary(b"typed\n".to_vec())).unwrap();
+    ws.send(Message::Ping(b"p".to_vec().into())).unwrap();
+    loop {
+        match ws.read().unwrap() {
+            Message::Pong(_) => break,
+            Message::Binary(b) => panic!("a read-only client's input reached the terminal: {b:?}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn create_list_get_and_errors() {
+    let server = server(&["--command", "greet=echo hello"]);
+    let r = post(&server, "/api/sessions", &json!({"command": ["greet"], "name": "g"}));
+    assert_eq!(r.status, 201);
+    let list = get(&server, "/api/sessions?limit=10").json();
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["sessions"][0]["name"], "g");
+    assert_eq!(get(&server, "/api/sessions/nope").status, 404);
+    assert_eq!(post(&server, "/api/sessions", &json!({"bogus": 1})).status, 400);
+    assert_eq!(get(&server, "/api/sessions?limit=0").status, 400);
+    // Without --allow-any-command only COMMAND and named commands run.
+    let strict = Server::start(&["--threads", "1", "-P", "0", "--command", "greet=echo hello", "sh"]);
+    assert_eq!(post(&strict, "/api/sessions", &json!({"command": ["rm", "-rf", "/tmp/x"]})).status, 403);
+    assert_eq!(post(&strict, "/api/sessions", &json!({"command": ["greet"]})).status, 201);
+    assert_eq!(post(&strict, "/api/sessions", &json!({})).status, 201);
+    assert_eq!(post(&strict, "/api/sessions", &json!({"env": {"A": "b"}})).status, 403);
+}
+
+#[test]
+fn max_sessions_answers_503() {
+    let server = server(&["--max-sessions", "2"]);
+    create(&server, &["sleep", "30"]);
+    create(&server, &["sleep", "30"]);
+    let r = post(&server, "/api/sessions", &json!({"command": ["sleep", "30"]}));
+    assert_eq!(r.status, 503);
+    let _ = std::io::stdout().flush();
+}
