@@ -176,14 +176,20 @@ pub fn start(w: &Rc<Worker>, id: SessionId, session: Session, spawned: pty::Spaw
 
 /// PTY → pool buffers → session → writers.
 async fn output_task(w: Rc<Worker>, live: Rc<Live>) {
+    let mut held = false;
     loop {
         if live.removed.get() || live.eio.get() {
             return;
         }
         if !live.state.borrow().should_read_pty() {
+            if !held && live.state.borrow().status() == Status::Running {
+                w.stats().pty_paused();
+            }
+            held = true;
             live.flow.notified().await;
             continue;
         }
+        held = false;
         let Ok(mut ready) = live.master.readable().await else { return };
         if !live.state.borrow().should_read_pty() {
             continue;
@@ -334,6 +340,11 @@ async fn child_task(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
     let status = ExitStatus { code: status.code, signal: status.signal };
     live.state.borrow_mut().exited(status, w.now());
     w.stats().exited();
+    w.shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    if live.state.borrow().client_count() == 0 {
+        w.stop_if_once("the session ended");
+    }
+    w.stop_if_no_conn();
     live.wake_writers();
     live.timers.notify_one();
     live.flow.notify_one();

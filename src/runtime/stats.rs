@@ -134,6 +134,8 @@ pub struct Shared {
     pub started: Instant,
     /// Sessions on all workers, against `--max-sessions` (touched only on create/remove).
     pub sessions: std::sync::atomic::AtomicUsize,
+    /// Sessions whose command still runs, on all workers (for `-q`).
+    pub running: std::sync::atomic::AtomicUsize,
     /// WebSocket clients on all workers, against `-m`.
     pub clients: std::sync::atomic::AtomicUsize,
     /// A worker asks the supervisor to stop the server (`-o`, `-q`).
@@ -146,6 +148,7 @@ impl Shared {
             workers: cpus.map(WorkerStats::new).collect(),
             started: Instant::now(),
             sessions: Default::default(),
+            running: Default::default(),
             clients: Default::default(),
             stop: tokio::sync::Notify::new(),
         }

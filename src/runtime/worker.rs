@@ -80,6 +80,7 @@ impl Worker {
 
     pub fn add_session(&self, live: Rc<Live>) {
         self.stats().session_created();
+        self.shared.running.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.sessions.borrow_mut().insert(live.id.as_str().to_owned(), live);
     }
 
@@ -87,10 +88,29 @@ impl Worker {
         if self.sessions.borrow_mut().remove(id.as_str()).is_some() {
             self.stats().session_removed();
             self.shared.sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            if self.cfg.terminal.once {
-                info!("-o/--once: the session ended; stopping");
-                self.shared.stop.notify_one();
-            }
+            self.stop_if_once("the session was removed");
+        }
+    }
+
+    /// `-q`: stop once no session has a client or a pending detach window (no client is
+    /// attached anywhere and no command is still running).
+    pub fn stop_if_no_conn(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.cfg.terminal.exit_no_conn
+            && self.shared.clients.load(Relaxed) == 0
+            && self.shared.running.load(Relaxed) == 0
+        {
+            info!("-q/--exit-no-conn: no client and no running session left; stopping");
+            self.shared.stop.notify_one();
+        }
+    }
+
+    /// `-o`: the server serves one session and stops once it has ended and its last
+    /// client has seen the end (or it was removed).
+    pub fn stop_if_once(&self, why: &str) {
+        if self.cfg.terminal.once {
+            info!("-o/--once: {why}; stopping");
+            self.shared.stop.notify_one();
         }
     }
 

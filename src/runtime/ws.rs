@@ -340,12 +340,13 @@ pub async fn serve_session(
     let actions = live.state.borrow_mut().detach(client, w.now());
     live.apply(w, actions);
     live.flow_changed();
+    let ended = live.state.borrow().status() != crate::session::Status::Running;
+    if ended && live.state.borrow().client_count() == 0 {
+        w.stop_if_once("the session ended and its last client left");
+    }
     w.stats().client_detached();
     w.shared.clients.fetch_sub(1, Relaxed);
-    if w.cfg.terminal.exit_no_conn && w.shared.clients.load(Relaxed) == 0 {
-        info!("-q/--exit-no-conn: the last client left; stopping");
-        w.shared.stop.notify_one();
-    }
+    w.stop_if_no_conn();
     ending
 }
 
@@ -515,10 +516,11 @@ async fn session_writer(
                 Sent::Stop => return,
             }
         }
+        if outbox.reader_done.get() {
+            // The peer is gone or closed: nothing more is worth sending.
+            return;
+        }
         if outbox.closing.get() {
-            if outbox.reader_done.get() {
-                return;
-            }
             outbox.more.notified().await;
             continue;
         }

@@ -349,3 +349,99 @@ fn max_sessions_answers_503() {
     assert_eq!(r.status, 503);
     let _ = std::io::stdout().flush();
 }
+
+/// Children of `pid`, and how many of them are zombies.
+fn children(pid: u32) -> (usize, usize) {
+    let mut all = 0;
+    let mut zombies = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            all += 1;
+            zombies += usize::from(fields[0] == "Z");
+        }
+    }
+    (all, zombies)
+}
+
+#[test]
+fn a_thousand_create_attach_destroy_cycles_leak_nothing() {
+    let server = server(&["--exited-ttl", "0", "--kill-grace", "1s", "--max-sessions", "64"]);
+    let _ = get(&server, "/health");
+    std::thread::sleep(Duration::from_millis(200));
+    let baseline_fds = server.fd_count();
+    for round in 0..1000 {
+        let id = create(&server, &["cat"]);
+        let mut ws = attach(&server, &id, "");
+        assert!(matches!(ws.read().unwrap(), Message::Text(_)), "hello, round {round}");
+        let r = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert_eq!(r.status, 202);
+        let seen = read_until_exit(&mut ws);
+        assert_eq!(seen.exit.unwrap()["signal"], libc::SIGHUP, "round {round}");
+    }
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let (kids, zombies) = children(server.pid());
+        let fds = server.fd_count();
+        let sessions = get(&server, "/api/sessions").json()["total"].as_u64().unwrap();
+        if kids == 0 && zombies == 0 && fds == baseline_fds && sessions == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "after 1000 cycles: {kids} children ({zombies} zombies), {fds} fds (baseline {baseline_fds}), {sessions} sessions"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn detach_timeout_ends_an_abandoned_session() {
+    let server = server(&["--detach-timeout", "300ms", "--exited-ttl", "0", "-d", "debug"]);
+    let id = create(&server, &["sleep", "60"]);
+    let ws = attach(&server, &id, "");
+    drop(ws);
+    let until = Instant::now() + DEADLINE;
+    while get(&server, &format!("/api/sessions/{id}")).status != 404 {
+        assert!(Instant::now() < until, "the abandoned session was never ended: {}", server.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn once_exits_when_its_session_ends() {
+    let mut server = server(&["-o", "--exited-ttl", "0"]);
+    let id = create(&server, &["sh", "-c", "sleep 0.3; echo bye"]);
+    let mut ws = attach(&server, &id, "");
+    let seen = read_until_exit(&mut ws);
+    assert_eq!(seen.exit.unwrap()["code"], 0);
+    drop(ws);
+    assert!(server.wait(DEADLINE).success(), "{}", server.stderr());
+}
+
+#[test]
+fn max_clients_refuses_the_extra_client_with_1013() {
+    let server = server(&["-m", "1"]);
+    let id = create(&server, &["sleep", "30"]);
+    let mut first = attach(&server, &id, "");
+    assert!(matches!(first.read().unwrap(), Message::Text(_)));
+    let mut second = attach(&server, &id, "");
+    match second.read() {
+        Ok(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 1013),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn exit_no_conn_waits_for_the_detach_window_then_exits() {
+    let mut server = server(&["-q", "--detach-timeout", "300ms", "--exited-ttl", "0"]);
+    let id = create(&server, &["sleep", "60"]);
+    let mut ws = attach(&server, &id, "");
+    assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+    drop(ws);
+    // The session is killed when its detach window ends; then nothing is left: exit.
+    assert!(server.wait(DEADLINE).success(), "{}", server.stderr());
+}
