@@ -235,7 +235,7 @@ fn shutdown_sends_1001_going_away() {
     server.signal(libc::SIGTERM);
     match ws.read() {
         Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, TCloseCode::Away),
-        other => panic!("expected close 1001, got {other:?}"),
+        other => panic!("expected close 1001, got {other:?}; server log: {}", server.stderr()),
     }
     // Complete the handshake: the server then finishes its shutdown promptly.
     let _ = ws.read();
