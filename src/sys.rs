@@ -84,3 +84,16 @@ pub fn async_fd(
     // which is all `register_with_interest` requires.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into_parts().1)
 }
+
+/// A non-blocking `writev(2)` on a socket owned by a tokio-uring stream (which exposes
+/// only its raw fd). The caller guarantees `fd` is open for the call.
+pub fn writev(fd: std::os::fd::RawFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: IoSlice is ABI-compatible with iovec (std guarantees it on Unix) and the
+    // slices outlive the call; the count fits an int (callers pass at most 64).
+    let n = unsafe { libc::writev(fd, bufs.as_ptr().cast(), bufs.len() as libc::c_int) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

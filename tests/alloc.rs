@@ -94,6 +94,57 @@ fn main() {
     // A handful may come from the runtime's own bookkeeping (e.g. a timer wheel level
     // growing once); per frame there must be none.
     assert!(during <= 8, "{during} allocations for {frames} frames: the echo path allocates per frame");
-    println!("test result: ok. 1 passed; 0 failed");
     drop(server);
+    session_output_frames();
+    println!("test result: ok. 2 passed; 0 failed");
+}
+
+/// PTY output fanned out to two viewers: after warm-up, no server allocation per
+/// forwarded frame.
+fn session_output_frames() {
+    use std::io::{Read, Write};
+    let args = ["ringtty", "--threads", "1", "-p", "0", "-W", "--allow-any-command", "-P", "0", "-d", "warn"];
+    let config = Config::parse_from(args).unwrap().unwrap();
+    let server = ringtty::runtime::start(config).expect("server starts");
+    let addr = server.display.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let body = r#"{"command":["sh","-c","while :; do echo 0123456789abcdefghijklmnopqrstuvwxyz; done"]}"#;
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /api/sessions HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let json = &reply[reply.find("\r\n\r\n").unwrap() + 4..];
+    let id = serde_json::from_str::<serde_json::Value>(json).unwrap()["id"].as_str().unwrap().to_owned();
+    let mut viewers: Vec<_> = (0..2)
+        .map(|_| {
+            let stream = std::net::TcpStream::connect(&addr).unwrap();
+            tungstenite::client(format!("ws://{addr}/api/sessions/{id}/ws"), stream).unwrap().0
+        })
+        .collect();
+    let mut frames = [0usize; 2];
+    let mut read_frames = |viewers: &mut Vec<tungstenite::WebSocket<std::net::TcpStream>>, n: usize| {
+        let target = frames.map(|f| f + n);
+        while frames.iter().zip(target).any(|(f, t)| *f < t) {
+            for (i, ws) in viewers.iter_mut().enumerate() {
+                if frames[i] < target[i] {
+                    if let Message::Binary(_) = ws.read().unwrap() {
+                        frames[i] += 1;
+                    }
+                }
+            }
+        }
+    };
+    read_frames(&mut viewers, 3_000);
+    let before = ALLOCATIONS.load(Relaxed);
+    read_frames(&mut viewers, 10_000);
+    let during = ALLOCATIONS.load(Relaxed) - before;
+    println!("alloc: 2 viewers x 10000 output frames, {during} server allocations in steady state");
+    assert!(
+        during <= 8,
+        "{during} allocations for 20,000 forwarded frames: the output path allocates per frame"
+    );
 }

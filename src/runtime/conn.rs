@@ -34,13 +34,6 @@ impl Stream {
         }
     }
 
-    pub(super) async fn writev<T: BoundedBuf>(&self, bufs: Vec<T>) -> tokio_uring::BufResult<usize, Vec<T>> {
-        match self {
-            Stream::Tcp(s) => s.writev(bufs).await,
-            Stream::Unix(s) => s.writev(bufs).await,
-        }
-    }
-
     pub(super) async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
@@ -48,7 +41,7 @@ impl Stream {
         }
     }
 
-    fn raw_fd(&self) -> RawFd {
+    pub(super) fn raw_fd(&self) -> RawFd {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),

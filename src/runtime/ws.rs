@@ -653,37 +653,63 @@ async fn send_out(
     Sent::Stop
 }
 
-/// Sends the queued frames with one `writev`, resuming after short writes.
+/// Sends the queued frames: a non-blocking `writev(2)` of up to `MAX_BATCH` shared
+/// buffers first (one syscall, nothing allocated — tokio-uring's writev allocates its
+/// iovec array per call); when the socket is full, the first buffer goes through an
+/// io_uring write, which waits for room, and the rest follow.
 async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Result<()> {
-    let mut total: usize = iov.iter().map(Buf::len).sum();
-    while total > 0 {
-        let bufs = std::mem::take(iov);
-        let Ok((res, mut bufs)) = timeout(WRITE_TIMEOUT, stream.writev(bufs)).await else {
-            return Err(std::io::ErrorKind::TimedOut.into());
+    const MAX_IOV: usize = crate::session::MAX_BATCH;
+    while !iov.is_empty() {
+        let written = {
+            let mut slices = [std::io::IoSlice::new(&[]); MAX_IOV];
+            let count = iov.len().min(MAX_IOV);
+            for (slice, buf) in slices.iter_mut().zip(iov.iter()) {
+                *slice = std::io::IoSlice::new(buf.as_slice());
+            }
+            crate::sys::writev(stream.raw_fd(), &slices[..count])
         };
-        let n = res?;
-        w.stats().bytes_out(n);
-        total -= n;
-        // Drop what was written whole; narrow the first buffer written in part.
-        let mut skip = n;
-        let whole = bufs.iter().take_while(|b| {
-            let fits = b.len() <= skip;
+        match written {
+            Ok(n) => {
+                w.stats().bytes_out(n);
+                advance(iov, n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let first = iov.remove(0);
+                let n = first.len();
+                let Ok((res, _)) = timeout(WRITE_TIMEOUT, stream.write_all(first)).await else {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                };
+                res?;
+                w.stats().bytes_out(n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Drops the first `n` bytes of the queued buffers: whole buffers leave the queue, a
+/// buffer written in part becomes a view of its unsent tail (no copy).
+fn advance(iov: &mut Vec<Buf>, mut n: usize) {
+    let whole = iov
+        .iter()
+        .take_while(|b| {
+            let fits = b.len() <= n;
             if fits {
-                skip -= b.len();
+                n -= b.len();
             }
             fits
-        });
-        let whole = whole.count();
-        bufs.drain(..whole);
-        if skip > 0 {
-            if let Some(first) = bufs.first_mut() {
-                *first = first.view(skip..).unwrap_or_else(|| first.clone());
+        })
+        .count();
+    iov.drain(..whole);
+    if n > 0 {
+        if let Some(first) = iov.first_mut() {
+            if let Some(tail) = first.view(n..) {
+                *first = tail;
             }
         }
-        *iov = bufs;
     }
-    iov.clear();
-    Ok(())
 }
 
 async fn write_scratch(w: &Worker, stream: &Stream, scratch: &mut Vec<u8>) -> std::io::Result<()> {
