@@ -97,3 +97,11 @@ pub fn writev(fd: std::os::fd::RawFd, bufs: &[std::io::IoSlice<'_>]) -> io::Resu
         Ok(n as usize)
     }
 }
+
+/// A CLOEXEC duplicate of a descriptor owned by a tokio-uring stream (which exposes only
+/// its raw fd), to hand the socket to another core. The caller guarantees `fd` is open.
+pub fn dup(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: the caller's stream owns `fd` for the duration of this call.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    Ok(rustix::io::fcntl_dupfd_cloexec(borrowed, 0)?)
+}

@@ -78,8 +78,9 @@ pub fn find(w: &Worker, id: &str) -> Result<Rc<Live>, Reply> {
     w.session(parsed.as_str()).ok_or_else(|| fail(404, "no such session"))
 }
 
-/// `GET /api/sessions?offset=N&limit=M` (this worker's sessions, oldest first).
-pub fn list(w: &Worker, query: Option<&str>) -> Reply {
+/// `GET /api/sessions?offset=N&limit=M`: every worker's sessions, oldest first. Other
+/// cores describe their own sessions by message; nothing is shared or locked.
+pub async fn list(w: &Worker, query: Option<&str>) -> Reply {
     let mut offset = 0usize;
     let mut limit = 100usize;
     for (k, v) in query.unwrap_or("").split('&').filter_map(|kv| kv.split_once('=')) {
@@ -90,9 +91,30 @@ pub fn list(w: &Worker, query: Option<&str>) -> Reply {
             _ => {}
         }
     }
-    let all = w.sessions();
-    let page: Vec<Value> = all.iter().skip(offset).take(limit).map(|l| describe(w, l)).collect();
-    ok(200, json!({ "sessions": page, "total": all.len(), "offset": offset, "limit": limit }))
+    let mut all: Vec<Value> = w.sessions().iter().map(|l| describe(w, l)).collect();
+    let mut replies = Vec::new();
+    for (core, inbox) in w.shared.inboxes.iter().enumerate() {
+        if core == w.index {
+            continue;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if inbox.send(super::worker::CrossCore::List { reply: tx }).is_ok() {
+            replies.push(rx);
+        }
+    }
+    for rx in replies {
+        // A worker that does not answer in time (or died) is left out, not waited on.
+        if let Ok(Ok(theirs)) = tokio::time::timeout(std::time::Duration::from_secs(1), rx).await {
+            all.extend(theirs);
+        }
+    }
+    all.sort_by(|a, b| {
+        let key = |v: &Value| (v["created"].as_u64().unwrap_or(0), v["id"].as_str().unwrap_or("").to_owned());
+        key(a).cmp(&key(b))
+    });
+    let total = all.len();
+    let page: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
+    ok(200, json!({ "sessions": page, "total": total, "offset": offset, "limit": limit }))
 }
 
 pub fn describe(w: &Worker, live: &Live) -> Value {

@@ -65,9 +65,18 @@ const LINGER_BYTES: usize = 64 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 
 pub async fn serve(w: Rc<Worker>, stream: Stream) {
+    serve_with(w, stream, Vec::new()).await
+}
+
+/// Serves a connection whose first `buffered` bytes were already read (by the core
+/// that handed it over).
+pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
     let (slot, handle) = w.register(stream.raw_fd());
+    let mut buf = Vec::with_capacity(w.cfg.http.max_head_bytes.max(buffered.len() + 1));
+    buf.extend_from_slice(&buffered);
     let mut conn = Conn {
-        buf: Vec::with_capacity(w.cfg.http.max_head_bytes),
+        moved: false,
+        buf,
         out: Vec::with_capacity(1024),
         body: Vec::new(),
         w,
@@ -90,6 +99,8 @@ pub async fn serve(w: Rc<Worker>, stream: Stream) {
 }
 
 struct Conn {
+    /// Handed to another core: its socket lives on there.
+    moved: bool,
     w: Rc<Worker>,
     stream: Rc<Stream>,
     slot: usize,
@@ -105,8 +116,11 @@ struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         // Wakes any read still in flight (e.g. abandoned by a timeout), so the socket
-        // really closes when the last reference to it goes.
-        crate::sys::shutdown(self.stream.raw_fd());
+        // really closes when the last reference to it goes. Not for a moved connection:
+        // the socket lives on in another core's duplicate descriptor.
+        if !self.moved {
+            crate::sys::shutdown(self.stream.raw_fd());
+        }
         self.w.unregister(self.slot, std::thread::panicking());
     }
 }
@@ -123,6 +137,9 @@ impl Conn {
             self.error(HttpError::Malformed.status(), HttpError::Malformed.reason(), &[]);
             return Err(Exit::Linger);
         };
+        if let Some(core) = owning_core(&self.w, &req) {
+            return Err(self.move_to(core).await);
+        }
         if req.content_length > limits.max_body_bytes {
             let e = HttpError::BodyTooLarge;
             error_into(&self.w, &mut self.out, e.status(), e.reason(), &[]);
@@ -151,6 +168,10 @@ impl Conn {
             Next::Create(body) => {
                 let reply = super::api::create(&self.w, &body).await;
                 super::api::write(&self.w, reply, keep_alive, false, &mut self.out);
+            }
+            Next::List(query, head_only) => {
+                let reply = super::api::list(&self.w, query.as_deref()).await;
+                super::api::write(&self.w, reply, keep_alive, head_only, &mut self.out);
             }
         }
         if self.body.capacity() > 64 * 1024 {
@@ -228,6 +249,33 @@ impl Conn {
         Ok(n)
     }
 
+    /// Hands the connection to `core` with everything read so far (the current request
+    /// first): a session and all its clients live on the core that owns it.
+    async fn move_to(&mut self, core: usize) -> Exit {
+        // Answers to earlier pipelined requests go out first, in order.
+        if self.flush().await.is_err() {
+            return Exit::Now;
+        }
+        let dup = crate::sys::dup(self.stream.raw_fd());
+        let Ok(fd) = dup else {
+            error_into(
+                &self.w,
+                &mut self.out,
+                503,
+                "cannot hand the connection to its session's worker",
+                &[],
+            );
+            return Exit::Linger;
+        };
+        let buffered = std::mem::take(&mut self.buf);
+        if self.w.shared.inboxes[core].send(super::worker::CrossCore::Adopt { fd, buffered }).is_err() {
+            error_into(&self.w, &mut self.out, 503, "the session's worker is gone", &[]);
+            return Exit::Linger;
+        }
+        self.moved = true;
+        Exit::Now
+    }
+
     /// Serves the connection as a WebSocket after its `101` was queued. The bytes behind
     /// the upgrade request are already the first WebSocket frames.
     async fn upgraded(&mut self, endpoint: Upgrade) -> Exit {
@@ -285,6 +333,15 @@ impl Conn {
             scratch = b;
         }
     }
+}
+
+/// The core that owns the session a request is about, when it is not this one.
+fn owning_core(w: &Worker, req: &Request<'_>) -> Option<usize> {
+    let Route::Session(id, _) = http::route(req.method, req.path, &w.cfg.base_path, None) else {
+        return None;
+    };
+    let core = crate::session::SessionId::parse(id, w.node.as_ref()).ok()?.core();
+    (core != w.index && core < w.shared.inboxes.len()).then_some(core)
 }
 
 /// The header array's size; `Limits::max_headers` may lower it, never raise it.
@@ -356,6 +413,8 @@ enum Next {
     Upgrade(Upgrade),
     /// `POST /api/sessions`: the spawn is awaited (off the loop) before answering.
     Create(Vec<u8>),
+    /// `GET /api/sessions`: the other cores are asked for theirs.
+    List(Option<String>, bool),
 }
 
 enum Upgrade {
@@ -390,10 +449,7 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
             }
             return Next::Create(body.to_vec());
         }
-        Route::Sessions => {
-            let reply = super::api::list(w, req.query);
-            super::api::write(w, reply, keep_alive, head_only, out);
-        }
+        Route::Sessions => return Next::List(req.query.map(str::to_owned), head_only),
         Route::Session(id, http::SessionPart::Ws) => {
             let live = match super::api::find(w, id) {
                 Ok(live) => live,

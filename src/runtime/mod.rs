@@ -94,7 +94,9 @@ fn start_workers(
     let spawner = crate::pty::Spawner::new(crate::pty::SpawnerConfig::new(defaults))
         .map_err(|e| format!("cannot start the spawner threads: {e}"))?;
     let cpus = worker_cpus(&cfg);
-    let shared = Arc::new(Shared::new(cpus.iter().copied()));
+    let (inboxes, mut inbox_rx): (Vec<_>, Vec<_>) = cpus.iter().map(|_| mpsc::unbounded_channel()).unzip();
+    inbox_rx.reverse();
+    let shared = Arc::new(Shared::new(cpus.iter().copied(), inboxes.into()));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (exit_tx, exits) = mpsc::unbounded_channel();
     let fault_injection = std::env::var_os("RINGTTY_FAULT_INJECTION").is_some_and(|v| v == "1");
@@ -113,6 +115,7 @@ fn start_workers(
             exits: exit_tx.clone(),
             fault_injection,
             spawner: spawner.clone(),
+            inbox: inbox_rx.pop().expect("one inbox per worker"),
         };
         if let Err(e) = worker::spawn(params) {
             let _ = shutdown.send(true);

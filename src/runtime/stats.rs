@@ -140,11 +140,17 @@ pub struct Shared {
     pub clients: std::sync::atomic::AtomicUsize,
     /// A worker asks the supervisor to stop the server (`-o`, `-q`).
     pub stop: tokio::sync::Notify,
+    /// Each worker's inbox, for work that belongs to its core.
+    pub inboxes: Box<[tokio::sync::mpsc::UnboundedSender<super::worker::CrossCore>]>,
 }
 
 impl Shared {
-    pub fn new(cpus: impl Iterator<Item = usize>) -> Shared {
+    pub fn new(
+        cpus: impl Iterator<Item = usize>,
+        inboxes: Box<[tokio::sync::mpsc::UnboundedSender<super::worker::CrossCore>]>,
+    ) -> Shared {
         Shared {
+            inboxes,
             workers: cpus.map(WorkerStats::new).collect(),
             started: Instant::now(),
             sessions: Default::default(),

@@ -184,6 +184,16 @@ pub struct ConnHandle {
     pub close: Notify,
 }
 
+/// Work handed from one core to another (SPEC §1: cross-core work goes by message).
+pub enum CrossCore {
+    /// A connection whose next request is for a session this core owns: its socket
+    /// (a duplicate descriptor; the sender closed its own) and the bytes it has already
+    /// read, starting with that request's head.
+    Adopt { fd: OwnedFd, buffered: Vec<u8> },
+    /// Describe this core's sessions for a listing.
+    List { reply: tokio::sync::oneshot::Sender<Vec<serde_json::Value>> },
+}
+
 pub struct WorkerParams {
     pub index: usize,
     pub cpu: usize,
@@ -194,6 +204,7 @@ pub struct WorkerParams {
     pub exits: mpsc::UnboundedSender<WorkerExit>,
     pub fault_injection: bool,
     pub spawner: crate::pty::Spawner,
+    pub inbox: mpsc::UnboundedReceiver<CrossCore>,
 }
 
 fn node_id(cfg: &Config) -> Option<NodeId> {
@@ -259,11 +270,16 @@ fn run(p: WorkerParams) {
         epoch: Instant::now(),
     });
     debug!("worker {} running on CPU {}", p.index, p.cpu);
-    guard.clean = rt.block_on(serve(worker, p.listener, p.shutdown));
+    guard.clean = rt.block_on(serve(worker, p.listener, p.shutdown, p.inbox));
 }
 
 /// Accepts until shutdown, then drains. Returns whether it ended cleanly.
-async fn serve(w: Rc<Worker>, listener: OwnedFd, mut shutdown: watch::Receiver<bool>) -> bool {
+async fn serve(
+    w: Rc<Worker>,
+    listener: OwnedFd,
+    mut shutdown: watch::Receiver<bool>,
+    mut inbox: mpsc::UnboundedReceiver<CrossCore>,
+) -> bool {
     let listener = match crate::sys::async_fd(listener, tokio::io::Interest::READABLE) {
         Ok(l) => l,
         Err(e) => {
@@ -275,6 +291,7 @@ async fn serve(w: Rc<Worker>, listener: OwnedFd, mut shutdown: watch::Receiver<b
         tokio::select! {
             _ = shutdown.changed() => break,
             _ = w.kill.notified() => panic!("fault injection: worker {} killed", w.index),
+            Some(msg) = inbox.recv() => handle_cross_core(&w, msg),
             ready = listener.readable() => match ready {
                 Ok(mut guard) => {
                     if accept_batch(&w, guard.get_inner()) {
@@ -291,6 +308,27 @@ async fn serve(w: Rc<Worker>, listener: OwnedFd, mut shutdown: watch::Receiver<b
     drop(listener);
     drain(&w).await;
     true
+}
+
+fn handle_cross_core(w: &Rc<Worker>, msg: CrossCore) {
+    match msg {
+        CrossCore::Adopt { fd, buffered } => {
+            let stream = stream_of(w, fd);
+            tokio_uring::spawn(conn::serve_with(w.clone(), stream, buffered));
+        }
+        CrossCore::List { reply } => {
+            let all = w.sessions().iter().map(|l| super::api::describe(w, l)).collect();
+            let _ = reply.send(all);
+        }
+    }
+}
+
+/// Wraps an accepted (or adopted) socket for io_uring.
+fn stream_of(w: &Worker, sock: OwnedFd) -> Stream {
+    match w.cfg.listen {
+        Listen::Tcp(_) => Stream::Tcp(tokio_uring::net::TcpStream::from_std(sock.into())),
+        Listen::Unix { .. } => Stream::Unix(tokio_uring::net::UnixStream::from_std(sock.into())),
+    }
 }
 
 /// How many connections one readiness event may accept before other tasks run.
@@ -323,15 +361,11 @@ fn admit(w: &Rc<Worker>, sock: OwnedFd) {
         reject_at_capacity(w, sock);
         return;
     }
-    let stream = match w.cfg.listen {
-        Listen::Tcp(_) => {
-            // Keystrokes and echoes are tiny; never hold them back for coalescing.
-            let _ = rustix::net::sockopt::set_tcp_nodelay(&sock, true);
-            Stream::Tcp(tokio_uring::net::TcpStream::from_std(sock.into()))
-        }
-        Listen::Unix { .. } => Stream::Unix(tokio_uring::net::UnixStream::from_std(sock.into())),
-    };
-    tokio_uring::spawn(conn::serve(w.clone(), stream));
+    if let Listen::Tcp(_) = w.cfg.listen {
+        // Keystrokes and echoes are tiny; never hold them back for coalescing.
+        let _ = rustix::net::sockopt::set_tcp_nodelay(&sock, true);
+    }
+    tokio_uring::spawn(conn::serve(w.clone(), stream_of(w, sock)));
 }
 
 /// A worker at its connection limit answers 503 straight from the accept loop, without

@@ -11,7 +11,7 @@ use tungstenite::{Message, WebSocket};
 use crate::common::*;
 
 fn server(extra: &[&str]) -> Server {
-    let mut args = vec!["--threads", "1", "-W", "--allow-any-command", "-P", "0"];
+    let mut args = vec!["--threads", "2", "-W", "--allow-any-command", "-P", "0"];
     args.extend_from_slice(extra);
     Server::start(&args)
 }
@@ -444,4 +444,30 @@ fn exit_no_conn_waits_for_the_detach_window_then_exits() {
     drop(ws);
     // The session is killed when its detach window ends; then nothing is left: exit.
     assert!(server.wait(DEADLINE).success(), "{}", server.stderr());
+}
+
+#[test]
+fn sessions_on_both_workers_are_reached_from_any_connection() {
+    let server = server(&[]);
+    let ids: Vec<String> = (0..16).map(|_| create(&server, &["cat"])).collect();
+    let list = get(&server, "/api/sessions?limit=1000").json();
+    assert_eq!(list["total"], 16);
+    let owners: std::collections::BTreeSet<u64> =
+        list["sessions"].as_array().unwrap().iter().map(|s| s["worker"].as_u64().unwrap()).collect();
+    assert_eq!(owners.len(), 2, "sessions were created on both workers: {owners:?}");
+    // Every session answers from every connection, whichever worker accepted it: the
+    // connection is moved to the owner (pipelined requests included).
+    for id in &ids {
+        let mut s = server.connect();
+        let two = format!("GET /api/sessions/{id} HTTP/1.1\r\n\r\nGET /api/sessions/{id} HTTP/1.1\r\n\r\n");
+        s.write_all(two.as_bytes()).unwrap();
+        for _ in 0..2 {
+            let r = read_response(&mut s, false).unwrap();
+            assert_eq!(r.status, 200);
+            assert_eq!(r.json()["id"], id.as_str());
+        }
+        let mut ws = attach(&server, id, "");
+        ws.send(Message::binary(format!("ping-{id}\n").into_bytes())).unwrap();
+        read_until(&mut ws, &format!("ping-{id}"));
+    }
 }
