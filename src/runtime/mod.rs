@@ -40,8 +40,8 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     for note in &cfg.notes {
         info!("note: {note}");
     }
-    if !cfg.terminal.command.is_empty() {
-        info!("note: terminal sessions are not built yet in this version; COMMAND is accepted but not run");
+    if cfg.terminal.command.is_empty() {
+        info!("no COMMAND: sessions can start only named commands (--command) or, with --allow-any-command, any");
     }
     probe_io_uring()?;
     info!("io_uring: available");
