@@ -177,63 +177,106 @@ async fn finish_writer(outbox: &Outbox, mut writer: tokio::task::JoinHandle<()>)
     }
 }
 
-async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: &[u8], cfg: WsConfig) -> Ending {
-    let mut buf = Vec::with_capacity(READ_BUF.max(leftover.len()));
-    buf.extend_from_slice(leftover);
-    let mut decoder = Decoder::new(Role::Server, cfg.max_message);
-    let mut msg = outbox.spare_buffer();
-    loop {
-        let mut start = 0;
-        loop {
-            let decoded = match decoder.decode(&mut buf[start..]) {
-                Ok(d) => d,
-                Err(e) => {
-                    outbox.close(Some(e.close_code()), e.reason(), true);
-                    return Ending::Failed;
-                }
-            };
-            start += decoded.consumed;
-            let Some(event) = decoded.event else { break };
-            match event {
-                Event::Data { kind, payload, first, last } => {
-                    if first {
-                        msg.clear();
-                        msg.resize(HEADROOM, 0);
-                    }
-                    msg.extend_from_slice(payload);
-                    if last {
-                        let opcode = match kind {
-                            MessageKind::Text => OpCode::Text,
-                            MessageKind::Binary => OpCode::Binary,
-                        };
-                        // HEADROOM always fits the header: the frame is built in place.
-                        let frame_start = ws::write_header_in_headroom(&mut msg, HEADROOM, true, opcode)
-                            .unwrap_or_default();
-                        let full = std::mem::replace(&mut msg, outbox.spare_buffer());
-                        outbox.push(Out::Frame { buf: full, start: frame_start });
-                    }
-                }
-                Event::Ping(payload) => outbox.push(Out::Control(ControlFrame::pong(payload))),
-                Event::Pong(_) => {}
-                Event::Close { code, .. } => {
-                    // §5.5.1: answer with a close, echoing the code; we close TCP first.
-                    outbox.close(code, "", false);
-                    return Ending::Done;
-                }
+/// The receive side shared by every WebSocket endpoint: the read buffer, the decoder,
+/// and the reads (never raced: the writer ends a connection with `shutdown(2)`).
+struct Reader<'a> {
+    w: &'a Worker,
+    stream: &'a Stream,
+    outbox: &'a Outbox,
+    buf: Vec<u8>,
+    /// Decoded up to here.
+    start: usize,
+    decoder: Decoder,
+}
+
+impl<'a> Reader<'a> {
+    fn new(
+        w: &'a Worker,
+        stream: &'a Stream,
+        outbox: &'a Outbox,
+        leftover: &[u8],
+        cfg: WsConfig,
+    ) -> Reader<'a> {
+        let mut buf = Vec::with_capacity(READ_BUF.max(leftover.len()));
+        buf.extend_from_slice(leftover);
+        Reader { w, stream, outbox, buf, start: 0, decoder: Decoder::new(Role::Server, cfg.max_message) }
+    }
+
+    /// The next event from what is buffered; `None` when more bytes are needed. On a
+    /// protocol error our close (with its code) is queued and the error returned.
+    fn next_event(&mut self) -> Result<Option<Event<'_>>, Ending> {
+        match self.decoder.decode(&mut self.buf[self.start..]) {
+            Ok(decoded) => {
+                self.start += decoded.consumed;
+                Ok(decoded.event)
+            }
+            Err(e) => {
+                self.outbox.close(Some(e.close_code()), e.reason(), true);
+                Err(Ending::Failed)
             }
         }
-        buf.drain(..start);
-        while outbox.queued.get() > OUTBOX_LIMIT && !outbox.closing.get() {
-            outbox.room.notified().await;
+    }
+
+    /// Reads more, once the writer has room (a peer that does not read its replies is
+    /// not read either). `Err` when the peer is gone.
+    async fn fill(&mut self) -> Result<(), Ending> {
+        self.buf.drain(..self.start);
+        self.start = 0;
+        while self.outbox.queued.get() > OUTBOX_LIMIT && !self.outbox.closing.get() {
+            self.outbox.room.notified().await;
         }
-        let len = buf.len();
-        let (res, slice) = stream.read(buf.slice(len..READ_BUF.max(len + 1))).await;
-        buf = slice.into_inner();
+        let len = self.buf.len();
+        let buf = std::mem::take(&mut self.buf);
+        let (res, slice) = self.stream.read(buf.slice(len..READ_BUF.max(len + 1))).await;
+        self.buf = slice.into_inner();
         match res {
-            Ok(0) | Err(_) => return Ending::Done,
+            Ok(0) | Err(_) => Err(Ending::Done),
             Ok(n) => {
-                outbox.last_rx.set(Instant::now());
-                w.stats().bytes_in(n);
+                self.outbox.last_rx.set(Instant::now());
+                self.w.stats().bytes_in(n);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: &[u8], cfg: WsConfig) -> Ending {
+    let mut reader = Reader::new(w, stream, outbox, leftover, cfg);
+    let mut msg = outbox.spare_buffer();
+    loop {
+        let event = match reader.next_event() {
+            Ok(Some(event)) => event,
+            Ok(None) => match reader.fill().await {
+                Ok(()) => continue,
+                Err(ending) => return ending,
+            },
+            Err(ending) => return ending,
+        };
+        match event {
+            Event::Data { kind, payload, first, last } => {
+                if first {
+                    msg.clear();
+                    msg.resize(HEADROOM, 0);
+                }
+                msg.extend_from_slice(payload);
+                if last {
+                    let opcode = match kind {
+                        MessageKind::Text => OpCode::Text,
+                        MessageKind::Binary => OpCode::Binary,
+                    };
+                    // HEADROOM always fits the header: the frame is built in place.
+                    let frame_start =
+                        ws::write_header_in_headroom(&mut msg, HEADROOM, true, opcode).unwrap_or_default();
+                    let full = std::mem::replace(&mut msg, outbox.spare_buffer());
+                    outbox.push(Out::Frame { buf: full, start: frame_start });
+                }
+            }
+            Event::Ping(payload) => outbox.push(Out::Control(ControlFrame::pong(payload))),
+            Event::Pong(_) => {}
+            Event::Close { code, .. } => {
+                // §5.5.1: answer with a close, echoing the code; we close TCP first.
+                outbox.close(code, "", false);
+                return Ending::Done;
             }
         }
     }
@@ -368,72 +411,47 @@ async fn session_reader(
     live: &Live,
     client: ClientId,
 ) -> Ending {
-    let mut buf = Vec::with_capacity(READ_BUF.max(leftover.len()));
-    buf.extend_from_slice(leftover);
-    let mut decoder = Decoder::new(Role::Server, cfg.max_message);
+    let mut reader = Reader::new(w, stream, outbox, leftover, cfg);
     let mut control: Vec<u8> = Vec::with_capacity(256);
     loop {
-        let mut start = 0;
-        loop {
-            let decoded = match decoder.decode(&mut buf[start..]) {
-                Ok(d) => d,
-                Err(e) => {
-                    outbox.close(Some(e.close_code()), e.reason(), true);
-                    return Ending::Failed;
+        let event = match reader.next_event() {
+            Ok(Some(event)) => event,
+            Ok(None) => match reader.fill().await {
+                Ok(()) => continue,
+                Err(ending) => return ending,
+            },
+            Err(ending) => return ending,
+        };
+        let result = match event {
+            Event::Data { kind: MessageKind::Binary, payload, .. } => input(w, live, client, payload).await,
+            Event::Data { kind: MessageKind::Text, payload, first, last } => {
+                if first {
+                    control.clear();
                 }
-            };
-            start += decoded.consumed;
-            let Some(event) = decoded.event else { break };
-            let result = match event {
-                Event::Data { kind: MessageKind::Binary, payload, .. } => {
-                    input(w, live, client, payload).await
-                }
-                Event::Data { kind: MessageKind::Text, payload, first, last } => {
-                    if first {
-                        control.clear();
-                    }
-                    if control.len() + payload.len() > crate::protocol::MAX_CONTROL_LEN {
-                        Err((CloseCode::MESSAGE_TOO_BIG, "control message too long"))
+                if control.len() + payload.len() > crate::protocol::MAX_CONTROL_LEN {
+                    Err((CloseCode::MESSAGE_TOO_BIG, "control message too long"))
+                } else {
+                    control.extend_from_slice(payload);
+                    if last {
+                        control_message(w, live, client, &control)
                     } else {
-                        control.extend_from_slice(payload);
-                        if last {
-                            control_message(w, live, client, &control)
-                        } else {
-                            Ok(())
-                        }
+                        Ok(())
                     }
                 }
-                Event::Ping(payload) => {
-                    outbox.push(Out::Control(ControlFrame::pong(payload)));
-                    Ok(())
-                }
-                Event::Pong(_) => Ok(()),
-                Event::Close { code, .. } => {
-                    outbox.close(code, "", false);
-                    return Ending::Done;
-                }
-            };
-            if let Err((code, reason)) = result {
-                outbox.close(Some(code), reason, true);
-                return Ending::Failed;
             }
-        }
-        buf.drain(..start);
-        while outbox.queued.get() > OUTBOX_LIMIT && !outbox.closing.get() {
-            outbox.room.notified().await;
-        }
-        if outbox.closing.get() && outbox.reader_done.get() {
-            return Ending::Done;
-        }
-        let len = buf.len();
-        let (res, slice) = stream.read(buf.slice(len..READ_BUF.max(len + 1))).await;
-        buf = slice.into_inner();
-        match res {
-            Ok(0) | Err(_) => return Ending::Done,
-            Ok(n) => {
-                outbox.last_rx.set(Instant::now());
-                w.stats().bytes_in(n);
+            Event::Ping(payload) => {
+                outbox.push(Out::Control(ControlFrame::pong(payload)));
+                Ok(())
             }
+            Event::Pong(_) => Ok(()),
+            Event::Close { code, .. } => {
+                outbox.close(code, "", false);
+                return Ending::Done;
+            }
+        };
+        if let Err((code, reason)) = result {
+            outbox.close(Some(code), reason, true);
+            return Ending::Failed;
         }
     }
 }
