@@ -471,3 +471,28 @@ fn sessions_on_both_workers_are_reached_from_any_connection() {
         read_until(&mut ws, &format!("ping-{id}"));
     }
 }
+
+#[test]
+fn node_ids_prefix_sessions_and_metrics_count_them() {
+    let server = server(&["--node-id", "n7"]);
+    let id = create(&server, &["sh", "-c", "echo metrics-test; sleep 0.2"]);
+    assert!(id.starts_with("n7."), "{id}");
+    let mut ws = attach(&server, &id, "");
+    let seen = read_until_exit(&mut ws);
+    assert!(String::from_utf8_lossy(&seen.output).contains("metrics-test"));
+    // Another node's id, or a malformed one, is simply unknown here.
+    assert_eq!(get(&server, &format!("/api/sessions/n8.{}", &id[3..])).status, 404);
+    let metrics = String::from_utf8(get(&server, "/metrics").body).unwrap();
+    let total = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(total("ringtty_sessions_created_total"), 1, "{metrics}");
+    assert_eq!(total("ringtty_sessions_exited_total"), 1, "{metrics}");
+    assert!(total("ringtty_pty_output_bytes_total") >= "metrics-test\r\n".len() as u64, "{metrics}");
+    assert!(metrics.contains("# TYPE ringtty_gaps_total counter"));
+    assert!(metrics.contains("# TYPE ringtty_pty_pauses_total counter"));
+}
