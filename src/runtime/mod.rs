@@ -50,6 +50,9 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     let defaults =
         crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
     info!("open-file limit: {}", raise_nofile_limit());
+    for warning in capacity_warnings(&cfg) {
+        warn!("{warning}");
+    }
     let listeners = listen::bind(&cfg)?;
     if cfg.uid.is_some() || cfg.gid.is_some() {
         crate::sys::drop_privileges(cfg.uid, cfg.gid)
@@ -206,6 +209,43 @@ fn report(exit: Option<WorkerExit>) -> bool {
         Some(_) => false,
         None => true,
     }
+}
+
+/// What the configured capacity needs from the host that it does not have, one line
+/// each with what to raise (SPEC §7). Each session holds a PTY, a child process and
+/// about 3 descriptors (the master, the pidfd, a client socket).
+fn capacity_warnings(cfg: &Config) -> Vec<String> {
+    use rustix::process::{getrlimit, Resource};
+    let sessions = cfg.sessions.max_sessions as u64;
+    let read = |path: &str| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let mut warnings = Vec::new();
+    if let (Some(max), Some(used)) = (read("/proc/sys/kernel/pty/max"), read("/proc/sys/kernel/pty/nr")) {
+        if max.saturating_sub(used) < sessions {
+            warnings.push(format!(
+                "--max-sessions {sessions} needs that many PTYs but kernel.pty.max is {max} ({used} in use): \
+                 run `sysctl -w kernel.pty.max={}` or lower --max-sessions",
+                (used + sessions).next_power_of_two()
+            ));
+        }
+    }
+    let fds_needed = 3 * sessions + 64;
+    if let Some(nofile) = getrlimit(Resource::Nofile).current {
+        if nofile < fds_needed {
+            warnings.push(format!(
+                "--max-sessions {sessions} needs about {fds_needed} open files but the limit is {nofile}: \
+                 raise it (`ulimit -n {fds_needed}`, LimitNOFILE= in systemd) or lower --max-sessions"
+            ));
+        }
+    }
+    if let Some(nproc) = getrlimit(Resource::Nproc).current {
+        if nproc < sessions + 64 {
+            warnings.push(format!(
+                "--max-sessions {sessions} needs that many processes but the process limit is {nproc}: \
+                 raise it (`ulimit -u`, LimitNPROC= in systemd) or lower --max-sessions"
+            ));
+        }
+    }
+    warnings
 }
 
 /// Fails with one line, and the fix, when this kernel or sandbox refuses io_uring.

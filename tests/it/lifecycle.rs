@@ -114,3 +114,16 @@ fn a_dead_worker_shows_in_health_and_the_process_exits_nonzero() {
     let status = server.wait(DEADLINE);
     assert_eq!(status.code(), Some(1), "{}", server.stderr());
 }
+
+#[test]
+fn startup_says_which_host_limit_to_raise_for_the_capacity() {
+    let server = Server::start(&["--max-sessions", "100000"]);
+    let until = std::time::Instant::now() + DEADLINE;
+    while !server.stderr().contains("kernel.pty.max") {
+        assert!(std::time::Instant::now() < until, "{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = server.stderr();
+    assert!(log.contains("sysctl -w kernel.pty.max="), "{log}");
+    assert!(log.contains("ulimit -n"), "{log}");
+}
