@@ -2,20 +2,21 @@
 //! the PTY master (readiness from the worker's reactor), the child (its pidfd), and the
 //! wake-ups of every attached client's writer.
 //!
-//! Tasks per session, all on the owning worker:
-//! - **output**: waits until the PTY is readable *and* `should_read_pty`, then takes pool
-//!   buffers and reads until EAGAIN (no buffer is held while the terminal is idle), hands
-//!   each buffer to the session (framed once, shared by every client) and wakes writers;
-//! - **input**: drains the session's bounded input queue into the PTY, short writes and
-//!   EAGAIN included;
-//! - **child**: waits on the pidfd, reaps, applies kill requests (configured signal, then
-//!   SIGKILL after the grace);
-//! - **timers**: runs `Session::tick` at `next_deadline` and acts on what it returns.
+//! One task per session, on the owning worker, waiting on readiness only (so `select!`
+//! drops nothing that matters) for whichever of these applies now:
+//! - **output**: the PTY is readable *and* `should_read_pty`: take pool buffers and read
+//!   until EAGAIN (no buffer is held while the terminal is idle), hand each buffer to the
+//!   session (framed once, shared by every client) and wake the writers;
+//! - **input**: input is queued and the PTY is writable: short writes, EAGAIN included;
+//! - **child**: the pidfd is readable: reap; kill requests (configured signal, then
+//!   SIGKILL after the grace) are applied as they come;
+//! - **timers**: `Session::tick` at `next_deadline`, acting on what it returns;
+//! - a **wake** from a client (ack, detach, input, delete) re-evaluates all of the above.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::process::Signal;
 use slab::Slab;
@@ -51,21 +52,14 @@ pub struct Live {
     master: AsyncFd<OwnedFd>,
     /// One waker per attached client's writer, keyed like the session's clients.
     writers: RefCell<Slab<(ClientId, Rc<Notify>)>>,
-    /// Flow may have changed (ack, detach, demotion, pool buffer freed): re-check.
-    flow: Notify,
-    /// Input was queued for the PTY.
-    input: Notify,
+    /// Something the session task waits on may have changed (an ack, a detach, input,
+    /// a kill request, a removal): it re-evaluates everything.
+    wake: Notify,
     /// Input was drained from the queue: readers blocked on a full queue retry.
     pub input_drained: Notify,
-    /// A deadline may have moved.
-    timers: Notify,
-    /// Kill requests for the child task: the signal to send.
+    /// A kill request for the session task: the signal to send.
     kill: Cell<Option<Signal>>,
-    kill_now: Notify,
-    eio: Cell<bool>,
-    eio_seen: Notify,
     removed: Cell<bool>,
-    pub removed_notify: Notify,
 }
 
 impl Live {
@@ -85,14 +79,13 @@ impl Live {
         self.writers.borrow_mut().try_remove(key);
     }
 
-    /// After any call that may resume reading (ack, detach, input drained).
+    /// After any call that may resume reading or move a deadline (ack, detach, resize).
     pub fn flow_changed(&self) {
-        self.flow.notify_one();
-        self.timers.notify_one();
+        self.wake.notify_one();
     }
 
     pub fn input_queued(&self) {
-        self.input.notify_one();
+        self.wake.notify_one();
     }
 
     pub fn is_removed(&self) -> bool {
@@ -114,32 +107,23 @@ impl Live {
     pub fn terminate(&self, w: &Worker) {
         let actions = self.state.borrow_mut().kill(w.now());
         self.apply(w, actions);
-        self.timers.notify_one();
+        self.wake.notify_one();
     }
 
     pub fn apply(&self, w: &Worker, actions: Actions) {
         if actions.contains(Actions::KILL) {
             let sig = pty::signal_from_raw(w.cfg.terminal.signal).unwrap_or(Signal::HUP);
             self.kill.set(Some(sig));
-            self.kill_now.notify_one();
         }
         if actions.contains(Actions::FORCE_KILL) {
             self.kill.set(Some(Signal::KILL));
-            self.kill_now.notify_one();
-        }
-        if actions.contains(Actions::DEMOTE_DRIVER) {
-            self.flow.notify_one();
         }
         if actions.contains(Actions::REMOVE) {
             w.remove_session(&self.id);
             self.removed.set(true);
-            self.removed_notify.notify_waiters();
             self.wake_writers();
-            self.flow.notify_one();
-            self.input.notify_one();
-            self.kill_now.notify_one();
-            self.timers.notify_one();
         }
+        self.wake.notify_one();
     }
 }
 
@@ -156,57 +140,149 @@ pub fn start(w: &Rc<Worker>, id: SessionId, session: Session, spawned: pty::Spaw
         state: RefCell::new(session),
         master,
         writers: RefCell::new(Slab::new()),
-        flow: Notify::new(),
-        input: Notify::new(),
+        wake: Notify::new(),
         input_drained: Notify::new(),
-        timers: Notify::new(),
         kill: Cell::new(None),
-        kill_now: Notify::new(),
-        eio: Cell::new(false),
-        eio_seen: Notify::new(),
         removed: Cell::new(false),
-        removed_notify: Notify::new(),
     });
-    tokio_uring::spawn(output_task(w.clone(), live.clone()));
-    tokio_uring::spawn(input_task(w.clone(), live.clone()));
-    tokio_uring::spawn(child_task(w.clone(), live.clone(), spawned.child));
-    tokio_uring::spawn(timer_task(w.clone(), live.clone()));
+    tokio_uring::spawn(run(w.clone(), live.clone(), spawned.child));
     live
 }
 
-/// PTY → pool buffers → session → writers.
-async fn output_task(w: Rc<Worker>, live: Rc<Live>) {
+/// Where the child and the terminal stand.
+struct Ending {
+    /// The child's exit status, once reaped.
+    status: Option<pty::ExitStatus>,
+    /// The PTY reported EIO: every holder of the terminal is gone, all output was read.
+    eio: bool,
+    /// After the exit, when to stop waiting for EIO (a background process may keep the
+    /// terminal open) unless reading is held back.
+    drain_until: Option<tokio::time::Instant>,
+    /// `Session::exited` was called.
+    done: bool,
+}
+
+/// The session's task: see the module docs.
+async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
+    let Ok(mut child) = child.into_async_fd() else {
+        error!("session {}: cannot watch the child's pidfd", live.id.as_str());
+        return;
+    };
+    let mut end = Ending { status: None, eio: false, drain_until: None, done: false };
     let mut held = false;
+    let mut want_buffer = false;
     loop {
-        if live.removed.get() || live.eio.get() {
+        if let Some(sig) = live.kill.take() {
+            let _ = pty::signal_session(child.get_ref(), live.master.get_ref().as_fd(), sig);
+        }
+        if live.removed.get() {
+            // Removed while something still runs (it cannot be after a normal end).
+            let _ = pty::signal_session(child.get_ref(), live.master.get_ref().as_fd(), Signal::KILL);
             return;
         }
-        if !live.state.borrow().should_read_pty() {
-            if !held && live.state.borrow().status() == Status::Running {
-                w.stats().pty_paused();
+        if let (Some(status), false) = (end.status, end.done) {
+            if end.eio || drain_over(&end, &live) {
+                finish(&w, &live, status);
+                end.done = true;
             }
-            held = true;
-            live.flow.notified().await;
-            continue;
         }
-        held = false;
-        let Ok(mut ready) = live.master.readable().await else { return };
-        if !live.state.borrow().should_read_pty() {
-            continue;
+        let reading = !end.eio && live.state.borrow().should_read_pty();
+        if !reading && !held && live.state.borrow().status() == Status::Running {
+            w.stats().pty_paused();
         }
-        // A buffer is taken only now that there is something to read.
-        let Some(buf) = w.pool.try_alloc() else {
-            w.wait_for_buffer().await;
-            continue;
-        };
-        match drain(&w, &live, buf) {
-            Drained::WouldBlock => ready.clear_ready(),
-            Drained::Held => {}
-            Drained::Eio => {
-                live.eio.set(true);
-                live.eio_seen.notify_one();
-                return;
+        held = !reading;
+        let writing = !end.eio && !live.state.borrow().pending_input().is_empty();
+        let deadline = live.state.borrow().next_deadline().map(|Millis(at)| w.instant_at(at).into());
+        tokio::select! {
+            ready = live.master.readable(), if reading && !want_buffer => {
+                let Ok(mut ready) = ready else { return };
+                let Some(buf) = w.pool.try_alloc() else {
+                    want_buffer = true;
+                    continue;
+                };
+                match drain(&w, &live, buf) {
+                    Drained::WouldBlock => ready.clear_ready(),
+                    Drained::Held => {}
+                    Drained::Eio => end.eio = true,
+                }
             }
+            _ = w.wait_for_buffer(), if reading && want_buffer => want_buffer = false,
+            ready = live.master.writable(), if writing => {
+                let Ok(mut ready) = ready else { return };
+                if write_input(&live) {
+                    ready.clear_ready();
+                }
+            }
+            ready = child.readable_mut(), if end.status.is_none() => {
+                let Ok(mut guard) = ready else { return };
+                match guard.get_inner_mut().try_reap() {
+                    Ok(Some(status)) => {
+                        end.status = Some(status);
+                        end.drain_until = Some(tokio::time::Instant::now() + EXIT_DRAIN);
+                    }
+                    Ok(None) => guard.clear_ready(),
+                    Err(_) => return,
+                }
+            }
+            // Armed only while the drain time runs: once it is over and reading is held
+            // back, a flow change (ack, demotion, detach) wakes the task instead.
+            _ = sleep_until(end.drain_until), if !end.done && end.drain_until.is_some_and(|at| at > tokio::time::Instant::now()) => {}
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                let actions = live.state.borrow_mut().tick(w.now());
+                live.apply(&w, actions);
+            }
+            _ = live.wake.notified() => {}
+        }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether to stop waiting for EIO after the exit: the drain time is over and nothing
+/// holds reading back (flow control may legitimately keep output in the PTY longer).
+fn drain_over(end: &Ending, live: &Live) -> bool {
+    let over = end.drain_until.is_some_and(|at| tokio::time::Instant::now() >= at);
+    over && live.state.borrow().should_read_pty()
+}
+
+/// The command has ended and its output is complete: every client gets the rest, then
+/// the exit.
+fn finish(w: &Worker, live: &Live, status: pty::ExitStatus) {
+    let status = ExitStatus { code: status.code, signal: status.signal };
+    live.state.borrow_mut().exited(status, w.now());
+    w.stats().exited();
+    w.shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    live.wake_writers();
+    if live.state.borrow().client_count() == 0 {
+        w.stop_if_once("the session ended");
+    }
+    w.stop_if_no_conn();
+}
+
+/// Writes queued input into the PTY; true once the PTY would block.
+fn write_input(live: &Live) -> bool {
+    let written = {
+        let state = live.state.borrow();
+        pty::write_some(live.master.get_ref(), state.pending_input())
+    };
+    match written {
+        Ok(n) => {
+            live.state.borrow_mut().input_written(n);
+            live.input_drained.notify_waiters();
+            false
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+        Err(_) => {
+            // The terminal is gone; what is queued can never be written.
+            let n = live.state.borrow().pending_input().len();
+            live.state.borrow_mut().input_written(n);
+            live.input_drained.notify_waiters();
+            false
         }
     }
 }
@@ -257,121 +333,6 @@ fn push(w: &Worker, live: &Live, buf: BufMut) {
     }
     w.stats().output(n);
     live.wake_writers();
-}
-
-/// Input queue → PTY.
-async fn input_task(_w: Rc<Worker>, live: Rc<Live>) {
-    loop {
-        if live.removed.get() {
-            return;
-        }
-        let pending = live.state.borrow().pending_input().len();
-        if pending == 0 {
-            live.input.notified().await;
-            continue;
-        }
-        let written = {
-            let state = live.state.borrow();
-            pty::write_some(live.master.get_ref(), state.pending_input())
-        };
-        match written {
-            Ok(n) => {
-                live.state.borrow_mut().input_written(n);
-                live.input_drained.notify_waiters();
-                live.flow_changed();
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let Ok(mut ready) = live.master.writable().await else { return };
-                ready.clear_ready();
-            }
-            Err(_) => {
-                // The terminal is gone; what is queued can never be written.
-                let n = live.state.borrow().pending_input().len();
-                live.state.borrow_mut().input_written(n);
-                live.input_drained.notify_waiters();
-                live.input.notified().await;
-            }
-        }
-    }
-}
-
-/// Waits for the child's exit (pidfd), applies kill requests, and ends the session once
-/// the output is complete.
-async fn child_task(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
-    let Ok(mut child) = child.into_async_fd() else {
-        error!("session {}: cannot watch the child's pidfd", live.id.as_str());
-        return;
-    };
-    let status = loop {
-        tokio::select! {
-            ready = child.readable_mut() => {
-                let Ok(mut guard) = ready else { return };
-                match guard.get_inner_mut().try_reap() {
-                    Ok(Some(status)) => break status,
-                    Ok(None) => guard.clear_ready(),
-                    Err(_) => return,
-                }
-            }
-            _ = live.kill_now.notified() => {
-                if let Some(sig) = live.kill.take() {
-                    let _ = pty::signal_session(child.get_ref(), live.master.get_ref().as_fd(), sig);
-                }
-                if live.removed.get() {
-                    let _ = pty::signal_session(child.get_ref(), live.master.get_ref().as_fd(), Signal::KILL);
-                }
-            }
-        }
-    };
-    // Remaining output is delivered before the exit: wait for EIO, bounded when a
-    // background process keeps the terminal open and nothing holds reading back.
-    let drained_at = Instant::now() + EXIT_DRAIN;
-    while !live.eio.get() && !live.removed.get() {
-        let held = !live.state.borrow().should_read_pty();
-        let wait = if held {
-            Duration::from_secs(3600)
-        } else {
-            drained_at.saturating_duration_since(Instant::now())
-        };
-        if !held && wait.is_zero() {
-            break;
-        }
-        let _ = tokio::time::timeout(wait.min(Duration::from_millis(100)), live.eio_seen.notified()).await;
-    }
-    let status = ExitStatus { code: status.code, signal: status.signal };
-    live.state.borrow_mut().exited(status, w.now());
-    w.stats().exited();
-    w.shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    if live.state.borrow().client_count() == 0 {
-        w.stop_if_once("the session ended");
-    }
-    w.stop_if_no_conn();
-    live.wake_writers();
-    live.timers.notify_one();
-    live.flow.notify_one();
-}
-
-/// Runs `Session::tick` at its deadlines.
-async fn timer_task(w: Rc<Worker>, live: Rc<Live>) {
-    loop {
-        if live.removed.get() {
-            return;
-        }
-        let deadline = live.state.borrow().next_deadline();
-        let wake = async {
-            match deadline {
-                Some(Millis(at)) => tokio::time::sleep_until(w.instant_at(at).into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = wake => {
-                let actions = live.state.borrow_mut().tick(w.now());
-                live.apply(&w, actions);
-                live.flow.notify_one();
-            }
-            _ = live.timers.notified() => {}
-        }
-    }
 }
 
 /// A read-only summary for the API.
