@@ -103,6 +103,14 @@ impl Live {
         let _ = pty::nudge(self.master.get_ref());
     }
 
+    /// Server shutdown: the command gets the configured signal (`-s`) now.
+    pub fn signal_for_shutdown(&self, w: &Worker) {
+        if self.state.borrow().status() == Status::Running {
+            self.kill.set(Some(pty::signal_from_raw(w.cfg.terminal.signal).unwrap_or(Signal::HUP)));
+            self.wake.notify_one();
+        }
+    }
+
     /// `DELETE`: starts termination (or removes an exited session).
     pub fn terminate(&self, w: &Worker) {
         let actions = self.state.borrow_mut().kill(w.now());

@@ -395,6 +395,9 @@ fn reject_at_capacity(w: &Worker, sock: OwnedFd) {
 /// current response, and whatever is left when the grace period ends is cut.
 async fn drain(w: &Rc<Worker>) {
     w.shutting_down.set(true);
+    for live in w.sessions() {
+        live.signal_for_shutdown(w);
+    }
     w.close_connections(false);
     let grace = w.cfg.shutdown_timeout;
     let waited = tokio::time::timeout(grace, async {

@@ -127,3 +127,33 @@ fn startup_says_which_host_limit_to_raise_for_the_capacity() {
     assert!(log.contains("sysctl -w kernel.pty.max="), "{log}");
     assert!(log.contains("ulimit -n"), "{log}");
 }
+
+#[test]
+fn shutdown_signals_the_sessions_commands() {
+    let mut server = Server::start(&["--threads", "2", "--allow-any-command"]);
+    let marker = std::env::temp_dir().join(format!("ringtty-hup-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let script = format!("trap 'echo got > {}; exit 0' HUP; while :; do sleep 0.05; done", marker.display());
+    let body = serde_json::json!({ "command": ["sh", "-c", script] }).to_string();
+    let r = request(
+        &server,
+        &format!("POST /api/sessions HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()),
+    );
+    assert_eq!(r.status, 201);
+    let pid = r.json()["pid"].as_i64().unwrap();
+    server.signal(libc::SIGTERM);
+    assert!(server.wait(DEADLINE).success(), "{}", server.stderr());
+    let until = std::time::Instant::now() + DEADLINE;
+    // SAFETY: kill(pid, 0) only probes whether the process exists.
+    while unsafe { libc::kill(pid as i32, 0) } == 0 {
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "));
+        if zombie {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "the session's command outlived the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // It got the configured signal (SIGHUP), not just a SIGKILL at the end.
+    assert!(marker.exists(), "the command never saw SIGHUP");
+    let _ = std::fs::remove_file(&marker);
+}
