@@ -266,6 +266,7 @@ fn finish(w: &Worker, live: &Live, status: pty::ExitStatus) {
     w.stats().exited();
     w.shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     live.wake_writers();
+    w.something_ended();
     if live.state.borrow().client_count() == 0 {
         w.stop_if_once("the session ended");
     }

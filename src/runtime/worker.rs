@@ -68,6 +68,19 @@ impl Worker {
         std::future::poll_fn(|cx| self.pool.poll_available(cx)).await
     }
 
+    /// Sessions whose command has not ended yet.
+    pub fn running_sessions(&self) -> usize {
+        let running = |l: &&Rc<Live>| l.state.borrow().status() == crate::session::Status::Running;
+        self.sessions.borrow().values().filter(running).count()
+    }
+
+    /// Wakes a graceful shutdown waiting for connections and commands to end.
+    pub fn something_ended(&self) {
+        if self.shutting_down.get() {
+            self.drained.notify_one();
+        }
+    }
+
     pub fn session(&self, id: &str) -> Option<Rc<Live>> {
         self.sessions.borrow().get(id).cloned()
     }
@@ -146,9 +159,7 @@ impl Worker {
         if panicked {
             self.stats().conn_panicked();
         }
-        if self.shutting_down.get() && self.conns.borrow().is_empty() {
-            self.drained.notify_one();
-        }
+        self.something_ended();
     }
 
     /// Test hooks, enabled only by `RINGTTY_FAULT_INJECTION=1` in the environment: they
@@ -399,16 +410,22 @@ async fn drain(w: &Rc<Worker>) {
         live.signal_for_shutdown(w);
     }
     w.close_connections(false);
+    // Connections finish their exchange and commands react to their signal (their
+    // output still reaches attached clients) within the grace period.
     let grace = w.cfg.shutdown_timeout;
+    let quiet = || w.conns.borrow().is_empty() && w.running_sessions() == 0;
     let waited = tokio::time::timeout(grace, async {
-        while !w.conns.borrow().is_empty() {
+        while !quiet() {
             w.drained.notified().await;
         }
     })
     .await;
     if waited.is_err() {
-        let left = w.conns.borrow().len();
-        warn!("worker {}: cutting {left} connections still open after {grace:?}", w.index);
+        let (left, running) = (w.conns.borrow().len(), w.running_sessions());
+        warn!(
+            "worker {}: cutting {left} connections and killing {running} commands still running after {grace:?}",
+            w.index
+        );
         w.close_connections(true);
         let _ = tokio::time::timeout(Duration::from_millis(500), async {
             while !w.conns.borrow().is_empty() {
