@@ -25,8 +25,9 @@ use crate::protocol::ClientMsg;
 use crate::session::{ClientId, Outgoing, SessionError};
 use crate::ws::{self, CloseCode, ControlFrame, Decoder, Event, MessageKind, OpCode, Role};
 
-/// Socket read buffer per WebSocket connection.
-const READ_BUF: usize = 64 * 1024;
+/// Socket read buffer per WebSocket connection: the decoder streams payloads, so it
+/// need not hold a message; 16 KiB keeps a paste to a few reads.
+const READ_BUF: usize = 16 * 1024;
 /// Headroom kept in front of an assembled message for its frame header.
 const HEADROOM: usize = ws::FrameHeader::MAX_SERVER_LEN;
 /// The reader waits while more than this is queued for the writer.
