@@ -310,7 +310,8 @@ async fn start(w: &Rc<Worker>, argv: Vec<OsString>, b: CreateBody, size: WinSize
         tty: spawned.tty.clone(),
         created_unix,
     };
-    let live = session::start(w, id, state, spawned, meta);
+    let live = session::start(w, id, state, spawned, meta)
+        .map_err(|e| fail(500, format!("cannot watch the new terminal: {e}")))?;
     w.add_session(live.clone());
     info!("session {} started: {:?} (pid {})", id.as_str(), live.meta.command, live.meta.pid);
     Ok(live)

@@ -49,7 +49,9 @@ pub struct Live {
     pub id: SessionId,
     pub meta: Meta,
     pub state: RefCell<Session>,
-    master: AsyncFd<OwnedFd>,
+    /// The PTY master; closed (taken) once the command has ended and its output is read,
+    /// so an exited session kept for `--exited-ttl` holds no PTY.
+    master: RefCell<Option<AsyncFd<OwnedFd>>>,
     /// One waker per attached client's writer, keyed like the session's clients.
     writers: RefCell<Slab<(ClientId, Rc<Notify>)>>,
     /// Something the session task waits on may have changed (an ack, a detach, input,
@@ -94,13 +96,17 @@ impl Live {
 
     /// Applies a size to the PTY (the kernel signals the foreground group).
     pub fn apply_size(&self, size: WinSize) {
-        let _ = pty::resize(self.master.get_ref(), size.cols, size.rows);
+        if let Some(master) = self.master.borrow().as_ref() {
+            let _ = pty::resize(master.get_ref(), size.cols, size.rows);
+        }
         self.wake_writers();
     }
 
     /// SIGWINCH without a size change, so full-screen programs redraw after a gap.
     pub fn nudge(&self) {
-        let _ = pty::nudge(self.master.get_ref());
+        if let Some(master) = self.master.borrow().as_ref() {
+            let _ = pty::nudge(master.get_ref());
+        }
     }
 
     /// Server shutdown: the command gets the configured signal (`-s`) now.
@@ -136,17 +142,20 @@ impl Live {
 }
 
 /// Starts a session's tasks on this worker. `spawned` comes from the spawner.
-pub fn start(w: &Rc<Worker>, id: SessionId, session: Session, spawned: pty::Spawned, meta: Meta) -> Rc<Live> {
-    let master = crate::sys::async_fd(spawned.master, Interest::READABLE | Interest::WRITABLE);
-    let master = match master {
-        Ok(m) => m,
-        Err(e) => panic!("cannot register a PTY master with the reactor: {e}"),
-    };
+pub fn start(
+    w: &Rc<Worker>,
+    id: SessionId,
+    session: Session,
+    spawned: pty::Spawned,
+    meta: Meta,
+) -> std::io::Result<Rc<Live>> {
+    // On failure the child is dropped with the error: killed and reaped off the loop.
+    let master = crate::sys::async_fd(spawned.master, Interest::READABLE | Interest::WRITABLE)?;
     let live = Rc::new(Live {
         id,
         meta,
         state: RefCell::new(session),
-        master,
+        master: RefCell::new(Some(master)),
         writers: RefCell::new(Slab::new()),
         wake: Notify::new(),
         input_drained: Notify::new(),
@@ -154,7 +163,7 @@ pub fn start(w: &Rc<Worker>, id: SessionId, session: Session, spawned: pty::Spaw
         removed: Cell::new(false),
     });
     tokio_uring::spawn(run(w.clone(), live.clone(), spawned.child));
-    live
+    Ok(live)
 }
 
 /// Where the child and the terminal stand.
@@ -180,20 +189,25 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
     let mut held = false;
     let mut want_buffer = false;
     loop {
-        if let Some(sig) = live.kill.take() {
-            let _ = pty::signal_session(child.get_ref(), live.master.get_ref().as_fd(), sig);
+        let removed = live.removed.get();
+        let signal = if removed { Some(Signal::KILL) } else { live.kill.take() };
+        if let (Some(sig), Some(master)) = (signal, live.master.borrow().as_ref()) {
+            // Removed while something still runs (it cannot be after a normal end): KILL.
+            let _ = pty::signal_session(child.get_ref(), master.get_ref().as_fd(), sig);
         }
-        if live.removed.get() {
-            // Removed while something still runs (it cannot be after a normal end).
-            let _ = pty::signal_session(child.get_ref(), live.master.get_ref().as_fd(), Signal::KILL);
+        if removed {
             return;
         }
         if let (Some(status), false) = (end.status, end.done) {
             if end.eio || drain_over(&end, &live) {
                 finish(&w, &live, status);
                 end.done = true;
+                end.eio = true;
+                live.master.borrow_mut().take();
             }
         }
+        let master_ref = live.master.borrow();
+        let master = master_ref.as_ref();
         let reading = !end.eio && live.state.borrow().should_read_pty();
         if !reading && !held && live.state.borrow().status() == Status::Running {
             w.stats().pty_paused();
@@ -202,22 +216,22 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
         let writing = !end.eio && !live.state.borrow().pending_input().is_empty();
         let deadline = live.state.borrow().next_deadline().map(|Millis(at)| w.instant_at(at).into());
         tokio::select! {
-            ready = live.master.readable(), if reading && !want_buffer => {
+            ready = ready_for(master, Interest::READABLE), if reading && !want_buffer => {
                 let Ok(mut ready) = ready else { return };
                 let Some(buf) = w.pool.try_alloc() else {
                     want_buffer = true;
                     continue;
                 };
-                match drain(&w, &live, buf) {
+                match drain(&w, &live, ready.get_inner(), buf) {
                     Drained::WouldBlock => ready.clear_ready(),
                     Drained::Held => {}
                     Drained::Eio => end.eio = true,
                 }
             }
             _ = w.wait_for_buffer(), if reading && want_buffer => want_buffer = false,
-            ready = live.master.writable(), if writing => {
+            ready = ready_for(master, Interest::WRITABLE), if writing => {
                 let Ok(mut ready) = ready else { return };
-                if write_input(&live) {
+                if write_input(&live, ready.get_inner()) {
                     ready.clear_ready();
                 }
             }
@@ -241,6 +255,17 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
             }
             _ = live.wake.notified() => {}
         }
+    }
+}
+
+/// Readiness of the PTY master; pending forever once it is closed.
+async fn ready_for(
+    master: Option<&AsyncFd<OwnedFd>>,
+    interest: Interest,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, OwnedFd>> {
+    match master {
+        Some(m) => m.ready(interest).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -274,10 +299,10 @@ fn finish(w: &Worker, live: &Live, status: pty::ExitStatus) {
 }
 
 /// Writes queued input into the PTY; true once the PTY would block.
-fn write_input(live: &Live) -> bool {
+fn write_input(live: &Live, master: &OwnedFd) -> bool {
     let written = {
         let state = live.state.borrow();
-        pty::write_some(live.master.get_ref(), state.pending_input())
+        pty::write_some(master, state.pending_input())
     };
     match written {
         Ok(n) => {
@@ -308,9 +333,9 @@ enum Drained {
 /// Reads until EAGAIN, EIO, or the session/pool says stop; every filled buffer goes to
 /// the session at once, so a busy terminal streams in full buffers and a keystroke
 /// echo goes out immediately.
-fn drain(w: &Worker, live: &Live, mut buf: BufMut) -> Drained {
+fn drain(w: &Worker, live: &Live, master: &OwnedFd, mut buf: BufMut) -> Drained {
     let outcome = loop {
-        let n = match pty::read_into(live.master.get_ref(), buf.spare_mut()) {
+        let n = match pty::read_into(master, buf.spare_mut()) {
             Ok(ReadOutcome::Data(n)) => n,
             Ok(ReadOutcome::WouldBlock) => break Drained::WouldBlock,
             Ok(ReadOutcome::Closed) | Err(_) => break Drained::Eio,

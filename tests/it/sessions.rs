@@ -496,3 +496,26 @@ fn node_ids_prefix_sessions_and_metrics_count_them() {
     assert!(metrics.contains("# TYPE ringtty_gaps_total counter"));
     assert!(metrics.contains("# TYPE ringtty_pty_pauses_total counter"));
 }
+
+#[test]
+fn an_exited_session_stays_listed_but_holds_no_pty() {
+    let server = server(&[]);
+    let _ = get(&server, "/health");
+    std::thread::sleep(Duration::from_millis(200));
+    let baseline = server.fd_count();
+    let ids: Vec<String> = (0..20).map(|_| create(&server, &["sh", "-c", "echo done"])).collect();
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let list = get(&server, "/api/sessions").json();
+        let exited = list["sessions"].as_array().unwrap().iter().filter(|s| s["status"] == "exited").count();
+        if exited == ids.len() && server.fd_count() == baseline {
+            break;
+        }
+        assert!(Instant::now() < until, "{exited} exited; fds {} vs baseline {baseline}", server.fd_count());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The output is still there for a late client.
+    let mut ws = attach(&server, &ids[0], "");
+    let seen = read_until_exit(&mut ws);
+    assert_eq!(String::from_utf8_lossy(&seen.output), "done\r\n");
+}
