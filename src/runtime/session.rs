@@ -181,17 +181,21 @@ struct Ending {
 
 /// The session's task: see the module docs.
 async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
-    let Ok(mut child) = child.into_async_fd() else {
+    let Ok(child) = child.into_async_fd() else {
         error!("session {}: cannot watch the child's pidfd", live.id.as_str());
         return;
     };
+    // Dropped (its pidfd closed) once the command has ended, like the master.
+    let mut child = Some(child);
     let mut end = Ending { status: None, eio: false, drain_until: None, done: false };
     let mut held = false;
     let mut want_buffer = false;
     loop {
         let removed = live.removed.get();
         let signal = if removed { Some(Signal::KILL) } else { live.kill.take() };
-        if let (Some(sig), Some(master)) = (signal, live.master.borrow().as_ref()) {
+        if let (Some(sig), Some(master), Some(child)) =
+            (signal, live.master.borrow().as_ref(), child.as_ref())
+        {
             // Removed while something still runs (it cannot be after a normal end): KILL.
             let _ = pty::signal_session(child.get_ref(), master.get_ref().as_fd(), sig);
         }
@@ -204,6 +208,7 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                 end.done = true;
                 end.eio = true;
                 live.master.borrow_mut().take();
+                child = None;
             }
         }
         let master_ref = live.master.borrow();
@@ -235,7 +240,7 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                     ready.clear_ready();
                 }
             }
-            ready = child.readable_mut(), if end.status.is_none() => {
+            ready = child_ready(child.as_mut()), if end.status.is_none() => {
                 let Ok(mut guard) = ready else { return };
                 match guard.get_inner_mut().try_reap() {
                     Ok(Some(status)) => {
@@ -255,6 +260,16 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
             }
             _ = live.wake.notified() => {}
         }
+    }
+}
+
+/// The pidfd's readiness; pending forever once the child is released.
+async fn child_ready(
+    child: Option<&mut AsyncFd<pty::Child>>,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, pty::Child>> {
+    match child {
+        Some(c) => c.readable_mut().await,
+        None => std::future::pending().await,
     }
 }
 
