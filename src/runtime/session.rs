@@ -51,7 +51,7 @@ pub struct Live {
     pub state: RefCell<Session>,
     /// The PTY master; closed (taken) once the command has ended and its output is read,
     /// so an exited session kept for `--exited-ttl` holds no PTY.
-    master: RefCell<Option<AsyncFd<OwnedFd>>>,
+    master: RefCell<Option<Rc<AsyncFd<OwnedFd>>>>,
     /// One waker per attached client's writer, keyed like the session's clients.
     writers: RefCell<Slab<(ClientId, Rc<Notify>)>>,
     /// Something the session task waits on may have changed (an ack, a detach, input,
@@ -155,7 +155,7 @@ pub fn start(
         id,
         meta,
         state: RefCell::new(session),
-        master: RefCell::new(Some(master)),
+        master: RefCell::new(Some(Rc::new(master))),
         writers: RefCell::new(Slab::new()),
         wake: Notify::new(),
         input_drained: Notify::new(),
@@ -211,8 +211,9 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                 child = None;
             }
         }
-        let master_ref = live.master.borrow();
-        let master = master_ref.as_ref();
+        // A handle for this round; the borrow itself ends here.
+        let master_rc = live.master.borrow().clone();
+        let master = master_rc.as_deref();
         let reading = !end.eio && live.state.borrow().should_read_pty();
         if !reading && !held && live.state.borrow().status() == Status::Running {
             w.stats().pty_paused();
