@@ -131,8 +131,13 @@ pub fn session_call(w: &Worker, req: &Request<'_>, part: SessionPart, id: &str, 
     };
     match (part, req.method) {
         (SessionPart::Itself, crate::http::Method::Delete) => {
+            let running = live.state.borrow().status() == crate::session::Status::Running;
             live.terminate(w);
-            ok(202, json!({ "id": live.id.as_str(), "status": "terminating" }))
+            if running {
+                ok(202, json!({ "id": live.id.as_str(), "status": "terminating" }))
+            } else {
+                ok(200, json!({ "id": live.id.as_str(), "status": "removed" }))
+            }
         }
         (SessionPart::Itself, _) => ok(200, describe(w, &live)),
         (SessionPart::Input, _) => input(w, &live, body),

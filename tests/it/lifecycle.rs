@@ -137,7 +137,10 @@ fn shutdown_signals_the_sessions_commands() {
     let body = serde_json::json!({ "command": ["sh", "-c", script] }).to_string();
     let r = request(
         &server,
-        &format!("POST /api/sessions HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()),
+        &format!(
+            "POST /api/sessions HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
     );
     assert_eq!(r.status, 201);
     let pid = r.json()["pid"].as_i64().unwrap();

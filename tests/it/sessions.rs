@@ -102,6 +102,10 @@ fn output_exit_code_and_close_1000() {
     assert_eq!(seen.close, Some(1000));
     let info = get(&server, &format!("/api/sessions/{id}")).json();
     assert_eq!((info["status"].as_str(), info["exit_code"].as_i64()), (Some("exited"), Some(3)));
+    // Deleting an exited session removes it.
+    let r = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("removed")));
+    assert_eq!(get(&server, &format!("/api/sessions/{id}")).status, 404);
 }
 
 #[test]

@@ -1,0 +1,195 @@
+//! The command line: one scenario, its bounds (sessions, rate, duration, cycles), the
+//! target (a URL, or `--raw` for a local PTY with no server) and the outputs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Load generator and measurement harness for ringtty (and the raw-PTY baseline).
+///
+/// Start the server with `--allow-any-command -W` (the scenarios create their sessions
+/// with `POST /api/sessions` and a command of their own), pass its pid with `--pid` to
+/// sample its RSS, CPU time, threads, fds, PTYs and children from /proc, and compare
+/// with `--raw`: the same child on a local PTY with the same termios, no server.
+///
+/// Every run is bounded: --sessions connections (or --cycles), --duration, and a
+/// per-operation --timeout. Progress goes to stderr, the table to stdout, and
+/// --json FILE writes the machine-readable report (perf/README.md documents it).
+#[derive(Debug, Parser)]
+#[command(name = "ringtty-bench", version, about, long_about, max_term_width = 100)]
+pub struct Args {
+    /// What to measure.
+    #[arg(value_enum)]
+    pub scenario: Scenario,
+
+    /// The server's base URL (http only; loopback or an address you name).
+    #[arg(long, default_value = "http://127.0.0.1:7681")]
+    pub url: String,
+
+    /// The server's pid, sampled from /proc before, during (every second) and after.
+    #[arg(long)]
+    pub pid: Option<u32>,
+
+    /// Concurrent sessions (echo, throughput, connect, stability, idle), parallel
+    /// workers (churn) or keep-alive clients (api).
+    #[arg(long, default_value_t = 1)]
+    pub sessions: usize,
+
+    /// echo: keystrokes per second per session (default 10); stability: pings per
+    /// second per session (default 1); api: rounds per second per client (default: as
+    /// fast as the server answers).
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// How long to measure (echo, stability) or stay idle (idle); the upper bound of a
+    /// throughput, churn or api run.
+    /// Accepts `500ms`, `10s`, `2m`, or plain seconds.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// throughput: extra read-only viewers attached to every session (fan-out).
+    #[arg(long, default_value_t = 0)]
+    pub viewers: usize,
+
+    /// churn: create/attach/detach/destroy cycles in total; api: rounds in total.
+    #[arg(long, default_value_t = 100)]
+    pub cycles: usize,
+
+    /// throughput: bytes each session's generator feeds to base64 (K/M/G suffixes,
+    /// binary); the terminal output is about 4/3 of it.
+    #[arg(long, default_value = "16M", value_parser = parse_bytes)]
+    pub bytes: u64,
+
+    /// Replace the scenario's child with `sh -c CMD` (throughput: the generator).
+    #[arg(long)]
+    pub command: Option<String>,
+
+    /// Sessions being created at once (the server's spawn queue holds 64).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+
+    /// Send an ack once this many output bytes are unacknowledged (a browser acks
+    /// what it rendered; the server's default window is 1 MiB).
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub ack_bytes: u64,
+
+    /// Upper bound of any single step (create, upgrade, first byte, drain).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// The same child on a local PTY (same termios), no server: the physical baseline.
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Write the report as JSON to this file (`-` for stdout, replacing the table).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Keystroke → echo latency: --sessions sessions each typing --rate keys/s for
+    /// --duration into `stty raw -echo; exec cat` (every byte comes back once, through
+    /// the child, as a shell's line editor echoes). p50/p95/p99/p99.9/max and errors.
+    Echo,
+    /// Output throughput: --sessions sessions each printing `head -c --bytes /dev/zero |
+    /// base64` as fast as the server forwards it, to one driver that acks and --viewers
+    /// viewers; MB/s delivered and server CPU-seconds per GB (--pid).
+    Throughput,
+    /// Connect storm: --sessions creators at once (at most --concurrency creating),
+    /// each POST /api/sessions (child `sh -c 'echo x; exec cat'`) → WebSocket attach →
+    /// first output byte; latencies, sessions/s, server memory per session (--pid).
+    Connect,
+    /// REST API latency: --sessions keep-alive clients each doing rounds of POST
+    /// /api/sessions (child `cat`), GET the session, GET the list, DELETE, for --cycles
+    /// rounds in all or --duration, as fast as answered or at --rate rounds/s per client.
+    Api,
+    /// Connection stability: --sessions attached sessions, each sending a WebSocket ping
+    /// every second (--rate pings/s) for --duration; pong rate and latency, disconnects.
+    Stability,
+    /// Idle sessions: --sessions sessions attached and silent for --duration; server RSS
+    /// and fds per session and its idle CPU (--pid); then the echo latency of a sample of
+    /// 10 of them (10 keys/s for 2 s), to show idle sessions cost nothing to the rest.
+    Idle,
+    /// Leak check: --cycles create → attach → first byte → detach → DELETE → exited →
+    /// removed, by --sessions workers; server RSS, fds, PTYs, threads, children and
+    /// zombies before and after (--pid), and a verdict.
+    Churn,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Echo => "echo",
+            Scenario::Throughput => "throughput",
+            Scenario::Connect => "connect",
+            Scenario::Churn => "churn",
+            Scenario::Api => "api",
+            Scenario::Stability => "stability",
+            Scenario::Idle => "idle",
+        }
+    }
+}
+
+/// `250ms`, `10s`, `2m`, `1h`, or a plain number of seconds (fractions allowed).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 10s, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+/// `4096`, `64K`, `16M`, `1G` (binary multiples; an optional trailing `i`/`B`).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim().trim_end_matches(['B', 'b']).trim_end_matches('i');
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a byte count (e.g. 64K, 16M)"))?;
+    let mult = match unit {
+        "" => 1,
+        "K" | "k" => 1 << 10,
+        "M" | "m" => 1 << 20,
+        "G" | "g" => 1 << 30,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use K, M, G)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("64K"), Ok(65536));
+        assert_eq!(parse_bytes("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert!(parse_bytes("1T").is_err());
+    }
+}

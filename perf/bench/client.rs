@@ -1,0 +1,256 @@
+//! The WebSocket client: ringtty's own sans-IO codec (client role) over a non-blocking
+//! tokio `TcpStream`, one task per connection, no thread per connection. Reads are
+//! cancel-safe (one `read` then synchronous decoding), so a connection's task can
+//! `select!` between its socket and its timers.
+
+use std::io;
+
+use ringtty::protocol::{ClientMsg, ServerMsg};
+use ringtty::ws::{self, Decoder, Event, MessageKind, OpCode, Role};
+use tokio::net::TcpStream;
+
+use crate::http::Target;
+
+/// The key of the handshake (any 16 bytes in base64 will do; the server does not care).
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const READ_BUF: usize = 64 * 1024;
+/// Largest message accepted from the server.
+const MAX_MESSAGE: u64 = 16 << 20;
+
+/// What arrived.
+#[derive(Debug)]
+pub enum Msg<'a> {
+    /// A piece of terminal output (a binary message may come in several pieces).
+    Output(&'a [u8]),
+    /// A whole text message (a control message).
+    Text(&'a [u8]),
+    /// A pong, with its payload.
+    Pong(&'a [u8]),
+    /// The server closed the connection, with its close code.
+    Closed(Option<u16>),
+}
+
+pub struct Ws {
+    stream: TcpStream,
+    decoder: Decoder,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    text: Vec<u8>,
+    out: Vec<u8>,
+    /// Pongs owed, written before the next message or by `flush`.
+    pongs: Vec<u8>,
+    mask_state: u32,
+    closed: bool,
+    /// Frames arrived with the 101: decode them before reading the socket.
+    leftover: bool,
+}
+
+impl Ws {
+    /// Connects and completes the opening handshake for `path`.
+    pub async fn connect(t: &Target, path: &str, protocol: Option<&str>) -> io::Result<Ws> {
+        let stream = TcpStream::connect(t.addr).await?;
+        stream.set_nodelay(true)?;
+        let proto = protocol.map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n")).unwrap_or_default();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{proto}\r\n",
+            t.host
+        );
+        write_all(&stream, req.as_bytes()).await?;
+        let mut buf = vec![0u8; READ_BUF].into_boxed_slice();
+        let mut end = 0;
+        let head_len = loop {
+            let n = read_some(&stream, &mut buf[end..]).await?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed during the handshake"));
+            }
+            end += n;
+            if let Some(len) = check_upgrade(&buf[..end])? {
+                break len;
+            }
+            if end == buf.len() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "handshake response too large"));
+            }
+        };
+        let seed = std::process::id() ^ (stream.local_addr()?.port() as u32) << 16;
+        Ok(Ws {
+            stream,
+            decoder: Decoder::new(Role::Client, MAX_MESSAGE),
+            buf,
+            start: head_len,
+            end,
+            text: Vec::new(),
+            out: Vec::with_capacity(256),
+            pongs: Vec::new(),
+            mask_state: seed | 1,
+            closed: false,
+            leftover: end > head_len,
+        })
+    }
+
+    fn mask(&mut self) -> [u8; 4] {
+        // xorshift32: masks need not be secret here, only present (RFC 6455 §5.3).
+        let mut x = self.mask_state;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.mask_state = x;
+        x.to_le_bytes()
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, opcode: OpCode, payload: &[u8]) -> io::Result<()> {
+        let mask = self.mask();
+        self.out.clear();
+        self.out.append(&mut self.pongs);
+        ws::encode_frame(&mut self.out, true, opcode, Some(mask), payload);
+        write_all(&self.stream, &self.out).await
+    }
+
+    /// Writes the pongs owed, if any. Not cancel-safe: call it outside `select!`.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.pongs.is_empty() {
+            write_all(&self.stream, &self.pongs).await?;
+            self.pongs.clear();
+        }
+        Ok(())
+    }
+
+    pub async fn send_input(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.send(OpCode::Binary, bytes).await
+    }
+
+    pub async fn send_ping(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.send(OpCode::Ping, payload).await
+    }
+
+    pub async fn send_ack(&mut self, offset: u64) -> io::Result<()> {
+        let mut json = Vec::with_capacity(40);
+        ClientMsg::Ack { offset }.encode(&mut json);
+        self.send(OpCode::Text, &json).await
+    }
+
+    /// Starts the closing handshake (best effort) and drops the connection.
+    pub async fn close(mut self) {
+        let frame = ws::ControlFrame::close(Some(ws::CloseCode::NORMAL), "");
+        let mask = self.mask();
+        self.out.clear();
+        ws::encode_frame(&mut self.out, true, OpCode::Close, Some(mask), frame.payload());
+        let _ = write_all(&self.stream, &self.out).await;
+    }
+
+    /// Waits for bytes (cancel-safe: its only await is the socket read), then hands every
+    /// complete event to `on`. Pongs for pings are queued for [`Ws::flush`] or the next
+    /// send. Returns `Ok(false)` once the connection is over.
+    pub async fn read(&mut self, mut on: impl FnMut(Msg<'_>)) -> io::Result<bool> {
+        if self.closed {
+            return Ok(false);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        // Bytes left over from the handshake are decoded before the first read.
+        if !std::mem::take(&mut self.leftover) {
+            let n = read_some(&self.stream, &mut self.buf[self.end..]).await?;
+            if n == 0 {
+                self.closed = true;
+                on(Msg::Closed(None));
+                return Ok(false);
+            }
+            self.end += n;
+        }
+        self.decode_all(&mut on)?;
+        Ok(!self.closed)
+    }
+
+    fn decode_all(&mut self, on: &mut impl FnMut(Msg<'_>)) -> io::Result<()> {
+        let Ws { decoder, buf, start, end, text, pongs, closed, .. } = self;
+        loop {
+            let d = decoder
+                .decode(&mut buf[*start..*end])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.reason()))?;
+            *start += d.consumed;
+            let Some(event) = d.event else { break };
+            match event {
+                Event::Data { kind: MessageKind::Binary, payload, .. } => on(Msg::Output(payload)),
+                Event::Data { kind: MessageKind::Text, payload, first, last } => {
+                    if first {
+                        text.clear();
+                    }
+                    text.extend_from_slice(payload);
+                    if last {
+                        on(Msg::Text(text));
+                    }
+                }
+                Event::Ping(p) => {
+                    let frame = ws::ControlFrame::pong(p);
+                    // Masked with a fixed key: pongs are rare.
+                    ws::encode_frame(pongs, true, OpCode::Pong, Some([1, 2, 3, 4]), frame.payload());
+                }
+                Event::Pong(p) => on(Msg::Pong(p)),
+                Event::Close { code, .. } => {
+                    *closed = true;
+                    on(Msg::Closed(code.map(|c| c.as_u16())));
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `Some(head length)` once a complete `101` with the right accept key has arrived.
+fn check_upgrade(buf: &[u8]) -> io::Result<Option<usize>> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+    };
+    if resp.code != Some(101) {
+        let code = resp.code.unwrap_or(0);
+        return Err(io::Error::other(format!("upgrade refused: HTTP {code}")));
+    }
+    let expected = ws::accept_key(KEY.as_bytes());
+    let ok = resp
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept") && h.value == expected);
+    if !ok {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "wrong Sec-WebSocket-Accept"));
+    }
+    Ok(Some(len))
+}
+
+/// The server's control message, parsed.
+pub fn control(text: &[u8]) -> Option<ServerMsg<'_>> {
+    ServerMsg::parse(text).ok()
+}
+
+/// One read of what is there, waiting for readiness first (cancel-safe).
+pub async fn read_some(s: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        s.readable().await?;
+        match s.try_read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Writes all of `data` (not cancel-safe: a partial frame may have been written).
+pub async fn write_all(s: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        s.writable().await?;
+        match s.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! A minimal HTTP/1.1 client for the REST API: keep-alive connections, requests with a
+//! JSON body, responses with `Content-Length` (which is all ringtty sends).
+
+use std::io;
+use std::net::SocketAddr;
+
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+/// Where the server is.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// The `Host` header (`127.0.0.1:7681`).
+    pub host: String,
+}
+
+impl Target {
+    /// `http://HOST:PORT[/]`; HOST an IP address or a name resolved once.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| format!("`{url}`: only http:// URLs"))?;
+        let host = rest.trim_end_matches('/');
+        if host.contains('/') {
+            return Err(format!("`{url}`: give the server's root URL (no path)"));
+        }
+        let with_port = if host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+            host.to_string()
+        } else {
+            format!("{host}:80")
+        };
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&with_port)
+            .map_err(|e| format!("`{url}`: {e}"))?
+            .next()
+            .ok_or_else(|| format!("`{url}`: no address"))?;
+        Ok(Target { addr, host: host.to_string() })
+    }
+}
+
+/// A response: status and body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// One keep-alive connection.
+pub struct HttpConn {
+    stream: TcpStream,
+    host: String,
+    buf: Vec<u8>,
+}
+
+impl HttpConn {
+    pub async fn connect(t: &Target) -> io::Result<HttpConn> {
+        let stream = TcpStream::connect(t.addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(HttpConn { stream, host: t.host.clone(), buf: Vec::with_capacity(4096) })
+    }
+
+    pub async fn request(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<Response> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host).into_bytes();
+        if let Some(b) = body {
+            req.extend_from_slice(
+                format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()).as_bytes(),
+            );
+        }
+        req.extend_from_slice(b"\r\n");
+        if let Some(b) = body {
+            req.extend_from_slice(b);
+        }
+        crate::client::write_all(&self.stream, &req).await?;
+        self.read_response().await
+    }
+
+    async fn read_response(&mut self) -> io::Result<Response> {
+        loop {
+            if let Some((status, head_len, body_len)) = parse_head(&self.buf)? {
+                while self.buf.len() < head_len + body_len {
+                    self.fill().await?;
+                }
+                let body = self.buf[head_len..head_len + body_len].to_vec();
+                self.buf.drain(..head_len + body_len);
+                return Ok(Response { status, body });
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 8192];
+        let n = crate::client::read_some(&self.stream, &mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"));
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+}
+
+/// `Some((status, head length, body length))` once the head is complete.
+fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize, usize)>> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+    };
+    let len = resp
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(Some((resp.code.unwrap_or(0), head_len, len)))
+}
+
+/// The JSON body of `POST /api/sessions` for a command.
+pub fn create_body(argv: &[&str]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "command": argv, "cols": 80, "rows": 24 })).unwrap_or_default()
+}

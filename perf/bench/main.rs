@@ -1,0 +1,190 @@
+//! `ringtty-bench`: the benchmark harness (SPEC §8, perf/README.md).
+//!
+//! One single-threaded tokio runtime drives every connection (a task each, non-blocking
+//! sockets, ringtty's own WebSocket codec in the client role), so thousands of sessions
+//! fit on one core and leave the others to the server. `--raw` runs the same children
+//! on local PTYs opened by ringtty's own `pty` module (same termios), with no server.
+
+mod cli;
+mod client;
+mod http;
+mod procfs;
+mod report;
+mod scenarios;
+
+use std::cell::Cell;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+use cli::{Args, Scenario};
+use http::Target;
+use procfs::Sample;
+use report::{Report, ServerStats};
+
+/// Counters shown on the progress line.
+#[derive(Default)]
+pub struct Progress {
+    pub done: Cell<u64>,
+    pub bytes: Cell<u64>,
+    pub errors: Cell<u64>,
+}
+
+impl Progress {
+    pub fn add_done(&self, n: u64) {
+        self.done.set(self.done.get() + n);
+    }
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes.set(self.bytes.get() + n);
+    }
+    pub fn add_error(&self) {
+        self.errors.set(self.errors.get() + 1);
+    }
+}
+
+/// What every scenario gets.
+pub struct Ctx {
+    pub args: Args,
+    pub target: Target,
+    pub progress: Rc<Progress>,
+    peak: Cell<Option<Sample>>,
+    before: Cell<Option<Sample>>,
+}
+
+impl Ctx {
+    /// Samples the server now (None without --pid or if it vanished).
+    pub fn sample(&self) -> Option<Sample> {
+        Sample::take(self.args.pid?).ok()
+    }
+
+    /// Records the baseline sample (and the peak so far).
+    pub fn mark_before(&self) {
+        let s = self.sample();
+        self.before.set(s);
+        self.peak.set(s);
+    }
+
+    /// before / peak / after, taking the after sample now.
+    pub fn server_stats(&self) -> Option<ServerStats> {
+        let after = self.sample()?;
+        let before = self.before.get()?;
+        let peak = self.peak.get().unwrap_or(before).max(after);
+        Some(ServerStats { before, after, peak })
+    }
+
+    fn observe(&self, s: Sample) {
+        self.peak.set(Some(self.peak.get().map_or(s, |p| p.max(s))));
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let target = match Target::parse(&args.url) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ringtty-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(pid) = args.pid {
+        if let Err(e) = Sample::take(pid) {
+            eprintln!("ringtty-bench: cannot sample pid {pid} from /proc: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    raise_fd_limit();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ringtty-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = Rc::new(Ctx {
+        args,
+        target,
+        progress: Rc::default(),
+        peak: Cell::new(None),
+        before: Cell::new(None),
+    });
+    let local = tokio::task::LocalSet::new();
+    let outcome = local.block_on(&rt, run(ctx.clone()));
+    match outcome {
+        Ok(report) => emit(&ctx.args, &report),
+        Err(e) => {
+            eprintln!("ringtty-bench: {}: {e}", ctx.args.scenario.name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
+    let started = Instant::now();
+    let ticker = tokio::task::spawn_local(progress_lines(ctx.clone(), started));
+    let result = match ctx.args.scenario {
+        Scenario::Echo => scenarios::echo::run(&ctx).await,
+        Scenario::Throughput => scenarios::throughput::run(&ctx).await,
+        Scenario::Connect => scenarios::connect::run(&ctx).await,
+        Scenario::Churn => scenarios::churn::run(&ctx).await,
+        Scenario::Api => scenarios::api::run(&ctx).await,
+        Scenario::Stability => scenarios::stability::run(&ctx).await,
+        Scenario::Idle => scenarios::idle::run(&ctx).await,
+    };
+    ticker.abort();
+    let mut report = result?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// A line on stderr every second: counters, and the server's sample with --pid.
+async fn progress_lines(ctx: Rc<Ctx>, started: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let server = ctx.sample();
+        if let Some(s) = server {
+            ctx.observe(s);
+        }
+        if ctx.args.quiet {
+            continue;
+        }
+        let p = &ctx.progress;
+        let server = server.map(|s| format!(" | server {}", s.brief())).unwrap_or_default();
+        eprintln!(
+            "[{:6.1}s] done={} bytes={} errors={}{server}",
+            started.elapsed().as_secs_f64(),
+            p.done.get(),
+            p.bytes.get(),
+            p.errors.get()
+        );
+    }
+}
+
+fn emit(args: &Args, report: &Report) -> ExitCode {
+    let to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if !to_stdout {
+        report.print_table();
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
+        if to_stdout {
+            println!("{text}");
+        } else if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("ringtty-bench: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Thousands of connections need thousands of fds: raise the soft limit to the hard one.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.maximum.is_some() && lim.current != lim.maximum {
+        let _ = setrlimit(Resource::Nofile, Rlimit { current: lim.maximum, maximum: lim.maximum });
+    }
+}
