@@ -288,12 +288,12 @@ impl Conn {
             Upgrade::Echo => {
                 let cfg =
                     WsConfig { max_message: ECHO_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
-                super::ws::serve_echo(&self.w, &self.stream, &self.handle, &leftover, cfg).await
+                super::ws::serve_echo(&self.w, &self.stream, &self.handle, leftover, cfg).await
             }
             Upgrade::Session(live, since) => {
                 let cfg =
                     WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
-                super::ws::serve_session(&self.w, &self.stream, &self.handle, &leftover, cfg, live, since)
+                super::ws::serve_session(&self.w, &self.stream, &self.handle, leftover, cfg, live, since)
                     .await
             }
         };

@@ -151,12 +151,13 @@ impl Outbox {
 }
 
 /// Serves the echo endpoint: every message comes back as one frame of the same type.
-/// `leftover` holds bytes that arrived behind the upgrade request.
+/// `leftover` is the connection's read buffer, holding the bytes that arrived behind the
+/// upgrade request.
 pub async fn serve_echo(
     w: &Rc<Worker>,
     stream: &Rc<Stream>,
     handle: &Rc<ConnHandle>,
-    leftover: &[u8],
+    leftover: Vec<u8>,
     cfg: WsConfig,
 ) -> Ending {
     let outbox = Rc::new(Outbox::new());
@@ -195,11 +196,13 @@ impl<'a> Reader<'a> {
         w: &'a Worker,
         stream: &'a Stream,
         outbox: &'a Outbox,
-        leftover: &[u8],
+        leftover: Vec<u8>,
         cfg: WsConfig,
     ) -> Reader<'a> {
-        let mut buf = Vec::with_capacity(READ_BUF.max(leftover.len()));
-        buf.extend_from_slice(leftover);
+        // The connection's HTTP read buffer, holding what arrived behind the upgrade
+        // request, becomes the WebSocket read buffer: no copy, no second buffer.
+        let mut buf = leftover;
+        buf.reserve(READ_BUF.saturating_sub(buf.len()));
         Reader { w, stream, outbox, buf, start: 0, decoder: Decoder::new(Role::Server, cfg.max_message) }
     }
 
@@ -226,9 +229,12 @@ impl<'a> Reader<'a> {
         while self.outbox.queued.get() > OUTBOX_LIMIT && !self.outbox.closing.get() {
             self.outbox.room.notified().await;
         }
-        let len = self.buf.len();
+        if self.buf.capacity() - self.buf.len() < Decoder::MIN_BUFFER {
+            self.buf.reserve(READ_BUF);
+        }
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
         let buf = std::mem::take(&mut self.buf);
-        let (res, slice) = self.stream.read(buf.slice(len..READ_BUF.max(len + 1))).await;
+        let (res, slice) = self.stream.read(buf.slice(len..cap)).await;
         self.buf = slice.into_inner();
         match res {
             Ok(0) | Err(_) => Err(Ending::Done),
@@ -241,7 +247,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: &[u8], cfg: WsConfig) -> Ending {
+async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u8>, cfg: WsConfig) -> Ending {
     let mut reader = Reader::new(w, stream, outbox, leftover, cfg);
     let mut msg = outbox.spare_buffer();
     loop {
@@ -340,7 +346,7 @@ pub async fn serve_session(
     w: &Rc<Worker>,
     stream: &Rc<Stream>,
     handle: &Rc<ConnHandle>,
-    leftover: &[u8],
+    leftover: Vec<u8>,
     cfg: WsConfig,
     live: Rc<Live>,
     since: Option<u64>,
@@ -407,7 +413,7 @@ async fn session_reader(
     w: &Worker,
     stream: &Stream,
     outbox: &Outbox,
-    leftover: &[u8],
+    leftover: Vec<u8>,
     cfg: WsConfig,
     live: &Live,
     client: ClientId,

@@ -285,3 +285,20 @@ fn server_pings_and_hangs_up_on_a_dead_peer() {
         }
     }
 }
+
+#[test]
+fn frames_sent_right_behind_the_upgrade_request_are_not_lost() {
+    let server = echo_server(&[]);
+    let mut s = server.connect();
+    let mut bytes = b"GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    encode_frame(&mut bytes, true, OpCode::Text, Some([9, 8, 7, 6]), b"early bird");
+    encode_frame(&mut bytes, true, OpCode::Close, Some([1, 2, 3, 4]), &1000u16.to_be_bytes());
+    s.write_all(&bytes).unwrap();
+    assert_eq!(read_response(&mut s, true).unwrap().status, 101);
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    let want = [&[0x81, 10][..], b"early bird", &[0x88, 0x02, 0x03, 0xe8]].concat();
+    assert_eq!(rest, want);
+}
