@@ -90,7 +90,8 @@ pub async fn delete_all(ctx: &Rc<Ctx>, ids: Vec<String>) -> usize {
 pub async fn remove(ctx: &Ctx, conn: &mut HttpConn, id: &str) -> Result<(), String> {
     let path = format!("/api/sessions/{id}");
     let first = delete_on(conn, id).await?;
-    if first == 404 {
+    // 404: already gone; 200: it had exited and is now removed; 202: terminating.
+    if first == 404 || first == 200 {
         return Ok(());
     }
     if first != 202 {
@@ -112,7 +113,7 @@ pub async fn remove(ctx: &Ctx, conn: &mut HttpConn, id: &str) -> Result<(), Stri
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let second = delete_on(conn, id).await?;
-    if second != 202 && second != 404 {
+    if ![200, 202, 404].contains(&second) {
         return Err(format!("remove: HTTP {second}"));
     }
     let gone = conn.request("GET", &path, None).await.map_err(|e| format!("get: {e}"))?;
