@@ -298,9 +298,19 @@ async fn serve(
             return false;
         }
     };
+    let mut trim = tokio::time::interval(POOL_TRIM_EVERY);
+    trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            _ = trim.tick() => {
+                // Give memory back after a burst, but not so eagerly that a busy core
+                // churns through the allocator.
+                let freed = w.pool.trim(POOL_KEEP_FREE);
+                if freed > 0 {
+                    debug!("worker {}: returned {freed} idle pool buffers", w.index);
+                }
+            }
             _ = w.kill.notified() => panic!("fault injection: worker {} killed", w.index),
             Some(msg) = inbox.recv() => handle_cross_core(&w, msg),
             ready = listener.readable() => match ready {
@@ -341,6 +351,10 @@ fn stream_of(w: &Worker, sock: OwnedFd) -> Stream {
         Listen::Unix { .. } => Stream::Unix(tokio_uring::net::UnixStream::from_std(sock.into())),
     }
 }
+
+/// How often a worker returns idle pool buffers beyond [`POOL_KEEP_FREE`].
+const POOL_TRIM_EVERY: Duration = Duration::from_secs(10);
+const POOL_KEEP_FREE: usize = 64;
 
 /// How many connections one readiness event may accept before other tasks run.
 const ACCEPT_BATCH: usize = 64;
