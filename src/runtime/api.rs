@@ -10,7 +10,7 @@ use ring::rand::SecureRandom;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::conn::{error_into, respond};
+use super::conn::respond;
 use super::session::{self, Live, Meta};
 use super::worker::Worker;
 use crate::http::{Request, SessionPart};
@@ -35,31 +35,11 @@ fn fail(status: u16, reason: impl Into<String>) -> Reply {
 }
 
 /// Writes `reply` into `out`.
+/// Writes `reply` into `out`. Errors are `{"error": ...}` bodies like any other reply, so
+/// keep-alive and HEAD apply to them too.
 pub fn write(w: &Worker, reply: Reply, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
-    if let Some(reason) = reply.body.get("error").and_then(Value::as_str) {
-        if reply.status >= 400 {
-            return error_into_keep(w, out, reply.status, reason, reply.extra, keep_alive);
-        }
-    }
     let body = serde_json::to_vec(&reply.body).unwrap_or_default();
     respond(w, out, reply.status, "application/json", &body, keep_alive, reply.extra, head_only);
-}
-
-fn error_into_keep(
-    w: &Worker,
-    out: &mut Vec<u8>,
-    status: u16,
-    reason: &str,
-    extra: &[(&str, &str)],
-    keep: bool,
-) {
-    if keep {
-        let mut body = Vec::with_capacity(64);
-        crate::http::json_error(reason, &mut body);
-        respond(w, out, status, "application/json", &body, true, extra, false);
-    } else {
-        error_into(w, out, status, reason, extra);
-    }
 }
 
 /// Looks a session up by the id in the path.

@@ -136,6 +136,7 @@ impl Live {
             w.remove_session(&self.id);
             self.removed.set(true);
             self.wake_writers();
+            self.input_drained.notify_waiters();
         }
         self.wake.notify_one();
     }
@@ -307,6 +308,8 @@ fn finish(w: &Worker, live: &Live, status: pty::ExitStatus) {
     w.stats().exited();
     w.shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     live.wake_writers();
+    // Readers waiting for queue space: the terminal takes no more input.
+    live.input_drained.notify_waiters();
     w.something_ended();
     if live.state.borrow().client_count() == 0 {
         w.stop_if_once("the session ended");

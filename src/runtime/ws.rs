@@ -355,7 +355,7 @@ pub async fn serve_session(
     let max_clients = w.cfg.terminal.max_clients;
     if max_clients > 0 && w.shared.clients.fetch_add(1, Relaxed) >= max_clients {
         w.shared.clients.fetch_sub(1, Relaxed);
-        return refuse(w, stream, handle, CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
+        return refuse(w, stream, CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
     } else if max_clients == 0 {
         w.shared.clients.fetch_add(1, Relaxed);
     }
@@ -365,7 +365,7 @@ pub async fn serve_session(
         Err(e) => {
             w.shared.clients.fetch_sub(1, Relaxed);
             let code = e.close_code().unwrap_or(CloseCode::POLICY_VIOLATION);
-            return refuse(w, stream, handle, code, &e.to_string()).await;
+            return refuse(w, stream, code, &e.to_string()).await;
         }
     };
     w.stats().client_attached();
@@ -401,11 +401,10 @@ pub async fn serve_session(
 }
 
 /// Closes a just-upgraded connection with `code` before any session traffic.
-async fn refuse(w: &Worker, stream: &Stream, handle: &ConnHandle, code: CloseCode, reason: &str) -> Ending {
+async fn refuse(w: &Worker, stream: &Stream, code: CloseCode, reason: &str) -> Ending {
     let frame = ControlFrame::close(Some(code), reason);
     let _ = timeout(WRITE_TIMEOUT, stream.write_all(frame.as_bytes().to_vec())).await;
     w.stats().bytes_out(frame.as_bytes().len());
-    let _ = handle;
     Ending::Failed
 }
 
@@ -480,10 +479,18 @@ async fn input(w: &Worker, live: &Live, client: ClientId, data: &[u8]) -> Result
                 return Ok(());
             }
             Err(SessionError::InputFull) => {
+                // Register for the drain before asking for it, so it cannot be missed.
+                let drained = live.input_drained.notified();
+                tokio::pin!(drained);
+                drained.as_mut().enable();
                 live.input_queued();
-                let _ = timeout(Duration::from_millis(50), live.input_drained.notified()).await;
+                drained.await;
                 if live.is_removed() {
                     return Err((CloseCode::GOING_AWAY, "session ended"));
+                }
+                if live.state.borrow().status() != crate::session::Status::Running {
+                    // The command has ended: its terminal takes no more input.
+                    return Ok(());
                 }
             }
             Err(e) => {

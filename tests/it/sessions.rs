@@ -351,7 +351,7 @@ fn max_sessions_answers_503() {
     create(&server, &["sleep", "30"]);
     let r = post(&server, "/api/sessions", &json!({"command": ["sleep", "30"]}));
     assert_eq!(r.status, 503);
-    let _ = std::io::stdout().flush();
+    assert_eq!(r.header("retry-after"), Some("1"));
 }
 
 /// Children of `pid`, and how many of them are zombies.
@@ -522,4 +522,18 @@ fn an_exited_session_stays_listed_but_holds_no_pty() {
     let mut ws = attach(&server, &ids[0], "");
     let seen = read_until_exit(&mut ws);
     assert_eq!(String::from_utf8_lossy(&seen.output), "done\r\n");
+}
+
+#[test]
+fn head_on_an_api_error_sends_no_body_and_keeps_the_pipeline_framed() {
+    let server = server(&[]);
+    let mut s = server.connect();
+    s.write_all(b"HEAD /api/sessions/nope HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\n").unwrap();
+    let head = read_response(&mut s, true).unwrap();
+    assert_eq!(head.status, 404);
+    assert!(head.header("content-length").unwrap().parse::<usize>().unwrap() > 0);
+    // The next response starts right after the head: no error body was sent for HEAD.
+    let next = read_response(&mut s, false).unwrap();
+    assert_eq!(next.status, 200);
+    assert_eq!(next.json()["status"], "ok");
 }
