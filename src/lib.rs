@@ -9,4 +9,5 @@ pub mod pty;
 pub mod runtime;
 pub mod session;
 pub mod sys;
+pub mod web;
 pub mod ws;

@@ -1,0 +1,82 @@
+// Measures the terminal page (docs/PERFORMANCE.md):
+//  - page weight: the bytes a default load of `/` costs on the wire — the HTML and every
+//    script and stylesheet the browser fetches, as the server sends them (Chromium
+//    accepts brotli, so brotli), API calls not counted;
+//  - page load to first output: navigation start to the first output of the session's
+//    command on screen, in headless Chromium (DOM renderer, so the text is readable),
+//    the median of RUNS fresh page loads, each creating its own session.
+//
+// Start a server whose command prints a line at once, then:
+//   ringtty -p 7681 -W sh -c 'echo ready; exec cat' &
+//   node web/scripts/measure.mjs http://127.0.0.1:7681 [RUNS]
+// (CHROMIUM overrides /usr/bin/chromium.)
+import { chromium } from 'playwright-core';
+
+const [base, runsArg] = process.argv.slice(2);
+if (!base) {
+  console.error('usage: node web/scripts/measure.mjs http://HOST:PORT [RUNS]');
+  process.exit(2);
+}
+const runs = Number(runsArg ?? 10);
+
+/** Every response of one default load of `/` (WebGL attempted, so its chunk counts),
+ * as sent: Content-Length with the Content-Encoding the browser negotiated. */
+async function pageWeight(browser) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 600 } });
+  const page = await context.newPage();
+  const rows = [];
+  page.on('response', (res) => {
+    const path = new URL(res.url()).pathname;
+    if (!path.includes('/api/')) rows.push([path, res.headers()]);
+  });
+  await page.goto(`${base}/?disableLeaveAlert=true`);
+  await page.waitForFunction(() => document.getElementById('status-state')?.textContent === 'connected');
+  await context.close();
+  let total = 0;
+  for (const [path, headers] of rows) {
+    const bytes = Number(headers['content-length']);
+    total += bytes;
+    console.log(`  ${path.padEnd(40)} ${String(bytes).padStart(8)} B  ${headers['content-encoding'] ?? 'identity'}`);
+  }
+  console.log(`page weight of / (as sent): ${total} B = ${(total / 1024).toFixed(1)} KiB in ${rows.length} responses`);
+}
+
+async function firstOutput(browser) {
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    // A fresh context each time: nothing cached, as on a first visit.
+    const context = await browser.newContext({ viewport: { width: 1000, height: 600 } });
+    const page = await context.newPage();
+    await page.addInitScript(() => {
+      // Time origin is navigation start; record when "ready" is first rendered.
+      new MutationObserver((_, observer) => {
+        const rows = document.querySelector('.xterm-rows');
+        if (rows?.textContent?.includes('ready')) {
+          window.__firstOutput = performance.now();
+          observer.disconnect();
+        }
+      }).observe(document, { subtree: true, childList: true, characterData: true });
+    });
+    await page.goto(`${base}/?rendererType=dom&disableLeaveAlert=true`);
+    const ms = await page.waitForFunction(() => window.__firstOutput, null, { timeout: 15_000 });
+    times.push(await ms.jsonValue());
+    await context.close();
+  }
+  times.sort((a, b) => a - b);
+  const median = runs % 2 ? times[(runs - 1) / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
+  console.log(`page load to first output: median ${median.toFixed(0)} ms over ${runs} loads ` +
+    `(min ${times[0].toFixed(0)}, max ${times[runs - 1].toFixed(0)})`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+try {
+  await pageWeight(browser);
+  await firstOutput(browser);
+} finally {
+  await browser.close();
+}

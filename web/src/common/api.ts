@@ -1,0 +1,106 @@
+// The REST API as the pages use it (docs/PROTOCOL.md). Every URL is relative to the
+// page, so the UI works under any `-b/--base-path`: the terminal is served at BASE/ and
+// the dashboard at BASE/sessions, and both resolve `./api/...` to BASE/api/....
+
+/** A session as `GET /api/sessions` describes it. */
+export interface SessionInfo {
+  id: string;
+  name: string | null;
+  command: string[];
+  pid: number | null;
+  tty: string | null;
+  status: 'running' | 'exited';
+  exit_code: number | null;
+  exit_signal: number | null;
+  /** Unix seconds. */
+  created: number;
+  cols: number;
+  rows: number;
+  clients: number;
+  offset: number;
+}
+
+export interface SessionList {
+  sessions: SessionInfo[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+/** `GET /api/config`: what the UI needs to know about the server. */
+export interface ServerConfig {
+  version: string;
+  writable: boolean;
+  command: string[];
+  named_commands: string[];
+  allow_any_command: boolean;
+  /** `-t KEY=VALUE`, values already parsed as JSON where they were JSON. */
+  client_options: Record<string, unknown>;
+}
+
+/** An HTTP error with the server's `{"error": "..."}` reason. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function apiUrl(path: string): URL {
+  return new URL(`./api/${path}`, location.href);
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, headers: { Accept: 'application/json' }, cache: 'no-store' };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { ...init.headers, 'Content-Type': 'application/json' };
+  }
+  const response = await fetch(apiUrl(path), init);
+  const text = await response.text();
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    // Not JSON (a proxy's error page, say): report the status line instead.
+  }
+  if (!response.ok) {
+    const reason =
+      json && typeof json === 'object' && 'error' in json && typeof json.error === 'string'
+        ? json.error
+        : `${response.status} ${response.statusText}`.trim();
+    throw new ApiError(response.status, reason);
+  }
+  return json as T;
+}
+
+export const api = {
+  config: () => request<ServerConfig>('GET', 'config'),
+  create: (body: { command?: string[]; name?: string; cols?: number; rows?: number }) =>
+    request<SessionInfo>('POST', 'sessions', body),
+  session: (id: string) => request<SessionInfo>('GET', `sessions/${encodeURIComponent(id)}`),
+  list: (offset: number, limit: number) =>
+    request<SessionList>('GET', `sessions?offset=${offset}&limit=${limit}`),
+  kill: (id: string) => request<{ id: string; status: string }>('DELETE', `sessions/${encodeURIComponent(id)}`),
+};
+
+/** The defaults the pages use when the server has no `/api/config` (an older server). */
+export const FALLBACK_CONFIG: ServerConfig = {
+  version: '',
+  writable: true,
+  command: [],
+  named_commands: [],
+  allow_any_command: false,
+  client_options: {},
+};
+
+export async function loadConfig(): Promise<ServerConfig> {
+  try {
+    return { ...FALLBACK_CONFIG, ...(await api.config()) };
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return FALLBACK_CONFIG;
+    throw e;
+  }
+}

@@ -1,0 +1,209 @@
+// The session dashboard (`/sessions`): a live, paginated list of every session with
+// open and kill, and a form that starts the server's COMMAND, a named command or (when
+// the server allows it) any command line.
+import '../style.css';
+import { api, loadConfig, type ServerConfig, type SessionInfo } from '../common/api';
+import { age, commandLine, signalName } from '../common/format';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+const PAGE_SIZE = 20;
+const POLL_MS = 2000;
+/** A kill button asks once more for this long. */
+const CONFIRM_MS = 3000;
+
+let offset = 0;
+let pollTimer: number | undefined;
+/** The newest refresh started. */
+let latest = 0;
+/** Ids whose kill button is waiting for its confirming click. */
+const confirming = new Set<string>();
+
+async function refresh(): Promise<void> {
+  clearTimeout(pollTimer);
+  const seq = ++latest;
+  try {
+    const list = await api.list(offset, PAGE_SIZE);
+    // A later refresh (a page change) has overtaken this one: its answer wins.
+    if (seq !== latest) return;
+    // Sessions ended and were removed while we looked at a later page: step back.
+    if (list.sessions.length === 0 && offset > 0 && list.total > 0) {
+      offset = Math.max(0, Math.floor((list.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+      return refresh();
+    }
+    render(list.sessions, list.total);
+    $('list-error').textContent = '';
+  } catch (e) {
+    $('list-error').textContent = `Cannot load the sessions: ${(e as Error).message}`;
+  } finally {
+    // One timer at a time (a refresh may run from a click while one is pending);
+    // polling pauses while the tab is hidden (visibilitychange resumes it).
+    clearTimeout(pollTimer);
+    if (!document.hidden) pollTimer = window.setTimeout(() => void refresh(), POLL_MS);
+  }
+}
+
+/** Rows by session id, updated in place on every poll: a row rebuilt under the mouse
+ * would swallow a click on its button. */
+const rows = new Map<string, HTMLTableRowElement>();
+
+function render(sessions: SessionInfo[], total: number): void {
+  const now = Date.now() / 1000;
+  const wanted = sessions.map((s) => {
+    let tr = rows.get(s.id);
+    if (!tr) rows.set(s.id, (tr = createRow(s.id)));
+    updateRow(tr, s, now);
+    return tr;
+  });
+  const shown = new Set(sessions.map((s) => s.id));
+  for (const id of rows.keys()) if (!shown.has(id)) rows.delete(id);
+  if (wanted.length === 0) {
+    const tr = document.createElement('tr');
+    tr.className = 'empty';
+    const td = document.createElement('td');
+    td.colSpan = 8;
+    td.textContent = 'No sessions. Start one above.';
+    tr.append(td);
+    wanted.push(tr);
+  }
+  const tbody = $('sessions').querySelector('tbody')!;
+  const current = [...tbody.children];
+  if (current.length !== wanted.length || current.some((tr, i) => tr !== wanted[i])) tbody.replaceChildren(...wanted);
+  const last = Math.min(offset + sessions.length, total);
+  $('page-info').textContent = total ? `${offset + 1}–${last} of ${total}` : '';
+  $<HTMLButtonElement>('prev').disabled = offset === 0;
+  $<HTMLButtonElement>('next').disabled = offset + PAGE_SIZE >= total;
+}
+
+/** Cells: name (a link to the terminal), command, status, exit, clients, size, age, kill. */
+function createRow(id: string): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  tr.dataset.id = id;
+  const cells = Array.from({ length: 8 }, () => document.createElement('td'));
+  const open = document.createElement('a');
+  open.href = `./?s=${encodeURIComponent(id)}`;
+  open.title = `open session ${id}`;
+  cells[0].append(open);
+  const kill = document.createElement('button');
+  kill.type = 'button';
+  kill.className = 'kill';
+  kill.addEventListener('click', () => void killClicked(id, tr, kill));
+  cells[7].append(kill);
+  tr.append(...cells);
+  return tr;
+}
+
+function updateRow(tr: HTMLTableRowElement, s: SessionInfo, now: number): void {
+  const cells = tr.cells;
+  const running = s.status === 'running';
+  tr.dataset.status = s.status;
+  setText(cells[0].firstElementChild as HTMLElement, s.name ?? s.id);
+  setText(cells[1], commandLine(s.command));
+  setText(cells[2], s.status);
+  cells[2].className = `status-${s.status}`;
+  const exit = running ? '' : s.exit_signal !== null ? signalName(s.exit_signal) : String(s.exit_code ?? '');
+  setText(cells[3], exit);
+  setText(cells[4], String(s.clients));
+  setText(cells[5], `${s.cols}×${s.rows}`);
+  setText(cells[6], age(now - s.created));
+  const kill = cells[7].firstElementChild as HTMLButtonElement;
+  const verb = running ? 'Kill' : 'Remove';
+  setText(kill, confirming.has(s.id) ? `${verb}?` : verb);
+  kill.title = running ? 'Send the stop signal to the command' : 'Remove it from the list';
+}
+
+function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+/** The first click arms the button, a second within a few seconds kills: one slip of
+ * the mouse must not end someone's shell. */
+async function killClicked(id: string, tr: HTMLTableRowElement, button: HTMLButtonElement): Promise<void> {
+  const verb = tr.dataset.status === 'running' ? 'Kill' : 'Remove';
+  if (!confirming.has(id)) {
+    confirming.add(id);
+    button.textContent = `${verb}?`;
+    setTimeout(() => {
+      confirming.delete(id);
+      if (button.textContent === `${verb}?`) button.textContent = verb;
+    }, CONFIRM_MS);
+    return;
+  }
+  confirming.delete(id);
+  button.disabled = true;
+  try {
+    await api.kill(id);
+  } catch (e) {
+    $('list-error').textContent = `Cannot kill ${id}: ${(e as Error).message}`;
+  }
+  button.disabled = false;
+  await refresh();
+}
+
+/** The create form's choices: the server's COMMAND, each named command, and a free
+ * command line when the server runs any command. */
+function setupCreate(config: ServerConfig): void {
+  const select = $<HTMLSelectElement>('create-command');
+  const cmdline = $<HTMLInputElement>('create-cmdline');
+  const add = (value: string, label: string) => select.append(new Option(label, value));
+  add('', config.command.length ? `default: ${commandLine(config.command)}` : 'default command');
+  for (const name of config.named_commands) add(`named:${name}`, name);
+  if (config.allow_any_command) add('custom', 'custom command line…');
+  select.addEventListener('change', () => {
+    cmdline.hidden = select.value !== 'custom';
+    if (!cmdline.hidden) cmdline.focus();
+  });
+  $<HTMLFormElement>('create').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void create(select.value, cmdline.value.trim(), $<HTMLInputElement>('create-name').value.trim());
+  });
+  // Disabled in the HTML until now: a click before the choices exist would submit the
+  // bare form to the server.
+  $<HTMLButtonElement>('create-submit').disabled = false;
+}
+
+async function create(choice: string, line: string, name: string): Promise<void> {
+  const body: { command?: string[]; name?: string } = {};
+  if (choice.startsWith('named:')) body.command = [choice.slice('named:'.length)];
+  if (choice === 'custom') {
+    if (!line) {
+      $('create-error').textContent = 'Type a command line.';
+      return;
+    }
+    // A command line as a person types it: let the shell split and expand it.
+    body.command = ['/bin/sh', '-c', line];
+  }
+  if (name) body.name = name;
+  try {
+    const session = await api.create(body);
+    // Open it: a session nobody attaches to ends after the server's detach timeout.
+    location.assign(`./?s=${encodeURIComponent(session.id)}`);
+  } catch (e) {
+    $('create-error').textContent = (e as Error).message;
+  }
+}
+
+async function main(): Promise<void> {
+  $('prev').addEventListener('click', () => {
+    offset = Math.max(0, offset - PAGE_SIZE);
+    void refresh();
+  });
+  $('next').addEventListener('click', () => {
+    offset += PAGE_SIZE;
+    void refresh();
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) void refresh();
+  });
+  void refresh();
+  try {
+    const config = await loadConfig();
+    setupCreate(config);
+    $('server-info').textContent =
+      `ringtty ${config.version}${config.writable ? '' : ' · read-only: terminals accept no input'}`;
+  } catch (e) {
+    $('create-error').textContent = `Cannot load the server's settings: ${(e as Error).message}`;
+  }
+}
+
+void main();
