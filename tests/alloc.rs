@@ -99,33 +99,52 @@ fn main() {
     println!("test result: ok. 2 passed; 0 failed");
 }
 
-/// PTY output fanned out to two viewers: after warm-up, no server allocation per
-/// forwarded frame.
+/// PTY output of a session on each worker, each fanned out to two viewers: after
+/// warm-up, no server allocation per forwarded frame on either core.
 fn session_output_frames() {
     use std::io::{Read, Write};
-    let args = ["ringtty", "--threads", "1", "-p", "0", "-W", "--allow-any-command", "-P", "0", "-d", "warn"];
+    let args = ["ringtty", "--threads", "2", "-p", "0", "-W", "--allow-any-command", "-P", "0", "-d", "warn"];
     let config = Config::parse_from(args).unwrap().unwrap();
     let server = ringtty::runtime::start(config).expect("server starts");
     let addr = server.display.trim_start_matches("http://").trim_end_matches('/').to_owned();
     let body = r#"{"command":["sh","-c","while :; do echo 0123456789abcdefghijklmnopqrstuvwxyz; done"]}"#;
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    write!(
-        s,
-        "POST /api/sessions HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    let json = &reply[reply.find("\r\n\r\n").unwrap() + 4..];
-    let id = serde_json::from_str::<serde_json::Value>(json).unwrap()["id"].as_str().unwrap().to_owned();
-    let mut viewers: Vec<_> = (0..2)
-        .map(|_| {
+    // A session is owned by the worker that accepted its creation: create until each
+    // worker owns one (the kernel spreads connections; the others are deleted).
+    let mut ids: [Option<String>; 2] = [None, None];
+    for _ in 0..64 {
+        if ids.iter().all(Option::is_some) {
+            break;
+        }
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST /api/sessions HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        let json = &reply[reply.find("\r\n\r\n").unwrap() + 4..];
+        let v = serde_json::from_str::<serde_json::Value>(json).unwrap();
+        let (id, worker) = (v["id"].as_str().unwrap().to_owned(), v["worker"].as_u64().unwrap() as usize);
+        if ids[worker].is_none() {
+            ids[worker] = Some(id);
+        } else {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(s, "DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+            let _ = s.read_to_string(&mut String::new());
+        }
+    }
+    let ids: Vec<String> = ids.into_iter().map(|id| id.expect("a session on each worker")).collect();
+    let mut viewers: Vec<_> = ids
+        .iter()
+        .flat_map(|id| [id, id])
+        .map(|id| {
             let stream = std::net::TcpStream::connect(&addr).unwrap();
             tungstenite::client(format!("ws://{addr}/api/sessions/{id}/ws"), stream).unwrap().0
         })
         .collect();
-    let mut frames = [0usize; 2];
+    let mut frames = [0usize; 4];
     let mut read_frames = |viewers: &mut Vec<tungstenite::WebSocket<std::net::TcpStream>>, n: usize| {
         let target = frames.map(|f| f + n);
         while frames.iter().zip(target).any(|(f, t)| *f < t) {
@@ -142,9 +161,12 @@ fn session_output_frames() {
     let before = ALLOCATIONS.load(Relaxed);
     read_frames(&mut viewers, 10_000);
     let during = ALLOCATIONS.load(Relaxed) - before;
-    println!("alloc: 2 viewers x 10000 output frames, {during} server allocations in steady state");
+    println!("alloc: 2 sessions (one per worker) x 2 viewers x 10000 output frames, {during} server allocations in steady state");
+    // Not zero: when a viewer's socket is full, its writer falls back to an io_uring
+    // write, whose operation tokio-uring allocates (runs show 0-17 small allocations,
+    // 32-40 bytes, per 40,000 frames). Per frame would be tens of thousands.
     assert!(
-        during <= 8,
-        "{during} allocations for 20,000 forwarded frames: the output path allocates per frame"
+        during <= 64,
+        "{during} allocations for 40,000 forwarded frames: the output path allocates per frame"
     );
 }

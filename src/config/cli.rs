@@ -163,13 +163,18 @@ pub struct Args {
     #[arg(long, default_value = "1M", value_name = "BYTES")]
     pub scrollback: String,
 
-    /// Flow-control window of the driving client (at most the scrollback)
-    #[arg(long, default_value = "1M", value_name = "BYTES")]
-    pub window: String,
+    /// Flow-control window of the driving client, at most the scrollback [default: 1M,
+    /// or the scrollback if smaller]
+    #[arg(long, value_name = "BYTES")]
+    pub window: Option<String>,
 
     /// Prefix of session ids on this node, for routing by a load balancer
     #[arg(long = "node-id", value_name = "NAME")]
     pub node_id: Option<String>,
+
+    /// Let other sites embed the web UI in a frame (default: X-Frame-Options: DENY)
+    #[arg(long = "allow-embedding")]
+    pub allow_embedding: bool,
 
     /// Serve a WebSocket echo at PATH (for conformance tools such as Autobahn)
     #[arg(long = "ws-echo", value_name = "PATH")]

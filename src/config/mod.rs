@@ -85,6 +85,8 @@ pub struct Config {
     pub allow_origins: Vec<String>,
     /// The WebSocket echo endpoint's path (relative to the base path), if enabled.
     pub ws_echo: Option<String>,
+    /// `--allow-embedding`: the web UI may be framed by other sites.
+    pub allow_embedding: bool,
     /// Notes for the startup log about accepted-but-ignored ttyd options.
     pub notes: Vec<&'static str>,
 }
@@ -176,6 +178,7 @@ impl Config {
                 index: a.index,
             },
             ws_echo: ws_echo(a.ws_echo.clone())?,
+            allow_embedding: a.allow_embedding,
             sessions,
             allow_origins: a
                 .allow_origin
@@ -273,16 +276,22 @@ fn base_path(raw: Option<&str>) -> Result<String, ConfigError> {
 
 fn sessions(a: &Args) -> Result<Sessions, ConfigError> {
     let scrollback = bytes("--scrollback", &a.scrollback)?;
-    let window = bytes("--window", &a.window)?;
     if scrollback < 64 * 1024 {
         return err(format!("--scrollback {}: give at least 64K", a.scrollback));
     }
-    if window == 0 || window > scrollback {
-        return err(format!(
-            "--window {}: give a size from 1 up to the scrollback ({})",
-            a.window, a.scrollback
-        ));
-    }
+    let window = match &a.window {
+        None => crate::session::DEFAULT_SCROLLBACK.min(scrollback),
+        Some(given) => {
+            let window = bytes("--window", given)?;
+            if window == 0 || window > scrollback {
+                return err(format!(
+                    "--window {given}: give a size from 1 up to the scrollback ({})",
+                    a.scrollback
+                ));
+            }
+            window
+        }
+    };
     if a.max_sessions == 0 {
         return err("--max-sessions 0: give at least 1");
     }

@@ -174,6 +174,7 @@ fn session_options() {
     assert_eq!(c.allow_origins, vec!["https://ide.example.com".to_owned(), "*".to_owned()]);
     let table: &[(&[&str], &str)] = &[
         (&["--window", "2M"], "up to the scrollback"),
+        (&["--window", "0"], "up to the scrollback"),
         (&["--scrollback", "1K"], "at least 64K"),
         (&["--scrollback", "lots"], "size"),
         (&["--command", "noequals"], "NAME=CMDLINE"),
@@ -202,4 +203,12 @@ fn byte_sizes() {
     ] {
         assert_eq!(parse_bytes(s), want, "{s:?}");
     }
+}
+
+#[test]
+fn the_default_window_follows_a_smaller_scrollback() {
+    let c = parse(&["--scrollback", "256K", "bash"]).unwrap();
+    assert_eq!((c.sessions.scrollback, c.sessions.window), (256 << 10, 256 << 10));
+    let c = parse(&["bash"]).unwrap();
+    assert_eq!(c.sessions.window, 1 << 20);
 }

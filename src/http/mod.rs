@@ -12,7 +12,7 @@ mod response;
 mod route;
 
 pub use date::HttpDate;
-pub use request::{parse, tokens, Method, Parse, Request};
+pub use request::{parse, query_values, tokens, Method, Parse, Request};
 pub use response::{json_error, reason_phrase, Head, CONTINUE};
 pub use route::{route, Route, SessionPart};
 

@@ -198,3 +198,36 @@ fn parse_length(value: &[u8]) -> Result<u64, HttpError> {
 pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value.split(|&b| b == b',').map(|t| t.trim_ascii()).filter(|t| !t.is_empty())
 }
+
+/// The values of every `name=value` pair named `name` in a query string, decoded as
+/// a form (`%XX` and `+` for a space; a malformed escape stays as it is).
+pub fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = Vec<u8>> + 'q {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| form_decode(v.as_bytes()))
+}
+
+fn form_decode(v: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let escaped = match v.get(i..i + 3) {
+            Some(&[b'%', h, l]) => hex(h).zip(hex(l)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match (escaped, v[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}

@@ -34,8 +34,11 @@ impl Head<'_> {
             out.extend_from_slice(b"\r\nContent-Type: ");
             out.extend_from_slice(self.content_type.as_bytes());
         }
-        out.extend_from_slice(b"\r\nContent-Length: ");
-        push_decimal(out, self.content_length as u64);
+        // A 304 has no body and says nothing of its length (RFC 9110 §15.4.5, §8.6).
+        if self.status != 304 {
+            out.extend_from_slice(b"\r\nContent-Length: ");
+            push_decimal(out, self.content_length as u64);
+        }
         if !self.keep_alive {
             out.extend_from_slice(b"\r\nConnection: close");
         }
@@ -95,7 +98,9 @@ pub fn reason_phrase(status: u16) -> &'static str {
         101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
+        202 => "Accepted",
         204 => "No Content",
+        301 => "Moved Permanently",
         304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",

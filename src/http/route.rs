@@ -14,6 +14,18 @@ pub enum Route<'p> {
     Session(&'p str, SessionPart),
     /// The WebSocket echo endpoint (`--ws-echo PATH`), for conformance tools.
     WsEcho,
+    /// `GET /ws`: ttyd's WebSocket protocol (SPEC §5), one process per connection.
+    Ttyd,
+    /// `GET /token`: ttyd's page asks it for the token to send in its first message.
+    Token,
+    /// `GET /api/config`: what the web UI needs to know about this server.
+    Config,
+    /// Any other `GET`/`HEAD` outside `/api/`: a page or an asset of the web UI (which
+    /// may not exist: the site decides). The path is relative to the base path.
+    Page(&'p str),
+    /// The base path without its trailing slash: redirect to it with the slash, so
+    /// that the page's relative URLs resolve under the base path.
+    AddSlash,
     /// The path exists but not for this method; the value is the `Allow` header.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -39,17 +51,21 @@ pub fn route<'p>(method: Method, path: &'p str, base_path: &str, ws_echo: Option
         return Route::NotFound;
     };
     let rest = match rest {
-        "" => "/",
+        "" if base_path.is_empty() => "/",
+        "" => return get_or_head(method, Route::AddSlash),
         r if r.starts_with('/') => r,
         _ => return Route::NotFound,
     };
-    let get_only = |r: Route<'p>| match method {
-        Method::Get | Method::Head => r,
-        _ => Route::MethodNotAllowed("GET, HEAD"),
-    };
+    let get_only = |r: Route<'p>| get_or_head(method, r);
     match rest {
         "/health" => get_only(Route::Health),
         "/metrics" => get_only(Route::Metrics),
+        "/token" => get_only(Route::Token),
+        "/api/config" => get_only(Route::Config),
+        "/ws" => match method {
+            Method::Get => Route::Ttyd,
+            _ => Route::MethodNotAllowed("GET"),
+        },
         "/api/sessions" | "/api/sessions/" => match method {
             Method::Get | Method::Head | Method::Post => Route::Sessions,
             _ => Route::MethodNotAllowed("GET, HEAD, POST"),
@@ -59,7 +75,19 @@ pub fn route<'p>(method: Method, path: &'p str, base_path: &str, ws_echo: Option
             Method::Get => Route::WsEcho,
             _ => Route::MethodNotAllowed("GET"),
         },
-        _ => Route::NotFound,
+        p if p == "/api" || p.starts_with("/api/") => Route::NotFound,
+        "/" | "/sessions" => get_only(Route::Page(rest)),
+        p => match method {
+            Method::Get | Method::Head => Route::Page(p),
+            _ => Route::NotFound,
+        },
+    }
+}
+
+fn get_or_head(method: Method, r: Route<'_>) -> Route<'_> {
+    match method {
+        Method::Get | Method::Head => r,
+        _ => Route::MethodNotAllowed("GET, HEAD"),
     }
 }
 

@@ -176,11 +176,24 @@ fn routes() {
         (Method::Head, "/health", "", Health),
         (Method::Post, "/health", "", MethodNotAllowed("GET, HEAD")),
         (Method::Get, "/metrics", "", Metrics),
-        (Method::Get, "/nope", "", NotFound),
+        (Method::Get, "/nope", "", Page("/nope")),
+        (Method::Post, "/nope", "", NotFound),
+        (Method::Get, "/", "", Page("/")),
+        (Method::Head, "/sessions", "", Page("/sessions")),
+        (Method::Post, "/", "", MethodNotAllowed("GET, HEAD")),
+        (Method::Get, "/assets/index-1a2b.js", "", Page("/assets/index-1a2b.js")),
+        (Method::Get, "/api", "", NotFound),
+        (Method::Get, "/api/nope", "", NotFound),
+        (Method::Get, "/api/config", "", Config),
+        (Method::Get, "/token", "", Token),
+        (Method::Get, "/ws", "", Ttyd),
+        (Method::Post, "/ws", "", MethodNotAllowed("GET")),
         (Method::Get, "/base/health", "/base", Health),
         (Method::Get, "/health", "/base", NotFound),
         (Method::Get, "/basehealth", "/base", NotFound),
-        (Method::Get, "/base", "/base", NotFound),
+        (Method::Get, "/base", "/base", AddSlash),
+        (Method::Get, "/base/", "/base", Page("/")),
+        (Method::Get, "/base/ws", "/base", Ttyd),
         (Method::Get, "/echo", "", WsEcho),
         (Method::Post, "/echo", "", MethodNotAllowed("GET")),
         (Method::Get, "/base/echo", "/base", WsEcho),
@@ -188,7 +201,8 @@ fn routes() {
     for (m, path, base, want) in table {
         assert_eq!(route(*m, path, base, Some("/echo")), *want, "{m:?} {path} under {base:?}");
     }
-    assert_eq!(route(Method::Get, "/echo", "", None), NotFound);
+    // Without --ws-echo, /echo is just a path the web UI does not have (404 there).
+    assert_eq!(route(Method::Get, "/echo", "", None), Page("/echo"));
     let sessions: &[(Method, &str, Route)] = &[
         (Method::Get, "/api/sessions", Sessions),
         (Method::Post, "/api/sessions", Sessions),
@@ -247,4 +261,25 @@ fn dates() {
     for (secs, want) in table {
         assert_eq!(format!("{:?}", HttpDate::from_unix(*secs)), *want);
     }
+}
+
+#[test]
+fn query_values_are_form_decoded() {
+    let q = "arg=a%20b&x=1&arg=c+d&arg=%zz%4&arg=%C3%A9&arg=";
+    let got: Vec<Vec<u8>> = super::query_values(q, "arg").collect();
+    let want: Vec<&[u8]> = vec![b"a b", b"c d", b"%zz%4", "é".as_bytes(), b""];
+    assert_eq!(got, want);
+    assert_eq!(super::query_values("x=1", "arg").count(), 0);
+}
+
+#[test]
+fn a_304_has_no_content_length_and_a_301_its_reason() {
+    let date = HttpDate::from_unix(784_111_777);
+    let mut out = Vec::new();
+    Head { status: 304, content_type: "", content_length: 0, keep_alive: true, extra: &[("ETag", "\"x\"")] }
+        .write(&date, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{text}");
+    assert!(!text.contains("Content-Length"), "{text}");
+    assert_eq!(reason_phrase(301), "Moved Permanently");
 }

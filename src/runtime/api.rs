@@ -45,15 +45,10 @@ pub fn write(w: &Worker, reply: Reply, keep_alive: bool, head_only: bool, out: &
 /// Looks a session up by the id in the path.
 pub fn find(w: &Worker, id: &str) -> Result<Rc<Live>, Reply> {
     let parsed = SessionId::parse(id, w.node.as_ref()).map_err(|_| fail(404, "no such session"))?;
+    // Another core's session was moved there before this point (`conn::owning_core`):
+    // an id naming a core that does not exist names no session.
     if parsed.core() != w.index {
-        // Cross-worker routing (moving the request to the owning core) is not built yet.
-        return Err(fail(
-            404,
-            format!(
-                "session belongs to worker {}; run with --threads 1 until cross-worker routing lands",
-                parsed.core()
-            ),
-        ));
+        return Err(fail(404, "no such session"));
     }
     w.session(parsed.as_str()).ok_or_else(|| fail(404, "no such session"))
 }
@@ -212,22 +207,17 @@ pub async fn create(w: &Rc<Worker>, body: &[u8]) -> Reply {
             None => return fail(400, "cols and rows range from 1 to 4096"),
         },
     };
-    let max = w.cfg.sessions.max_sessions;
-    if w.shared.sessions.fetch_add(1, Relaxed) >= max {
-        w.shared.sessions.fetch_sub(1, Relaxed);
-        return Reply {
-            status: 503,
-            body: json!({ "error": format!("at capacity: {max} sessions (--max-sessions)") }),
-            extra: &[("Retry-After", "1")],
-        };
-    }
-    match start(w, argv, b, size).await {
+    let opts = StartOpts {
+        name: b.name,
+        cwd: b.cwd,
+        env: b.env,
+        size,
+        dialect: Dialect::Native,
+        spawn_deadline: None,
+    };
+    match start(w, argv, opts).await {
         Ok(live) => ok(201, describe(w, &live)),
-        Err(reply) => {
-            w.shared.sessions.fetch_sub(1, Relaxed);
-            w.stats().spawn_failed();
-            reply
-        }
+        Err(reply) => reply,
     }
 }
 
@@ -257,8 +247,42 @@ fn command(w: &Worker, b: &CreateBody) -> Result<Vec<OsString>, Reply> {
     }
 }
 
-/// Spawns the child (off this worker's loop) and registers the session.
-async fn start(w: &Rc<Worker>, argv: Vec<OsString>, b: CreateBody, size: WinSize) -> Result<Rc<Live>, Reply> {
+/// How to start a session, besides its command.
+pub struct StartOpts {
+    pub name: Option<String>,
+    pub cwd: Option<String>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub size: WinSize,
+    /// A ttyd session lives exactly as long as its one connection (ttyd's semantics).
+    pub dialect: Dialect,
+    /// While the spawner's queue is full (a storm of starts), wait for room until then
+    /// instead of failing at once (REST callers get 503 and retry; a ttyd client has no
+    /// retry in its protocol).
+    pub spawn_deadline: Option<std::time::Instant>,
+}
+
+/// Takes a place under `--max-sessions`, spawns the child (off this worker's loop) and
+/// registers the session; on failure the place is given back.
+pub async fn start(w: &Rc<Worker>, argv: Vec<OsString>, opts: StartOpts) -> Result<Rc<Live>, Reply> {
+    let max = w.cfg.sessions.max_sessions;
+    if w.shared.sessions.fetch_add(1, Relaxed) >= max {
+        w.shared.sessions.fetch_sub(1, Relaxed);
+        return Err(Reply {
+            status: 503,
+            body: json!({ "error": format!("at capacity: {max} sessions (--max-sessions)") }),
+            extra: &[("Retry-After", "1")],
+        });
+    }
+    let started = spawn_session(w, argv, opts).await;
+    if started.is_err() {
+        w.shared.sessions.fetch_sub(1, Relaxed);
+        w.stats().spawn_failed();
+    }
+    started
+}
+
+async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Result<Rc<Live>, Reply> {
+    let size = b.size;
     let extra: Vec<(OsString, OsString)> =
         b.env.unwrap_or_default().into_iter().map(|(k, v)| (k.into(), v.into())).collect();
     let env = pty::child_env(
@@ -268,21 +292,40 @@ async fn start(w: &Rc<Worker>, argv: Vec<OsString>, b: CreateBody, size: WinSize
     let cwd = b.cwd.map(Into::into).or_else(|| w.cfg.terminal.cwd.clone());
     let command: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let req = SpawnRequest { argv, cwd, env, cols: size.cols, rows: size.rows };
-    let spawned = w.spawner.spawn(req).await.map_err(|e| fail(e.status(), e.to_string()))?;
+    let mut req = Some(req);
+    let spawned = loop {
+        let Some(this) = req.take() else { return Err(fail(500, "no spawn request")) };
+        let waiting = b.spawn_deadline.is_some_and(|d| std::time::Instant::now() < d);
+        let again = waiting.then(|| this.clone());
+        match w.spawner.spawn(this).await {
+            Err(pty::SpawnError::Busy) if again.is_some() => {
+                req = again;
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            result => break result.map_err(|e| fail(e.status(), e.to_string()))?,
+        }
+    };
     let mut random = [0u8; crate::session::id::RANDOM_BYTES];
     w.rng.fill(&mut random).map_err(|_| fail(500, "no randomness for a session id"))?;
     let id = SessionId::new(w.node.as_ref(), w.index, random)
         .map_err(|_| fail(500, "cannot form a session id"))?;
     let s = &w.cfg.sessions;
-    let config = SessionConfig {
-        dialect: Dialect::Native,
-        scrollback: s.scrollback,
-        window: s.window,
-        timers: Timers {
-            detach_timeout: s.detach_timeout,
-            exited_ttl: s.exited_ttl,
+    let timers = match b.dialect {
+        Dialect::Native => {
+            Timers { detach_timeout: s.detach_timeout, exited_ttl: s.exited_ttl, kill_grace: s.kill_grace }
+        }
+        // ttyd: the process ends with its connection, and nothing is kept after it.
+        Dialect::Ttyd => Timers {
+            detach_timeout: std::time::Duration::ZERO,
+            exited_ttl: std::time::Duration::ZERO,
             kill_grace: s.kill_grace,
         },
+    };
+    let config = SessionConfig {
+        dialect: b.dialect,
+        scrollback: s.scrollback,
+        window: s.window,
+        timers,
         ..SessionConfig::default()
     };
     let state = Session::new(id, w.pool.clone(), config, size, w.now());

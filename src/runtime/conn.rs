@@ -290,6 +290,11 @@ impl Conn {
                     WsConfig { max_message: ECHO_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
                 super::ws::serve_echo(&self.w, &self.stream, &self.handle, leftover, cfg).await
             }
+            Upgrade::Ttyd(argv) => {
+                let cfg =
+                    WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
+                super::ttyd::serve(&self.w, &self.stream, &self.handle, leftover, cfg, argv).await
+            }
             Upgrade::Session(live, since) => {
                 let cfg =
                     WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
@@ -421,6 +426,8 @@ enum Upgrade {
     Echo,
     /// The native protocol on a session, resuming at `since` if given.
     Session(Rc<super::session::Live>, Option<u64>),
+    /// ttyd's protocol: a new process running this command line per connection.
+    Ttyd(Vec<std::ffi::OsString>),
 }
 
 /// The largest message a session client may send (SPEC §4: 1 MiB by default).
@@ -435,6 +442,16 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
     let route = http::route(req.method, req.path, &w.cfg.base_path, w.cfg.ws_echo.as_deref());
     match route {
         Route::WsEcho => return upgrade(w, req, body, out, Upgrade::Echo, &[]),
+        Route::Ttyd => {
+            let argv = match ttyd_command(w, req.query) {
+                Ok(argv) => argv,
+                Err(reason) => {
+                    error_into(w, out, 400, reason, &[]);
+                    return Next::Respond;
+                }
+            };
+            return upgrade(w, req, body, out, Upgrade::Ttyd(argv), &[TTYD_PROTOCOL]);
+        }
         Route::Sessions | Route::Session(..)
             if req.method != http::Method::Get && req.method != http::Method::Head =>
         {
@@ -458,6 +475,10 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
                     return Next::Respond;
                 }
             };
+            if live.state.borrow().config().dialect == crate::session::Dialect::Ttyd {
+                error_into(w, out, 409, "a ttyd (/ws) session has one client: its own connection", &[]);
+                return Next::Respond;
+            }
             let since = match query_u64(req.query, "since") {
                 Ok(s) => s,
                 Err(()) => {
@@ -482,6 +503,40 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
             let ct = "text/plain; version=0.0.4; charset=utf-8";
             respond(w, out, 200, ct, text.as_bytes(), keep_alive, &NO_STORE, head_only);
         }
+        Route::Token => {
+            // ttyd's page asks for the token it sends in its first message. No
+            // credential is configured (ringtty never hands out a password here).
+            respond(w, out, 200, "application/json", b"{\"token\":\"\"}", keep_alive, &NO_STORE, head_only);
+        }
+        Route::Config => {
+            let json = w.shared.config_json.as_bytes();
+            respond(w, out, 200, "application/json", json, keep_alive, &NO_STORE, head_only);
+        }
+        Route::AddSlash => {
+            let mut location = format!("{}/", w.cfg.base_path);
+            if let Some(q) = req.query {
+                location.push('?');
+                location.push_str(q);
+            }
+            let mut json = Vec::new();
+            http::json_error("moved: the path ends with a slash", &mut json);
+            let extra = [("Location", location.as_str())];
+            respond(w, out, 301, "application/json", &json, keep_alive, &extra, head_only);
+        }
+        Route::Page(path) => {
+            let page = w.shared.site.get(path, req.header("accept-encoding"), req.header("if-none-match"));
+            match page {
+                Some(p) => {
+                    let head_only = head_only || p.status == 304;
+                    respond(w, out, p.status, p.content_type, p.body, keep_alive, &p.headers, head_only);
+                }
+                None => {
+                    let mut json = Vec::new();
+                    http::json_error("not found", &mut json);
+                    respond(w, out, 404, "application/json", &json, keep_alive, &[], head_only);
+                }
+            }
+        }
         Route::MethodNotAllowed(allow) => {
             let mut json = Vec::new();
             http::json_error("method not allowed", &mut json);
@@ -498,6 +553,22 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
 
 /// The native protocol's subprotocol name (optional for clients).
 const PROTOCOL: &str = "ringtty.v1";
+/// ttyd's subprotocol name (its page offers it; echoed when offered).
+const TTYD_PROTOCOL: &str = "tty";
+
+/// The command line of a ttyd connection: COMMAND, plus (with `-a`) every `arg` of the
+/// query, percent-decoded, as ttyd does.
+fn ttyd_command(w: &Worker, query: Option<&str>) -> Result<Vec<std::ffi::OsString>, &'static str> {
+    use std::os::unix::ffi::OsStringExt;
+    if w.cfg.terminal.command.is_empty() {
+        return Err("ringtty was started without a COMMAND: /ws has nothing to run");
+    }
+    let mut argv = w.cfg.terminal.command.clone();
+    if let (true, Some(q)) = (w.cfg.terminal.url_arg, query) {
+        argv.extend(http::query_values(q, "arg").map(std::ffi::OsString::from_vec));
+    }
+    Ok(argv)
+}
 
 const ORIGIN_REFUSED: &str = "origin not allowed; the server's operator can add it with --allow-origin";
 

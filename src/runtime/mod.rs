@@ -10,6 +10,7 @@ mod conn;
 mod listen;
 mod session;
 mod stats;
+mod ttyd;
 mod worker;
 mod ws;
 
@@ -94,12 +95,13 @@ fn start_workers(
     listeners: listen::Listeners,
     defaults: crate::pty::ChildDefaults,
 ) -> Result<Server, String> {
+    let site = crate::web::Site::new(cfg.terminal.index.as_deref(), cfg.allow_embedding)?;
     let spawner = crate::pty::Spawner::new(crate::pty::SpawnerConfig::new(defaults))
         .map_err(|e| format!("cannot start the spawner threads: {e}"))?;
     let cpus = worker_cpus(&cfg);
     let (inboxes, mut inbox_rx): (Vec<_>, Vec<_>) = cpus.iter().map(|_| mpsc::unbounded_channel()).unzip();
     inbox_rx.reverse();
-    let shared = Arc::new(Shared::new(cpus.iter().copied(), inboxes.into()));
+    let shared = Arc::new(Shared::new(cpus.iter().copied(), inboxes.into(), &cfg, site));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (exit_tx, exits) = mpsc::unbounded_channel();
     let fault_injection = std::env::var_os("RINGTTY_FAULT_INJECTION").is_some_and(|v| v == "1");

@@ -86,7 +86,17 @@ impl Live {
         self.wake.notify_one();
     }
 
+    /// Input was queued. The terminal almost always has room: it is written now, from
+    /// the client's task (a keystroke reaches the child without waiting for the session
+    /// task's turn); whatever does not fit is left to the session task, woken anyway so
+    /// that it re-evaluates flow control.
     pub fn input_queued(&self) {
+        let master = self.master.borrow().clone();
+        if let Some(master) = master {
+            if !self.state.borrow().pending_input().is_empty() {
+                write_input(self, master.get_ref());
+            }
+        }
         self.wake.notify_one();
     }
 

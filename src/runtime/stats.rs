@@ -142,14 +142,44 @@ pub struct Shared {
     pub stop: tokio::sync::Notify,
     /// Each worker's inbox, for work that belongs to its core.
     pub inboxes: Box<[tokio::sync::mpsc::UnboundedSender<super::worker::CrossCore>]>,
+    /// ttyd's preferences message body (`-t` options), built once.
+    pub ttyd_preferences: String,
+    /// The `GET /api/config` body, built once.
+    pub config_json: String,
+    /// The web UI's pages and assets (or the `-I` page).
+    pub site: crate::web::Site,
+}
+
+/// What the web UI needs to know: `GET /api/config`.
+fn config_json(cfg: &crate::config::Config, preferences: &str) -> String {
+    let options: serde_json::Value = serde_json::from_str(preferences).unwrap_or_default();
+    let named: Vec<&str> = cfg.sessions.named_commands.iter().map(|(name, _)| name.as_str()).collect();
+    let command: Vec<String> =
+        cfg.terminal.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "writable": cfg.terminal.writable,
+        "command": command,
+        "named_commands": named,
+        "allow_any_command": cfg.sessions.allow_any_command,
+        "client_options": options,
+    })
+    .to_string()
 }
 
 impl Shared {
     pub fn new(
         cpus: impl Iterator<Item = usize>,
         inboxes: Box<[tokio::sync::mpsc::UnboundedSender<super::worker::CrossCore>]>,
+        cfg: &crate::config::Config,
+        site: crate::web::Site,
     ) -> Shared {
+        let options = cfg.terminal.client_options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let ttyd_preferences = crate::protocol::ttyd::preferences_json(options);
         Shared {
+            config_json: config_json(cfg, &ttyd_preferences),
+            ttyd_preferences,
+            site,
             inboxes,
             workers: cpus.map(WorkerStats::new).collect(),
             started: Instant::now(),

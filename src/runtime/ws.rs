@@ -37,7 +37,7 @@ const KEEP_SPARE_UP_TO: usize = 1024 * 1024;
 /// How long a server-initiated close waits for the peer's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// A write that makes no progress for this long means the peer is gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Limits of one WebSocket endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +56,7 @@ pub enum Ending {
 }
 
 /// A frame waiting for the writer.
-enum Out {
+pub(super) enum Out {
     /// A frame assembled in a `Vec`: its bytes from `start` on.
     Frame {
         buf: Vec<u8>,
@@ -80,7 +80,7 @@ impl Out {
 }
 
 /// The queue between a connection's reader and its writer.
-struct Outbox {
+pub(super) struct Outbox {
     queue: RefCell<VecDeque<Out>>,
     queued: Cell<usize>,
     /// Wakes the writer: something was queued.
@@ -99,7 +99,7 @@ struct Outbox {
 }
 
 impl Outbox {
-    fn new() -> Outbox {
+    pub(super) fn new() -> Outbox {
         Outbox {
             queue: RefCell::new(VecDeque::with_capacity(8)),
             queued: Cell::new(0),
@@ -113,7 +113,7 @@ impl Outbox {
         }
     }
 
-    fn push(&self, out: Out) {
+    pub(super) fn push(&self, out: Out) {
         if self.closing.get() {
             return;
         }
@@ -125,11 +125,11 @@ impl Outbox {
         self.more.notify_one();
     }
 
-    fn close(&self, code: Option<CloseCode>, reason: &str, ours: bool) {
+    pub(super) fn close(&self, code: Option<CloseCode>, reason: &str, ours: bool) {
         self.push(Out::Close { frame: ControlFrame::close(code, reason), ours });
     }
 
-    fn pop(&self) -> Option<Out> {
+    pub(super) fn pop(&self) -> Option<Out> {
         let out = self.queue.borrow_mut().pop_front()?;
         self.queued.set(self.queued.get() - out.len());
         if self.queued.get() <= OUTBOX_LIMIT {
@@ -138,7 +138,7 @@ impl Outbox {
         Some(out)
     }
 
-    fn spare_buffer(&self) -> Vec<u8> {
+    pub(super) fn spare_buffer(&self) -> Vec<u8> {
         self.spare.borrow_mut().pop().unwrap_or_default()
     }
 
@@ -181,7 +181,7 @@ async fn finish_writer(outbox: &Outbox, mut writer: tokio::task::JoinHandle<()>)
 
 /// The receive side shared by every WebSocket endpoint: the read buffer, the decoder,
 /// and the reads (never raced: the writer ends a connection with `shutdown(2)`).
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     w: &'a Worker,
     stream: &'a Stream,
     outbox: &'a Outbox,
@@ -192,7 +192,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(
+    pub(super) fn new(
         w: &'a Worker,
         stream: &'a Stream,
         outbox: &'a Outbox,
@@ -206,9 +206,13 @@ impl<'a> Reader<'a> {
         Reader { w, stream, outbox, buf, start: 0, decoder: Decoder::new(Role::Server, cfg.max_message) }
     }
 
+    pub(super) fn outbox(&self) -> &'a Outbox {
+        self.outbox
+    }
+
     /// The next event from what is buffered; `None` when more bytes are needed. On a
     /// protocol error our close (with its code) is queued and the error returned.
-    fn next_event(&mut self) -> Result<Option<Event<'_>>, Ending> {
+    pub(super) fn next_event(&mut self) -> Result<Option<Event<'_>>, Ending> {
         match self.decoder.decode(&mut self.buf[self.start..]) {
             Ok(decoded) => {
                 self.start += decoded.consumed;
@@ -223,7 +227,7 @@ impl<'a> Reader<'a> {
 
     /// Reads more, once the writer has room (a peer that does not read its replies is
     /// not read either). `Err` when the peer is gone.
-    async fn fill(&mut self) -> Result<(), Ending> {
+    pub(super) async fn fill(&mut self) -> Result<(), Ending> {
         self.buf.drain(..self.start);
         self.start = 0;
         while self.outbox.queued.get() > OUTBOX_LIMIT && !self.outbox.closing.get() {
@@ -351,29 +355,70 @@ pub async fn serve_session(
     live: Rc<Live>,
     since: Option<u64>,
 ) -> Ending {
-    let outbox = Rc::new(Outbox::new());
-    let max_clients = w.cfg.terminal.max_clients;
-    if max_clients > 0 && w.shared.clients.fetch_add(1, Relaxed) >= max_clients {
-        w.shared.clients.fetch_sub(1, Relaxed);
+    let Some(slot) = ClientSlot::claim(w) else {
         return refuse(w, stream, CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
-    } else if max_clients == 0 {
-        w.shared.clients.fetch_add(1, Relaxed);
-    }
+    };
     let attached = live.state.borrow_mut().attach(w.now(), w.cfg.terminal.writable, since);
     let (client, hello) = match attached {
         Ok(a) => a,
         Err(e) => {
-            w.shared.clients.fetch_sub(1, Relaxed);
             let code = e.close_code().unwrap_or(CloseCode::POLICY_VIOLATION);
             return refuse(w, stream, code, &e.to_string()).await;
         }
     };
     w.stats().client_attached();
     live.flow_changed();
+    let outbox = Rc::new(Outbox::new());
     let mut hello_frame = outbox.spare_buffer();
     hello.msg().encode_frame(&mut hello_frame);
     outbox.push(Out::Frame { buf: hello_frame, start: 0 });
-    let (writer_key, wake) = live.add_writer(client);
+    let attached = start_writer(w, stream, handle, &outbox, cfg, &live, client);
+    let ending = session_reader(w, stream, &outbox, leftover, cfg, &live, client).await;
+    detach(w, &outbox, &live, client, attached).await;
+    drop(slot);
+    ending
+}
+
+/// A place under `-m/--max-clients` (counted in any case, for `-q`); given back, with
+/// the `-q` check, when dropped.
+pub(super) struct ClientSlot<'w>(&'w Worker);
+
+impl<'w> ClientSlot<'w> {
+    pub(super) fn claim(w: &'w Worker) -> Option<ClientSlot<'w>> {
+        let max_clients = w.cfg.terminal.max_clients;
+        if w.shared.clients.fetch_add(1, Relaxed) >= max_clients && max_clients > 0 {
+            w.shared.clients.fetch_sub(1, Relaxed);
+            return None;
+        }
+        Some(ClientSlot(w))
+    }
+}
+
+impl Drop for ClientSlot<'_> {
+    fn drop(&mut self) {
+        self.0.shared.clients.fetch_sub(1, Relaxed);
+        self.0.stop_if_no_conn();
+    }
+}
+
+/// An attached client's writer task and its waker's key.
+pub(super) struct Attached {
+    writer: tokio::task::JoinHandle<()>,
+    key: usize,
+}
+
+/// Starts the writer of an attached client: what is queued in `outbox` first, then the
+/// session's output from the client's cursor.
+pub(super) fn start_writer(
+    w: &Rc<Worker>,
+    stream: &Rc<Stream>,
+    handle: &Rc<ConnHandle>,
+    outbox: &Rc<Outbox>,
+    cfg: WsConfig,
+    live: &Rc<Live>,
+    client: ClientId,
+) -> Attached {
+    let (key, wake) = live.add_writer(client);
     let writer = tokio_uring::spawn(session_writer(
         w.clone(),
         stream.clone(),
@@ -384,9 +429,14 @@ pub async fn serve_session(
         client,
         wake,
     ));
-    let ending = session_reader(w, stream, &outbox, leftover, cfg, &live, client).await;
-    finish_writer(&outbox, writer).await;
-    live.remove_writer(writer_key);
+    Attached { writer, key }
+}
+
+/// After the client's reader stopped: lets the writer finish, detaches the client
+/// (which may start the session's detach timer, or kill a ttyd session's process).
+pub(super) async fn detach(w: &Worker, outbox: &Outbox, live: &Live, client: ClientId, attached: Attached) {
+    finish_writer(outbox, attached.writer).await;
+    live.remove_writer(attached.key);
     let actions = live.state.borrow_mut().detach(client, w.now());
     live.apply(w, actions);
     live.flow_changed();
@@ -395,13 +445,10 @@ pub async fn serve_session(
         w.stop_if_once("the session ended and its last client left");
     }
     w.stats().client_detached();
-    w.shared.clients.fetch_sub(1, Relaxed);
-    w.stop_if_no_conn();
-    ending
 }
 
 /// Closes a just-upgraded connection with `code` before any session traffic.
-async fn refuse(w: &Worker, stream: &Stream, code: CloseCode, reason: &str) -> Ending {
+pub(super) async fn refuse(w: &Worker, stream: &Stream, code: CloseCode, reason: &str) -> Ending {
     let frame = ControlFrame::close(Some(code), reason);
     let _ = timeout(WRITE_TIMEOUT, stream.write_all(frame.as_bytes().to_vec())).await;
     w.stats().bytes_out(frame.as_bytes().len());
@@ -462,11 +509,11 @@ async fn session_reader(
     }
 }
 
-type Refusal = (CloseCode, &'static str);
+pub(super) type Refusal = (CloseCode, &'static str);
 
 /// Terminal input from a client: queued for the PTY; a full queue is waited out (the
 /// socket is not read meanwhile), a read-only client's keystrokes are dropped.
-async fn input(w: &Worker, live: &Live, client: ClientId, data: &[u8]) -> Result<(), Refusal> {
+pub(super) async fn input(w: &Worker, live: &Live, client: ClientId, data: &[u8]) -> Result<(), Refusal> {
     loop {
         let queued = live.state.borrow_mut().input(client, data, w.now());
         match queued {
@@ -535,6 +582,7 @@ async fn session_writer(
     client: ClientId,
     wake: Rc<Notify>,
 ) {
+    let ttyd = live.state.borrow().config().dialect == crate::session::Dialect::Ttyd;
     let mut ticker = ping_ticker(cfg);
     let mut batch: Vec<Outgoing> = Vec::with_capacity(crate::session::MAX_BATCH);
     let mut iov: Vec<Buf> = Vec::with_capacity(crate::session::MAX_BATCH);
@@ -557,7 +605,17 @@ async fn session_writer(
             continue;
         }
         batch.clear();
-        live.state.borrow_mut().poll_send(client, &mut batch);
+        let resumed = {
+            let mut state = live.state.borrow_mut();
+            let held = !state.should_read_pty();
+            state.poll_send(client, &mut batch);
+            held && state.should_read_pty()
+        };
+        if resumed {
+            // A client without acks is held back by what it has not taken yet: taking it
+            // is what lets the terminal be read again, so the session task must know.
+            live.flow_changed();
+        }
         if batch.is_empty() {
             if live.is_removed() {
                 outbox.close(Some(CloseCode::NORMAL), "session removed", true);
@@ -597,11 +655,16 @@ async fn session_writer(
                         w.stats().gap();
                         live.nudge();
                     }
-                    if let Outgoing::Exit(_) = other {
-                        outbox.close(Some(CloseCode::NORMAL), "", true);
+                    if let Outgoing::Exit(status) = other {
+                        // ttyd has no exit message: the close code says how it ended.
+                        let code = match ttyd {
+                            true if status.code != Some(0) => CloseCode::INTERNAL_ERROR,
+                            _ => CloseCode::NORMAL,
+                        };
+                        outbox.close(Some(code), "", true);
                     }
                     scratch.clear();
-                    if let Some(msg) = other.control_msg() {
+                    if let (Some(msg), false) = (other.control_msg(), ttyd) {
                         msg.encode_frame(&mut scratch);
                     }
                     match flushed {

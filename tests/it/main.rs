@@ -3,4 +3,5 @@ mod common;
 mod http;
 mod lifecycle;
 mod sessions;
+mod ttyd;
 mod ws;

@@ -355,7 +355,7 @@ fn max_sessions_answers_503() {
 }
 
 /// Children of `pid`, and how many of them are zombies.
-fn children(pid: u32) -> (usize, usize) {
+pub fn children(pid: u32) -> (usize, usize) {
     let mut all = 0;
     let mut zombies = 0;
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -536,4 +536,19 @@ fn head_on_an_api_error_sends_no_body_and_keeps_the_pipeline_framed() {
     let next = read_response(&mut s, false).unwrap();
     assert_eq!(next.status, 200);
     assert_eq!(next.json()["status"], "ok");
+}
+
+#[test]
+fn a_client_that_never_acks_still_gets_a_whole_flood() {
+    let server = server(&[]);
+    let id = create(&server, &["sh", "-c", "read _; head -c 12000000 /dev/zero | base64 -w 0"]);
+    let mut ws = attach(&server, &id, "");
+    // Input makes it the driver: the window applies, counted from what it was sent.
+    ws.send(Message::binary(b"\n".to_vec())).unwrap();
+    let t0 = Instant::now();
+    let seen = read_until_exit(&mut ws);
+    // Not a benchmark: a stall here lasts until the 10 s driver demotion.
+    assert!(t0.elapsed() < Duration::from_secs(6), "stalled until the driver was demoted");
+    assert_eq!(seen.output.len(), 16_000_000 + 2, "the echoed newline, then the flood");
+    assert!(seen.gaps.is_empty());
 }

@@ -1,0 +1,301 @@
+//! ttyd's protocol on `GET /ws` (SPEC §5), with ttyd's semantics: one process per
+//! connection, started once the client's first message gives its size, ended when the
+//! connection closes. The session underneath is an ordinary one of dialect `Ttyd` (its
+//! output buffers are framed with ttyd's `'0'` in front, once), served by the same
+//! writer as a native client; only the reader differs.
+//!
+//! Messages may arrive fragmented: input (`'0'`) is streamed to the PTY fragment by
+//! fragment like native input, the JSON messages are collected (bounded) and parsed
+//! whole by [`TtydClientMsg::parse`].
+
+use std::ffi::OsString;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::time::timeout;
+
+use super::api::{self, StartOpts};
+use super::conn::Stream;
+use super::session::Live;
+use super::worker::{ConnHandle, Worker};
+use super::ws::{self as rws, Ending, Out, Outbox, Reader, Refusal, WsConfig};
+use crate::protocol::ttyd::{self, TtydClientMsg, TtydInit, TtydServerMsg};
+use crate::protocol::{WinSize, MAX_CONTROL_LEN};
+use crate::session::{ClientId, Dialect};
+use crate::ws::{CloseCode, ControlFrame, Event};
+
+/// How long a client may take to send its first message after the upgrade.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one ttyd client: waits for its first message, starts `argv` at its size, then
+/// relays until either side ends. The process is killed when the connection closes.
+pub async fn serve(
+    w: &Rc<Worker>,
+    stream: &Rc<Stream>,
+    handle: &Rc<ConnHandle>,
+    leftover: Vec<u8>,
+    cfg: WsConfig,
+    argv: Vec<OsString>,
+) -> Ending {
+    let Some(slot) = rws::ClientSlot::claim(w) else {
+        return rws::refuse(w, stream, CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
+    };
+    let outbox = Rc::new(Outbox::new());
+    let mut reader = Reader::new(w, stream, &outbox, leftover, cfg);
+    let mut msg = Assembler::default();
+    // Before the process exists: everything but the first JSON message is ignored, as
+    // ttyd does (it has nowhere to go).
+    let init = loop {
+        let event = match reader.next_event() {
+            Ok(Some(event)) => event,
+            Ok(None) => match timeout(INIT_TIMEOUT, reader.fill()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(ending)) => return ending,
+                Err(_) => {
+                    outbox.close(Some(CloseCode::POLICY_VIOLATION), "no initial message", true);
+                    return send_queued(w, stream, &outbox).await;
+                }
+            },
+            Err(ending) => {
+                send_queued(w, stream, &outbox).await;
+                return ending;
+            }
+        };
+        let whole = match event {
+            Event::Data { payload, first, last, .. } => msg.feed(payload, first, last),
+            Event::Ping(payload) => {
+                outbox.push(Out::Control(ControlFrame::pong(payload)));
+                continue;
+            }
+            Event::Pong(_) => continue,
+            Event::Close { code, .. } => {
+                outbox.close(code, "", false);
+                send_queued(w, stream, &outbox).await;
+                return Ending::Done;
+            }
+        };
+        match whole {
+            Ok(Piece::Whole(bytes)) => match TtydClientMsg::parse(bytes) {
+                Ok(TtydClientMsg::Init(TtydInit { size, .. })) => break size,
+                Ok(_) => {}
+                Err(e) => {
+                    outbox.close(Some(e.close_code()), "invalid message", true);
+                    return send_queued(w, stream, &outbox).await;
+                }
+            },
+            Ok(Piece::Input(_) | Piece::Nothing) => {}
+            Err((code, reason)) => {
+                outbox.close(Some(code), reason, true);
+                return send_queued(w, stream, &outbox).await;
+            }
+        }
+    };
+    // With credentials configured (auth lands later), the init's `AuthToken` is checked
+    // here; without, ttyd accepts any token and so do we.
+    let size = init.apply(WinSize::DEFAULT);
+    let spawn_deadline = Some(std::time::Instant::now() + INIT_TIMEOUT);
+    let opts = StartOpts { name: None, cwd: None, env: None, size, dialect: Dialect::Ttyd, spawn_deadline };
+    let live = match api::start(w, argv, opts).await {
+        Ok(live) => live,
+        Err(reply) => {
+            let code =
+                if reply.status == 503 { CloseCode::TRY_AGAIN_LATER } else { CloseCode::INTERNAL_ERROR };
+            let reason =
+                reply.body.get("error").and_then(|e| e.as_str()).unwrap_or("cannot start the command");
+            outbox.close(Some(code), reason, true);
+            return send_queued(w, stream, &outbox).await;
+        }
+    };
+    let attached = live.state.borrow_mut().attach(w.now(), w.cfg.terminal.writable, None);
+    let Ok((client, _hello)) = attached else {
+        live.terminate(w);
+        outbox.close(Some(CloseCode::INTERNAL_ERROR), "cannot attach", true);
+        return send_queued(w, stream, &outbox).await;
+    };
+    w.stats().client_attached();
+    live.flow_changed();
+    for m in [TtydServerMsg::Title(&title(&live)), TtydServerMsg::Preferences(&w.shared.ttyd_preferences)] {
+        let mut frame = outbox.spare_buffer();
+        m.encode_frame(&mut frame);
+        outbox.push(Out::Frame { buf: frame, start: 0 });
+    }
+    let attached = rws::start_writer(w, stream, handle, &outbox, cfg, &live, client);
+    let ending = relay(w, reader, &live, client, msg).await;
+    rws::detach(w, &outbox, &live, client, attached).await;
+    drop(slot);
+    ending
+}
+
+/// The window title ttyd sends: the command line and the host.
+fn title(live: &Live) -> String {
+    let host = rustix::system::uname();
+    format!("{} ({})", live.meta.command.join(" "), host.nodename().to_string_lossy())
+}
+
+/// After the process started: input, resize, pause and resume until the peer goes.
+async fn relay(
+    w: &Worker,
+    mut reader: Reader<'_>,
+    live: &Live,
+    client: ClientId,
+    mut msg: Assembler,
+) -> Ending {
+    let outbox = reader.outbox();
+    loop {
+        let event = match reader.next_event() {
+            Ok(Some(event)) => event,
+            Ok(None) => match reader.fill().await {
+                Ok(()) => continue,
+                Err(ending) => return ending,
+            },
+            Err(ending) => return ending,
+        };
+        let result = match event {
+            Event::Data { payload, first, last, .. } => match msg.feed(payload, first, last) {
+                Ok(Piece::Input(bytes)) => rws::input(w, live, client, bytes).await,
+                Ok(Piece::Whole(bytes)) => control(w, live, client, bytes),
+                Ok(Piece::Nothing) => Ok(()),
+                Err(refusal) => Err(refusal),
+            },
+            Event::Ping(payload) => {
+                outbox.push(Out::Control(ControlFrame::pong(payload)));
+                Ok(())
+            }
+            Event::Pong(_) => Ok(()),
+            Event::Close { code, .. } => {
+                outbox.close(code, "", false);
+                return Ending::Done;
+            }
+        };
+        if let Err((code, reason)) = result {
+            outbox.close(Some(code), reason, true);
+            return Ending::Failed;
+        }
+    }
+}
+
+/// A whole non-input message: resize, pause, resume (a second init is ignored, as ttyd).
+fn control(w: &Worker, live: &Live, client: ClientId, bytes: &[u8]) -> Result<(), Refusal> {
+    let parsed = TtydClientMsg::parse(bytes).map_err(|e| (e.close_code(), "invalid message"))?;
+    let now = w.now();
+    let mut state = live.state.borrow_mut();
+    let result = match parsed {
+        TtydClientMsg::Resize(size) => {
+            let size = size.apply(state.size());
+            state.resize(client, size, now).map(|applied| {
+                if let Some(size) = applied {
+                    live.apply_size(size);
+                }
+            })
+        }
+        TtydClientMsg::Pause => state.set_paused(client, true, now),
+        TtydClientMsg::Resume => state.set_paused(client, false, now),
+        TtydClientMsg::Init(_) | TtydClientMsg::Input(_) | TtydClientMsg::Ignored => Ok(()),
+    };
+    drop(state);
+    live.flow_changed();
+    match result.map_err(|e| e.close_code()) {
+        Err(Some(code)) => Err((code, "message refused")),
+        Ok(()) | Err(None) => Ok(()),
+    }
+}
+
+/// Writes what is queued (a pong, the close frame) when no writer task runs yet.
+async fn send_queued(w: &Worker, stream: &Stream, outbox: &Outbox) -> Ending {
+    while let Some(out) = outbox.pop() {
+        let bytes = match &out {
+            Out::Frame { buf, start } => buf[*start..].to_vec(),
+            Out::Control(f) | Out::Close { frame: f, .. } => f.as_bytes().to_vec(),
+        };
+        let n = bytes.len();
+        match timeout(rws::WRITE_TIMEOUT, stream.write_all(bytes)).await {
+            Ok((Ok(()), _)) => w.stats().bytes_out(n),
+            _ => return Ending::Done,
+        }
+    }
+    Ending::Failed
+}
+
+/// What a fragment of a ttyd message amounts to.
+enum Piece<'a> {
+    /// Terminal input (a `'0'` message, or a fragment of one), without the command byte.
+    Input(&'a [u8]),
+    /// A complete other message, its command byte included.
+    Whole(&'a [u8]),
+    /// Nothing to act on yet (a fragment of a JSON message, an empty message).
+    Nothing,
+}
+
+/// Reassembles ttyd messages from WebSocket fragments: the first byte of a message
+/// decides whether it is streamed (input) or collected (JSON, at most
+/// [`MAX_CONTROL_LEN`] bytes).
+#[derive(Default)]
+struct Assembler {
+    /// The current message's command byte, once its first byte has arrived.
+    command: Option<u8>,
+    collected: Vec<u8>,
+}
+
+impl Assembler {
+    fn feed<'a>(&'a mut self, payload: &'a [u8], first: bool, last: bool) -> Result<Piece<'a>, Refusal> {
+        if first {
+            self.command = None;
+            self.collected.clear();
+        }
+        let mut data = payload;
+        if self.command.is_none() {
+            if let Some((&command, rest)) = data.split_first() {
+                self.command = Some(command);
+                if command == ttyd::INPUT {
+                    data = rest;
+                }
+            }
+        }
+        match self.command {
+            None => Ok(if last { Piece::Whole(&[]) } else { Piece::Nothing }),
+            Some(ttyd::INPUT) => Ok(Piece::Input(data)),
+            Some(_) => {
+                if self.collected.len() + data.len() > MAX_CONTROL_LEN + 1 {
+                    return Err((CloseCode::MESSAGE_TOO_BIG, "message too long"));
+                }
+                self.collected.extend_from_slice(data);
+                Ok(if last { Piece::Whole(&self.collected) } else { Piece::Nothing })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(p: Result<Piece<'_>, Refusal>) -> Option<Vec<u8>> {
+        match p {
+            Ok(Piece::Whole(b)) => Some(b.to_vec()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn input_streams_without_its_command_byte() {
+        let mut a = Assembler::default();
+        assert!(matches!(a.feed(b"0ab", true, false), Ok(Piece::Input(b"ab"))));
+        assert!(matches!(a.feed(b"cd", false, true), Ok(Piece::Input(b"cd"))));
+        // An empty first fragment: the command byte comes with the next one.
+        assert!(matches!(a.feed(b"", true, false), Ok(Piece::Nothing)));
+        assert!(matches!(a.feed(b"0x", false, true), Ok(Piece::Input(b"x"))));
+    }
+
+    #[test]
+    fn json_messages_are_collected_whole_and_bounded() {
+        let mut a = Assembler::default();
+        assert!(matches!(a.feed(b"1{\"colu", true, false), Ok(Piece::Nothing)));
+        assert_eq!(whole(a.feed(b"mns\":100}", false, true)), Some(b"1{\"columns\":100}".to_vec()));
+        assert_eq!(whole(a.feed(b"2", true, true)), Some(b"2".to_vec()));
+        assert_eq!(whole(a.feed(b"", true, true)), Some(Vec::new()));
+        let big = vec![b' '; MAX_CONTROL_LEN];
+        assert!(matches!(a.feed(b"{", true, false), Ok(Piece::Nothing)));
+        assert!(matches!(a.feed(&big, false, false), Ok(Piece::Nothing)));
+        assert!(matches!(a.feed(b"}", false, true), Err((CloseCode::MESSAGE_TOO_BIG, _))));
+    }
+}
