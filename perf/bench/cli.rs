@@ -61,6 +61,10 @@ pub struct Args {
     #[arg(long, default_value = "16M", value_parser = parse_bytes)]
     pub bytes: u64,
 
+    /// burst: bytes of base64 each child prints per burst (K/M/G suffixes).
+    #[arg(long, default_value = "64K", value_parser = parse_bytes)]
+    pub burst_bytes: u64,
+
     /// Replace the scenario's child with `sh -c CMD` (throughput: the generator).
     #[arg(long)]
     pub command: Option<String>,
@@ -82,6 +86,12 @@ pub struct Args {
     #[arg(long)]
     pub raw: bool,
 
+    /// The WebSocket protocol: ringtty's native one (sessions by REST, acks), or ttyd's
+    /// `tty` protocol on `/ws` (one process per connection; start the server with
+    /// `-W -a env` so the harness's command line arrives as URL arguments).
+    #[arg(long, value_enum, default_value_t = Protocol::Native)]
+    pub protocol: Protocol,
+
     /// Write the report as JSON to this file (`-` for stdout, replacing the table).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -89,6 +99,15 @@ pub struct Args {
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// How the harness talks to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// `POST /api/sessions` + `GET /api/sessions/{id}/ws` (SPEC §4).
+    Native,
+    /// ttyd's protocol: `GET /ws?arg=...` with subprotocol `tty` (SPEC §5).
+    Tty,
 }
 
 /// The scenarios.
@@ -121,6 +140,10 @@ pub enum Scenario {
     /// removed, by --sessions workers; server RSS, fds, PTYs, threads, children and
     /// zombies before and after (--pid), and a verdict.
     Churn,
+    /// Output spikes: --sessions idle sessions all triggered at once, --rate times a
+    /// second (default 1) for --duration; each child answers with --burst-bytes of
+    /// base64; latency from the trigger to the burst's last byte, MB/s, gaps.
+    Burst,
 }
 
 impl Scenario {
@@ -133,6 +156,7 @@ impl Scenario {
             Scenario::Api => "api",
             Scenario::Stability => "stability",
             Scenario::Idle => "idle",
+            Scenario::Burst => "burst",
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct Ws {
     closed: bool,
     /// Frames arrived with the 101: decode them before reading the socket.
     leftover: bool,
+    /// ttyd's protocol (SPEC §5): input and output carry a command byte, no acks.
+    tty: bool,
+    /// tty: the command byte of the binary message being received, once seen.
+    tty_cmd: Option<u8>,
 }
 
 impl Ws {
@@ -86,7 +90,19 @@ impl Ws {
             mask_state: seed | 1,
             closed: false,
             leftover: end > head_len,
+            tty: false,
+            tty_cmd: None,
         })
+    }
+
+    /// Connects to a ttyd-protocol endpoint (`path` with its query), sends the first
+    /// message (no token, the size) and from then on speaks ttyd's protocol.
+    pub async fn connect_tty(t: &Target, path: &str, cols: u16, rows: u16) -> io::Result<Ws> {
+        let mut ws = Ws::connect(t, path, Some("tty")).await?;
+        ws.tty = true;
+        let init = format!(r#"{{"AuthToken":"","columns":{cols},"rows":{rows}}}"#);
+        ws.send(OpCode::Binary, init.as_bytes()).await?;
+        Ok(ws)
     }
 
     fn mask(&mut self) -> [u8; 4] {
@@ -97,6 +113,11 @@ impl Ws {
         x ^= x << 5;
         self.mask_state = x;
         x.to_le_bytes()
+    }
+
+    /// Speaks ttyd's protocol (where a close with 1000 or 1011 is the command's exit).
+    pub fn is_tty(&self) -> bool {
+        self.tty
     }
 
     /// Sends one message.
@@ -118,6 +139,12 @@ impl Ws {
     }
 
     pub async fn send_input(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.tty {
+            let mut msg = Vec::with_capacity(1 + bytes.len());
+            msg.push(b'0');
+            msg.extend_from_slice(bytes);
+            return self.send(OpCode::Binary, &msg).await;
+        }
         self.send(OpCode::Binary, bytes).await
     }
 
@@ -125,7 +152,12 @@ impl Ws {
         self.send(OpCode::Ping, payload).await
     }
 
+    /// Acks output (native). ttyd's protocol has no acks (its page pauses and resumes
+    /// instead; this client renders instantly, so it never needs to pause).
     pub async fn send_ack(&mut self, offset: u64) -> io::Result<()> {
+        if self.tty {
+            return Ok(());
+        }
         let mut json = Vec::with_capacity(40);
         ClientMsg::Ack { offset }.encode(&mut json);
         self.send(OpCode::Text, &json).await
@@ -167,7 +199,7 @@ impl Ws {
     }
 
     fn decode_all(&mut self, on: &mut impl FnMut(Msg<'_>)) -> io::Result<()> {
-        let Ws { decoder, buf, start, end, text, pongs, closed, .. } = self;
+        let Ws { decoder, buf, start, end, text, pongs, closed, tty, tty_cmd, .. } = self;
         loop {
             let d = decoder
                 .decode(&mut buf[*start..*end])
@@ -175,6 +207,30 @@ impl Ws {
             *start += d.consumed;
             let Some(event) = d.event else { break };
             match event {
+                Event::Data { kind: MessageKind::Binary, payload, first, last } if *tty => {
+                    // '0' + output is streamed; '1' title and '2' preferences are
+                    // collected and handed over as text.
+                    if first {
+                        *tty_cmd = None;
+                        text.clear();
+                    }
+                    let mut data = payload;
+                    if tty_cmd.is_none() {
+                        if let Some((&c, rest)) = data.split_first() {
+                            *tty_cmd = Some(c);
+                            data = rest;
+                        }
+                    }
+                    match *tty_cmd {
+                        Some(b'0') => on(Msg::Output(data)),
+                        _ => {
+                            text.extend_from_slice(data);
+                            if last {
+                                on(Msg::Text(text));
+                            }
+                        }
+                    }
+                }
                 Event::Data { kind: MessageKind::Binary, payload, .. } => on(Msg::Output(payload)),
                 Event::Data { kind: MessageKind::Text, payload, first, last } => {
                     if first {

@@ -131,6 +131,7 @@ async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
         Scenario::Api => scenarios::api::run(&ctx).await,
         Scenario::Stability => scenarios::stability::run(&ctx).await,
         Scenario::Idle => scenarios::idle::run(&ctx).await,
+        Scenario::Burst => scenarios::burst::run(&ctx).await,
     };
     ticker.abort();
     let mut report = result?;

@@ -99,7 +99,7 @@ pub struct ServerStats {
 
 pub struct Report {
     pub scenario: &'static str,
-    /// `ringtty native` or `raw pty`.
+    /// `native`, `tty` or `raw pty`.
     pub mode: &'static str,
     pub target: String,
     pub params: Map<String, Value>,

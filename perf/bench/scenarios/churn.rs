@@ -12,7 +12,9 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::link::Link;
-use super::{attach, bounded, create_on, discard, mode, raw_request, raw_spawner, remove, sh, RawPty};
+use super::{
+    attach, attach_tty, bounded, create_on, discard, mode, raw_request, raw_spawner, remove, sh, RawPty,
+};
 use crate::http::HttpConn;
 use crate::procfs::{round3, Sample};
 use crate::report::{Errors, Latencies, Report};
@@ -51,6 +53,7 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
                 let t0 = Instant::now();
                 let r = match spawner.as_ref() {
                     Some(sp) => raw_cycle(&ctx, sp, &script).await,
+                    None if ctx.args.protocol == crate::cli::Protocol::Tty => tty_cycle(&ctx, &script).await,
                     None => cycle(&ctx, &mut conn, &script).await,
                 };
                 match r {
@@ -170,6 +173,15 @@ async fn cycle_on(ctx: &Ctx, conn: &mut HttpConn, script: &str) -> Result<(), St
     }
     link.close().await;
     remove(ctx, conn, &id).await
+}
+
+/// One ttyd cycle: connect (the server spawns), first byte, close (the server kills and
+/// reaps the process).
+async fn tty_cycle(ctx: &Ctx, script: &str) -> Result<(), String> {
+    let mut link = Link::Native(Box::new(attach_tty(ctx, &sh(script)).await?));
+    link.wait_for(b"x", ctx.args.timeout).await?;
+    link.close().await;
+    Ok(())
 }
 
 /// One local cycle: spawn, first byte, drop (the child is killed and reaped).

@@ -10,7 +10,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::link::Link;
-use super::{attach, bounded, create, delete_all, discard, mode, raw_request, raw_spawner, sh, RawPty};
+use super::{
+    attach, attach_tty, bounded, create, delete_all, discard, mode, raw_request, raw_spawner, sh, RawPty,
+};
 use crate::procfs::round3;
 use crate::report::{Latencies, Report};
 use crate::Ctx;
@@ -88,11 +90,16 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
         let fds = s.peak.fds.saturating_sub(s.before.fds) as f64 / ok as f64;
         report.result("server_fds_per_session", round3(fds), "");
     }
-    if !args.raw {
+    if !args.raw && args.protocol == crate::cli::Protocol::Native {
         report.result("deleted", deleted, "");
     }
     report.result("cleanup_s", round3(cleanup.as_secs_f64()), "s");
-    report.latencies.push((if args.raw { "spawn" } else { "create" }.into(), create_l));
+    let first_step = match (args.raw, args.protocol) {
+        (true, _) => "spawn",
+        (false, crate::cli::Protocol::Native) => "create",
+        (false, crate::cli::Protocol::Tty) => "upgrade",
+    };
+    report.latencies.push((first_step.into(), create_l));
     report.latencies.push(("attach".into(), attach_l));
     report.latencies.push(("first_byte".into(), first_l));
     Ok(report)
@@ -104,6 +111,11 @@ async fn one(ctx: &Ctx, spawner: Option<&ringtty::pty::Spawner>, script: &str) -
         Some(sp) => {
             let spawned = sp.spawn(raw_request(&sh(script))).await.map_err(|e| format!("spawn: {e}"))?;
             (Link::Raw(RawPty::new(spawned)?), None, t0.elapsed(), None)
+        }
+        None if ctx.args.protocol == crate::cli::Protocol::Tty => {
+            // One step: the upgrade spawns the process.
+            let a = attach_tty(ctx, &sh(script)).await?;
+            (Link::Native(Box::new(a)), None, t0.elapsed(), None)
         }
         None => {
             let id = create(ctx, &sh(script)).await?;

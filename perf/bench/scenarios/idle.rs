@@ -25,7 +25,8 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
     if args.raw {
         return Err("idle has no --raw mode: it measures what the server spends per session".into());
     }
-    let mut report = Report::new("idle", "ringtty native", args.url.clone());
+    let (mode, target) = super::mode(ctx);
+    let mut report = Report::new("idle", mode, target);
     report.param("sessions", args.sessions);
     report.param("idle_s", args.duration.as_secs_f64());
     report.param("sample", SAMPLE.min(args.sessions));

@@ -41,6 +41,7 @@ impl Link {
                 a.pending.clear();
             }
             Link::Native(a) => {
+                let tty = a.ws.is_tty();
                 let open =
                     a.ws.read(|m| match m {
                         Msg::Output(b) => {
@@ -54,7 +55,11 @@ impl Link {
                             Some(ServerMsg::Exit { .. }) => r.exited = true,
                             _ => {}
                         },
-                        Msg::Closed(_) => r.closed = true,
+                        Msg::Closed(code) => {
+                            r.closed = true;
+                            // ttyd has no exit message: 1000 (code 0) or 1011 say it.
+                            r.exited |= tty && matches!(code, Some(1000 | 1011));
+                        }
                         Msg::Pong(_) => {}
                     })
                     .await?;

@@ -2,6 +2,7 @@
 //! browser would, running many of them at once with a bound, and the raw-PTY twin.
 
 pub mod api;
+pub mod burst;
 pub mod churn;
 pub mod connect;
 pub mod echo;
@@ -19,6 +20,7 @@ use ringtty::pty::{self, ChildDefaults, EnvRules, SpawnRequest, Spawned, Spawner
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Semaphore;
 
+use crate::cli::Protocol;
 use crate::client::{control, Msg, Ws};
 use crate::http::{create_body, HttpConn};
 use crate::Ctx;
@@ -184,6 +186,73 @@ pub async fn attach(ctx: &Ctx, id: &str) -> Result<Attached, String> {
     Ok(Attached { ws, offset, acked: offset, ack_every: ctx.args.ack_bytes, pending })
 }
 
+/// ttyd's protocol: `GET /ws?arg=A&arg=B...` (the server runs its COMMAND with these
+/// arguments appended: start it as `ringtty -W -a env` or `ttyd -W -a env`), the first
+/// message with the size, then output as it comes. No session id: the process ends
+/// with the connection.
+pub async fn attach_tty(ctx: &Ctx, argv: &[&str]) -> Result<Attached, String> {
+    let mut path = String::from("/ws");
+    for (i, arg) in argv.iter().enumerate() {
+        path.push(if i == 0 { '?' } else { '&' });
+        path.push_str("arg=");
+        percent_encode(arg, &mut path);
+    }
+    let mut ws = Ws::connect_tty(&ctx.target, &path, 80, 24).await.map_err(|e| format!("/ws: {e}"))?;
+    // The server sends the window title once the process runs (ttyd too): wait for it,
+    // so that a setup is complete (and bounded by --concurrency) when this returns.
+    let (mut titled, mut closed, mut pending) = (false, None, Vec::new());
+    while !titled {
+        let open = ws
+            .read(|m| match m {
+                Msg::Text(_) => titled = true,
+                Msg::Output(b) => pending.extend_from_slice(b),
+                Msg::Closed(code) => closed = Some(code),
+                Msg::Pong(_) => {}
+            })
+            .await
+            .map_err(|e| format!("/ws: {e}"))?;
+        if let Some(code) = closed.filter(|_| !titled).or((!open && !titled).then_some(None)) {
+            return Err(format!("/ws: closed before the process started ({code:?})"));
+        }
+    }
+    Ok(Attached { ws, offset: 0, acked: 0, ack_every: u64::MAX, pending })
+}
+
+/// Everything but unreserved characters as `%XX` (RFC 3986 §2.3).
+fn percent_encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// A session running `argv`, attached: created by REST and attached natively, or (tty)
+/// a `/ws` connection. The id, when there is a session to delete afterwards.
+pub async fn open_attached(ctx: &Ctx, argv: &[&str]) -> Result<(Attached, Option<String>), String> {
+    if ctx.args.protocol == Protocol::Tty {
+        return Ok((attach_tty(ctx, argv).await?, None));
+    }
+    let id = create(ctx, argv).await?;
+    match attach(ctx, &id).await {
+        Ok(a) => Ok((a, Some(id))),
+        Err(e) => {
+            discard(ctx, &id).await;
+            Err(e)
+        }
+    }
+}
+
+/// Refuses a scenario that needs the native protocol (REST, several clients of a session).
+pub fn native_only(ctx: &Ctx, what: &str) -> Result<(), String> {
+    match ctx.args.protocol {
+        Protocol::Native => Ok(()),
+        Protocol::Tty => Err(format!("{what} needs the native protocol (ttyd's has no {what})")),
+    }
+}
+
 /// Runs `f(0..n)` as local tasks, at most `limit` at once; results in index order.
 pub async fn bounded<T, F, Fut>(n: usize, limit: usize, f: F) -> Vec<T>
 where
@@ -285,14 +354,8 @@ pub async fn open(
         let spawned = sp.spawn(raw_request(argv)).await.map_err(|e| format!("spawn: {e}"))?;
         return Ok((Link::Raw(RawPty::new(spawned)?), None));
     }
-    let id = create(ctx, argv).await?;
-    match attach(ctx, &id).await {
-        Ok(a) => Ok((Link::Native(Box::new(a)), Some(id))),
-        Err(e) => {
-            discard(ctx, &id).await;
-            Err(e)
-        }
-    }
+    let (a, id) = open_attached(ctx, argv).await?;
+    Ok((Link::Native(Box::new(a)), id))
 }
 
 /// The spawner for `--raw`, or `None` against a server.
@@ -300,11 +363,13 @@ pub fn maybe_spawner(ctx: &Ctx) -> Result<Option<Spawner>, String> {
     ctx.args.raw.then(raw_spawner).transpose()
 }
 
-/// `ringtty native` or `raw pty`, and what was measured.
+/// `native`, `tty` or `raw pty`, and what was measured.
 pub fn mode(ctx: &Ctx) -> (&'static str, String) {
-    if ctx.args.raw {
-        ("raw pty", "local PTY, no server".to_string())
-    } else {
-        ("ringtty native", ctx.args.url.clone())
+    match (ctx.args.raw, ctx.args.protocol) {
+        (true, _) => ("raw pty", "local PTY, no server".to_string()),
+        (false, Protocol::Native) => ("native", ctx.args.url.clone()),
+        (false, Protocol::Tty) => {
+            ("tty", format!("{}ws", ctx.args.url.trim_end_matches('/').to_owned() + "/"))
+        }
     }
 }

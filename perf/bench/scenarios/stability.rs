@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{attach, bounded, create, delete_all, discard, Attached};
+use super::{bounded, delete_all, mode, open_attached, Attached};
 use crate::client::Msg;
 use crate::procfs::round3;
 use crate::report::{Errors, Latencies, Report};
@@ -33,23 +33,15 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
     if !(rate > 0.0 && rate.is_finite()) {
         return Err("--rate must be above 0".into());
     }
-    let mut report = Report::new("stability", "ringtty native", args.url.clone());
+    let (mode, target) = mode(ctx);
+    let mut report = Report::new("stability", mode, target);
     report.param("sessions", args.sessions);
     report.param("pings_per_s", rate);
     report.param("duration_s", args.duration.as_secs_f64());
 
     let opened = bounded(args.sessions, args.concurrency, |_| {
         let ctx = ctx.clone();
-        async move {
-            let id = create(&ctx, &["cat"]).await?;
-            match attach(&ctx, &id).await {
-                Ok(a) => Ok((a, id)),
-                Err(e) => {
-                    discard(&ctx, &id).await;
-                    Err(e)
-                }
-            }
-        }
+        async move { open_attached(&ctx, &["cat"]).await }
     })
     .await;
     let mut conns = Vec::new();
@@ -58,7 +50,7 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
         match o {
             Ok((a, id)) => {
                 conns.push(Some(a));
-                ids.push(id);
+                ids.extend(id);
             }
             Err(e) => report.errors.add(format!("setup: {e}")),
         }
@@ -116,7 +108,7 @@ async fn ping(ctx: &Ctx, mut a: Attached, first: Instant, end: Instant, period: 
         if (now >= end && sent.is_empty()) || now >= drain_end {
             break;
         }
-        let (mut bytes, mut closed, mut pongs) = (0usize, false, Vec::new());
+        let (mut bytes, mut closed, mut pongs) = (0usize, None, Vec::new());
         tokio::select! {
             _ = tick.tick(), if now < end => {
                 if Instant::now() >= end {
@@ -135,7 +127,7 @@ async fn ping(ctx: &Ctx, mut a: Attached, first: Instant, end: Instant, period: 
             r = a.ws.read(|m| match m {
                 Msg::Output(b) => bytes += b.len(),
                 Msg::Pong(p) => pongs.push(p.try_into().map(u64::from_be_bytes).ok()),
-                Msg::Closed(_) => closed = true,
+                Msg::Closed(code) => closed = Some(code),
                 Msg::Text(_) => {}
             }) => {
                 if let Err(e) = r {
@@ -159,8 +151,11 @@ async fn ping(ctx: &Ctx, mut a: Attached, first: Instant, end: Instant, period: 
                 }
             }
         }
-        if closed {
-            t.errors.add("disconnected");
+        if let Some(code) = closed {
+            t.errors.add(match code {
+                Some(code) => format!("disconnected: close {code}"),
+                None => "disconnected: connection lost".to_string(),
+            });
             t.disconnects += 1;
             break;
         }

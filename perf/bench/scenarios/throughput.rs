@@ -35,6 +35,9 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
     let spawner = Rc::new(maybe_spawner(ctx)?);
     let cmd = args.command.clone().unwrap_or_else(|| format!("head -c {} /dev/zero | base64", args.bytes));
     let viewers = if args.raw { 0 } else { args.viewers };
+    if viewers > 0 {
+        super::native_only(ctx, "viewers")?;
+    }
     let (mode, target) = mode(ctx);
     let mut report = Report::new("throughput", mode, target);
     report.param("sessions", args.sessions);
