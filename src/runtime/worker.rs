@@ -218,6 +218,23 @@ pub struct WorkerParams {
     pub inbox: mpsc::UnboundedReceiver<CrossCore>,
 }
 
+/// Buffers per session that the pool's bound must leave room for: a session that has
+/// printed anything keeps its newest output in a buffer (its merge buffer, and briefly
+/// the original of a small read), whatever its scrollback limit.
+const BUFS_PER_IDLE_SESSION: usize = 3;
+
+/// The worker's pool: the default bound (64 MiB of 16 KiB buffers), raised so that this
+/// core's share of `--max-sessions` can each hold their newest output. Without it a
+/// worker with a few thousand idle sessions runs out of buffers and new sessions wait
+/// for one forever, showing nothing. Buffers are allocated on demand and trimmed, so the
+/// bound is a ceiling, not a reservation.
+fn pool_config(cfg: &Config, workers: usize) -> crate::buf::PoolConfig {
+    let default = crate::buf::PoolConfig::default();
+    let per_core = cfg.sessions.max_sessions.div_ceil(workers.max(1));
+    let needed = per_core.saturating_mul(BUFS_PER_IDLE_SESSION).saturating_add(default.reserve);
+    crate::buf::PoolConfig { max_bufs: default.max_bufs.max(needed), ..default }
+}
+
 fn node_id(cfg: &Config) -> Option<NodeId> {
     // Validated by the config already; a name the session layer refuses is dropped.
     cfg.sessions.node_id.as_deref().and_then(|n| NodeId::new(n).ok())
@@ -262,6 +279,8 @@ fn run(p: WorkerParams) {
         }
     };
     let node = node_id(&p.cfg);
+    let pool =
+        crate::buf::Pool::new(pool_config(&p.cfg, p.shared.workers.len())).expect("the pool config is valid");
     let worker = Rc::new(Worker {
         index: p.index,
         cfg: p.cfg,
@@ -272,8 +291,7 @@ fn run(p: WorkerParams) {
         date: Cell::new(HttpDate::from_unix(0)),
         fault_injection: p.fault_injection,
         kill: Notify::new(),
-        pool: crate::buf::Pool::new(crate::buf::PoolConfig::default())
-            .expect("the default pool config is valid"),
+        pool,
         spawner: p.spawner,
         sessions: RefCell::new(std::collections::HashMap::new()),
         node,
@@ -449,4 +467,23 @@ async fn drain(w: &Rc<Worker>) {
         .await;
     }
     debug!("worker {} stopped", w.index);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        Config::parse_from(std::iter::once("ringtty").chain(args.iter().copied())).unwrap().unwrap()
+    }
+
+    #[test]
+    fn the_pool_leaves_room_for_every_session_of_the_core() {
+        let default = crate::buf::PoolConfig::default();
+        assert_eq!(pool_config(&config(&["bash"]), 2).max_bufs, default.max_bufs);
+        // 7,000 sessions on 2 cores: 3,500 each, each holding its newest output.
+        let big = pool_config(&config(&["--max-sessions", "7000", "bash"]), 2);
+        assert!(big.max_bufs >= 3500 * BUFS_PER_IDLE_SESSION + default.reserve, "{big:?}");
+        assert!(crate::buf::Pool::new(big).is_ok());
+    }
 }
