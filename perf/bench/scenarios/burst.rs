@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::link::Link;
-use super::{bounded, delete_all, maybe_spawner, mode, open, sh};
+use super::{bounded, delete_all, mode, open_ready};
 use crate::procfs::round3;
 use crate::report::{Errors, Latencies, Report};
 use crate::Ctx;
@@ -39,7 +39,6 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
     if !(rate > 0.0 && rate.is_finite()) {
         return Err("--rate must be above 0".into());
     }
-    let spawner = Rc::new(maybe_spawner(ctx)?);
     let script = Rc::new(args.command.clone().unwrap_or_else(|| child(args.burst_bytes)));
     let (mode, target) = mode(ctx);
     let mut report = Report::new("burst", mode, target);
@@ -49,28 +48,7 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
     report.param("duration_s", args.duration.as_secs_f64());
     report.param("child", script.as_str());
 
-    let opened = bounded(args.sessions, args.concurrency, |_| {
-        let (ctx, spawner, script) = (ctx.clone(), spawner.clone(), script.clone());
-        async move {
-            let (mut link, id) = open(&ctx, spawner.as_ref().as_ref(), &sh(&script)).await?;
-            link.wait_for(b"R", ctx.args.timeout).await.map(|()| (link, id))
-        }
-    })
-    .await;
-    let (mut links, mut ids) = (Vec::new(), Vec::new());
-    for o in opened {
-        match o {
-            Ok((link, id)) => {
-                links.push(Some(link));
-                ids.extend(id);
-            }
-            Err(e) => report.errors.add(format!("setup: {e}")),
-        }
-    }
-    if links.is_empty() {
-        delete_all(ctx, ids).await;
-        return Err("no session could be set up".into());
-    }
+    let (links, ids) = open_ready(ctx, &script, b"R", &mut report).await?;
 
     ctx.mark_before();
     let n = links.len();

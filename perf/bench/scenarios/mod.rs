@@ -358,6 +358,42 @@ pub async fn open(
     Ok((Link::Native(Box::new(a)), id))
 }
 
+/// Opens `n` terminals running `sh -c SCRIPT` (at most --concurrency at once) and waits
+/// until each has printed `ready` (its child is set up) — the setup every open-loop
+/// scenario does before its clock starts. Failures go into `report`; `Err` when none
+/// could be set up (whatever was created is removed first).
+pub async fn open_ready(
+    ctx: &Rc<Ctx>,
+    script: &Rc<String>,
+    ready: &'static [u8],
+    report: &mut crate::report::Report,
+) -> Result<(Vec<Option<Link>>, Vec<String>), String> {
+    let spawner = Rc::new(maybe_spawner(ctx)?);
+    let opened = bounded(ctx.args.sessions, ctx.args.concurrency, |_| {
+        let (ctx, spawner, script) = (ctx.clone(), spawner.clone(), script.clone());
+        async move {
+            let (mut link, id) = open(&ctx, spawner.as_ref().as_ref(), &sh(&script)).await?;
+            link.wait_for(ready, ctx.args.timeout).await.map(|()| (link, id))
+        }
+    })
+    .await;
+    let (mut links, mut ids) = (Vec::new(), Vec::new());
+    for o in opened {
+        match o {
+            Ok((link, id)) => {
+                links.push(Some(link));
+                ids.extend(id);
+            }
+            Err(e) => report.errors.add(format!("setup: {e}")),
+        }
+    }
+    if links.is_empty() {
+        delete_all(ctx, ids).await;
+        return Err(format!("no session could be set up: {:?}", report.to_json()["errors_by_kind"]));
+    }
+    Ok((links, ids))
+}
+
 /// The spawner for `--raw`, or `None` against a server.
 pub fn maybe_spawner(ctx: &Ctx) -> Result<Option<Spawner>, String> {
     ctx.args.raw.then(raw_spawner).transpose()
