@@ -420,5 +420,8 @@ pub fn describe(live: &Live, w: &Worker, out: &mut serde_json::Map<String, serde
     out.insert("rows".into(), json!(size.rows));
     out.insert("clients".into(), json!(s.client_count()));
     out.insert("offset".into(), json!(s.end_offset()));
+    let m = s.metrics();
+    out.insert("pty_pauses".into(), json!(m.pty_pauses));
+    out.insert("demotions".into(), json!(m.demotions));
     out.insert("worker".into(), json!(w.index));
 }

@@ -605,15 +605,7 @@ async fn session_writer(
             continue;
         }
         batch.clear();
-        let resumed = {
-            let mut state = live.state.borrow_mut();
-            let held = !state.should_read_pty();
-            state.poll_send(client, &mut batch);
-            held && state.should_read_pty()
-        };
-        if resumed {
-            // A client without acks is held back by what it has not taken yet: taking it
-            // is what lets the terminal be read again, so the session task must know.
+        if live.state.borrow_mut().poll_send(client, &mut batch) {
             live.flow_changed();
         }
         if batch.is_empty() {

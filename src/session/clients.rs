@@ -141,9 +141,13 @@ impl Session {
     /// Fills `batch` (cleared first; reuse it: no allocation once it has grown) with
     /// up to [`MAX_BATCH`] items for `client`'s writer, in order, and moves its
     /// cursor past them. Empty: nothing to send until the next push, resize or exit.
-    pub fn poll_send(&mut self, client: ClientId, batch: &mut Vec<Outgoing>) {
+    ///
+    /// Returns `true` when taking this output lets the PTY be read again: a client
+    /// without acks is held back by what it has not taken yet, so the runtime must
+    /// then wake whatever waits to read the PTY.
+    pub fn poll_send(&mut self, client: ClientId, batch: &mut Vec<Outgoing>) -> bool {
         batch.clear();
-        let Ok(key) = self.key(client) else { return };
+        let Ok(key) = self.key(client) else { return false };
         let exited = match self.life.status {
             super::Status::Exited { status, .. } => Some(status),
             super::Status::Running => None,
@@ -180,7 +184,7 @@ impl Session {
                 batch.push(item);
             }
         }
-        self.note_flow();
+        self.note_flow()
     }
 
     /// `{"type":"ack","offset"}`: every byte before `offset` is rendered. Opts the

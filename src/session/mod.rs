@@ -348,7 +348,8 @@ impl Session {
 
     /// Counts a transition of `should_read_pty` to false and forgets a driver's
     /// hold once it is over; called after every mutation.
-    fn note_flow(&mut self) {
+    /// `true` when reading was held back and no longer is.
+    fn note_flow(&mut self) -> bool {
         if self.held_by_driver().is_none() {
             self.held_since = None;
         }
@@ -356,7 +357,9 @@ impl Session {
         if self.reading && !reading && self.life.is_running() {
             self.metrics.pty_pauses += 1;
         }
+        let resumed = !self.reading && reading;
         self.reading = reading;
+        resumed
     }
 
     /// The child has exited and the PTY reported EIO: all output has been pushed.

@@ -545,10 +545,10 @@ fn a_client_that_never_acks_still_gets_a_whole_flood() {
     let mut ws = attach(&server, &id, "");
     // Input makes it the driver: the window applies, counted from what it was sent.
     ws.send(Message::binary(b"\n".to_vec())).unwrap();
-    let t0 = Instant::now();
+    // Whether taking output wakes the reader is checked where it is decided, without a
+    // clock (session::tests::driver_without_acks_is_held_by_its_unsent_backlog); here,
+    // end to end, every byte arrives.
     let seen = read_until_exit(&mut ws);
-    // Not a benchmark: a stall here lasts until the 10 s driver demotion.
-    assert!(t0.elapsed() < Duration::from_secs(6), "stalled until the driver was demoted");
     assert_eq!(seen.output.len(), 16_000_000 + 2, "the echoed newline, then the flood");
     assert!(seen.gaps.is_empty());
 }
