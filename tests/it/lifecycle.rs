@@ -132,8 +132,15 @@ fn startup_says_which_host_limit_to_raise_for_the_capacity() {
 fn shutdown_signals_the_sessions_commands() {
     let mut server = Server::start(&["--threads", "2", "--allow-any-command"]);
     let marker = std::env::temp_dir().join(format!("ringtty-hup-{}", std::process::id()));
+    let ready = marker.with_extension("ready");
     let _ = std::fs::remove_file(&marker);
-    let script = format!("trap 'echo got > {}; exit 0' HUP; while :; do sleep 0.05; done", marker.display());
+    let _ = std::fs::remove_file(&ready);
+    // The command says when its trap is set: a SIGHUP before that would kill it unseen.
+    let script = format!(
+        "trap 'echo got > {}; exit 0' HUP; : > {}; while :; do sleep 0.05; done",
+        marker.display(),
+        ready.display()
+    );
     let body = serde_json::json!({ "command": ["sh", "-c", script] }).to_string();
     let r = request(
         &server,
@@ -144,6 +151,11 @@ fn shutdown_signals_the_sessions_commands() {
     );
     assert_eq!(r.status, 201);
     let pid = r.json()["pid"].as_i64().unwrap();
+    let until = std::time::Instant::now() + DEADLINE;
+    while !ready.exists() {
+        assert!(std::time::Instant::now() < until, "the command never set its trap");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     server.signal(libc::SIGTERM);
     assert!(server.wait(DEADLINE).success(), "{}", server.stderr());
     let until = std::time::Instant::now() + DEADLINE;
@@ -159,4 +171,5 @@ fn shutdown_signals_the_sessions_commands() {
     // It got the configured signal (SIGHUP), not just a SIGKILL at the end.
     assert!(marker.exists(), "the command never saw SIGHUP");
     let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(&ready);
 }
