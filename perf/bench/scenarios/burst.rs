@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::link::Link;
-use super::{bounded, delete_all, mode, open_ready};
+use super::{bounded, close_all, mode, open_ready};
 use crate::procfs::round3;
 use crate::report::{Errors, Latencies, Report};
 use crate::Ctx;
@@ -80,10 +80,7 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
         total.gaps += t.gaps;
         finished.extend(link);
     }
-    for link in finished {
-        link.close().await;
-    }
-    delete_all(ctx, ids).await;
+    close_all(ctx, finished, ids).await;
 
     report.errors.merge(&total.errors);
     report.result("sessions_ok", n, "");

@@ -211,8 +211,8 @@ pub async fn attach_tty(ctx: &Ctx, argv: &[&str]) -> Result<Attached, String> {
             })
             .await
             .map_err(|e| format!("/ws: {e}"))?;
-        if let Some(code) = closed.filter(|_| !titled).or((!open && !titled).then_some(None)) {
-            return Err(format!("/ws: closed before the process started ({code:?})"));
+        if !titled && (closed.is_some() || !open) {
+            return Err(format!("/ws: closed before the process started (close {:?})", closed.flatten()));
         }
     }
     Ok(Attached { ws, offset: 0, acked: 0, ack_every: u64::MAX, pending })
@@ -392,6 +392,14 @@ pub async fn open_ready(
         return Err(format!("no session could be set up: {:?}", report.to_json()["errors_by_kind"]));
     }
     Ok((links, ids))
+}
+
+/// The end of a scenario: detaches every terminal, then removes the sessions.
+pub async fn close_all(ctx: &Rc<Ctx>, links: Vec<Link>, ids: Vec<String>) {
+    for link in links {
+        link.close().await;
+    }
+    delete_all(ctx, ids).await;
 }
 
 /// The spawner for `--raw`, or `None` against a server.
