@@ -96,6 +96,9 @@ describe('writable terminal (ringtty -W bash)', () => {
     // Right-click pastes the clipboard as input.
     await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((3*3))'));
     await page.click('#terminal', { button: 'right' });
+    // The clipboard read is asynchronous: Enter pressed before the paste lands
+    // would reach the shell first, as it would for a user typing that fast.
+    await waitForLine(page, /^rt\$ echo pasted-\$\(\(3\*3\)\)$/);
     await page.keyboard.press('Enter');
     await waitForLine(page, /^pasted-9$/);
     assert.deepEqual(page.problems(), []);
