@@ -43,7 +43,7 @@ pub struct BufMut {
 
 impl BufMut {
     pub(super) fn new(lease: Lease) -> BufMut {
-        debug_assert!(lease.mem().len() > HEADROOM);
+        debug_assert!(lease.mem().len() >= HEADROOM);
         BufMut { lease, start: HEADROOM, end: HEADROOM }
     }
 

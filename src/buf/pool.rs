@@ -43,6 +43,9 @@ const MAX_MEM: usize = u32::MAX as usize;
 pub struct BufId(usize);
 
 impl BufId {
+    /// The id of every [`Pool::alloc_exact`] buffer: it has no slab entry.
+    pub const UNPOOLED: BufId = BufId(usize::MAX);
+
     /// The slab index, for logs and debugging.
     pub fn index(self) -> usize {
         self.0
@@ -282,6 +285,20 @@ impl Pool {
         debug_assert_eq!(st.in_use + st.free.len(), st.slots.len());
         debug_assert!(st.slots.len() <= self.inner.max_bufs);
         Some(Lease(slot))
+    }
+
+    /// A buffer of exactly `capacity` data bytes (after the [`HEADROOM`]) that is not
+    /// the pool's: it is freed, not given back, when its last handle drops, and counts
+    /// against no bound. For compacting a quiet session's small tail of scrollback,
+    /// which would otherwise pin a whole pool buffer while the terminal is idle. The
+    /// scrollback charges it its real size ([`Buf::mem_size`](super::Buf::mem_size)).
+    pub fn alloc_exact(&self, capacity: usize) -> BufMut {
+        let slot = Rc::new(Slot {
+            id: BufId::UNPOOLED,
+            pool: Weak::new(),
+            mem: vec![0; HEADROOM + capacity].into_boxed_slice(),
+        });
+        BufMut::new(Lease(slot))
     }
 
     /// Grows the pool by one slot; the caller has checked the bound (no free

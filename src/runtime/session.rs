@@ -10,7 +10,9 @@
 //! - **input**: input is queued and the PTY is writable: short writes, EAGAIN included;
 //! - **child**: the pidfd is readable: reap; kill requests (configured signal, then
 //!   SIGKILL after the grace) are applied as they come;
-//! - **timers**: `Session::tick` at `next_deadline`, acting on what it returns;
+//! - **timers**: `Session::tick` at `next_deadline`, acting on what it returns; and
+//!   [`QUIET`] after the last output, `Session::compact` (an idle terminal keeps its
+//!   screenful in an exact-size buffer, not in pool buffers);
 //! - a **wake** from a client (ack, detach, input, delete) re-evaluates all of the above.
 
 use std::cell::{Cell, RefCell};
@@ -33,6 +35,13 @@ use crate::session::{Actions, ClientId, ExitStatus, Millis, Session, SessionId, 
 /// After the child exits, how long to wait for the PTY's EIO while a background
 /// process keeps the terminal open, before the session ends anyway.
 const EXIT_DRAIN: Duration = Duration::from_millis(500);
+
+/// Most buffers one readiness event reads before the session task yields (256 KiB):
+/// a flooding terminal must not keep its core from everything else.
+const DRAIN_BATCH: usize = 16;
+
+/// How long a terminal must be silent before its scrollback's tail is compacted.
+const QUIET: Duration = Duration::from_secs(2);
 
 /// What the API shows about a session besides its state.
 #[derive(Debug, Clone)]
@@ -201,6 +210,8 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
     let mut end = Ending { status: None, eio: false, drain_until: None, done: false };
     let mut held = false;
     let mut want_buffer = false;
+    // When to compact: QUIET after the last output, if any came since the last time.
+    let mut quiet_at: Option<tokio::time::Instant> = None;
     loop {
         let removed = live.removed.get();
         let signal = if removed { Some(Signal::KILL) } else { live.kill.take() };
@@ -231,7 +242,12 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
         }
         held = !reading;
         let writing = !end.eio && !live.state.borrow().pending_input().is_empty();
-        let deadline = live.state.borrow().next_deadline().map(|Millis(at)| w.instant_at(at).into());
+        let deadline: Option<tokio::time::Instant> =
+            live.state.borrow().next_deadline().map(|Millis(at)| w.instant_at(at).into());
+        let wake_at = match (deadline, quiet_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             ready = ready_for(master, Interest::READABLE), if reading && !want_buffer => {
                 let Ok(mut ready) = ready else { return };
@@ -239,9 +255,16 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                     want_buffer = true;
                     continue;
                 };
+                quiet_at = Some(tokio::time::Instant::now() + QUIET);
                 match drain(&w, &live, ready.get_inner(), buf) {
                     Drained::WouldBlock => ready.clear_ready(),
                     Drained::Held => {}
+                    Drained::Batch => {
+                        // A flood gives the core back now and then: its clients' input
+                        // (Ctrl+C, a pause) and every other task on the core run.
+                        drop(ready);
+                        tokio::task::yield_now().await;
+                    }
                     Drained::Eio => end.eio = true,
                 }
             }
@@ -266,7 +289,13 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
             // Armed only while the drain time runs: once it is over and reading is held
             // back, a flow change (ack, demotion, detach) wakes the task instead.
             _ = sleep_until(end.drain_until), if !end.done && end.drain_until.is_some_and(|at| at > tokio::time::Instant::now()) => {}
-            _ = sleep_until(deadline), if deadline.is_some() => {
+            _ = sleep_until(wake_at), if wake_at.is_some() => {
+                let now = tokio::time::Instant::now();
+                if quiet_at.is_some_and(|at| at <= now) {
+                    quiet_at = None;
+                    live.state.borrow_mut().compact();
+                }
+                // Early is harmless: tick acts only on what is due.
                 let actions = live.state.borrow_mut().tick(w.now());
                 live.apply(&w, actions);
             }
@@ -355,6 +384,8 @@ enum Drained {
     WouldBlock,
     /// Reading stopped because flow control or the pool says so.
     Held,
+    /// [`DRAIN_BATCH`] buffers were read: more may be waiting.
+    Batch,
     /// The terminal is closed: all output has been read.
     Eio,
 }
@@ -363,6 +394,7 @@ enum Drained {
 /// the session at once, so a busy terminal streams in full buffers and a keystroke
 /// echo goes out immediately.
 fn drain(w: &Worker, live: &Live, master: &OwnedFd, mut buf: BufMut) -> Drained {
+    let mut filled = 0;
     let outcome = loop {
         let n = match pty::read_into(master, buf.spare_mut()) {
             Ok(ReadOutcome::Data(n)) => n,
@@ -377,6 +409,10 @@ fn drain(w: &Worker, live: &Live, master: &OwnedFd, mut buf: BufMut) -> Drained 
         push(w, live, buf);
         if !live.state.borrow().should_read_pty() {
             return Drained::Held;
+        }
+        filled += 1;
+        if filled == DRAIN_BATCH {
+            return Drained::Batch;
         }
         match w.pool.try_alloc() {
             Some(next) => buf = next,
@@ -420,6 +456,7 @@ pub fn describe(live: &Live, w: &Worker, out: &mut serde_json::Map<String, serde
     out.insert("rows".into(), json!(size.rows));
     out.insert("clients".into(), json!(s.client_count()));
     out.insert("offset".into(), json!(s.end_offset()));
+    out.insert("scrollback_bytes".into(), json!(s.scrollback().mem()));
     let m = s.metrics();
     out.insert("pty_pauses".into(), json!(m.pty_pauses));
     out.insert("demotions".into(), json!(m.demotions));

@@ -323,6 +323,15 @@ impl Session {
         Ok(())
     }
 
+    /// The terminal has been quiet for a while: compacts the scrollback's tail (see
+    /// [`Scrollback::compact`]); returns the bytes of memory released.
+    pub fn compact(&mut self) -> usize {
+        let min_cursor = self.clients.iter().map(|(_, c)| c.cursor).min().unwrap_or(u64::MAX);
+        let freed = self.scrollback.compact(min_cursor);
+        self.note_flow();
+        freed
+    }
+
     /// Whether the runtime may read the PTY now (see the module docs). Not while
     /// exited, nor while the governing client (native: the driver; ttyd: the client)
     /// has paused, has a full window (suspended while the input queue is stalled), or

@@ -67,7 +67,7 @@
 use std::collections::VecDeque;
 
 use super::Outgoing;
-use crate::buf::{Buf, BufError, BufMut, Pool, HEADROOM};
+use crate::buf::{Buf, BufError, BufId, BufMut, Pool, HEADROOM};
 use crate::ws::{FrameHeader, OpCode};
 
 /// Most fresh originals kept waiting for slow clients before the merge buffer is
@@ -172,6 +172,8 @@ pub struct ScrollStats {
     pub seals: u64,
     /// Chunks evicted.
     pub evicted: u64,
+    /// Quiet tails copied into exact-size buffers ([`Scrollback::compact`]).
+    pub compactions: u64,
 }
 
 /// A session's output: offsets, framed chunks, the merge buffer, memory accounting.
@@ -335,6 +337,34 @@ impl Scrollback {
         before - self.mem
     }
 
+    /// The terminal has gone quiet: gives back the memory that only more output would
+    /// have used. Drops the fresh originals every client has been sent (`min_cursor`),
+    /// seals the merge buffer, and if the newest chunk then fills at most half a pool
+    /// buffer, copies it into a buffer of its exact size: an idle session keeps its
+    /// prompt in a few hundred bytes, not a 16 KiB pool buffer. The next small push
+    /// absorbs that chunk again (see `open_merge`), so each quiet spell costs one copy
+    /// of at most half a buffer. Returns the bytes of memory released.
+    pub fn compact(&mut self, min_cursor: u64) -> usize {
+        let before = self.mem;
+        self.retire(min_cursor);
+        self.seal();
+        let small = 2 * self.small_max;
+        if let Some(chunk) =
+            self.sealed.back_mut().filter(|c| c.len <= small && c.frame.id() != BufId::UNPOOLED)
+        {
+            let head = Head::new(chunk.len, self.prefix);
+            let mut exact = self.pool.alloc_exact(chunk.len);
+            exact.extend_from_slice(chunk.bytes_from(chunk.start));
+            // A fresh buffer has its whole headroom, which fits any head.
+            exact.prepend(head.as_slice()).expect("a fresh buffer has its whole headroom");
+            let old = std::mem::replace(&mut chunk.frame, exact.freeze());
+            chunk.head = head.len;
+            self.mem = self.mem - old.mem_size() + chunk.frame.mem_size();
+            self.stats.compactions += 1;
+        }
+        before.saturating_sub(self.mem)
+    }
+
     /// What to send a client whose cursor is `offset` (`start() <= offset < end()`),
     /// and the offset after it; `None` outside that range.
     pub fn item_at(&mut self, offset: u64) -> Option<(Outgoing, u64)> {
@@ -417,6 +447,13 @@ impl Scrollback {
     /// Buffers held: sealed chunks, fresh originals and the merge buffer.
     pub fn buffers(&self) -> usize {
         self.sealed.len() + self.fresh.len() + usize::from(self.merge.is_some())
+    }
+
+    /// The memory of every buffer held, counted afresh (tests check `mem` by it).
+    #[cfg(test)]
+    pub fn mem_recount(&self) -> usize {
+        let chunks = self.sealed.iter().chain(&self.fresh).map(|c| c.frame.mem_size()).sum::<usize>();
+        chunks + self.merge.as_ref().map_or(0, |_| self.pool.mem_size())
     }
 
     /// Counters.

@@ -58,7 +58,7 @@ impl Fixture {
     pub fn check_memory(&self) {
         let sb = self.session.scrollback();
         assert!(sb.mem() <= sb.limit(), "scrollback holds {} > limit {}", sb.mem(), sb.limit());
-        assert_eq!(sb.mem(), sb.buffers() * self.pool.mem_size());
+        assert_eq!(sb.mem(), sb.mem_recount());
         assert_eq!(sb.end(), self.output.len() as u64);
     }
 
@@ -684,6 +684,56 @@ fn shrinking_for_a_core_budget() {
     v.drain(&mut f.session, &f.output);
     assert_eq!(v.gaps.len(), 1);
     assert_eq!(v.next, f.output.len() as u64);
+}
+
+#[test]
+fn a_quiet_terminal_keeps_its_tail_in_an_exact_size_buffer() {
+    for dialect in [Dialect::Native, Dialect::Ttyd] {
+        let config = SessionConfig { dialect, scrollback: 1 << 20, ..SessionConfig::default() };
+        let mut f = Fixture::new(DEFAULT_CAPACITY, config);
+        let mut live = f.attach(true, None);
+        let mut lagging = f.attach(false, None);
+        // A prompt and some echoes: all merged into one pool buffer, plus originals.
+        f.push(b"user@host:~$ ");
+        for i in 0..20 {
+            f.push(&[pattern_byte(i)]);
+            live.drain(&mut f.session, &f.output);
+        }
+        let before = f.session.scrollback().mem();
+        let freed = f.session.compact();
+        let sb = f.session.scrollback();
+        assert_eq!((sb.buffers(), sb.mem(), before - freed), (1, sb.mem_recount(), sb.mem()));
+        assert!(sb.mem() < 256, "{} bytes for 33 bytes of output", sb.mem());
+        f.check_memory();
+        // Only the lagging viewer's queued originals still hold pool buffers.
+        lagging.drain(&mut f.session, &f.output);
+        f.session.compact();
+        assert_eq!(f.pool.stats().in_use, 0, "no pool buffer is held by a quiet session");
+        // Typing again absorbs the compacted tail; everyone gets every byte.
+        for i in 20..40 {
+            f.push(&[pattern_byte(i)]);
+            live.drain(&mut f.session, &f.output);
+        }
+        lagging.drain(&mut f.session, &f.output);
+        let mut late = f.attach(false, Some(0));
+        late.drain(&mut f.session, &f.output);
+        for w in [&live, &lagging, &late] {
+            assert_eq!((w.bytes, w.gaps.len()), (f.output.len() as u64, 0));
+        }
+        assert_eq!(f.session.scrollback().stats().compactions, 1);
+    }
+}
+
+#[test]
+fn compaction_leaves_full_buffers_alone() {
+    let mut f = Fixture::native(DEFAULT_CAPACITY, 1 << 20);
+    f.push_pattern(3 * DEFAULT_CAPACITY, DEFAULT_CAPACITY);
+    let mem = f.session.scrollback().mem();
+    assert_eq!(f.session.compact(), 0);
+    assert_eq!(f.session.scrollback().mem(), mem);
+    let mut v = f.attach(false, Some(0));
+    v.drain(&mut f.session, &f.output);
+    assert_eq!(v.bytes, f.output.len() as u64);
 }
 
 #[test]
