@@ -85,6 +85,43 @@ pub fn async_fd(
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into_parts().1)
 }
 
+/// A socket descriptor owned by a tokio-uring stream, registered with the reactor for
+/// read readiness ([`register_stream_fd`]).
+pub struct StreamFd(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for StreamFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
+}
+
+/// Registers a socket that a tokio-uring stream owns (it exposes only the raw fd) with
+/// the current tokio reactor for read readiness.
+///
+/// # Safety
+/// `fd` must stay open, naming the same socket, until the returned `AsyncFd` is dropped:
+/// the caller drops it before the stream that owns the descriptor.
+pub unsafe fn register_stream_fd(fd: std::os::fd::RawFd) -> io::Result<tokio::io::unix::AsyncFd<StreamFd>> {
+    // SAFETY: upheld by the caller, as documented above.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(StreamFd(fd), tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
+/// A non-blocking `read(2)` of at most `room` bytes into the spare capacity of `buf`
+/// (which must have that much), extending it by what was read.
+pub fn read_spare(fd: &StreamFd, buf: &mut Vec<u8>, room: usize) -> io::Result<usize> {
+    let len = buf.len();
+    let spare = &mut buf.spare_capacity_mut()[..room];
+    // SAFETY: the stream that owns `fd` outlives its registration (see
+    // `register_stream_fd`), and the registration outlives this borrow of it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.0) };
+    let (init, _) = rustix::io::read(borrowed, spare)?;
+    let n = init.len();
+    // SAFETY: read(2) initialised the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(len + n) };
+    Ok(n)
+}
+
 /// A non-blocking `writev(2)` on a socket owned by a tokio-uring stream (which exposes
 /// only its raw fd). The caller guarantees `fd` is open for the call.
 pub fn writev(fd: std::os::fd::RawFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
@@ -104,4 +141,12 @@ pub fn dup(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
     // SAFETY: the caller's stream owns `fd` for the duration of this call.
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     Ok(rustix::io::fcntl_dupfd_cloexec(borrowed, 0)?)
+}
+
+/// Returns the calling thread's free allocator pages to the OS (`mi_collect`). mimalloc
+/// otherwise purges lazily, on a later allocation by the same thread, which an idle
+/// worker may not make for hours.
+pub fn release_free_memory() {
+    // SAFETY: mi_collect has no preconditions; it only touches the calling thread's heap.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }

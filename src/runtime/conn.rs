@@ -1,14 +1,16 @@
-//! One HTTP/1.1 connection: read heads into a fixed buffer, answer pipelined requests in
-//! order, keep alive, and close on error, timeout or shutdown.
+//! One HTTP/1.1 connection: read heads into a bounded buffer, answer pipelined requests
+//! in order, keep alive, and close on error, timeout or shutdown.
 //!
-//! Reads are io_uring reads into the connection's own buffer. A read abandoned by a
-//! timeout is never left holding the socket open: closing a connection always starts
-//! with `shutdown(2)`, which completes any read still in flight.
+//! Reads wait for readiness first and take the buffer only then (see [`Stream`]), so a
+//! keep-alive connection between requests holds no buffer and a timed-out read loses
+//! nothing. Closing a connection starts with `shutdown(2)`, so the peer and a writer
+//! still holding the stream (a WebSocket's writer task) see the end at once.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use tokio::io::unix::AsyncFd;
 use tokio::time::timeout;
 use tokio_uring::buf::BoundedBuf;
 
@@ -18,34 +20,90 @@ use crate::http::{self, Head, HttpError, Parse, Request, Route};
 use crate::ws;
 
 /// A connection's socket, TCP or unix; both are plain byte streams to us.
-pub enum Stream {
+///
+/// Reads are readiness-based: wait until the reactor says the socket is readable, only
+/// then find a buffer, and `read(2)` into it. So an idle connection holds no read buffer
+/// (an io_uring read would pin one per connection until data came), a read can be
+/// abandoned (timeouts, `select!`) without losing data, and a keystroke costs one
+/// `epoll_wait` wake-up and one `read(2)`. Writes go out with a non-blocking `writev(2)`
+/// first and fall back to an io_uring write only when the socket is full.
+pub struct Stream {
+    /// Read readiness from the worker's reactor. Declared before `io`, so it is dropped
+    /// (deregistered) before `io` closes the descriptor.
+    ready: AsyncFd<crate::sys::StreamFd>,
+    io: Io,
+}
+
+enum Io {
     Tcp(tokio_uring::net::TcpStream),
     Unix(tokio_uring::net::UnixStream),
 }
 
 impl Stream {
-    pub(super) async fn read<T: tokio_uring::buf::BoundedBufMut>(
+    /// Wraps an accepted (or adopted) non-blocking socket.
+    pub(super) fn new(sock: OwnedFd, tcp: bool) -> std::io::Result<Stream> {
+        let io = if tcp {
+            Io::Tcp(tokio_uring::net::TcpStream::from_std(sock.into()))
+        } else {
+            Io::Unix(tokio_uring::net::UnixStream::from_std(sock.into()))
+        };
+        let fd = match &io {
+            Io::Tcp(s) => s.as_raw_fd(),
+            Io::Unix(s) => s.as_raw_fd(),
+        };
+        // SAFETY: `io` owns `fd` and closes it only when dropped, after `ready`.
+        let ready = unsafe { crate::sys::register_stream_fd(fd) }?;
+        Ok(Stream { ready, io })
+    }
+
+    /// Waits until the socket is readable, then makes sure `buf` has room for `room`
+    /// more bytes and reads at most that many. `Ok(0)` is end of stream. Cancel-safe:
+    /// nothing is read until the read itself, which does not wait.
+    pub(super) async fn read(&self, buf: &mut Vec<u8>, room: usize) -> std::io::Result<usize> {
+        self.read_into(buf, room, Vec::new).await
+    }
+
+    /// [`read`](Self::read), replacing a `buf` without capacity by `fresh()` once the
+    /// socket is readable (a buffer from the worker's stock).
+    pub(super) async fn read_into(
         &self,
-        buf: T,
-    ) -> tokio_uring::BufResult<usize, T> {
-        match self {
-            Stream::Tcp(s) => s.read(buf).await,
-            Stream::Unix(s) => s.read(buf).await,
+        buf: &mut Vec<u8>,
+        room: usize,
+        fresh: impl Fn() -> Vec<u8>,
+    ) -> std::io::Result<usize> {
+        debug_assert!(room > 0);
+        loop {
+            let mut guard = self.ready.readable().await?;
+            if buf.capacity() == 0 {
+                *buf = fresh();
+            }
+            if buf.capacity() - buf.len() < room {
+                buf.reserve_exact(room);
+            }
+            match crate::sys::read_spare(guard.get_inner(), buf, room) {
+                Ok(n) => {
+                    // A short read emptied the socket: wait for the next edge rather than
+                    // spend a read(2) on EAGAIN (tokio's own streams do the same).
+                    if n > 0 && n < room {
+                        guard.clear_ready();
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),
+                Err(e) => return Err(e),
+            }
         }
     }
 
     pub(super) async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {
-        match self {
-            Stream::Tcp(s) => s.write_all(buf).await,
-            Stream::Unix(s) => s.write_all(buf).await,
+        match &self.io {
+            Io::Tcp(s) => s.write_all(buf).await,
+            Io::Unix(s) => s.write_all(buf).await,
         }
     }
 
     pub(super) fn raw_fd(&self) -> RawFd {
-        match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(s) => s.as_raw_fd(),
-        }
+        self.ready.get_ref().as_raw_fd()
     }
 }
 
@@ -72,12 +130,11 @@ pub async fn serve(w: Rc<Worker>, stream: Stream) {
 /// that handed it over).
 pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
     let (slot, handle) = w.register(stream.raw_fd());
-    let mut buf = Vec::with_capacity(w.cfg.http.max_head_bytes.max(buffered.len() + 1));
-    buf.extend_from_slice(&buffered);
     let mut conn = Conn {
         moved: false,
-        buf,
-        out: Vec::with_capacity(1024),
+        // Allocated by the first read, once the socket is readable.
+        buf: buffered,
+        out: Vec::new(),
         body: Vec::new(),
         w,
         stream: Rc::new(stream),
@@ -115,9 +172,9 @@ struct Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // Wakes any read still in flight (e.g. abandoned by a timeout), so the socket
-        // really closes when the last reference to it goes. Not for a moved connection:
-        // the socket lives on in another core's duplicate descriptor.
+        // Ends the socket for the peer and for any task still holding the stream, not
+        // only when the last reference goes. Not for a moved connection: the socket
+        // lives on in another core's duplicate descriptor.
         if !self.moved {
             crate::sys::shutdown(self.stream.raw_fd());
         }
@@ -127,40 +184,53 @@ impl Drop for Conn {
 
 impl Conn {
     /// Serves one request. `Ok(true)`: keep the connection for another.
+    ///
+    /// The parsed head (an array of [`MAX_HEADERS`] borrowed headers, 4 KiB) is never
+    /// held across an `.await`: the head is parsed once for what the reads need and
+    /// again, synchronously, to dispatch. Parsing is cheap; a task that keeps 4 KiB per
+    /// idle or upgraded connection is not.
     async fn request(&mut self) -> Result<bool, Exit> {
         self.fill_head().await?;
         let limits = &self.w.cfg.http;
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let n = limits.max_headers.min(MAX_HEADERS);
-        let Ok(Parse::Complete(req)) = http::parse(&self.buf, &mut headers[..n], limits) else {
+        let Some(head) = head_facts(&self.w, &self.buf) else {
             // fill_head returned only once this parse completes.
             self.error(HttpError::Malformed.status(), HttpError::Malformed.reason(), &[]);
             return Err(Exit::Linger);
         };
-        if let Some(core) = owning_core(&self.w, &req) {
+        if let Some(core) = head.owner {
             return Err(self.move_to(core).await);
         }
-        if req.content_length > limits.max_body_bytes {
+        if head.content_length > limits.max_body_bytes {
             let e = HttpError::BodyTooLarge;
             error_into(&self.w, &mut self.out, e.status(), e.reason(), &[]);
             return Err(Exit::Linger);
         }
-        let cl = req.content_length as usize;
-        let buffered = self.buf.len() - req.head_len;
+        let cl = head.content_length as usize;
+        let buffered = self.buf.len() - head.len;
         let in_buf = cl <= buffered;
         if !in_buf {
-            if req.expect_continue {
+            if head.expect_continue {
                 self.out.extend_from_slice(http::CONTINUE);
                 write_out(&self.w, &self.stream, &mut self.out).await?;
             }
             self.body.clear();
-            self.body.extend_from_slice(&self.buf[req.head_len..]);
+            self.body.extend_from_slice(&self.buf[head.len..]);
             self.body = read_body(&self.w, &self.stream, std::mem::take(&mut self.body), cl).await?;
         }
-        let body = if in_buf { &self.buf[req.head_len..req.head_len + cl] } else { &self.body[..] };
-        let keep_alive = req.keep_alive && !self.w.shutting_down();
-        let next = dispatch(&self.w, &req, body, keep_alive, &mut self.out);
-        let consumed = req.head_len + cl.min(buffered);
+        let body = if in_buf { &self.buf[head.len..head.len + cl] } else { &self.body[..] };
+        let (next, keep_alive) = {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let n = limits.max_headers.min(MAX_HEADERS);
+            let Ok(Parse::Complete(req)) = http::parse(&self.buf, &mut headers[..n], limits) else {
+                // Not reached: the same bytes parsed a moment ago.
+                let e = HttpError::Malformed;
+                error_into(&self.w, &mut self.out, e.status(), e.reason(), &[]);
+                return Err(Exit::Linger);
+            };
+            let keep_alive = req.keep_alive && !self.w.shutting_down();
+            (dispatch(&self.w, &req, body, keep_alive, &mut self.out), keep_alive)
+        };
+        let consumed = head.len + cl.min(buffered);
         self.buf.drain(..consumed);
         match next {
             Next::Respond => {}
@@ -190,15 +260,18 @@ impl Conn {
     async fn fill_head(&mut self) -> Result<(), Exit> {
         let mut deadline: Option<Instant> = None;
         loop {
-            let limits = &self.w.cfg.http;
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let n = limits.max_headers.min(MAX_HEADERS);
-            match http::parse(&self.buf, &mut headers[..n], limits) {
-                Ok(Parse::Complete(_)) => {
+            let parsed = {
+                let limits = &self.w.cfg.http;
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let n = limits.max_headers.min(MAX_HEADERS);
+                http::parse(&self.buf, &mut headers[..n], limits).map(|p| matches!(p, Parse::Complete(_)))
+            };
+            match parsed {
+                Ok(true) => {
                     self.set_idle(false);
                     return Ok(());
                 }
-                Ok(Parse::Partial) => {}
+                Ok(false) => {}
                 Err(e) => {
                     self.error(e.status(), e.reason(), &[]);
                     return Err(Exit::Linger);
@@ -208,6 +281,11 @@ impl Conn {
             self.flush().await?;
             let idle = self.buf.is_empty();
             self.set_idle(idle);
+            if idle {
+                // A keep-alive connection between requests holds no buffers.
+                self.buf = Vec::new();
+                self.out = Vec::new();
+            }
             if idle && self.w.shutting_down() {
                 return Err(Exit::Now);
             }
@@ -234,16 +312,13 @@ impl Conn {
         }
     }
 
-    /// One read into the spare room of `buf`. `Err(None)` is a timeout.
+    /// One read into `buf`, up to the head limit. `Err(None)` is a timeout.
     async fn read_more(&mut self, wait: Duration) -> Result<usize, Option<std::io::Error>> {
-        let buf = std::mem::take(&mut self.buf);
-        let len = buf.len();
-        let cap = buf.capacity();
-        debug_assert!(len < cap, "parse refuses a full head buffer");
-        let Ok((res, slice)) = timeout(wait, self.stream.read(buf.slice(len..cap))).await else {
+        let room = self.w.cfg.http.max_head_bytes.saturating_sub(self.buf.len());
+        debug_assert!(room > 0, "parse refuses a full head buffer");
+        let Ok(res) = timeout(wait, self.stream.read(&mut self.buf, room.max(1))).await else {
             return Err(None);
         };
-        self.buf = slice.into_inner();
         let n = res.map_err(Some)?;
         self.w.stats().bytes_in(n);
         Ok(n)
@@ -284,6 +359,7 @@ impl Conn {
             return Exit::Now;
         }
         let leftover = std::mem::take(&mut self.buf);
+        self.out = Vec::new();
         let ending = match endpoint {
             Upgrade::Echo => {
                 let cfg =
@@ -330,14 +406,38 @@ impl Conn {
         while discarded < LINGER_BYTES {
             scratch.clear();
             let wait = until.saturating_duration_since(Instant::now());
-            let Ok((Ok(n), b)) = timeout(wait, self.stream.read(scratch)).await else { return };
+            let Ok(Ok(n)) = timeout(wait, self.stream.read(&mut scratch, 16 * 1024)).await else { return };
             if n == 0 {
                 return;
             }
             discarded += n;
-            scratch = b;
         }
     }
+}
+
+/// What `Conn::request` needs from a complete head across its reads.
+struct HeadFacts {
+    len: usize,
+    content_length: u64,
+    expect_continue: bool,
+    /// The core owning the session the request is about, when it is not this one.
+    owner: Option<usize>,
+}
+
+/// Parses the complete head at the start of `buf`; `None` if it does not parse.
+fn head_facts(w: &Worker, buf: &[u8]) -> Option<HeadFacts> {
+    let limits = &w.cfg.http;
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let n = limits.max_headers.min(MAX_HEADERS);
+    let Ok(Parse::Complete(req)) = http::parse(buf, &mut headers[..n], limits) else {
+        return None;
+    };
+    Some(HeadFacts {
+        len: req.head_len,
+        content_length: req.content_length,
+        expect_continue: req.expect_continue,
+        owner: owning_core(w, &req),
+    })
 }
 
 /// The core that owns the session a request is about, when it is not this one.
@@ -370,12 +470,11 @@ async fn write_out(w: &Worker, stream: &Stream, out: &mut Vec<u8>) -> Result<(),
 async fn read_body(w: &Worker, stream: &Stream, mut body: Vec<u8>, len: usize) -> Result<Vec<u8>, Exit> {
     body.reserve_exact(len - body.len());
     while body.len() < len {
-        let have = body.len();
         let wait = w.cfg.idle_timeout;
-        let Ok((res, slice)) = timeout(wait, stream.read(body.slice(have..len))).await else {
+        let room = len - body.len();
+        let Ok(res) = timeout(wait, stream.read(&mut body, room)).await else {
             return Err(Exit::Now);
         };
-        body = slice.into_inner();
         match res {
             Ok(0) | Err(_) => return Err(Exit::Now),
             Ok(n) => w.stats().bytes_in(n),

@@ -50,7 +50,16 @@ pub struct Worker {
     pub rng: ring::rand::SystemRandom,
     /// The origin of this worker's `Millis` clock.
     epoch: Instant,
+    /// WebSocket read buffers between reads: a connection holds one only while bytes
+    /// are arriving or a frame is half read, so idle clients cost none.
+    read_bufs: RefCell<Vec<Vec<u8>>>,
 }
+
+/// Size of a WebSocket read buffer: the decoder streams payloads, so it need not hold a
+/// message; 16 KiB keeps a paste to a few reads.
+pub const READ_BUF: usize = 16 * 1024;
+/// Read buffers a worker keeps for reuse: enough for the connections that read at once.
+const KEEP_READ_BUFS: usize = 64;
 
 impl Worker {
     /// Milliseconds on this worker's monotonic clock (the sessions' time).
@@ -61,6 +70,20 @@ impl Worker {
     /// The `Instant` of a `Millis` value.
     pub fn instant_at(&self, ms: u64) -> Instant {
         self.epoch + Duration::from_millis(ms)
+    }
+
+    /// An empty read buffer of [`READ_BUF`] bytes' capacity.
+    pub fn read_buf(&self) -> Vec<u8> {
+        self.read_bufs.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(READ_BUF))
+    }
+
+    /// Takes back a read buffer (kept if it is an ordinary one and there is room).
+    pub fn give_read_buf(&self, mut buf: Vec<u8>) {
+        let mut kept = self.read_bufs.borrow_mut();
+        if buf.capacity() == READ_BUF && kept.len() < KEEP_READ_BUFS {
+            buf.clear();
+            kept.push(buf);
+        }
     }
 
     /// Waits until the pool can lend a buffer again.
@@ -297,6 +320,7 @@ fn run(p: WorkerParams) {
         node,
         rng: ring::rand::SystemRandom::new(),
         epoch: Instant::now(),
+        read_bufs: RefCell::new(Vec::new()),
     });
     debug!("worker {} running on CPU {}", p.index, p.cpu);
     guard.clean = rt.block_on(serve(worker, p.listener, p.shutdown, p.inbox));
@@ -326,6 +350,7 @@ async fn serve(
                 // churns through the allocator.
                 let freed = w.pool.trim(POOL_KEEP_FREE);
                 if freed > 0 {
+                    crate::sys::release_free_memory();
                     debug!("worker {}: returned {freed} idle pool buffers", w.index);
                 }
             }
@@ -352,21 +377,14 @@ async fn serve(
 fn handle_cross_core(w: &Rc<Worker>, msg: CrossCore) {
     match msg {
         CrossCore::Adopt { fd, buffered } => {
-            let stream = stream_of(w, fd);
-            tokio_uring::spawn(conn::serve_with(w.clone(), stream, buffered));
+            if let Some(stream) = stream_of(w, fd) {
+                tokio_uring::spawn(conn::serve_with(w.clone(), stream, buffered));
+            }
         }
         CrossCore::List { reply } => {
             let all = w.sessions().iter().map(|l| super::api::describe(w, l)).collect();
             let _ = reply.send(all);
         }
-    }
-}
-
-/// Wraps an accepted (or adopted) socket for io_uring.
-fn stream_of(w: &Worker, sock: OwnedFd) -> Stream {
-    match w.cfg.listen {
-        Listen::Tcp(_) => Stream::Tcp(tokio_uring::net::TcpStream::from_std(sock.into())),
-        Listen::Unix { .. } => Stream::Unix(tokio_uring::net::UnixStream::from_std(sock.into())),
     }
 }
 
@@ -408,7 +426,22 @@ fn admit(w: &Rc<Worker>, sock: OwnedFd) {
         // Keystrokes and echoes are tiny; never hold them back for coalescing.
         let _ = rustix::net::sockopt::set_tcp_nodelay(&sock, true);
     }
-    tokio_uring::spawn(conn::serve(w.clone(), stream_of(w, sock)));
+    if let Some(stream) = stream_of(w, sock) {
+        tokio_uring::spawn(conn::serve(w.clone(), stream));
+    }
+}
+
+/// Wraps an accepted (or adopted) socket; `None` (logged, the socket closed) if the
+/// reactor cannot take it.
+fn stream_of(w: &Worker, sock: OwnedFd) -> Option<Stream> {
+    let tcp = matches!(w.cfg.listen, Listen::Tcp(_));
+    match Stream::new(sock, tcp) {
+        Ok(stream) => Some(stream),
+        Err(e) => {
+            error!("worker {}: cannot watch a connection: {e}", w.index);
+            None
+        }
+    }
 }
 
 /// A worker at its connection limit answers 503 straight from the accept loop, without

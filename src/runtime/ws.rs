@@ -3,8 +3,8 @@
 //! the close frame). They meet in an [`Outbox`], which is bounded: a peer that sends
 //! faster than it reads stops being read.
 //!
-//! Reads are never raced in `select!` (a dropped tokio-uring read loses its data): the
-//! writer ends a connection by `shutdown(2)`, which completes the reader's pending read.
+//! Reads are readiness-based (see `conn::Stream`): an idle client holds no read buffer.
+//! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -19,15 +19,12 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::conn::Stream;
 use super::session::Live;
-use super::worker::{ConnHandle, Worker};
+use super::worker::{ConnHandle, Worker, READ_BUF};
 use crate::buf::Buf;
 use crate::protocol::ClientMsg;
 use crate::session::{ClientId, Outgoing, SessionError};
 use crate::ws::{self, CloseCode, ControlFrame, Decoder, Event, MessageKind, OpCode, Role};
 
-/// Socket read buffer per WebSocket connection: the decoder streams payloads, so it
-/// need not hold a message; 16 KiB keeps a paste to a few reads.
-const READ_BUF: usize = 16 * 1024;
 /// Headroom kept in front of an assembled message for its frame header.
 const HEADROOM: usize = ws::FrameHeader::MAX_SERVER_LEN;
 /// The reader waits while more than this is queued for the writer.
@@ -180,7 +177,8 @@ async fn finish_writer(outbox: &Outbox, mut writer: tokio::task::JoinHandle<()>)
 }
 
 /// The receive side shared by every WebSocket endpoint: the read buffer, the decoder,
-/// and the reads (never raced: the writer ends a connection with `shutdown(2)`).
+/// and the reads. The buffer is the worker's while nothing is half read: an idle client
+/// holds none.
 pub(super) struct Reader<'a> {
     w: &'a Worker,
     stream: &'a Stream,
@@ -200,10 +198,15 @@ impl<'a> Reader<'a> {
         cfg: WsConfig,
     ) -> Reader<'a> {
         // The connection's HTTP read buffer, holding what arrived behind the upgrade
-        // request, becomes the WebSocket read buffer: no copy, no second buffer.
-        let mut buf = leftover;
-        buf.reserve(READ_BUF.saturating_sub(buf.len()));
-        Reader { w, stream, outbox, buf, start: 0, decoder: Decoder::new(Role::Server, cfg.max_message) }
+        // request, is read first; `fill` trades it for one of the worker's once empty.
+        Reader {
+            w,
+            stream,
+            outbox,
+            buf: leftover,
+            start: 0,
+            decoder: Decoder::new(Role::Server, cfg.max_message),
+        }
     }
 
     pub(super) fn outbox(&self) -> &'a Outbox {
@@ -233,13 +236,14 @@ impl<'a> Reader<'a> {
         while self.outbox.queued.get() > OUTBOX_LIMIT && !self.outbox.closing.get() {
             self.outbox.room.notified().await;
         }
-        if self.buf.capacity() - self.buf.len() < Decoder::MIN_BUFFER {
-            self.buf.reserve(READ_BUF);
+        if self.buf.is_empty() {
+            self.w.give_read_buf(std::mem::take(&mut self.buf));
         }
-        let (len, cap) = (self.buf.len(), self.buf.capacity());
-        let buf = std::mem::take(&mut self.buf);
-        let (res, slice) = self.stream.read(buf.slice(len..cap)).await;
-        self.buf = slice.into_inner();
+        let spare = self.buf.capacity() - self.buf.len();
+        let room = if spare >= Decoder::MIN_BUFFER { spare } else { READ_BUF };
+        // Only once the socket is readable does the reader take a buffer.
+        let w = self.w;
+        let res = self.stream.read_into(&mut self.buf, room, || w.read_buf()).await;
         match res {
             Ok(0) | Err(_) => Err(Ending::Done),
             Ok(n) => {
@@ -584,8 +588,9 @@ async fn session_writer(
 ) {
     let ttyd = live.state.borrow().config().dialect == crate::session::Dialect::Ttyd;
     let mut ticker = ping_ticker(cfg);
-    let mut batch: Vec<Outgoing> = Vec::with_capacity(crate::session::MAX_BATCH);
-    let mut iov: Vec<Buf> = Vec::with_capacity(crate::session::MAX_BATCH);
+    // Grown on use, not up front: most clients of idle sessions never batch much.
+    let mut batch: Vec<Outgoing> = Vec::new();
+    let mut iov: Vec<Buf> = Vec::new();
     let mut scratch: Vec<u8> = Vec::with_capacity(256);
     let mut control = Vec::with_capacity(2 + 125);
     loop {
