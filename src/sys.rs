@@ -86,7 +86,7 @@ pub fn async_fd(
 }
 
 /// A socket descriptor owned by a tokio-uring stream, registered with the reactor for
-/// read readiness ([`register_stream_fd`]).
+/// readiness ([`register_stream_fd`]).
 pub struct StreamFd(std::os::fd::RawFd);
 
 impl std::os::fd::AsRawFd for StreamFd {
@@ -96,15 +96,20 @@ impl std::os::fd::AsRawFd for StreamFd {
 }
 
 /// Registers a socket that a tokio-uring stream owns (it exposes only the raw fd) with
-/// the current tokio reactor for read readiness.
+/// the current tokio reactor for read and write readiness.
 ///
 /// # Safety
 /// `fd` must stay open, naming the same socket, until the returned `AsyncFd` is dropped:
 /// the caller drops it before the stream that owns the descriptor.
 pub unsafe fn register_stream_fd(fd: std::os::fd::RawFd) -> io::Result<tokio::io::unix::AsyncFd<StreamFd>> {
     // SAFETY: upheld by the caller, as documented above.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(StreamFd(fd), tokio::io::Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(
+            StreamFd(fd),
+            tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
+        )
+    }
+    .map_err(|e| e.into_parts().1)
 }
 
 /// A non-blocking `read(2)` of at most `room` bytes into the spare capacity of `buf`

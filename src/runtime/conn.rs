@@ -25,8 +25,9 @@ use crate::ws;
 /// then find a buffer, and `read(2)` into it. So an idle connection holds no read buffer
 /// (an io_uring read would pin one per connection until data came), a read can be
 /// abandoned (timeouts, `select!`) without losing data, and a keystroke costs one
-/// `epoll_wait` wake-up and one `read(2)`. Writes go out with a non-blocking `writev(2)`
-/// first and fall back to an io_uring write only when the socket is full.
+/// `epoll_wait` wake-up and one `read(2)`. Session output goes out with non-blocking
+/// `writev(2)`s, waiting for writability when the socket is full; other writes (HTTP
+/// responses, control frames) are io_uring writes.
 pub struct Stream {
     /// Read readiness from the worker's reactor. Declared before `io`, so it is dropped
     /// (deregistered) before `io` closes the descriptor.
@@ -93,6 +94,15 @@ impl Stream {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Waits until a write may make progress after one returned `WouldBlock`.
+    pub(super) async fn writable(&self) -> std::io::Result<()> {
+        let mut guard = self.ready.writable().await?;
+        // The write that follows finds out whether there is room; if not, the next
+        // edge (the kernel freeing send buffer space) sets readiness again.
+        guard.clear_ready();
+        Ok(())
     }
 
     pub(super) async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {

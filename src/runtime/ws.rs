@@ -98,7 +98,8 @@ pub(super) struct Outbox {
 impl Outbox {
     pub(super) fn new() -> Outbox {
         Outbox {
-            queue: RefCell::new(VecDeque::with_capacity(8)),
+            // Grown on use: a session client's outbox carries only pongs and the close.
+            queue: RefCell::new(VecDeque::new()),
             queued: Cell::new(0),
             more: Notify::new(),
             room: Notify::new(),
@@ -106,7 +107,7 @@ impl Outbox {
             reader_done: Cell::new(false),
             close_sent: Cell::new(false),
             last_rx: Cell::new(Instant::now()),
-            spare: RefCell::new(Vec::with_capacity(2)),
+            spare: RefCell::new(Vec::new()),
         }
     }
 
@@ -469,7 +470,7 @@ async fn session_reader(
     client: ClientId,
 ) -> Ending {
     let mut reader = Reader::new(w, stream, outbox, leftover, cfg);
-    let mut control: Vec<u8> = Vec::with_capacity(256);
+    let mut control: Vec<u8> = Vec::new();
     loop {
         let event = match reader.next_event() {
             Ok(Some(event)) => event,
@@ -591,8 +592,8 @@ async fn session_writer(
     // Grown on use, not up front: most clients of idle sessions never batch much.
     let mut batch: Vec<Outgoing> = Vec::new();
     let mut iov: Vec<Buf> = Vec::new();
-    let mut scratch: Vec<u8> = Vec::with_capacity(256);
-    let mut control = Vec::with_capacity(2 + 125);
+    let mut scratch: Vec<u8> = Vec::new();
+    let mut control = Vec::new();
     loop {
         // Control frames (hello, pongs, the close) go first.
         if let Some(out) = outbox.pop() {
@@ -766,13 +767,12 @@ async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Resu
                 advance(iov, n);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let first = iov.remove(0);
-                let n = first.len();
-                let Ok((res, _)) = timeout(WRITE_TIMEOUT, stream.write_all(first)).await else {
+                // The socket is full: wait for room (readiness, no buffer handed to the
+                // kernel and no allocation), then write the whole batch again.
+                let Ok(ready) = timeout(WRITE_TIMEOUT, stream.writable()).await else {
                     return Err(std::io::ErrorKind::TimedOut.into());
                 };
-                res?;
-                w.stats().bytes_out(n);
+                ready?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
