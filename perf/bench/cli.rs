@@ -86,6 +86,11 @@ pub struct Args {
     #[arg(long)]
     pub raw: bool,
 
+    /// With --raw: reach each PTY through a minimal relay (one thread, epoll, a
+    /// socketpair per terminal, no framing): the floor for any server in the middle.
+    #[arg(long, requires = "raw")]
+    pub relay: bool,
+
     /// The WebSocket protocol: ringtty's native one (sessions by REST, acks), or ttyd's
     /// `tty` protocol on `/ws` (one process per connection; start the server with
     /// `-W -a env` so the harness's command line arrives as URL arguments).

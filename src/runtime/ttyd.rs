@@ -64,7 +64,7 @@ pub async fn serve(
         let whole = match event {
             Event::Data { payload, first, last, .. } => msg.feed(payload, first, last),
             Event::Ping(payload) => {
-                outbox.push(Out::Control(ControlFrame::pong(payload)));
+                outbox.push(Out::Control(Box::new(ControlFrame::pong(payload))));
                 continue;
             }
             Event::Pong(_) => continue,
@@ -158,7 +158,7 @@ async fn relay(
                 Err(refusal) => Err(refusal),
             },
             Event::Ping(payload) => {
-                outbox.push(Out::Control(ControlFrame::pong(payload)));
+                outbox.push(Out::Control(Box::new(ControlFrame::pong(payload))));
                 Ok(())
             }
             Event::Pong(_) => Ok(()),

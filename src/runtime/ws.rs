@@ -59,10 +59,12 @@ pub(super) enum Out {
         buf: Vec<u8>,
         start: usize,
     },
-    Control(ControlFrame),
+    /// Boxed, like the close frame: a control frame is 129 bytes inline, and every
+    /// connection's queue would carry that per slot for its whole life.
+    Control(Box<ControlFrame>),
     /// The last frame: nothing is sent after it. `ours` if we initiated the close.
     Close {
-        frame: ControlFrame,
+        frame: Box<ControlFrame>,
         ours: bool,
     },
 }
@@ -124,7 +126,7 @@ impl Outbox {
     }
 
     pub(super) fn close(&self, code: Option<CloseCode>, reason: &str, ours: bool) {
-        self.push(Out::Close { frame: ControlFrame::close(code, reason), ours });
+        self.push(Out::Close { frame: Box::new(ControlFrame::close(code, reason)), ours });
     }
 
     pub(super) fn pop(&self) -> Option<Out> {
@@ -287,7 +289,7 @@ async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u
                     outbox.push(Out::Frame { buf: full, start: frame_start });
                 }
             }
-            Event::Ping(payload) => outbox.push(Out::Control(ControlFrame::pong(payload))),
+            Event::Ping(payload) => outbox.push(Out::Control(Box::new(ControlFrame::pong(payload)))),
             Event::Pong(_) => {}
             Event::Close { code, .. } => {
                 // §5.5.1: answer with a close, echoing the code; we close TCP first.
@@ -498,7 +500,7 @@ async fn session_reader(
                 }
             }
             Event::Ping(payload) => {
-                outbox.push(Out::Control(ControlFrame::pong(payload)));
+                outbox.push(Out::Control(Box::new(ControlFrame::pong(payload))));
                 Ok(())
             }
             Event::Pong(_) => Ok(()),
@@ -698,7 +700,7 @@ fn ping_or_hang_up(outbox: &Outbox, handle: &ConnHandle, cfg: WsConfig) -> bool 
         crate::sys::shutdown(handle.fd);
         return false;
     }
-    outbox.push(Out::Control(ControlFrame::ping(b"")));
+    outbox.push(Out::Control(Box::new(ControlFrame::ping(b""))));
     true
 }
 

@@ -2,6 +2,7 @@
 //! browser would, running many of them at once with a bound, and the raw-PTY twin.
 
 pub mod api;
+pub mod relay;
 pub mod burst;
 pub mod churn;
 pub mod connect;
@@ -303,6 +304,9 @@ pub fn raw_request(argv: &[&str]) -> SpawnRequest {
     }
 }
 
+/// `--relay`: raw PTYs are reached through [`relay::interpose`].
+pub static RELAYED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A spawned child with its master registered for readiness.
 pub struct RawPty {
     pub master: AsyncFd<OwnedFd>,
@@ -313,7 +317,8 @@ pub struct RawPty {
 impl RawPty {
     pub fn new(s: Spawned) -> Result<RawPty, String> {
         let interest = tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE;
-        let master = ringtty::sys::async_fd(s.master, interest).map_err(|e| format!("raw: {e}"))?;
+        let fd = if RELAYED.load(std::sync::atomic::Ordering::Relaxed) { relay::interpose(s.master)? } else { s.master };
+        let master = ringtty::sys::async_fd(fd, interest).map_err(|e| format!("raw: {e}"))?;
         Ok(RawPty { master, _child: s.child })
     }
 
@@ -404,12 +409,14 @@ pub async fn close_all(ctx: &Rc<Ctx>, links: Vec<Link>, ids: Vec<String>) {
 
 /// The spawner for `--raw`, or `None` against a server.
 pub fn maybe_spawner(ctx: &Ctx) -> Result<Option<Spawner>, String> {
+    RELAYED.store(ctx.args.raw && ctx.args.relay, std::sync::atomic::Ordering::Relaxed);
     ctx.args.raw.then(raw_spawner).transpose()
 }
 
 /// `native`, `tty` or `raw pty`, and what was measured.
 pub fn mode(ctx: &Ctx) -> (&'static str, String) {
     match (ctx.args.raw, ctx.args.protocol) {
+        (true, _) if ctx.args.relay => ("raw pty + relay", "local PTY behind a one-thread epoll relay".to_string()),
         (true, _) => ("raw pty", "local PTY, no server".to_string()),
         (false, Protocol::Native) => ("native", ctx.args.url.clone()),
         (false, Protocol::Tty) => {
