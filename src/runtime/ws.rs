@@ -55,18 +55,12 @@ pub enum Ending {
 /// A frame waiting for the writer.
 pub(super) enum Out {
     /// A frame assembled in a `Vec`: its bytes from `start` on.
-    Frame {
-        buf: Vec<u8>,
-        start: usize,
-    },
+    Frame { buf: Vec<u8>, start: usize },
     /// Boxed, like the close frame: a control frame is 129 bytes inline, and every
     /// connection's queue would carry that per slot for its whole life.
     Control(Box<ControlFrame>),
     /// The last frame: nothing is sent after it. `ours` if we initiated the close.
-    Close {
-        frame: Box<ControlFrame>,
-        ours: bool,
-    },
+    Close { frame: Box<ControlFrame>, ours: bool },
 }
 
 impl Out {

@@ -2,13 +2,13 @@
 //! browser would, running many of them at once with a bound, and the raw-PTY twin.
 
 pub mod api;
-pub mod relay;
 pub mod burst;
 pub mod churn;
 pub mod connect;
 pub mod echo;
 pub mod idle;
 pub mod link;
+pub mod relay;
 pub mod stability;
 pub mod throughput;
 
@@ -317,7 +317,11 @@ pub struct RawPty {
 impl RawPty {
     pub fn new(s: Spawned) -> Result<RawPty, String> {
         let interest = tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE;
-        let fd = if RELAYED.load(std::sync::atomic::Ordering::Relaxed) { relay::interpose(s.master)? } else { s.master };
+        let fd = if RELAYED.load(std::sync::atomic::Ordering::Relaxed) {
+            relay::interpose(s.master)?
+        } else {
+            s.master
+        };
         let master = ringtty::sys::async_fd(fd, interest).map_err(|e| format!("raw: {e}"))?;
         Ok(RawPty { master, _child: s.child })
     }
@@ -416,7 +420,9 @@ pub fn maybe_spawner(ctx: &Ctx) -> Result<Option<Spawner>, String> {
 /// `native`, `tty` or `raw pty`, and what was measured.
 pub fn mode(ctx: &Ctx) -> (&'static str, String) {
     match (ctx.args.raw, ctx.args.protocol) {
-        (true, _) if ctx.args.relay => ("raw pty + relay", "local PTY behind a one-thread epoll relay".to_string()),
+        (true, _) if ctx.args.relay => {
+            ("raw pty + relay", "local PTY behind a one-thread epoll relay".to_string())
+        }
         (true, _) => ("raw pty", "local PTY, no server".to_string()),
         (false, Protocol::Native) => ("native", ctx.args.url.clone()),
         (false, Protocol::Tty) => {

@@ -12,10 +12,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rustix::event::epoll;
 use rustix::io::Errno;
 
-/// The relay thread's state: for each registered fd (by its token), the fd it copies to.
+/// One direction: bytes read from the first fd are written to the second.
+type Route = (Arc<OwnedFd>, Arc<OwnedFd>);
+
+/// The relay thread's state: the route of each registered fd, by its epoll token.
 struct Relay {
     epoll: OwnedFd,
-    routes: Mutex<HashMap<u64, (Arc<OwnedFd>, Arc<OwnedFd>)>>,
+    routes: Mutex<HashMap<u64, Route>>,
     next: Mutex<u64>,
 }
 
@@ -79,7 +82,10 @@ fn run(r: &Relay) {
                 _ => {
                     let _ = epoll::delete(&r.epoll, from.as_fd());
                     let _ = epoll::delete(&r.epoll, to.as_fd());
-                    r.routes.lock().unwrap().retain(|_, (f, _)| !Arc::ptr_eq(f, &from) && !Arc::ptr_eq(f, &to));
+                    r.routes
+                        .lock()
+                        .unwrap()
+                        .retain(|_, (f, _)| !Arc::ptr_eq(f, &from) && !Arc::ptr_eq(f, &to));
                     continue;
                 }
             };
