@@ -163,6 +163,12 @@ pub struct Args {
     #[arg(long, default_value = "1M", value_name = "BYTES")]
     pub scrollback: String,
 
+    /// Output memory per worker, shared by its sessions' scrollback (the core's budget:
+    /// when it is used up the largest scrollbacks give up their oldest output)
+    /// [default: 64M, or 48K per session of the worker's share of --max-sessions]
+    #[arg(long = "core-memory", value_name = "BYTES")]
+    pub core_memory: Option<String>,
+
     /// Flow-control window of the driving client, at most the scrollback [default: 1M,
     /// or the scrollback if smaller]
     #[arg(long, value_name = "BYTES")]

@@ -59,6 +59,9 @@ pub struct Sessions {
     /// The driver's flow-control window in bytes (≤ scrollback).
     pub window: usize,
     pub node_id: Option<String>,
+    /// `--core-memory`: each worker's output buffer budget; `None` sizes it by
+    /// `--max-sessions`.
+    pub core_memory: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,6 +298,16 @@ fn sessions(a: &Args) -> Result<Sessions, ConfigError> {
     if a.max_sessions == 0 {
         return err("--max-sessions 0: give at least 1");
     }
+    let core_memory = match &a.core_memory {
+        None => None,
+        Some(given) => {
+            let b = bytes("--core-memory", given)?;
+            if b < 4 << 20 {
+                return err(format!("--core-memory {given}: give at least 4M"));
+            }
+            Some(b)
+        }
+    };
     if let Some(node) = &a.node_id {
         let ok = !node.is_empty()
             && node.len() <= 32
@@ -325,6 +338,7 @@ fn sessions(a: &Args) -> Result<Sessions, ConfigError> {
         scrollback,
         window,
         node_id: a.node_id.clone(),
+        core_memory,
     })
 }
 

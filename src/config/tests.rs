@@ -182,6 +182,8 @@ fn session_options() {
         (&["--node-id", "a/b"], "node-id"),
         (&["--allow-origin", "example.com"], "scheme://"),
         (&["--max-sessions", "0"], "at least 1"),
+        (&["--core-memory", "1M"], "at least 4M"),
+        (&["--core-memory", "many"], "size"),
     ];
     for (args, needle) in table {
         let e = parse(args).expect_err(&format!("{args:?}"));

@@ -251,7 +251,10 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
         tokio::select! {
             ready = ready_for(master, Interest::READABLE), if reading && !want_buffer => {
                 let Ok(mut ready) = ready else { return };
-                let Some(buf) = w.pool.try_alloc() else {
+                let Some(buf) = w.pool.try_alloc().or_else(|| {
+                    reclaim(&w);
+                    w.pool.try_alloc()
+                }) else {
                     want_buffer = true;
                     continue;
                 };
@@ -354,6 +357,41 @@ fn finish(w: &Worker, live: &Live, status: pty::ExitStatus) {
         w.stop_if_once("the session ended");
     }
     w.stop_if_no_conn();
+}
+
+/// The core's scrollback budget. The pool's bound is this core's output memory; when a
+/// terminal finds it used up, the largest scrollbacks on the core are halved (oldest
+/// output first; a client that had not been sent it gets a gap) until a sixteenth of
+/// the pool is freed or every scrollback is down to its minimum. Without this, idle
+/// sessions' full scrollbacks would keep every other terminal on the core from being
+/// read at all. Returns the bytes of memory released (some may still be on their way
+/// out to clients).
+fn reclaim(w: &Worker) -> usize {
+    let unit = w.pool.mem_size();
+    let target = (w.pool.max_bufs() / 16).max(16) * unit;
+    let floor = crate::session::MIN_BUFS * unit;
+    let sessions = w.sessions();
+    let mut freed = 0;
+    while freed < target {
+        let largest = sessions.iter().max_by_key(|l| l.state.borrow().scrollback().mem());
+        let Some(victim) = largest else { break };
+        let mem = victim.state.borrow().scrollback().mem();
+        if mem <= floor {
+            break;
+        }
+        let got = victim.state.borrow_mut().shrink_scrollback((mem / 2).max(floor));
+        if got == 0 {
+            break;
+        }
+        freed += got;
+        victim.wake_writers();
+        victim.flow_changed();
+    }
+    if freed > 0 {
+        w.stats().reclaimed(freed);
+        debug!("worker {}: reclaimed {freed} bytes of scrollback for the core's budget", w.index);
+    }
+    freed
 }
 
 /// Writes queued input into the PTY; true once the PTY would block.

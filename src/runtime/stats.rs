@@ -30,6 +30,7 @@ pub struct WorkerStats {
     input_bytes: AtomicU64,
     gaps: AtomicU64,
     pty_pauses: AtomicU64,
+    reclaimed: AtomicU64,
 }
 
 impl WorkerStats {
@@ -53,6 +54,7 @@ impl WorkerStats {
             input_bytes: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             pty_pauses: AtomicU64::new(0),
+            reclaimed: AtomicU64::new(0),
         }
     }
 
@@ -114,6 +116,9 @@ impl WorkerStats {
     }
     pub fn pty_paused(&self) {
         Self::bump(&self.pty_pauses, 1);
+    }
+    pub fn reclaimed(&self, bytes: usize) {
+        Self::bump(&self.reclaimed, bytes as u64);
     }
     /// Called by the worker thread's exit guard (from any unwinding path).
     pub fn set_dead(&self) {
@@ -225,7 +230,7 @@ impl Shared {
         let _ = writeln!(s, "# TYPE ringtty_uptime_seconds gauge");
         let _ = writeln!(s, "ringtty_uptime_seconds {}", now.duration_since(self.started).as_secs_f64());
         type Get = fn(&WorkerStats) -> u64;
-        let families: [(&str, &str, &str, Get); 16] = [
+        let families: [(&str, &str, &str, Get); 17] = [
             ("ringtty_worker_alive", "gauge", "1 while the worker thread runs.", |w| u64::from(w.alive())),
             ("ringtty_connections", "gauge", "Open connections.", |w| w.connections.load(Relaxed)),
             ("ringtty_connections_accepted_total", "counter", "Connections accepted.", |w| {
@@ -278,6 +283,12 @@ impl Shared {
                 "counter",
                 "Times a terminal stopped being read (flow control).",
                 |w| w.pty_pauses.load(Relaxed),
+            ),
+            (
+                "ringtty_scrollback_reclaimed_bytes_total",
+                "counter",
+                "Scrollback memory given up to the core's budget (--core-memory).",
+                |w| w.reclaimed.load(Relaxed),
             ),
         ];
         for (name, kind, help, get) in families {

@@ -253,6 +253,11 @@ const BUFS_PER_IDLE_SESSION: usize = 3;
 /// bound is a ceiling, not a reservation.
 fn pool_config(cfg: &Config, workers: usize) -> crate::buf::PoolConfig {
     let default = crate::buf::PoolConfig::default();
+    if let Some(bytes) = cfg.sessions.core_memory {
+        // Validated: at least 4 MiB, i.e. well over twice the reserve.
+        let per_buf = crate::buf::HEADROOM + default.capacity;
+        return crate::buf::PoolConfig { max_bufs: (bytes / per_buf).max(2 * default.reserve), ..default };
+    }
     let per_core = cfg.sessions.max_sessions.div_ceil(workers.max(1));
     let needed = per_core.saturating_mul(BUFS_PER_IDLE_SESSION).saturating_add(default.reserve);
     crate::buf::PoolConfig { max_bufs: default.max_bufs.max(needed), ..default }

@@ -78,7 +78,7 @@ pub use clients::ClientId;
 pub use id::{IdError, NodeId, SessionId};
 pub use input::{InputFull, InputQueue, DEFAULT_INPUT_QUEUE};
 pub use lifecycle::{Actions, ExitStatus, Millis, Status, Timers, FIRST_ATTACH_GRACE};
-pub use output::{Head, ScrollStats, Scrollback};
+pub use output::{Head, ScrollStats, Scrollback, MIN_BUFS};
 
 /// A driver silent this long with a full window is demoted to viewer (SPEC §4).
 pub const DEMOTE_AFTER: Duration = Duration::from_secs(10);

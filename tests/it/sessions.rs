@@ -552,3 +552,41 @@ fn a_client_that_never_acks_still_gets_a_whole_flood() {
     assert_eq!(seen.output.len(), 16_000_000 + 2, "the echoed newline, then the flood");
     assert!(seen.gaps.is_empty());
 }
+
+#[test]
+fn full_scrollbacks_give_way_to_the_core_budget_so_every_terminal_is_read() {
+    // 4 MiB per worker = 256 pool buffers (64 of them the reserve). Sixteen sessions
+    // with ~600 KB of output each would keep ~37 buffers apiece: far more than a core
+    // has. Without the budget the pools run dry and the later terminals are never read.
+    let server = server(&["--core-memory", "4M"]);
+    let ids: Vec<String> = (0..16)
+        .map(|_| create(&server, &["sh", "-c", "head -c 450000 /dev/zero | base64; exec cat"]))
+        .collect();
+    let offset = |id: &str| get(&server, &format!("/api/sessions/{id}")).json()["offset"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let expected = 450_000 / 57 * 78 + 78; // base64 lines of 76 characters + CR LF
+    loop {
+        let offsets: Vec<u64> = ids.iter().map(|id| offset(id)).collect();
+        if offsets.iter().all(|&o| o >= expected as u64 - 78) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "output stopped being read: offsets {offsets:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A new terminal on a full core still gets read, and its clients see it.
+    let id = create(&server, &["sh", "-c", "echo hello-budget; exec cat"]);
+    let mut ws = attach(&server, &id, "");
+    let mut output = Vec::new();
+    while !String::from_utf8_lossy(&output).contains("hello-budget") {
+        if let Message::Binary(b) = ws.read().unwrap() {
+            output.extend_from_slice(&b);
+        }
+    }
+    let metrics = String::from_utf8(get(&server, "/metrics").body).unwrap();
+    let reclaimed: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("ringtty_scrollback_reclaimed_bytes_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(reclaimed > 0, "the budget never had to act:\n{metrics}");
+}
