@@ -12,9 +12,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::link::Link;
-use super::{
-    attach, attach_tty, bounded, create_on, discard, mode, raw_request, raw_spawner, remove, sh, RawPty,
-};
+use super::{attach, attach_tty, bounded, create_on, discard, mode, raw_spawner, remove, sh, RawPty};
 use crate::http::HttpConn;
 use crate::procfs::{round3, Sample};
 use crate::report::{Errors, Latencies, Report};
@@ -186,7 +184,7 @@ async fn tty_cycle(ctx: &Ctx, script: &str) -> Result<(), String> {
 
 /// One local cycle: spawn, first byte, drop (the child is killed and reaped).
 async fn raw_cycle(ctx: &Ctx, sp: &ringtty::pty::Spawner, script: &str) -> Result<(), String> {
-    let spawned = sp.spawn(raw_request(&sh(script))).await.map_err(|e| format!("spawn: {e}"))?;
+    let spawned = super::raw_spawn(sp, &sh(script), ctx.args.timeout).await?;
     let mut link = Link::Raw(RawPty::new(spawned)?);
     link.wait_for(b"x", ctx.args.timeout).await?;
     link.close().await;

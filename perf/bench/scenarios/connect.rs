@@ -10,9 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::link::Link;
-use super::{
-    attach, attach_tty, bounded, create, delete_all, discard, mode, raw_request, raw_spawner, sh, RawPty,
-};
+use super::{attach, attach_tty, bounded, create, delete_all, discard, mode, raw_spawner, sh, RawPty};
 use crate::procfs::round3;
 use crate::report::{Latencies, Report};
 use crate::Ctx;
@@ -109,7 +107,7 @@ async fn one(ctx: &Ctx, spawner: Option<&ringtty::pty::Spawner>, script: &str) -
     let t0 = Instant::now();
     let (mut link, id, create_t, attach_t) = match spawner {
         Some(sp) => {
-            let spawned = sp.spawn(raw_request(&sh(script))).await.map_err(|e| format!("spawn: {e}"))?;
+            let spawned = super::raw_spawn(sp, &sh(script), ctx.args.timeout).await?;
             (Link::Raw(RawPty::new(spawned)?), None, t0.elapsed(), None)
         }
         None if ctx.args.protocol == crate::cli::Protocol::Tty => {

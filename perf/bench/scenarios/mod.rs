@@ -304,6 +304,21 @@ pub fn raw_request(argv: &[&str]) -> SpawnRequest {
     }
 }
 
+/// Spawns `argv` for the raw baseline, waiting (up to `timeout`) while the spawner is
+/// busy, as the server waits for its spawner: at high concurrency the baseline must
+/// queue, not fail.
+pub async fn raw_spawn(sp: &Spawner, argv: &[&str], timeout: std::time::Duration) -> Result<Spawned, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match sp.spawn(raw_request(argv)).await {
+            Err(ringtty::pty::SpawnError::Busy) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            result => return result.map_err(|e| format!("spawn: {e}")),
+        }
+    }
+}
+
 /// `--relay`: raw PTYs are reached through [`relay::interpose`].
 pub static RELAYED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -360,7 +375,7 @@ pub async fn open(
     argv: &[&str],
 ) -> Result<(Link, Option<String>), String> {
     if let Some(sp) = spawner {
-        let spawned = sp.spawn(raw_request(argv)).await.map_err(|e| format!("spawn: {e}"))?;
+        let spawned = raw_spawn(sp, argv, ctx.args.timeout).await?;
         return Ok((Link::Raw(RawPty::new(spawned)?), None));
     }
     let (a, id) = open_attached(ctx, argv).await?;
