@@ -7,7 +7,8 @@
 //! - **output**: the PTY is readable *and* `should_read_pty`: take pool buffers and read
 //!   until EAGAIN (no buffer is held while the terminal is idle), hand each buffer to the
 //!   session (framed once, shared by every client) and wake the writers;
-//! - **input**: input is queued and the PTY is writable: short writes, EAGAIN included;
+//! - **input**: what did not fit in the PTY at once is retried every millisecond (the
+//!   master is watched for readability only: see `start`);
 //! - **child**: the pidfd is readable: reap; kill requests (configured signal, then
 //!   SIGKILL after the grace) are applied as they come;
 //! - **timers**: `Session::tick` at `next_deadline`, acting on what it returns; and
@@ -39,6 +40,12 @@ const EXIT_DRAIN: Duration = Duration::from_millis(500);
 /// Most buffers one readiness event reads before the session task yields (256 KiB):
 /// a flooding terminal must not keep its core from everything else.
 const DRAIN_BATCH: usize = 16;
+
+/// How often input that did not fit in the PTY is retried. The terminal's input queue
+/// is full only while its program is not reading (a paste into a busy shell): then a
+/// millisecond's delay is invisible, and no wake-up is spent per keystroke on write
+/// readiness.
+const INPUT_RETRY: Duration = Duration::from_millis(1);
 
 /// How long a terminal must be silent before its scrollback's tail is compacted.
 const QUIET: Duration = Duration::from_secs(2);
@@ -170,7 +177,10 @@ pub fn start(
     meta: Meta,
 ) -> std::io::Result<Rc<Live>> {
     // On failure the child is dropped with the error: killed and reaped off the loop.
-    let master = crate::sys::async_fd(spawned.master, Interest::READABLE | Interest::WRITABLE)?;
+    // Readable only: a PTY master reports EPOLLOUT whenever the child reads its input,
+    // so with write interest every keystroke would wake the worker a second time. Input
+    // that does not fit is retried on a timer instead (see INPUT_RETRY).
+    let master = crate::sys::async_fd(spawned.master, Interest::READABLE)?;
     let live = Rc::new(Live {
         id,
         meta,
@@ -272,10 +282,9 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                 }
             }
             _ = w.wait_for_buffer(), if reading && want_buffer => want_buffer = false,
-            ready = ready_for(master, Interest::WRITABLE), if writing => {
-                let Ok(mut ready) = ready else { return };
-                if write_input(&live, ready.get_inner()) {
-                    ready.clear_ready();
+            _ = tokio::time::sleep(INPUT_RETRY), if writing && master.is_some() => {
+                if let Some(m) = master {
+                    write_input(&live, m.get_ref());
                 }
             }
             ready = child_ready(child.as_mut()), if end.status.is_none() => {
