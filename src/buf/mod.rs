@@ -1,5 +1,5 @@
 //! The per-core buffer pool: fixed-size buffers with headroom, for zero-copy
-//! PTY → WebSocket frames and for socket reads.
+//! PTY → WebSocket frames (the IoBuf impls let io_uring read or write them too).
 //!
 //! # What it owns
 //!
@@ -84,6 +84,9 @@
 //! low-water mark (least recently used first). The pool never trims by itself: the
 //! runtime calls it from a timer, so bursts do not become allocate/free churn.
 //! Idle memory is bounded by `max_bufs * mem_size` in any case.
+//! [`Pool::alloc_exact`] makes a buffer of an exact size outside the pool (freed, not
+//! pooled, when its last handle drops): a quiet session's small tail of scrollback
+//! moves into one so that no pool buffer stays pinned by an idle terminal.
 //!
 //! # How the sessions layer uses it
 //!
