@@ -22,7 +22,7 @@ use super::ws::{self as rws, Ending, Out, Outbox, Reader, Refusal, WsConfig};
 use crate::protocol::ttyd::{self, TtydClientMsg, TtydInit, TtydServerMsg};
 use crate::protocol::{WinSize, MAX_CONTROL_LEN};
 use crate::session::{ClientId, Dialect};
-use crate::ws::{CloseCode, ControlFrame, Event};
+use crate::ws::{CloseCode, Event};
 
 /// How long a client may take to send its first message after the upgrade.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,16 +63,13 @@ pub async fn serve(
         };
         let whole = match event {
             Event::Data { payload, first, last, .. } => msg.feed(payload, first, last),
-            Event::Ping(payload) => {
-                outbox.push(Out::Control(Box::new(ControlFrame::pong(payload))));
-                continue;
-            }
-            Event::Pong(_) => continue,
-            Event::Close { code, .. } => {
-                outbox.close(code, "", false);
-                send_queued(w, stream, &outbox).await;
-                return Ending::Done;
-            }
+            other => match outbox.answer_control(&other) {
+                Some(ending) => {
+                    send_queued(w, stream, &outbox).await;
+                    return ending;
+                }
+                None => continue,
+            },
         };
         match whole {
             Ok(Piece::Whole(bytes)) => match TtydClientMsg::parse(bytes) {
@@ -157,19 +154,13 @@ async fn relay(
                 Ok(Piece::Nothing) => Ok(()),
                 Err(refusal) => Err(refusal),
             },
-            Event::Ping(payload) => {
-                outbox.push(Out::Control(Box::new(ControlFrame::pong(payload))));
-                Ok(())
-            }
-            Event::Pong(_) => Ok(()),
-            Event::Close { code, .. } => {
-                outbox.close(code, "", false);
-                return Ending::Done;
-            }
+            other => match outbox.answer_control(&other) {
+                Some(ending) => return ending,
+                None => Ok(()),
+            },
         };
-        if let Err((code, reason)) = result {
-            outbox.close(Some(code), reason, true);
-            return Ending::Failed;
+        if let Err(refusal) = result {
+            return outbox.fail(refusal);
         }
     }
 }

@@ -132,6 +132,28 @@ impl Outbox {
         Some(out)
     }
 
+    /// Answers a control event as every endpoint does (RFC 6455 §5.5): a ping gets its
+    /// pong, a pong needs nothing (any byte received counts as life), a close is echoed
+    /// with its code and we close TCP first. `Some` once the peer has closed; data
+    /// events are the caller's.
+    pub(super) fn answer_control(&self, event: &Event<'_>) -> Option<Ending> {
+        match event {
+            Event::Ping(payload) => self.push(Out::Control(Box::new(ControlFrame::pong(payload)))),
+            Event::Close { code, .. } => {
+                self.close(*code, "", false);
+                return Some(Ending::Done);
+            }
+            Event::Pong(_) | Event::Data { .. } => {}
+        }
+        None
+    }
+
+    /// Fails the connection: our close with the refusal's code and reason.
+    pub(super) fn fail(&self, (code, reason): Refusal) -> Ending {
+        self.close(Some(code), reason, true);
+        Ending::Failed
+    }
+
     pub(super) fn spare_buffer(&self) -> Vec<u8> {
         self.spare.borrow_mut().pop().unwrap_or_default()
     }
@@ -283,12 +305,10 @@ async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u
                     outbox.push(Out::Frame { buf: full, start: frame_start });
                 }
             }
-            Event::Ping(payload) => outbox.push(Out::Control(Box::new(ControlFrame::pong(payload)))),
-            Event::Pong(_) => {}
-            Event::Close { code, .. } => {
-                // §5.5.1: answer with a close, echoing the code; we close TCP first.
-                outbox.close(code, "", false);
-                return Ending::Done;
+            other => {
+                if let Some(ending) = outbox.answer_control(&other) {
+                    return ending;
+                }
             }
         }
     }
@@ -493,19 +513,13 @@ async fn session_reader(
                     }
                 }
             }
-            Event::Ping(payload) => {
-                outbox.push(Out::Control(Box::new(ControlFrame::pong(payload))));
-                Ok(())
-            }
-            Event::Pong(_) => Ok(()),
-            Event::Close { code, .. } => {
-                outbox.close(code, "", false);
-                return Ending::Done;
-            }
+            other => match outbox.answer_control(&other) {
+                Some(ending) => return ending,
+                None => Ok(()),
+            },
         };
-        if let Err((code, reason)) = result {
-            outbox.close(Some(code), reason, true);
-            return Ending::Failed;
+        if let Err(refusal) = result {
+            return outbox.fail(refusal);
         }
     }
 }
