@@ -282,7 +282,9 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                 }
             }
             _ = w.wait_for_buffer(), if reading && want_buffer => want_buffer = false,
-            _ = tokio::time::sleep(INPUT_RETRY), if writing && master.is_some() => {
+            // The clock is read only when there is input to retry (select! builds every
+            // branch's future, enabled or not, on each round).
+            _ = sleep_until(writing.then(|| tokio::time::Instant::now() + INPUT_RETRY)), if writing && master.is_some() => {
                 if let Some(m) = master {
                     write_input(&live, m.get_ref());
                 }
@@ -379,7 +381,7 @@ fn reclaim(w: &Worker) -> usize {
     let unit = w.pool.mem_size();
     let target = (w.pool.max_bufs() / 16).max(16) * unit;
     let floor = crate::session::MIN_BUFS * unit;
-    let sessions = w.sessions();
+    let sessions = w.sessions_unordered();
     let mut freed = 0;
     while freed < target {
         let largest = sessions.iter().max_by_key(|l| l.state.borrow().scrollback().mem());

@@ -114,6 +114,12 @@ impl Worker {
         all
     }
 
+    /// This worker's sessions in no particular order (no sort, no id copies): for
+    /// passes that look at every session, like the scrollback budget's.
+    pub fn sessions_unordered(&self) -> Vec<Rc<Live>> {
+        self.sessions.borrow().values().cloned().collect()
+    }
+
     pub fn add_session(&self, live: Rc<Live>) {
         self.stats().session_created();
         self.shared.running.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
