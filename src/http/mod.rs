@@ -12,7 +12,7 @@ mod response;
 mod route;
 
 pub use date::HttpDate;
-pub use request::{parse, query_values, tokens, Method, Parse, Request};
+pub use request::{parse, query_values, tokens, Method, Parse, Request, MAX_METHOD_BYTES};
 pub use response::{json_error, reason_phrase, Head, CONTINUE};
 pub use route::{route, Route, SessionPart};
 
@@ -57,6 +57,7 @@ pub enum HttpError {
     HeadTooLarge,
     TooManyHeaders,
     UriTooLong,
+    MethodTooLong,
     BodyTooLarge,
     HeadTimeout,
 }
@@ -73,7 +74,7 @@ impl HttpError {
             HttpError::UriTooLong => 414,
             HttpError::ExpectationFailed => 417,
             HttpError::HeadTooLarge | HttpError::TooManyHeaders => 431,
-            HttpError::TransferEncoding => 501,
+            HttpError::TransferEncoding | HttpError::MethodTooLong => 501,
             HttpError::VersionNotSupported => 505,
         }
     }
@@ -90,6 +91,7 @@ impl HttpError {
             HttpError::HeadTooLarge => "request head too large",
             HttpError::TooManyHeaders => "too many header fields",
             HttpError::UriTooLong => "request target too long",
+            HttpError::MethodTooLong => "unknown request method (longer than any method served)",
             HttpError::BodyTooLarge => "request body too large",
             HttpError::HeadTimeout => "request head not received in time",
         }

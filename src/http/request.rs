@@ -91,6 +91,10 @@ pub fn parse<'b>(
         Err(httparse::Error::Version) => return Err(HttpError::VersionNotSupported),
         Err(_) => return Err(HttpError::Malformed),
     };
+    // The request line is checked on the raw bytes whether or not the head is complete,
+    // so a head that is refused when complete is refused as soon as its prefix shows it,
+    // and one that is accepted is never refused early.
+    check_request_line(buf, limits)?;
     let head_len = match status {
         httparse::Status::Partial => return partial(buf, limits),
         httparse::Status::Complete(n) => n,
@@ -101,9 +105,6 @@ pub fn parse<'b>(
     let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version) else {
         return Err(HttpError::Malformed);
     };
-    if target.len() > limits.max_uri_bytes {
-        return Err(HttpError::UriTooLong);
-    }
     // RFC 9112 §3.2: a server answers origin-form targets; absolute-form is for proxies.
     let origin_form = target.starts_with('/') || (method == "OPTIONS" && target == "*");
     if !origin_form {
@@ -131,19 +132,37 @@ pub fn parse<'b>(
 
 /// On a partial head, decide whether waiting for more bytes could ever succeed.
 fn partial(buf: &[u8], limits: &Limits) -> Result<Parse<'static>, HttpError> {
-    // The request line alone is longer than any URI we accept: 414, not 431.
-    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
-    if line_end > limits.max_uri_bytes + REQUEST_LINE_OVERHEAD {
-        return Err(HttpError::UriTooLong);
-    }
     if buf.len() >= limits.max_head_bytes {
         return Err(HttpError::HeadTooLarge);
     }
     Ok(Parse::Partial)
 }
 
-/// Method, spaces and `HTTP/1.1\r` around the target on a request line.
-const REQUEST_LINE_OVERHEAD: usize = 24;
+/// The longest method token answered: no method ringtty serves (or any registered
+/// in RFC 9110) is longer, so a longer one is refused before its line ends.
+pub const MAX_METHOD_BYTES: usize = 16;
+
+/// Refuses a method or target that is already too long in the bytes seen so far: 501 for
+/// the method, 414 for the target (not 431 — the head is too large only because of it).
+/// Both lengths only grow as bytes arrive, so a prefix is refused only if the whole is.
+fn check_request_line(buf: &[u8], limits: &Limits) -> Result<(), HttpError> {
+    // httparse skips empty lines before the request line (RFC 9112 §2.2); so does this.
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let line = &buf[start..];
+    let token_end = |s: &[u8]| s.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n')).unwrap_or(s.len());
+    let method_len = token_end(line);
+    if method_len > MAX_METHOD_BYTES {
+        return Err(HttpError::MethodTooLong);
+    }
+    if line.get(method_len) != Some(&b' ') {
+        return Ok(());
+    }
+    let target = &line[method_len + 1..];
+    if token_end(target) > limits.max_uri_bytes {
+        return Err(HttpError::UriTooLong);
+    }
+    Ok(())
+}
 
 /// What the head says about framing and persistence.
 struct HeadFacts {

@@ -112,6 +112,7 @@ fn errors_map_to_statuses() {
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", HttpError::TransferEncoding, 501),
         (b"GET / HTTP/1.1\r\nExpect: something\r\n\r\n", HttpError::ExpectationFailed, 417),
         (b"GET / HTTP/2.0\r\n\r\n", HttpError::VersionNotSupported, 505),
+        (b"VERYLONGMETHODNAME / HTTP/1.1\r\n\r\n", HttpError::MethodTooLong, 501),
         (b"GET http://evil/ HTTP/1.1\r\n\r\n", HttpError::BadTarget, 400),
         (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", HttpError::Malformed, 400),
         (b"\x00\x01\x02 / HTTP/1.1\r\n\r\n", HttpError::Malformed, 400),
@@ -147,6 +148,47 @@ fn limits_are_enforced_before_growth() {
     assert_eq!(parse_all(&uri, &small), Err(HttpError::UriTooLong));
     uri.extend_from_slice(b" HTTP/1.1\r\n\r\n");
     assert_eq!(parse_all(&uri, &small), Err(HttpError::UriTooLong));
+}
+
+/// Found by the `http_request` fuzz target: a request line made long by its method, not
+/// its target, was refused as 414 while partial but accepted once complete. Every prefix
+/// of a head must be judged as the whole head is.
+#[test]
+fn a_long_request_line_is_judged_the_same_partial_or_complete() {
+    let small = Limits { max_head_bytes: 2048, max_headers: 4, max_uri_bytes: 64, max_body_bytes: 10 };
+    let judge = |head: &[u8]| {
+        let whole = parse_all(head, &small);
+        for cut in 0..head.len() {
+            let prefix = parse_all(&head[..cut], &small);
+            match &whole {
+                Ok(_) => assert_eq!(prefix, Ok(None), "prefix {cut} of an accepted head"),
+                Err(e) => {
+                    assert!(prefix == Ok(None) || prefix == Err(*e), "prefix {cut}: {prefix:?} vs {e:?}")
+                }
+            }
+        }
+        whole
+    };
+    // A method longer than any served: 501 as soon as it is longer, complete or not.
+    let mut method = vec![b'P'; MAX_METHOD_BYTES + 1];
+    method.extend_from_slice(b" / HTTP/1.1\r\n\r\n");
+    assert_eq!(judge(&method), Err(HttpError::MethodTooLong));
+    assert_eq!(parse_all(&method[..MAX_METHOD_BYTES + 1], &small), Err(HttpError::MethodTooLong));
+    // The longest method served, with a target at the limit, is accepted.
+    let mut line = vec![b'P'; MAX_METHOD_BYTES];
+    line.push(b' ');
+    line.push(b'/');
+    line.resize(line.len() + 63, b'u');
+    line.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+    assert!(matches!(judge(&line), Ok(Some(Summary { method: Method::Other, .. }))));
+    // Empty lines before the request line do not count against either limit.
+    let mut lead = b"\r\n\r\n".to_vec();
+    lead.extend_from_slice(&line);
+    assert!(matches!(judge(&lead), Ok(Some(_))));
+    // One byte more of target: 414, complete or not.
+    let mut long = line.clone();
+    long.insert(MAX_METHOD_BYTES + 2, b'u');
+    assert_eq!(judge(&long), Err(HttpError::UriTooLong));
 }
 
 #[test]
