@@ -143,6 +143,9 @@ struct State {
     /// Ids of the free buffers, least recently used first: allocation pops the back
     /// (memory still warm in cache), trim releases from the front.
     free: Vec<BufId>,
+    /// The fewest free buffers since the last trim: the front `untouched` ids of `free`
+    /// have not been lent out since then.
+    untouched: usize,
     /// Invariant: `in_use + free.len() == slots.len() <= max_bufs`.
     in_use: usize,
     high_water: usize,
@@ -236,6 +239,7 @@ impl Pool {
         let state = State {
             slots: Slab::new(),
             free: Vec::new(),
+            untouched: 0,
             in_use: 0,
             high_water: 0,
             alloc_failures: 0,
@@ -280,6 +284,7 @@ impl Pool {
             Some(id) => st.slots[id.0].take().expect("a free id names a free slot"),
             None => self.fresh_slot(&mut st),
         };
+        st.untouched = st.untouched.min(st.free.len());
         st.in_use += 1;
         st.high_water = st.high_water.max(st.in_use);
         debug_assert_eq!(st.in_use + st.free.len(), st.slots.len());
@@ -329,18 +334,22 @@ impl Pool {
         Poll::Pending
     }
 
-    /// Gives free buffers beyond `keep_free` back to the allocator, least recently
-    /// used first, and returns how many. The pool never trims by itself: the
-    /// runtime calls this from a timer (it reads no clock), so a burst does not
+    /// Gives back to the allocator the free buffers that nothing has taken since the
+    /// previous trim, and returns how many. A busy core keeps its working set (every
+    /// buffer it cycled through); an idle core keeps nothing: a free buffer kept for
+    /// nobody would also pin the allocator's page around it, and with it the memory
+    /// of every other buffer freed from that page. The pool never trims by itself:
+    /// the runtime calls this from a timer (it reads no clock), so a burst does not
     /// turn into allocate/free churn.
-    pub fn trim(&self, keep_free: usize) -> usize {
+    pub fn trim(&self) -> usize {
         let mut st = self.inner.state.borrow_mut();
-        let State { slots, free, .. } = &mut *st;
-        let excess = free.len().saturating_sub(keep_free);
+        let State { slots, free, untouched, .. } = &mut *st;
+        let excess = *untouched;
         for id in free.drain(..excess) {
             let slot = slots.remove(id.0);
             debug_assert!(slot.is_some(), "a free id names a free slot");
         }
+        *untouched = free.len();
         st.trimmed += excess as u64;
         excess
     }

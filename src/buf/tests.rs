@@ -278,21 +278,27 @@ fn views_narrow_and_keep_the_buffer() {
 }
 
 #[test]
-fn trim_releases_least_recently_used_free_buffers() {
+fn trim_releases_the_free_buffers_untouched_since_the_last_trim() {
     let p = pool(16, 8, 0);
     let bufs: Vec<_> = (0..5).map(|_| p.try_alloc().unwrap()).collect();
     let ids: Vec<_> = bufs.iter().map(|b| b.id()).collect();
     drop(bufs); // freed in order: ids[0] is the least recently used
-    assert_eq!(p.trim(2), 3);
-    assert_eq!(p.trim(2), 0);
+    assert_eq!(p.trim(), 0, "the first trim only marks: every buffer was in use in its interval");
+    // Two lent and given back: the working set of this interval.
+    drop((p.try_alloc().unwrap(), p.try_alloc().unwrap()));
+    assert_eq!(p.trim(), 3, "the three untouched since the last trim go");
     let s = p.stats();
     assert_eq!((s.free, s.allocated, s.trimmed), (2, 2, 3));
     assert_eq!(s.bytes_held, 2 * p.mem_size());
     let (a, b) = (p.try_alloc().unwrap(), p.try_alloc().unwrap());
-    assert_eq!((a.id(), b.id()), (ids[4], ids[3]), "the warm ones were kept");
+    assert_eq!((a.id(), b.id()), (ids[3], ids[4]), "the warm ones were kept");
     let _c = p.try_alloc().unwrap();
     assert_eq!(p.stats().fresh_allocs, 6, "growth again after a trim");
-    assert_eq!(p.trim(0), 0, "buffers in use are never trimmed");
+    assert_eq!(p.trim(), 0, "buffers in use are never trimmed");
+    drop((a, b));
+    assert_eq!(p.trim(), 0, "given back in this interval: kept");
+    assert_eq!(p.trim(), 2, "idle for a whole interval: released");
+    assert_eq!(p.stats().allocated, 1);
 }
 
 #[test]

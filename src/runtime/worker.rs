@@ -53,6 +53,8 @@ pub struct Worker {
     /// WebSocket read buffers between reads: a connection holds one only while bytes
     /// are arriving or a frame is half read, so idle clients cost none.
     read_bufs: RefCell<Vec<Vec<u8>>>,
+    /// The fewest read buffers in stock since the last trim (see [`crate::buf::Pool::trim`]).
+    read_bufs_untouched: Cell<usize>,
 }
 
 /// Size of a WebSocket read buffer: the decoder streams payloads, so it need not hold a
@@ -74,7 +76,20 @@ impl Worker {
 
     /// An empty read buffer of [`READ_BUF`] bytes' capacity.
     pub fn read_buf(&self) -> Vec<u8> {
-        self.read_bufs.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(READ_BUF))
+        let mut kept = self.read_bufs.borrow_mut();
+        let buf = kept.pop().unwrap_or_else(|| Vec::with_capacity(READ_BUF));
+        self.read_bufs_untouched.set(self.read_bufs_untouched.get().min(kept.len()));
+        buf
+    }
+
+    /// Frees the read buffers no connection has taken since the last trim (the stock
+    /// is taken from the back: those are at the front), as [`crate::buf::Pool::trim`] does.
+    fn trim_read_bufs(&self) -> usize {
+        let mut kept = self.read_bufs.borrow_mut();
+        let unused = self.read_bufs_untouched.get();
+        kept.drain(..unused);
+        self.read_bufs_untouched.set(kept.len());
+        unused
     }
 
     /// Takes back a read buffer (kept if it is an ordinary one and there is room).
@@ -332,6 +347,7 @@ fn run(p: WorkerParams) {
         rng: ring::rand::SystemRandom::new(),
         epoch: Instant::now(),
         read_bufs: RefCell::new(Vec::new()),
+        read_bufs_untouched: Cell::new(0),
     });
     debug!("worker {} running on CPU {}", p.index, p.cpu);
     guard.clean = rt.block_on(serve(worker, p.listener, p.shutdown, p.inbox));
@@ -358,11 +374,11 @@ async fn serve(
             _ = shutdown.changed() => break,
             _ = trim.tick() => {
                 // Give memory back after a burst, but not so eagerly that a busy core
-                // churns through the allocator.
-                let freed = w.pool.trim(POOL_KEEP_FREE);
-                if freed > 0 {
+                // churns through the allocator: only what a whole interval left unused.
+                let (pooled, read) = (w.pool.trim(), w.trim_read_bufs());
+                if pooled + read > 0 {
                     crate::sys::release_free_memory();
-                    debug!("worker {}: returned {freed} idle pool buffers", w.index);
+                    debug!("worker {}: returned {pooled} idle pool buffers and {read} read buffers", w.index);
                 }
             }
             _ = w.kill.notified() => panic!("fault injection: worker {} killed", w.index),
@@ -399,9 +415,8 @@ fn handle_cross_core(w: &Rc<Worker>, msg: CrossCore) {
     }
 }
 
-/// How often a worker returns idle pool buffers beyond [`POOL_KEEP_FREE`].
+/// How often a worker returns the pool and read buffers a whole interval left unused.
 const POOL_TRIM_EVERY: Duration = Duration::from_secs(10);
-const POOL_KEEP_FREE: usize = 64;
 
 /// How many connections one readiness event may accept before other tasks run.
 const ACCEPT_BATCH: usize = 64;
