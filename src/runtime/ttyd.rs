@@ -40,7 +40,7 @@ pub async fn serve(
     let Some(slot) = rws::ClientSlot::claim(w) else {
         return rws::refuse(w, stream, CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
     };
-    let outbox = Rc::new(Outbox::new());
+    let outbox = Outbox::new();
     let mut reader = Reader::new(w, stream, &outbox, leftover, cfg);
     let mut msg = Assembler::default();
     // Before the process exists: everything but the first JSON message is ignored, as
@@ -116,9 +116,8 @@ pub async fn serve(
         m.encode_frame(&mut frame);
         outbox.push(Out::Frame { buf: frame, start: 0 });
     }
-    let attached = rws::start_writer(w, stream, handle, &outbox, cfg, &live, client);
-    let ending = relay(w, reader, &live, client, msg).await;
-    rws::detach(w, &outbox, &live, client, attached).await;
+    let reader = std::pin::pin!(relay(w, reader, &live, client, msg));
+    let ending = rws::serve_attached(w, stream, handle, &outbox, cfg, &live, client, reader).await;
     drop(slot);
     ending
 }

@@ -1,19 +1,21 @@
-//! A WebSocket connection on a worker, after the `101`: the connection's own task reads
-//! and feeds the sans-IO decoder; a writer task owns every send (replies, pongs, pings,
-//! the close frame). They meet in an [`Outbox`], which is bounded: a peer that sends
-//! faster than it reads stops being read.
+//! A WebSocket connection on a worker, after the `101`: a reader feeds the sans-IO
+//! decoder; a writer owns every send (replies, pongs, pings, the close frame). Both run
+//! side by side in the connection's one task ([`side_by_side`]): one future per client,
+//! not two tasks. They meet in an [`Outbox`], which is bounded: a peer that sends faster
+//! than it reads stops being read.
 //!
 //! Reads are readiness-based (see `conn::Stream`): an idle client holds no read buffer.
 //! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::time::timeout;
-use tokio_uring::buf::BoundedBuf;
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -176,23 +178,42 @@ pub async fn serve_echo(
     leftover: Vec<u8>,
     cfg: WsConfig,
 ) -> Ending {
-    let outbox = Rc::new(Outbox::new());
-    let writer =
-        tokio_uring::spawn(write_loop(w.clone(), stream.clone(), handle.clone(), outbox.clone(), cfg));
-    let ending = read_loop(w, stream, &outbox, leftover, cfg).await;
-    finish_writer(&outbox, writer).await;
-    ending
+    let outbox = Outbox::new();
+    let reader = pin!(read_loop(w, stream, &outbox, leftover, cfg));
+    let writer = pin!(write_loop(w, stream, handle, &outbox, cfg));
+    side_by_side(&outbox, reader, writer).await
 }
 
-/// After the reader stopped: lets the writer send what is queued (the close frame
-/// last), bounded; if our close already went out, the writer is only guarding the wait
-/// for the peer's answer, which the reader has seen (or the peer left).
-async fn finish_writer(outbox: &Outbox, mut writer: tokio::task::JoinHandle<()>) {
+/// Runs a connection's reader and writer in the calling task until the reader ends,
+/// then lets the writer send what is queued (the close frame last), bounded; if our
+/// close already went out, the writer is only guarding the wait for the peer's answer,
+/// which the reader has seen (or the peer left), and is dropped.
+///
+/// Both futures are pinned where they were made and only borrowed here: a future
+/// passed by value is stored once more in every async fn it passes through, and these
+/// are most of an idle connection's memory.
+pub(super) async fn side_by_side<R, W>(
+    outbox: &Outbox,
+    mut reader: Pin<&mut R>,
+    mut writer: Pin<&mut W>,
+) -> Ending
+where
+    R: Future<Output = Ending>,
+    W: Future<Output = ()>,
+{
+    let mut writer_done = false;
+    let ending = loop {
+        tokio::select! {
+            ending = reader.as_mut() => break ending,
+            () = writer.as_mut(), if !writer_done => writer_done = true,
+        }
+    };
     outbox.reader_done.set(true);
     outbox.more.notify_one();
-    if outbox.close_sent.get() || timeout(CLOSE_WAIT + WRITE_TIMEOUT, &mut writer).await.is_err() {
-        writer.abort();
+    if !writer_done && !outbox.close_sent.get() {
+        let _ = timeout(CLOSE_WAIT + WRITE_TIMEOUT, writer).await;
     }
+    ending
 }
 
 /// The receive side shared by every WebSocket endpoint: the read buffer, the decoder,
@@ -314,15 +335,8 @@ async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u
     }
 }
 
-async fn write_loop(
-    w: Rc<Worker>,
-    stream: Rc<Stream>,
-    handle: Rc<ConnHandle>,
-    outbox: Rc<Outbox>,
-    cfg: WsConfig,
-) {
+async fn write_loop(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &Outbox, cfg: WsConfig) {
     let mut ticker = ping_ticker(cfg);
-    let mut control = Vec::with_capacity(2 + 125);
     loop {
         let Some(out) = outbox.pop() else {
             if outbox.reader_done.get() {
@@ -332,26 +346,18 @@ async fn write_loop(
                 _ = outbox.more.notified() => {}
                 _ = handle.close.notified() => outbox.close(Some(CloseCode::GOING_AWAY), "server shutting down", true),
                 _ = tick(&mut ticker) => {
-                    if !ping_or_hang_up(&outbox, &handle, cfg) {
+                    if !ping_or_hang_up(outbox, handle, cfg) {
                         return;
                     }
                 }
             }
             continue;
         };
-        // Control frames go through the writer's own small buffer; message buffers go
-        // back to the reader for reuse. Either way nothing is allocated per frame.
-        if let Sent::Stop = send_out(&w, &stream, &handle, &outbox, out, &mut control).await {
+        // Message buffers go back to the reader for reuse: nothing is allocated per frame.
+        if let Sent::Stop = send_out(w, stream, handle, outbox, out).await {
             return;
         }
     }
-}
-
-fn refill(control: &mut Vec<u8>, frame: &ControlFrame) -> Vec<u8> {
-    let mut buf = std::mem::take(control);
-    buf.clear();
-    buf.extend_from_slice(frame.as_bytes());
-    buf
 }
 
 async fn tick(ticker: &mut Option<tokio::time::Interval>) {
@@ -389,13 +395,12 @@ pub async fn serve_session(
     };
     w.stats().client_attached();
     live.flow_changed();
-    let outbox = Rc::new(Outbox::new());
+    let outbox = Outbox::new();
     let mut hello_frame = outbox.spare_buffer();
     hello.msg().encode_frame(&mut hello_frame);
     outbox.push(Out::Frame { buf: hello_frame, start: 0 });
-    let attached = start_writer(w, stream, handle, &outbox, cfg, &live, client);
-    let ending = session_reader(w, stream, &outbox, leftover, cfg, &live, client).await;
-    detach(w, &outbox, &live, client, attached).await;
+    let reader = pin!(session_reader(w, stream, &outbox, leftover, cfg, &live, client));
+    let ending = serve_attached(w, stream, handle, &outbox, cfg, &live, client, reader).await;
     drop(slot);
     ending
 }
@@ -422,42 +427,30 @@ impl Drop for ClientSlot<'_> {
     }
 }
 
-/// An attached client's writer task and its waker's key.
-pub(super) struct Attached {
-    writer: tokio::task::JoinHandle<()>,
-    key: usize,
-}
-
-/// Starts the writer of an attached client: what is queued in `outbox` first, then the
-/// session's output from the client's cursor.
-pub(super) fn start_writer(
-    w: &Rc<Worker>,
-    stream: &Rc<Stream>,
-    handle: &Rc<ConnHandle>,
-    outbox: &Rc<Outbox>,
+/// Serves an attached client of a session: the endpoint's `reader` and the session
+/// writer (what is queued in `outbox` first, then the session's output from the
+/// client's cursor) side by side; then detaches the client (which may start the
+/// session's detach timer, or kill a ttyd session's process).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn serve_attached(
+    w: &Worker,
+    stream: &Stream,
+    handle: &ConnHandle,
+    outbox: &Outbox,
     cfg: WsConfig,
-    live: &Rc<Live>,
+    live: &Live,
     client: ClientId,
-) -> Attached {
+    reader: Pin<&mut impl Future<Output = Ending>>,
+) -> Ending {
     let (key, wake) = live.add_writer(client);
-    let writer = tokio_uring::spawn(session_writer(
-        w.clone(),
-        stream.clone(),
-        handle.clone(),
-        outbox.clone(),
-        cfg,
-        live.clone(),
-        client,
-        wake,
-    ));
-    Attached { writer, key }
+    let writer = pin!(session_writer(w, stream, handle, outbox, cfg, live, client, &wake));
+    let ending = side_by_side(outbox, reader, writer).await;
+    live.remove_writer(key);
+    detach(w, live, client);
+    ending
 }
 
-/// After the client's reader stopped: lets the writer finish, detaches the client
-/// (which may start the session's detach timer, or kill a ttyd session's process).
-pub(super) async fn detach(w: &Worker, outbox: &Outbox, live: &Live, client: ClientId, attached: Attached) {
-    finish_writer(outbox, attached.writer).await;
-    live.remove_writer(attached.key);
+fn detach(w: &Worker, live: &Live, client: ClientId) {
     let actions = live.state.borrow_mut().detach(client, w.now());
     live.apply(w, actions);
     live.flow_changed();
@@ -588,14 +581,14 @@ fn control_message(w: &Worker, live: &Live, client: ClientId, msg: &[u8]) -> Res
 
 #[allow(clippy::too_many_arguments)]
 async fn session_writer(
-    w: Rc<Worker>,
-    stream: Rc<Stream>,
-    handle: Rc<ConnHandle>,
-    outbox: Rc<Outbox>,
+    w: &Worker,
+    stream: &Stream,
+    handle: &ConnHandle,
+    outbox: &Outbox,
     cfg: WsConfig,
-    live: Rc<Live>,
+    live: &Live,
     client: ClientId,
-    wake: Rc<Notify>,
+    wake: &Notify,
 ) {
     let ttyd = live.state.borrow().config().dialect == crate::session::Dialect::Ttyd;
     let mut ticker = ping_ticker(cfg);
@@ -603,11 +596,10 @@ async fn session_writer(
     let mut batch: Vec<Outgoing> = Vec::new();
     let mut iov: Vec<Buf> = Vec::new();
     let mut scratch: Vec<u8> = Vec::new();
-    let mut control = Vec::new();
     loop {
         // Control frames (hello, pongs, the close) go first.
         if let Some(out) = outbox.pop() {
-            match send_out(&w, &stream, &handle, &outbox, out, &mut control).await {
+            match send_out(w, stream, handle, outbox, out).await {
                 Sent::More => continue,
                 Sent::Stop => return,
             }
@@ -634,7 +626,7 @@ async fn session_writer(
                 _ = wake.notified() => {}
                 _ = handle.close.notified() => outbox.close(Some(CloseCode::GOING_AWAY), "server shutting down", true),
                 _ = tick(&mut ticker) => {
-                    if !ping_or_hang_up(&outbox, &handle, cfg) {
+                    if !ping_or_hang_up(outbox, handle, cfg) {
                         return;
                     }
                 }
@@ -648,17 +640,17 @@ async fn session_writer(
                     Ok(())
                 }
                 Outgoing::Partial { head, payload } => {
-                    let flushed = flush(&w, &stream, &mut iov).await;
+                    let flushed = flush(w, stream, &mut iov).await;
                     scratch.clear();
                     scratch.extend_from_slice(head.as_slice());
                     iov.push(payload);
                     match flushed {
-                        Ok(()) => write_scratch(&w, &stream, &mut scratch).await,
+                        Ok(()) => write_scratch(w, stream, &mut scratch).await,
                         Err(e) => Err(e),
                     }
                 }
                 other => {
-                    let flushed = flush(&w, &stream, &mut iov).await;
+                    let flushed = flush(w, stream, &mut iov).await;
                     if let Outgoing::Gap { .. } = other {
                         w.stats().gap();
                         live.nudge();
@@ -676,7 +668,7 @@ async fn session_writer(
                         msg.encode_frame(&mut scratch);
                     }
                     match flushed {
-                        Ok(()) => write_scratch(&w, &stream, &mut scratch).await,
+                        Ok(()) => write_scratch(w, stream, &mut scratch).await,
                         Err(e) => Err(e),
                     }
                 }
@@ -686,7 +678,7 @@ async fn session_writer(
                 return;
             }
         }
-        if flush(&w, &stream, &mut iov).await.is_err() {
+        if flush(w, stream, &mut iov).await.is_err() {
             crate::sys::shutdown(handle.fd);
             return;
         }
@@ -718,36 +710,23 @@ enum Sent {
 }
 
 /// Writes one outbox item; after a close frame, decides how the connection ends.
-async fn send_out(
-    w: &Worker,
-    stream: &Stream,
-    handle: &ConnHandle,
-    outbox: &Outbox,
-    out: Out,
-    control: &mut Vec<u8>,
-) -> Sent {
-    let (buf, start, from_reader, close) = match out {
-        Out::Frame { buf, start } => (buf, start, true, None),
-        Out::Control(f) => (refill(control, &f), 0, false, None),
-        Out::Close { frame, ours } => (refill(control, &frame), 0, false, Some(ours)),
+async fn send_out(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &Outbox, out: Out) -> Sent {
+    let written = match &out {
+        Out::Frame { buf, start } => write_bytes(w, stream, &buf[*start..]).await,
+        Out::Control(f) | Out::Close { frame: f, .. } => write_bytes(w, stream, f.as_bytes()).await,
     };
-    let n = buf.len() - start;
-    let Ok((res, slice)) = timeout(WRITE_TIMEOUT, stream.write_all(buf.slice(start..))).await else {
-        crate::sys::shutdown(handle.fd);
-        return Sent::Stop;
-    };
-    let buf = slice.into_inner();
-    if res.is_err() {
+    if written.is_err() {
         crate::sys::shutdown(handle.fd);
         return Sent::Stop;
     }
-    w.stats().bytes_out(n);
-    if from_reader {
-        outbox.recycle(buf);
-    } else {
-        *control = buf;
-    }
-    let Some(ours) = close else { return Sent::More };
+    let ours = match out {
+        Out::Frame { buf, .. } => {
+            outbox.recycle(buf);
+            return Sent::More;
+        }
+        Out::Control(_) => return Sent::More,
+        Out::Close { ours, .. } => ours,
+    };
     outbox.close_sent.set(true);
     if ours && !outbox.reader_done.get() {
         tokio::time::sleep(CLOSE_WAIT).await;
@@ -776,19 +755,39 @@ async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Resu
                 w.stats().bytes_out(n);
                 advance(iov, n);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                // The socket is full: wait for room (readiness, no buffer handed to the
-                // kernel and no allocation), then write the whole batch again.
-                let Ok(ready) = timeout(WRITE_TIMEOUT, stream.writable()).await else {
-                    return Err(std::io::ErrorKind::TimedOut.into());
-                };
-                ready?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => wait_for_room(stream, e).await?,
         }
     }
     Ok(())
+}
+
+/// Writes `bytes` whole, as [`flush`] writes buffers: non-blocking, waiting for room
+/// when the socket is full (an io_uring write would keep a larger future per client).
+async fn write_bytes(w: &Worker, stream: &Stream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match crate::sys::writev(stream.raw_fd(), &[std::io::IoSlice::new(bytes)]) {
+            Ok(n) => {
+                w.stats().bytes_out(n);
+                bytes = &bytes[n..];
+            }
+            Err(e) => wait_for_room(stream, e).await?,
+        }
+    }
+    Ok(())
+}
+
+/// After a failed non-blocking write: a full socket is waited out (readiness, no buffer
+/// handed to the kernel and no allocation), at most [`WRITE_TIMEOUT`]; `EINTR` is
+/// retried; anything else is the error.
+async fn wait_for_room(stream: &Stream, e: std::io::Error) -> std::io::Result<()> {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock => match timeout(WRITE_TIMEOUT, stream.writable()).await {
+            Ok(ready) => ready,
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        },
+        std::io::ErrorKind::Interrupted => Ok(()),
+        _ => Err(e),
+    }
 }
 
 /// Drops the first `n` bytes of the queued buffers: whole buffers leave the queue, a
@@ -815,16 +814,7 @@ fn advance(iov: &mut Vec<Buf>, mut n: usize) {
 }
 
 async fn write_scratch(w: &Worker, stream: &Stream, scratch: &mut Vec<u8>) -> std::io::Result<()> {
-    if scratch.is_empty() {
-        return Ok(());
-    }
-    let n = scratch.len();
-    let Ok((res, buf)) = timeout(WRITE_TIMEOUT, stream.write_all(std::mem::take(scratch))).await else {
-        return Err(std::io::ErrorKind::TimedOut.into());
-    };
-    *scratch = buf;
-    res?;
-    w.stats().bytes_out(n);
+    let written = write_bytes(w, stream, scratch).await;
     scratch.clear();
-    Ok(())
+    written
 }
