@@ -124,6 +124,8 @@ enum Exit {
     /// An error response was queued: send it, then close without resetting the
     /// connection under the client's unread request bytes.
     Linger,
+    /// The `101` is queued: the connection is a WebSocket from here on.
+    Upgrade(Upgrade),
 }
 
 /// The longest we keep reading (and discarding) after an error response.
@@ -155,14 +157,22 @@ pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
         match conn.request().await {
             Ok(true) => continue,
             Ok(false) => break Exit::Now,
+            Err(Exit::Upgrade(endpoint)) => {
+                // A task of its own, sized for the WebSocket alone: this one's future is
+                // as large as its largest HTTP request, and would be kept for the
+                // connection's whole life.
+                // `conn` is used in place by the block (an async fn would keep a second
+                // copy of its by-value arguments).
+                tokio_uring::spawn(async move {
+                    let exit = conn.upgraded(endpoint).await;
+                    conn.close(exit).await;
+                });
+                return;
+            }
             Err(e) => break e,
         }
     };
-    if conn.flush().await.is_ok() {
-        if let Exit::Linger = exit {
-            conn.linger().await;
-        }
-    }
+    conn.close(exit).await;
 }
 
 struct Conn {
@@ -244,7 +254,7 @@ impl Conn {
         self.buf.drain(..consumed);
         match next {
             Next::Respond => {}
-            Next::Upgrade(endpoint) => return Err(self.upgraded(endpoint).await),
+            Next::Upgrade(endpoint) => return Err(Exit::Upgrade(endpoint)),
             Next::Create(body) => {
                 let reply = super::api::create(&self.w, &body).await;
                 super::api::write(&self.w, reply, keep_alive, false, &mut self.out);
@@ -379,7 +389,10 @@ impl Conn {
             Upgrade::Ttyd(argv) => {
                 let cfg =
                     WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
-                super::ttyd::serve(&self.w, &self.stream, &self.handle, leftover, cfg, argv).await
+                // Boxed (once per connection): its wait for the first message and the
+                // spawn make it the largest endpoint, and every connection's future
+                // would be as large.
+                Box::pin(super::ttyd::serve(&self.w, &self.stream, &self.handle, leftover, cfg, argv)).await
             }
             Upgrade::Session(live, since) => {
                 let cfg =
@@ -400,6 +413,15 @@ impl Conn {
 
     fn error(&mut self, status: u16, reason: &str, extra: &[(&str, &str)]) {
         error_into(&self.w, &mut self.out, status, reason, extra);
+    }
+
+    /// Sends what is queued, then lingers if the exit asks for it.
+    async fn close(&mut self, exit: Exit) {
+        if self.flush().await.is_ok() {
+            if let Exit::Linger = exit {
+                self.linger().await;
+            }
+        }
     }
 
     async fn flush(&mut self) -> Result<(), Exit> {
