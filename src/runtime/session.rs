@@ -251,13 +251,16 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
             w.stats().pty_paused();
         }
         held = !reading;
-        let writing = !end.eio && !live.state.borrow().pending_input().is_empty();
+        let writing = !end.eio && master.is_some() && !live.state.borrow().pending_input().is_empty();
         let deadline: Option<tokio::time::Instant> =
             live.state.borrow().next_deadline().map(|Millis(at)| w.instant_at(at).into());
-        let wake_at = match (deadline, quiet_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        // Armed only while the drain time runs: once it is over and reading is held
+        // back, a flow change (ack, demotion, detach) wakes the task instead.
+        let draining = end.drain_until.filter(|&at| !end.done && at > tokio::time::Instant::now());
+        // One timer for everything timed (one `Sleep` in the task, not one per kind);
+        // the clock is read for the input retry only when there is input to retry.
+        let retry = writing.then(|| tokio::time::Instant::now() + INPUT_RETRY);
+        let timer = [deadline, quiet_at, draining, retry].into_iter().flatten().min();
         tokio::select! {
             ready = ready_for(master, Interest::READABLE), if reading && !want_buffer => {
                 let Ok(mut ready) = ready else { return };
@@ -282,13 +285,6 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                 }
             }
             _ = w.wait_for_buffer(), if reading && want_buffer => want_buffer = false,
-            // The clock is read only when there is input to retry (select! builds every
-            // branch's future, enabled or not, on each round).
-            _ = sleep_until(writing.then(|| tokio::time::Instant::now() + INPUT_RETRY)), if writing && master.is_some() => {
-                if let Some(m) = master {
-                    write_input(&live, m.get_ref());
-                }
-            }
             ready = child_ready(child.as_mut()), if end.status.is_none() => {
                 let Ok(mut guard) = ready else { return };
                 match guard.get_inner_mut().try_reap() {
@@ -300,18 +296,20 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                     Err(_) => return,
                 }
             }
-            // Armed only while the drain time runs: once it is over and reading is held
-            // back, a flow change (ack, demotion, detach) wakes the task instead.
-            _ = sleep_until(end.drain_until), if !end.done && end.drain_until.is_some_and(|at| at > tokio::time::Instant::now()) => {}
-            _ = sleep_until(wake_at), if wake_at.is_some() => {
+            // Whatever is due: a drain time running out needs nothing but the next round.
+            _ = sleep_until(timer), if timer.is_some() => {
+                if let (true, Some(m)) = (writing, master) {
+                    write_input(&live, m.get_ref());
+                }
                 let now = tokio::time::Instant::now();
                 if quiet_at.is_some_and(|at| at <= now) {
                     quiet_at = None;
                     live.state.borrow_mut().compact();
                 }
-                // Early is harmless: tick acts only on what is due.
-                let actions = live.state.borrow_mut().tick(w.now());
-                live.apply(&w, actions);
+                if deadline.is_some_and(|at| at <= now) {
+                    let actions = live.state.borrow_mut().tick(w.now());
+                    live.apply(&w, actions);
+                }
             }
             _ = live.wake.notified() => {}
         }
