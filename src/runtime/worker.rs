@@ -377,9 +377,12 @@ async fn serve(
                 // churns through the allocator: only what a whole interval left unused.
                 let (pooled, read) = (w.pool.trim(), w.trim_read_bufs());
                 if pooled + read > 0 {
-                    crate::sys::release_free_memory();
                     debug!("worker {}: returned {pooled} idle pool buffers and {read} read buffers", w.index);
                 }
+                // Every tick, not only after a trim: what connections and quiet sessions
+                // freed is returned only by a call on this thread, and an idle worker
+                // makes none.
+                crate::sys::release_free_memory();
             }
             _ = w.kill.notified() => panic!("fault injection: worker {} killed", w.index),
             Some(msg) = inbox.recv() => handle_cross_core(&w, msg),
