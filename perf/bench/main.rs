@@ -145,7 +145,12 @@ async fn progress_lines(ctx: Rc<Ctx>, started: Instant) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        let server = ctx.sample();
+        // Off the event loop: reading thousands of /proc entries takes milliseconds, and
+        // every echo, byte and ack the loop would have timed meanwhile would carry it.
+        let server = match ctx.args.pid {
+            Some(pid) => tokio::task::spawn_blocking(move || Sample::take(pid).ok()).await.ok().flatten(),
+            None => None,
+        };
         if let Some(s) = server {
             ctx.observe(s);
         }
