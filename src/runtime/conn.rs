@@ -3,8 +3,9 @@
 //!
 //! Reads wait for readiness first and take the buffer only then (see [`Stream`]), so a
 //! keep-alive connection between requests holds no buffer and a timed-out read loses
-//! nothing. Closing a connection starts with `shutdown(2)`, so the peer and a writer
-//! still holding the stream (a WebSocket's writer task) see the end at once.
+//! nothing. Closing a connection starts with `shutdown(2)`, so the peer and any write
+//! still waiting on the stream see the end at once. An upgraded connection continues in
+//! a task of its own, sized for the WebSocket (see `serve_with`).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;

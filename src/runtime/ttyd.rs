@@ -190,17 +190,11 @@ fn control(w: &Worker, live: &Live, client: ClientId, bytes: &[u8]) -> Result<()
     }
 }
 
-/// Writes what is queued (a pong, the close frame) when no writer task runs yet.
+/// Writes what is queued (a pong, the close frame) before the session's writer runs.
 async fn send_queued(w: &Worker, stream: &Stream, outbox: &Outbox) -> Ending {
     while let Some(out) = outbox.pop() {
-        let bytes = match &out {
-            Out::Frame { buf, start } => buf[*start..].to_vec(),
-            Out::Control(f) | Out::Close { frame: f, .. } => f.as_bytes().to_vec(),
-        };
-        let n = bytes.len();
-        match timeout(rws::WRITE_TIMEOUT, stream.write_all(bytes)).await {
-            Ok((Ok(()), _)) => w.stats().bytes_out(n),
-            _ => return Ending::Done,
+        if rws::write_bytes(w, stream, out.bytes()).await.is_err() {
+            return Ending::Done;
         }
     }
     Ending::Failed

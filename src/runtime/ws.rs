@@ -66,11 +66,16 @@ pub(super) enum Out {
 }
 
 impl Out {
-    fn len(&self) -> usize {
+    /// The frame's bytes on the wire.
+    pub(super) fn bytes(&self) -> &[u8] {
         match self {
-            Out::Frame { buf, start } => buf.len() - start,
-            Out::Control(f) | Out::Close { frame: f, .. } => f.as_bytes().len(),
+            Out::Frame { buf, start } => &buf[*start..],
+            Out::Control(f) | Out::Close { frame: f, .. } => f.as_bytes(),
         }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes().len()
     }
 }
 
@@ -711,11 +716,7 @@ enum Sent {
 
 /// Writes one outbox item; after a close frame, decides how the connection ends.
 async fn send_out(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &Outbox, out: Out) -> Sent {
-    let written = match &out {
-        Out::Frame { buf, start } => write_bytes(w, stream, &buf[*start..]).await,
-        Out::Control(f) | Out::Close { frame: f, .. } => write_bytes(w, stream, f.as_bytes()).await,
-    };
-    if written.is_err() {
+    if write_bytes(w, stream, out.bytes()).await.is_err() {
         crate::sys::shutdown(handle.fd);
         return Sent::Stop;
     }
@@ -763,7 +764,7 @@ async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Resu
 
 /// Writes `bytes` whole, as [`flush`] writes buffers: non-blocking, waiting for room
 /// when the socket is full (an io_uring write would keep a larger future per client).
-async fn write_bytes(w: &Worker, stream: &Stream, mut bytes: &[u8]) -> std::io::Result<()> {
+pub(super) async fn write_bytes(w: &Worker, stream: &Stream, mut bytes: &[u8]) -> std::io::Result<()> {
     while !bytes.is_empty() {
         match crate::sys::writev(stream.raw_fd(), &[std::io::IoSlice::new(bytes)]) {
             Ok(n) => {
