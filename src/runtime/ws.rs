@@ -646,11 +646,9 @@ async fn session_writer(
                 }
                 Outgoing::Partial { head, payload } => {
                     let flushed = flush(w, stream, &mut iov).await;
-                    scratch.clear();
-                    scratch.extend_from_slice(head.as_slice());
                     iov.push(payload);
                     match flushed {
-                        Ok(()) => write_scratch(w, stream, &mut scratch).await,
+                        Ok(()) => write_bytes(w, stream, head.as_slice()).await,
                         Err(e) => Err(e),
                     }
                 }
