@@ -122,6 +122,7 @@
 
 mod handle;
 mod pool;
+mod stock;
 mod uring;
 
 #[cfg(test)]
@@ -132,3 +133,4 @@ pub use pool::{
     BufId, ConfigError, Pool, PoolConfig, PoolStats, DEFAULT_CAPACITY, DEFAULT_MAX_BUFS, DEFAULT_RESERVE,
     HEADROOM, MAX_FRAME_HEADER,
 };
+pub use stock::Stock;

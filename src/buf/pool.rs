@@ -10,6 +10,7 @@ use std::task::{Context, Poll, Waker};
 use slab::Slab;
 
 use super::handle::BufMut;
+use super::stock::Stock;
 
 /// Bytes kept free in front of the data of every buffer, for prepends only.
 ///
@@ -140,12 +141,8 @@ struct State {
     /// slot (`Some`) exactly while the buffer is free; while lent out it is `None`
     /// and the handles own the slot, so the id cannot be handed out twice.
     slots: Slab<Option<Rc<Slot>>>,
-    /// Ids of the free buffers, least recently used first: allocation pops the back
-    /// (memory still warm in cache), trim releases from the front.
-    free: Vec<BufId>,
-    /// The fewest free buffers since the last trim: the front `untouched` ids of `free`
-    /// have not been lent out since then.
-    untouched: usize,
+    /// Ids of the free buffers, trimmed by use.
+    free: Stock<BufId>,
     /// Invariant: `in_use + free.len() == slots.len() <= max_bufs`.
     in_use: usize,
     high_water: usize,
@@ -238,8 +235,7 @@ impl Pool {
         }
         let state = State {
             slots: Slab::new(),
-            free: Vec::new(),
-            untouched: 0,
+            free: Stock::default(),
             in_use: 0,
             high_water: 0,
             alloc_failures: 0,
@@ -280,11 +276,10 @@ impl Pool {
             }
             return None;
         }
-        let slot = match st.free.pop() {
+        let slot = match st.free.take() {
             Some(id) => st.slots[id.0].take().expect("a free id names a free slot"),
             None => self.fresh_slot(&mut st),
         };
-        st.untouched = st.untouched.min(st.free.len());
         st.in_use += 1;
         st.high_water = st.high_water.max(st.in_use);
         debug_assert_eq!(st.in_use + st.free.len(), st.slots.len());
@@ -343,13 +338,13 @@ impl Pool {
     /// turn into allocate/free churn.
     pub fn trim(&self) -> usize {
         let mut st = self.inner.state.borrow_mut();
-        let State { slots, free, untouched, .. } = &mut *st;
-        let excess = *untouched;
-        for id in free.drain(..excess) {
+        let State { slots, free, .. } = &mut *st;
+        let mut excess = 0;
+        for id in free.trim() {
             let slot = slots.remove(id.0);
             debug_assert!(slot.is_some(), "a free id names a free slot");
+            excess += 1;
         }
-        *untouched = free.len();
         st.trimmed += excess as u64;
         excess
     }
@@ -402,7 +397,7 @@ impl PoolInner {
         let entry = &mut st.slots[id.0];
         debug_assert!(entry.is_none(), "a lent slot is given back once");
         *entry = Some(slot);
-        st.free.push(id);
+        st.free.give(id);
         st.in_use -= 1;
         if st.waiters.is_empty() || st.in_use >= self.max_bufs - self.reserve {
             return Vec::new();

@@ -10,7 +10,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use tokio_uring::buf::{BoundedBuf, IoBuf};
 
 use crate::buf::{
-    Buf, BufError, ConfigError, Pool, PoolConfig, PoolStats, DEFAULT_CAPACITY, HEADROOM, MAX_FRAME_HEADER,
+    Buf, BufError, ConfigError, Pool, PoolConfig, PoolStats, Stock, DEFAULT_CAPACITY, HEADROOM,
+    MAX_FRAME_HEADER,
 };
 
 fn pool(capacity: usize, max_bufs: usize, reserve: usize) -> Pool {
@@ -425,4 +426,17 @@ fn dropped_io_uring_read_keeps_its_buffer_until_completion() {
         assert_eq!(p.stats().in_use, 0, "returned once the completion arrived");
         assert_eq!(p.stats().fresh_allocs, 1);
     });
+}
+
+#[test]
+fn a_stock_keeps_what_an_interval_used() {
+    let mut s = Stock::default();
+    (0..4).for_each(|i| s.give(i));
+    assert_eq!(s.trim().count(), 0, "the first trim only marks");
+    assert_eq!(s.take(), Some(3));
+    s.give(3);
+    assert_eq!(s.trim().collect::<Vec<_>>(), [0, 1, 2], "untouched for a whole interval");
+    assert_eq!((s.len(), s.trim().count()), (1, 1), "then the last one, once idle");
+    assert!(s.is_empty() && s.take().is_none());
+    assert_eq!(s.trim().count(), 0);
 }

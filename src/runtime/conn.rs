@@ -161,9 +161,8 @@ pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
             Err(Exit::Upgrade(endpoint)) => {
                 // A task of its own, sized for the WebSocket alone: this one's future is
                 // as large as its largest HTTP request, and would be kept for the
-                // connection's whole life.
-                // `conn` is used in place by the block (an async fn would keep a second
-                // copy of its by-value arguments).
+                // connection's whole life. A block, not an async fn: it uses `conn` in
+                // place, where an async fn would keep a second copy of its arguments.
                 tokio_uring::spawn(async move {
                     let exit = conn.upgraded(endpoint).await;
                     conn.close(exit).await;

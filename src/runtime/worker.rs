@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::conn::{self, Stream};
 use super::session::Live;
 use super::stats::{Shared, WorkerStats};
+use crate::buf::Stock;
 use crate::config::{Config, Listen};
 use crate::http::HttpDate;
 use crate::session::{Millis, NodeId, SessionId};
@@ -52,9 +53,7 @@ pub struct Worker {
     epoch: Instant,
     /// WebSocket read buffers between reads: a connection holds one only while bytes
     /// are arriving or a frame is half read, so idle clients cost none.
-    read_bufs: RefCell<Vec<Vec<u8>>>,
-    /// The fewest read buffers in stock since the last trim (see [`crate::buf::Pool::trim`]).
-    read_bufs_untouched: Cell<usize>,
+    read_bufs: RefCell<Stock<Vec<u8>>>,
 }
 
 /// Size of a WebSocket read buffer: the decoder streams payloads, so it need not hold a
@@ -76,20 +75,12 @@ impl Worker {
 
     /// An empty read buffer of [`READ_BUF`] bytes' capacity.
     pub fn read_buf(&self) -> Vec<u8> {
-        let mut kept = self.read_bufs.borrow_mut();
-        let buf = kept.pop().unwrap_or_else(|| Vec::with_capacity(READ_BUF));
-        self.read_bufs_untouched.set(self.read_bufs_untouched.get().min(kept.len()));
-        buf
+        self.read_bufs.borrow_mut().take().unwrap_or_else(|| Vec::with_capacity(READ_BUF))
     }
 
-    /// Frees the read buffers no connection has taken since the last trim (the stock
-    /// is taken from the back: those are at the front), as [`crate::buf::Pool::trim`] does.
+    /// Frees the read buffers no connection has taken since the last trim.
     fn trim_read_bufs(&self) -> usize {
-        let mut kept = self.read_bufs.borrow_mut();
-        let unused = self.read_bufs_untouched.get();
-        kept.drain(..unused);
-        self.read_bufs_untouched.set(kept.len());
-        unused
+        self.read_bufs.borrow_mut().trim().count()
     }
 
     /// Takes back a read buffer (kept if it is an ordinary one and there is room).
@@ -97,7 +88,7 @@ impl Worker {
         let mut kept = self.read_bufs.borrow_mut();
         if buf.capacity() == READ_BUF && kept.len() < KEEP_READ_BUFS {
             buf.clear();
-            kept.push(buf);
+            kept.give(buf);
         }
     }
 
@@ -346,8 +337,7 @@ fn run(p: WorkerParams) {
         node,
         rng: ring::rand::SystemRandom::new(),
         epoch: Instant::now(),
-        read_bufs: RefCell::new(Vec::new()),
-        read_bufs_untouched: Cell::new(0),
+        read_bufs: RefCell::new(Stock::default()),
     });
     debug!("worker {} running on CPU {}", p.index, p.cpu);
     guard.clean = rt.block_on(serve(worker, p.listener, p.shutdown, p.inbox));
