@@ -671,7 +671,7 @@ async fn session_writer(
                         msg.encode_frame(&mut scratch);
                     }
                     match flushed {
-                        Ok(()) => write_scratch(w, stream, &mut scratch).await,
+                        Ok(()) => write_bytes(w, stream, &scratch).await,
                         Err(e) => Err(e),
                     }
                 }
@@ -810,10 +810,4 @@ fn advance(iov: &mut Vec<Buf>, mut n: usize) {
             }
         }
     }
-}
-
-async fn write_scratch(w: &Worker, stream: &Stream, scratch: &mut Vec<u8>) -> std::io::Result<()> {
-    let written = write_bytes(w, stream, scratch).await;
-    scratch.clear();
-    written
 }
