@@ -42,8 +42,8 @@ impl<T> Stock<T> {
     /// busy owner keeps every item it cycled through; an idle one keeps none). The
     /// first trim after a burst only marks.
     pub fn trim(&mut self) -> std::vec::Drain<'_, T> {
-        let unused = std::mem::replace(&mut self.untouched, self.items.len());
-        self.untouched -= unused;
+        let unused = self.untouched;
+        self.untouched = self.items.len() - unused;
         self.items.drain(..unused)
     }
 }
