@@ -118,7 +118,7 @@ fn session_output_frames() {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         write!(
             s,
-            "POST /api/sessions HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
@@ -131,7 +131,8 @@ fn session_output_frames() {
             ids[worker] = Some(id);
         } else {
             let mut s = std::net::TcpStream::connect(&addr).unwrap();
-            write!(s, "DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+            write!(s, "DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .unwrap();
             let _ = s.read_to_string(&mut String::new());
         }
     }

@@ -130,6 +130,11 @@ pub struct Args {
     #[arg(short = 'A', long = "ssl-ca", hide = true)]
     pub ssl_ca: Option<PathBuf>,
 
+    /// Host names accepted besides the bound address, localhost and loopback addresses
+    /// (comma-separated; the DNS-rebinding defence; * = any, when a proxy checks Host)
+    #[arg(long = "allow-host", value_name = "NAME,...", value_delimiter = ',')]
+    pub allow_host: Vec<String>,
+
     /// Origins accepted besides the server's own (comma-separated; * = any)
     #[arg(long = "allow-origin", value_name = "ORIGIN,...", value_delimiter = ',')]
     pub allow_origin: Vec<String>,

@@ -86,6 +86,9 @@ pub struct Config {
     pub sessions: Sessions,
     /// `--allow-origin`, normalized.
     pub allow_origins: Vec<String>,
+    /// The `Host` values answered: the bound address, localhost, loopback addresses,
+    /// `--allow-host` and the hosts of `--allow-origin`.
+    pub hosts: crate::auth::HostPolicy,
     /// The WebSocket echo endpoint's path (relative to the base path), if enabled.
     pub ws_echo: Option<String>,
     /// `--allow-embedding`: the web UI may be framed by other sites.
@@ -152,8 +155,18 @@ impl Config {
         if a.browser {
             notes.push("-B/--browser is ignored: a server has no browser to open");
         }
+        let allow_origins = a
+            .allow_origin
+            .iter()
+            .map(|o| {
+                crate::auth::normalize_origin(o).ok_or_else(|| {
+                    ConfigError(format!(
+                        "--allow-origin {o}: give origins as scheme://host[:port] (e.g. https://ide.example.com) or *"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
-            listen,
             threads,
             cpus,
             base_path: base_path(a.base_path.as_deref())?,
@@ -183,20 +196,31 @@ impl Config {
             ws_echo: ws_echo(a.ws_echo.clone())?,
             allow_embedding: a.allow_embedding,
             sessions,
-            allow_origins: a
-                .allow_origin
-                .iter()
-                .map(|o| {
-                    crate::auth::normalize_origin(o).ok_or_else(|| {
-                        ConfigError(format!(
-                            "--allow-origin {o}: give origins as scheme://host[:port] (e.g. https://ide.example.com) or *"
-                        ))
-                    })
-                })
-                .collect::<Result<_, _>>()?,
+            hosts: hosts(&listen, &a.allow_host, &allow_origins)?,
+            listen,
+            allow_origins,
             notes,
         })
     }
+}
+
+/// The `Host` check's policy (DNS rebinding): see [`crate::auth::HostPolicy`].
+fn hosts(
+    listen: &Listen,
+    allow_host: &[String],
+    allow_origins: &[String],
+) -> Result<crate::auth::HostPolicy, ConfigError> {
+    let bound = match listen {
+        Listen::Tcp(addr) => Some(addr.ip()),
+        Listen::Unix { .. } => None,
+    };
+    crate::auth::HostPolicy::new(bound, allow_host, allow_origins).ok_or_else(|| {
+        ConfigError(format!(
+            "--allow-host {}: give host names or addresses without a scheme or path \
+             (e.g. --allow-host term.example.com), or * when a proxy in front checks Host",
+            allow_host.join(",")
+        ))
+    })
 }
 
 /// Options whose feature this build does not have yet, and that must not be silently

@@ -181,6 +181,8 @@ fn session_options() {
         (&["--command", "a=x", "--command", "a=y"], "twice"),
         (&["--node-id", "a/b"], "node-id"),
         (&["--allow-origin", "example.com"], "scheme://"),
+        (&["--allow-host", "https://term.example.com"], "--allow-host"),
+        (&["--allow-host", "a/b"], "--allow-host"),
         (&["--max-sessions", "0"], "at least 1"),
         (&["--core-memory", "1M"], "at least 4M"),
         (&["--core-memory", "many"], "size"),
@@ -189,6 +191,17 @@ fn session_options() {
         let e = parse(args).expect_err(&format!("{args:?}"));
         assert!(e.0.contains(needle), "{args:?}: {e}");
     }
+}
+
+#[test]
+fn allow_host_and_allow_origin_names_pass_the_host_check() {
+    let c =
+        parse(&["--allow-host", "term.example.com,10.1.2.3", "--allow-origin", "https://ide.example.com"])
+            .unwrap();
+    for ok in ["term.example.com", "10.1.2.3:7681", "ide.example.com", "localhost", "127.0.0.1"] {
+        assert_eq!(c.hosts.check(Some(ok.as_bytes())), Ok(()), "{ok}");
+    }
+    assert!(c.hosts.check(Some(b"evil.example")).is_err());
 }
 
 #[test]

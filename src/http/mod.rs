@@ -51,6 +51,7 @@ pub enum HttpError {
     BadTarget,
     BadLength,
     DuplicateLength,
+    DuplicateHost,
     TransferEncoding,
     ExpectationFailed,
     VersionNotSupported,
@@ -68,7 +69,8 @@ impl HttpError {
             HttpError::Malformed
             | HttpError::BadTarget
             | HttpError::BadLength
-            | HttpError::DuplicateLength => 400,
+            | HttpError::DuplicateLength
+            | HttpError::DuplicateHost => 400,
             HttpError::HeadTimeout => 408,
             HttpError::BodyTooLarge => 413,
             HttpError::UriTooLong => 414,
@@ -85,6 +87,7 @@ impl HttpError {
             HttpError::BadTarget => "request target must be an absolute path",
             HttpError::BadLength => "invalid Content-Length",
             HttpError::DuplicateLength => "more than one Content-Length",
+            HttpError::DuplicateHost => "more than one Host",
             HttpError::TransferEncoding => "Transfer-Encoding is not supported; send Content-Length",
             HttpError::ExpectationFailed => "only Expect: 100-continue is supported",
             HttpError::VersionNotSupported => "only HTTP/1.0 and HTTP/1.1 are supported",

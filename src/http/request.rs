@@ -175,9 +175,17 @@ impl HeadFacts {
     fn scan(headers: &[httparse::Header<'_>], minor_version: u8) -> Result<HeadFacts, HttpError> {
         let mut facts =
             HeadFacts { content_length: None, keep_alive: minor_version >= 1, expect_continue: false };
+        let mut host = false;
         for h in headers {
             let name = h.name;
-            if name.eq_ignore_ascii_case("content-length") {
+            if name.eq_ignore_ascii_case("host") {
+                // RFC 9112 §3.2: "a server MUST respond with a 400 (Bad Request) status
+                // code to any HTTP/1.1 request message ... that contains more than one
+                // Host header field line". Which one would the Host check judge?
+                if std::mem::replace(&mut host, true) {
+                    return Err(HttpError::DuplicateHost);
+                }
+            } else if name.eq_ignore_ascii_case("content-length") {
                 // RFC 9112 §6.3: duplicate or conflicting lengths are unrecoverable
                 // framing errors; we refuse even identical duplicates (smuggling).
                 if facts.content_length.is_some() {

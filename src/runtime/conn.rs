@@ -217,6 +217,12 @@ impl Conn {
             self.error(HttpError::Malformed.status(), HttpError::Malformed.reason(), &[]);
             return Err(Exit::Linger);
         };
+        // Before anything else, and before the request moves to another core: a name
+        // this server does not answer for is a DNS-rebinding page (auth::HostPolicy).
+        if let Err(refusal) = head.host {
+            self.error(refusal.status(), refusal.reason(), &[]);
+            return Err(Exit::Linger);
+        }
         if let Some(core) = head.owner {
             return Err(self.move_to(core).await);
         }
@@ -454,6 +460,8 @@ struct HeadFacts {
     expect_continue: bool,
     /// The core owning the session the request is about, when it is not this one.
     owner: Option<usize>,
+    /// The `Host` check's verdict.
+    host: Result<(), crate::auth::HostRefusal>,
 }
 
 /// Parses the complete head at the start of `buf`; `None` if it does not parse.
@@ -469,6 +477,7 @@ fn head_facts(w: &Worker, buf: &[u8]) -> Option<HeadFacts> {
         content_length: req.content_length,
         expect_continue: req.expect_continue,
         owner: owning_core(w, &req),
+        host: w.cfg.hosts.check(req.header("host")),
     })
 }
 
@@ -729,14 +738,14 @@ fn upgrade(
         error_into(w, out, 400, "a WebSocket upgrade request has no body", &[]);
         return Next::Respond;
     }
-    if !crate::auth::origin_allowed(req.header("origin"), req.header("host"), &w.cfg.allow_origins) {
-        error_into(
-            w,
-            out,
-            403,
-            "origin not allowed; the server's operator can add it with --allow-origin",
-            &[],
-        );
+    // RFC 6455 §4.1: "the HTTP version MUST be at least 1.1". An HTTP/1.0 upgrade
+    // comes from no browser; refusing it keeps one shape of handshake to reason about.
+    if req.minor_version < 1 {
+        error_into(w, out, 400, "a WebSocket upgrade needs HTTP/1.1", &[]);
+        return Next::Respond;
+    }
+    if !origin_ok(w, req) {
+        error_into(w, out, 403, ORIGIN_REFUSED, &[]);
         return Next::Respond;
     }
     match ws::accept_upgrade(req.method_str, req.header_pairs(), protocols) {

@@ -51,7 +51,7 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     let defaults =
         crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
     info!("open-file limit: {}", raise_nofile_limit());
-    for warning in capacity_warnings(&cfg) {
+    for warning in capacity_warnings(&cfg).into_iter().chain(exposure_warning(&cfg)) {
         warn!("{warning}");
     }
     let listeners = listen::bind(&cfg)?;
@@ -65,6 +65,19 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     println!("Listening on {}", listeners.display);
     let server = start_workers(Arc::new(cfg), listeners, defaults)?;
     Ok(server.wait())
+}
+
+/// A non-loopback bind without authentication is allowed only with `--no-auth`; it is
+/// still worth a line in the log of every start, so nobody forgets the door is open.
+fn exposure_warning(cfg: &Config) -> Option<String> {
+    let Listen::Tcp(addr) = cfg.listen else { return None };
+    (cfg.no_auth && !addr.ip().is_loopback()).then(|| {
+        format!(
+            "--no-auth on {}: anyone who can reach this address gets a terminal{}",
+            addr.ip(),
+            if cfg.terminal.writable { " they can type into" } else { " (read-only: no -W)" }
+        )
+    })
 }
 
 /// Starts a server in this process (binds, starts the workers) without the startup

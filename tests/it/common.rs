@@ -158,7 +158,7 @@ pub fn request(server: &Server, raw: &str) -> Response {
 }
 
 pub fn get(server: &Server, path: &str) -> Response {
-    request(server, &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+    request(server, &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
 }
 
 /// True when the peer closed: read returns 0 (or a reset) before the deadline.

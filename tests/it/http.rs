@@ -9,7 +9,7 @@ use crate::common::*;
 fn health_and_metrics_on_one_keep_alive_connection() {
     let server = Server::start(&["--threads", "2"]);
     let mut s = server.connect();
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let r = read_response(&mut s, false).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -18,7 +18,7 @@ fn health_and_metrics_on_one_keep_alive_connection() {
     let health = r.json();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["workers"].as_array().unwrap().len(), 2);
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let r = read_response(&mut s, false).unwrap();
     assert_eq!(r.status, 200);
     let text = String::from_utf8(r.body).unwrap();
@@ -32,7 +32,7 @@ fn health_and_metrics_on_one_keep_alive_connection() {
 fn pipelined_requests_are_answered_in_order() {
     let server = Server::start(&[]);
     let mut s = server.connect();
-    let batch = "GET /health HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\nHEAD /metrics HTTP/1.1\r\n\r\nPOST /health HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /health HTTP/1.1\r\nConnection: close\r\n\r\n";
+    let batch = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nHEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nPOST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhelloGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     // Also split the batch at odd points so heads straddle reads.
     for chunk in batch.as_bytes().chunks(7) {
         s.write_all(chunk).unwrap();
@@ -48,16 +48,19 @@ fn pipelined_requests_are_answered_in_order() {
 #[test]
 fn error_statuses_with_json_reasons() {
     let server = Server::start(&[]);
-    let long_uri = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9000));
-    let many_headers = format!("GET / HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(100));
-    let big_head = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(20_000));
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "a".repeat(9000));
+    let many_headers = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n", "X-A: 1\r\n".repeat(100));
+    let big_head = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n", "b".repeat(20_000));
     let table: Vec<(String, u16)> = vec![
-        ("GET /nope HTTP/1.1\r\n\r\n".into(), 404),
-        ("DELETE /health HTTP/1.1\r\n\r\n".into(), 405),
+        ("GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".into(), 404),
+        ("DELETE /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".into(), 405),
         ("GARBAGE\r\n\r\n".into(), 400),
-        ("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".into(), 400),
-        ("POST /health HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".into(), 501),
-        ("POST /health HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n".into(), 413),
+        ("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".into(), 400),
+        (
+            "POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".into(),
+            501,
+        ),
+        ("POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000000\r\n\r\n".into(), 413),
         (long_uri, 414),
         (many_headers, 431),
         (big_head, 431),
@@ -80,7 +83,10 @@ fn error_statuses_with_json_reasons() {
 fn head_has_headers_but_no_body() {
     let server = Server::start(&[]);
     let mut s = server.connect();
-    s.write_all(b"HEAD /health HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(
+        b"HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    )
+    .unwrap();
     let head = read_response(&mut s, true).unwrap();
     assert_eq!(head.status, 200);
     assert!(head.header("content-length").unwrap().parse::<usize>().unwrap() > 0);
@@ -94,14 +100,17 @@ fn head_has_headers_but_no_body() {
 fn expect_100_continue_is_honoured() {
     let server = Server::start(&[]);
     let mut s = server.connect();
-    s.write_all(b"POST /health HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    s.write_all(
+        b"POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
     let interim = read_response(&mut s, false).unwrap();
     assert_eq!(interim.status, 100);
     s.write_all(b"body").unwrap();
     assert_eq!(read_response(&mut s, false).unwrap().status, 405);
     // Too large: refused at once, without 100.
     let mut s = server.connect();
-    s.write_all(b"POST /health HTTP/1.1\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n")
+    s.write_all(b"POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n")
         .unwrap();
     assert_eq!(read_response(&mut s, false).unwrap().status, 413);
 }
@@ -111,12 +120,15 @@ fn large_body_spanning_many_reads_keeps_the_pipeline_intact() {
     let server = Server::start(&[]);
     let mut s = server.connect();
     let body = vec![b'x'; 300_000];
-    s.write_all(format!("POST /health HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes())
-        .unwrap();
+    s.write_all(
+        format!("POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", body.len())
+            .as_bytes(),
+    )
+    .unwrap();
     for chunk in body.chunks(10_000) {
         s.write_all(chunk).unwrap();
     }
-    s.write_all(b"GET /health HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut s, false).unwrap().status, 405);
     assert_eq!(read_response(&mut s, false).unwrap().status, 200);
 }
@@ -125,7 +137,7 @@ fn large_body_spanning_many_reads_keeps_the_pipeline_intact() {
 fn slowloris_gets_408_and_is_closed() {
     let server = Server::start(&["--http-head-timeout", "300ms"]);
     let mut s = server.connect();
-    s.write_all(b"GET /health HTTP/1.1\r\nX-Slow: ").unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
     // Keep dribbling: the deadline is for the whole head, not per read.
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(150));
@@ -140,7 +152,7 @@ fn slowloris_gets_408_and_is_closed() {
 fn idle_keep_alive_connections_are_closed() {
     let server = Server::start(&["--http-idle-timeout", "200ms"]);
     let mut s = server.connect();
-    s.write_all(b"GET /health HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut s, false).unwrap().status, 200);
     assert!(closed_by_peer(&mut s), "idle connection closed by the server");
 }
@@ -165,7 +177,7 @@ fn unix_socket_serves_http() {
     for _ in 0..4 {
         let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
         s.set_read_timeout(Some(DEADLINE)).unwrap();
-        s.write_all(b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
         let r = read_response(&mut s, false).unwrap();
         assert_eq!(r.status, 200);
     }
@@ -196,12 +208,14 @@ fn per_worker_connection_limit_answers_503() {
     let b = server.connect();
     // Make sure both are accepted before the third arrives.
     std::thread::sleep(Duration::from_millis(100));
-    let r = request(&server, "GET /health HTTP/1.1\r\n\r\n");
+    let r = request(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("1"));
     drop((a, b));
     let until = std::time::Instant::now() + DEADLINE;
-    while request(&server, "GET /health HTTP/1.1\r\nConnection: close\r\n\r\n").status != 200 {
+    while request(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").status
+        != 200
+    {
         assert!(std::time::Instant::now() < until, "capacity never came back");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -244,11 +258,11 @@ fn descriptors_return_to_baseline() {
     let baseline = server.fd_count();
     let mut open: Vec<_> = (0..100).map(|_| server.connect()).collect();
     for s in open.iter_mut().take(50) {
-        s.write_all(b"GET /health HTTP/1.1\r\n\r\n").unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
         assert_eq!(read_response(s, false).unwrap().status, 200);
     }
     for s in open.iter_mut().skip(50).take(25) {
-        s.write_all(b"GET /health HTTP/1.1\r\nPartial: ").unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nPartial: ").unwrap();
     }
     assert!(server.fd_count() >= baseline + 100);
     drop(open);

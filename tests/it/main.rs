@@ -1,5 +1,6 @@
 //! Integration tests: the real `ringtty` binary over real sockets, one test binary.
 mod common;
+mod host;
 mod http;
 mod lifecycle;
 mod sessions;

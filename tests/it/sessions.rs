@@ -21,7 +21,7 @@ fn post(server: &Server, path: &str, body: &Value) -> Response {
     request(
         server,
         &format!(
-            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )
@@ -103,7 +103,10 @@ fn output_exit_code_and_close_1000() {
     let info = get(&server, &format!("/api/sessions/{id}")).json();
     assert_eq!((info["status"].as_str(), info["exit_code"].as_i64()), (Some("exited"), Some(3)));
     // Deleting an exited session removes it.
-    let r = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    let r = request(
+        &server,
+        &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    );
     assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("removed")));
     assert_eq!(get(&server, &format!("/api/sessions/{id}")).status, 404);
 }
@@ -146,7 +149,10 @@ fn every_byte_of_short_lived_commands_arrives() {
         assert!(seen.output.iter().all(|&b| b == b'A'), "round {round}");
         assert!(seen.gaps.is_empty());
         assert_eq!(seen.exit.unwrap()["code"], 0);
-        let _ = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        let _ = request(
+            &server,
+            &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+        );
     }
 }
 
@@ -289,7 +295,10 @@ fn delete_signals_the_session_and_it_reports_the_signal() {
     let server = server(&["--kill-grace", "300ms"]);
     let id = create(&server, &["sleep", "60"]);
     let mut ws = attach(&server, &id, "");
-    let r = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    let r = request(
+        &server,
+        &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    );
     assert_eq!(r.status, 202);
     let seen = read_until_exit(&mut ws);
     assert_eq!(seen.exit.unwrap()["signal"], libc::SIGHUP);
@@ -297,7 +306,10 @@ fn delete_signals_the_session_and_it_reports_the_signal() {
     let id = create(&server, &["sh", "-c", "trap '' HUP; sleep 60"]);
     let mut ws = attach(&server, &id, "");
     std::thread::sleep(Duration::from_millis(200));
-    let _ = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    let _ = request(
+        &server,
+        &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    );
     let seen = read_until_exit(&mut ws);
     assert_eq!(seen.exit.unwrap()["signal"], libc::SIGKILL);
 }
@@ -381,7 +393,10 @@ fn a_thousand_create_attach_destroy_cycles_leak_nothing() {
         let id = create(&server, &["cat"]);
         let mut ws = attach(&server, &id, "");
         assert!(matches!(ws.read().unwrap(), Message::Text(_)), "hello, round {round}");
-        let r = request(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        let r = request(
+            &server,
+            &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+        );
         assert_eq!(r.status, 202);
         let seen = read_until_exit(&mut ws);
         assert_eq!(seen.exit.unwrap()["signal"], libc::SIGHUP, "round {round}");
@@ -463,7 +478,7 @@ fn sessions_on_both_workers_are_reached_from_any_connection() {
     // connection is moved to the owner (pipelined requests included).
     for id in &ids {
         let mut s = server.connect();
-        let two = format!("GET /api/sessions/{id} HTTP/1.1\r\n\r\nGET /api/sessions/{id} HTTP/1.1\r\n\r\n");
+        let two = format!("GET /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
         s.write_all(two.as_bytes()).unwrap();
         for _ in 0..2 {
             let r = read_response(&mut s, false).unwrap();
@@ -528,7 +543,7 @@ fn an_exited_session_stays_listed_but_holds_no_pty() {
 fn head_on_an_api_error_sends_no_body_and_keeps_the_pipeline_framed() {
     let server = server(&[]);
     let mut s = server.connect();
-    s.write_all(b"HEAD /api/sessions/nope HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(b"HEAD /api/sessions/nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let head = read_response(&mut s, true).unwrap();
     assert_eq!(head.status, 404);
     assert!(head.header("content-length").unwrap().parse::<usize>().unwrap() > 0);

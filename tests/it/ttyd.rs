@@ -68,7 +68,7 @@ fn title_preferences_input_resize_and_exit_code() {
     // Listed like any session, but not attachable natively: it has one client.
     let list = get(&server, "/api/sessions").json();
     let id = list["sessions"][0]["id"].as_str().unwrap().to_owned();
-    let r = request(&server, &format!("GET /api/sessions/{id}/ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+    let r = request(&server, &format!("GET /api/sessions/{id}/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
     assert_eq!(r.status, 409);
     ws.send(Message::binary(br#"1{"columns":120,"rows":40}"#.to_vec())).unwrap();
     ws.send(Message::binary(b"0stty size; exit 3\n".to_vec())).unwrap();

@@ -64,7 +64,7 @@ impl Raw {
     fn open(server: &Server) -> Raw {
         let mut s = server.connect();
         s.write_all(
-            b"GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
               Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         )
         .unwrap();
@@ -168,7 +168,7 @@ fn empty_and_fragmented_messages_with_interleaved_control_frames() {
 #[test]
 fn handshake_errors_are_http_errors() {
     let server = echo_server(&[]);
-    let base = "Host: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+    let base = "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
     let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
     let table: Vec<(String, u16)> = vec![
         (format!("GET /echo HTTP/1.1\r\n{base}{key}Sec-WebSocket-Version: 12\r\n\r\n"), 426),
@@ -179,7 +179,7 @@ fn handshake_errors_are_http_errors() {
             ),
             400,
         ),
-        (format!("GET /echo HTTP/1.1\r\nHost: t\r\n{key}Sec-WebSocket-Version: 13\r\n\r\n"), 400),
+        (format!("GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n{key}Sec-WebSocket-Version: 13\r\n\r\n"), 400),
         (format!("POST /echo HTTP/1.1\r\n{base}{key}Sec-WebSocket-Version: 13\r\n\r\n"), 405),
     ];
     for (raw, status) in table {
@@ -290,7 +290,7 @@ fn server_pings_and_hangs_up_on_a_dead_peer() {
 fn frames_sent_right_behind_the_upgrade_request_are_not_lost() {
     let server = echo_server(&[]);
     let mut s = server.connect();
-    let mut bytes = b"GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    let mut bytes = b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         .to_vec();
     encode_frame(&mut bytes, true, OpCode::Text, Some([9, 8, 7, 6]), b"early bird");
