@@ -30,6 +30,10 @@ impl Head<'_> {
         out.extend_from_slice(SERVER.as_bytes());
         out.extend_from_slice(b"\r\nDate: ");
         out.extend_from_slice(date.as_bytes());
+        // On every response, errors and JSON included: no browser may guess another
+        // type than the one declared (a JSON error rendered as HTML), and no URL of
+        // ours (session ids, `?token=` later) leaks to another site in `Referer`.
+        out.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer");
         if !self.content_type.is_empty() {
             out.extend_from_slice(b"\r\nContent-Type: ");
             out.extend_from_slice(self.content_type.as_bytes());

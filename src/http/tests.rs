@@ -105,6 +105,8 @@ fn errors_map_to_statuses() {
             HttpError::DuplicateLength,
             400,
         ),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", HttpError::DuplicateHost, 400),
+        (b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n", HttpError::DuplicateHost, 400),
         (b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", HttpError::BadLength, 400),
         (b"GET / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n", HttpError::BadLength, 400),
         (b"GET / HTTP/1.1\r\nContent-Length: \r\n\r\n", HttpError::BadLength, 400),
@@ -280,6 +282,11 @@ fn response_head_has_the_standard_fields() {
     assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nServer: ringtty/"), "{text}");
     assert!(text.contains("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), "{text}");
     assert!(text.contains("\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\nAllow: GET\r\n\r\n"), "{text}");
+    // On everything, not only on pages (docs/SECURITY.md).
+    assert!(
+        text.contains("\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"),
+        "{text}"
+    );
 }
 
 #[test]

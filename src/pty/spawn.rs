@@ -121,6 +121,18 @@ impl SpawnError {
     }
 }
 
+impl SpawnError {
+    /// The message for a client: [`Display`](fmt::Display) without the program and
+    /// directory names, which came from the request (errors never echo request bytes).
+    pub fn reason(&self) -> String {
+        match self {
+            SpawnError::Cwd { error, .. } => format!("cannot use the working directory: {}", Reason(error)),
+            SpawnError::Start { error, .. } => format!("cannot start the command: {}", Reason(error)),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// clone's EAGAIN (process limit) and ENOMEM, EMFILE/ENFILE: the server is out of room.
 fn is_capacity(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE))

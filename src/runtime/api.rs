@@ -190,7 +190,7 @@ pub async fn create(w: &Rc<Worker>, body: &[u8]) -> Reply {
     } else {
         match serde_json::from_slice(body) {
             Ok(b) => b,
-            Err(e) => return fail(400, format!("invalid session request: {e}")),
+            Err(e) => return fail(400, body_error(&e)),
         }
     };
     let argv = match command(w, &b) {
@@ -218,6 +218,21 @@ pub async fn create(w: &Rc<Worker>, body: &[u8]) -> Reply {
     match start(w, argv, opts).await {
         Ok(live) => ok(201, describe(w, &live)),
         Err(reply) => reply,
+    }
+}
+
+/// What is wrong with a create request's body, in the server's words: serde's own
+/// messages quote the request (``unknown field `zzz<script>` ``), and errors never echo
+/// request bytes (docs/SECURITY.md).
+fn body_error(e: &serde_json::Error) -> String {
+    let (line, column) = (e.line(), e.column());
+    match e.classify() {
+        serde_json::error::Category::Data => format!(
+            "invalid session request (line {line}, column {column}): the body is a JSON object with only \
+             the optional fields command (array of strings), name and cwd (strings), env (object of \
+             strings), cols and rows (1 to 4096)"
+        ),
+        _ => format!("the body is not valid JSON (line {line}, column {column})"),
     }
 }
 
@@ -302,7 +317,7 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
                 req = again;
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
-            result => break result.map_err(|e| fail(e.status(), e.to_string()))?,
+            result => break result.map_err(|e| fail(e.status(), e.reason()))?,
         }
     };
     let mut random = [0u8; crate::session::id::RANDOM_BYTES];

@@ -153,7 +153,6 @@ impl Site {
         if asset.html {
             self.page_security(&mut headers, &self.csp);
         }
-        push_common_security(&mut headers);
         Some(finish(asset.content_type, variant.body, variant.etag, if_none_match, headers))
     }
 
@@ -165,7 +164,6 @@ impl Site {
         if !self.allow_embedding {
             headers.push(("X-Frame-Options", "DENY"));
         }
-        push_common_security(&mut headers);
         finish(HTML, &index.body, &index.etag, if_none_match, headers)
     }
 
@@ -191,11 +189,6 @@ fn finish<'a>(
         return Page { status: 304, content_type, body: &[], headers };
     }
     Page { status: 200, content_type, body, headers }
-}
-
-fn push_common_security(headers: &mut Vec<(&'static str, &str)>) {
-    headers.push(("X-Content-Type-Options", "nosniff"));
-    headers.push(("Referrer-Policy", "no-referrer"));
 }
 
 /// The embedded pages' CSP: our own scripts and styles, inline style attributes (xterm.js

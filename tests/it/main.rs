@@ -3,6 +3,7 @@ mod common;
 mod host;
 mod http;
 mod lifecycle;
+mod replies;
 mod sessions;
 mod ttyd;
 mod ws;
