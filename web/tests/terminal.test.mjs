@@ -93,6 +93,12 @@ describe('writable terminal (ringtty -W bash)', () => {
     await page.evaluate(() => navigator.clipboard.writeText('something else'));
     await page.keyboard.press('Control+Shift+C');
     await page.waitForFunction(async () => (await navigator.clipboard.readText()) === 'copyme-16');
+    // On Linux the clipboard holds a selection at once (the primary selection), so the
+    // waits above can pass before the page's own select-to-copy, 150 ms after the
+    // selection settles, which would then overwrite what is written below. A click
+    // clears the selection, and with it that pending copy.
+    await page.mouse.click(box.x + 10, box.y + box.height / 2);
+    await page.waitForFunction(() => document.querySelectorAll('#terminal .xterm-selection div').length === 0);
     // Right-click pastes the clipboard as input.
     await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((3*3))'));
     await page.click('#terminal', { button: 'right' });
