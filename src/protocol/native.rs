@@ -7,6 +7,7 @@
 //! server -> client   {"type":"hello","id":"...","offset":N,"cols":C,"rows":R,"writable":B}
 //!                    {"type":"resize","cols":C,"rows":R}
 //!                    {"type":"gap","from":A,"to":B}
+//!                    {"type":"role","driver":B,"offset":N}
 //!                    {"type":"exit","code":N}   or   {"type":"exit","signal":N}
 //! ```
 
@@ -99,6 +100,15 @@ pub enum ServerMsg<'a> {
         /// New rows.
         rows: u16,
     },
+    /// From output offset `offset` on, this client is the driver (`driver`) or not:
+    /// only the driver's terminal answers queries in the output. A client attaches
+    /// as a viewer.
+    Role {
+        /// Whether it is the driver.
+        driver: bool,
+        /// The offset of the first output byte the role applies to.
+        offset: u64,
+    },
     /// The bytes `from..to` will never be sent to this client; output resumes at `to`.
     Gap {
         /// The first byte skipped.
@@ -127,6 +137,7 @@ struct RawServer<'a> {
     cols: Option<u16>,
     rows: Option<u16>,
     writable: Option<bool>,
+    driver: Option<bool>,
     from: Option<u64>,
     to: Option<u64>,
     code: Option<i32>,
@@ -163,6 +174,10 @@ impl<'a> ServerMsg<'a> {
             "resize" => {
                 let (Some(cols), Some(rows)) = (raw.cols, raw.rows) else { return Err(Malformed) };
                 ServerMsg::Resize { cols, rows }
+            }
+            "role" => {
+                let (Some(driver), Some(offset)) = (raw.driver, raw.offset) else { return Err(Malformed) };
+                ServerMsg::Role { driver, offset }
             }
             "gap" => {
                 let (Some(from), Some(to)) = (raw.from, raw.to) else { return Err(Malformed) };

@@ -95,6 +95,8 @@ fn server_table() -> Vec<(ServerMsg<'static>, &'static str)> {
         ),
         (ServerMsg::Resize { cols: 132, rows: 50 }, r#"{"type":"resize","cols":132,"rows":50}"#),
         (ServerMsg::Gap { from: 1, to: 1048577 }, r#"{"type":"gap","from":1,"to":1048577}"#),
+        (ServerMsg::Role { driver: true, offset: 4242 }, r#"{"type":"role","driver":true,"offset":4242}"#),
+        (ServerMsg::Role { driver: false, offset: 0 }, r#"{"type":"role","driver":false,"offset":0}"#),
         (ServerMsg::Exit { code: Some(0), signal: None }, r#"{"type":"exit","code":0}"#),
         (ServerMsg::Exit { code: None, signal: Some(9) }, r#"{"type":"exit","signal":9}"#),
     ]
@@ -147,6 +149,8 @@ fn native_server_parse_errors() {
         (r#"{"type":"exit"}"#, Malformed),
         (r#"{"type":"exit","code":0,"signal":9}"#, Malformed),
         (r#"{"type":"gap","from":1}"#, Malformed),
+        (r#"{"type":"role","driver":true}"#, Malformed),
+        (r#"{"type":"role","offset":5}"#, Malformed),
         (r#"{"type":"bye"}"#, UnknownType),
         (r#"{"type":"ack","offset":1}"#, UnknownType),
     ];

@@ -97,6 +97,20 @@ impl Live {
         self.writers.borrow_mut().try_remove(key);
     }
 
+    /// Runs `f` (input or a resize) on the session; if it changed the driver, wakes
+    /// every writer: the old and the new driver are told (`Outgoing::Role`).
+    pub fn changing_driver<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
+        let mut state = self.state.borrow_mut();
+        let before = state.driver();
+        let result = f(&mut state);
+        let changed = state.driver() != before;
+        drop(state);
+        if changed {
+            self.wake_writers();
+        }
+        result
+    }
+
     /// After any call that may resume reading or move a deadline (ack, detach, resize).
     pub fn flow_changed(&self) {
         self.wake.notify_one();
@@ -157,6 +171,10 @@ impl Live {
         }
         if actions.contains(Actions::FORCE_KILL) {
             self.kill.set(Some(Signal::KILL));
+        }
+        if actions.contains(Actions::DEMOTE_DRIVER) {
+            // The demoted driver is told.
+            self.wake_writers();
         }
         if actions.contains(Actions::REMOVE) {
             w.remove_session(&self.id);

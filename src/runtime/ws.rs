@@ -528,7 +528,7 @@ pub(super) type Refusal = (CloseCode, &'static str);
 /// socket is not read meanwhile), a read-only client's keystrokes are dropped.
 pub(super) async fn input(w: &Worker, live: &Live, client: ClientId, data: &[u8]) -> Result<(), Refusal> {
     loop {
-        let queued = live.state.borrow_mut().input(client, data, w.now());
+        let queued = live.changing_driver(|s| s.input(client, data, w.now()));
         match queued {
             Ok(size) => {
                 if let Some(size) = size {
@@ -567,7 +567,7 @@ fn control_message(w: &Worker, live: &Live, client: ClientId, msg: &[u8]) -> Res
     let parsed = ClientMsg::parse(msg).map_err(|e| (e.close_code(), "invalid control message"))?;
     let now = w.now();
     let result = match parsed {
-        ClientMsg::Resize(size) => live.state.borrow_mut().resize(client, size, now).map(|applied| {
+        ClientMsg::Resize(size) => live.changing_driver(|s| s.resize(client, size, now)).map(|applied| {
             if let Some(size) = applied {
                 live.apply_size(size);
             }

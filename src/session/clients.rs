@@ -28,6 +28,18 @@
 //! not been sent. A driver that holds reading back for 10 s without a word is demoted
 //! to viewer (`tick`). In a ttyd session the client governs in the same way, plus
 //! pause/resume, whether it is writable or not, and is never demoted.
+//!
+//! # Telling a client its role
+//!
+//! Only the driver's page answers the terminal queries in the output (SPEC §4: a
+//! terminal answers once). A client attaches as a viewer; when it becomes or stops
+//! being the driver, it is told [`Outgoing::Role`] with the output offset at which
+//! that happened (the end of the output then, so never behind its cursor), before
+//! any output from that offset on. Its page answers the queries in the bytes from
+//! there on, and only those: replayed output lies before any such offset. If the
+//! role changes hands more than once before a client's writer runs, it is told
+//! the first loss and the latest gain only: a query in between may go unanswered,
+//! none is answered twice.
 #![forbid(unsafe_code)]
 
 use super::{Dialect, Hello, Millis, Outgoing, Session, SessionError, MAX_BATCH};
@@ -67,6 +79,12 @@ pub(super) struct Client {
     /// A gap to send before anything else (attach with an old `since`).
     gap: Option<(u64, u64)>,
     exit_sent: bool,
+    /// Whether it was last told it is the driver ([`Outgoing::Role`]; no at attach).
+    told_driver: bool,
+    /// The offset at which it last became the driver.
+    driver_from: u64,
+    /// The offset at which it first stopped being the driver since it was told it is.
+    driver_until: Option<u64>,
 }
 
 impl Client {
@@ -113,6 +131,9 @@ impl Session {
             size_seen: self.size,
             gap,
             exit_sent: false,
+            told_driver: false,
+            driver_from: 0,
+            driver_until: None,
         };
         let key = self.clients.insert(client);
         self.metrics.attaches += 1;
@@ -154,11 +175,14 @@ impl Session {
         };
         let end = self.scrollback.end();
         let native = self.config.dialect == Dialect::Native;
+        let is_driver = self.driver == Some(key);
         let c = &mut self.clients[key];
         while batch.len() < MAX_BATCH && !c.exit_sent {
             if let Some((from, to)) = c.gap.take() {
                 batch.push(Outgoing::Gap { from, to });
                 self.metrics.gaps += 1;
+            } else if let Some(role) = role_news(c, is_driver) {
+                batch.push(role);
             } else if native && c.size_seen != self.size && c.cursor >= self.resized_at {
                 c.size_seen = self.size;
                 batch.push(Outgoing::Resize(self.size));
@@ -286,7 +310,7 @@ impl Session {
         c.requested = Some(size);
         c.size_seen = size;
         if native {
-            self.driver = Some(key);
+            self.set_driver(Some(key));
         }
         let resized = self.set_size(size);
         self.note_flow();
@@ -312,13 +336,32 @@ impl Session {
     /// Makes `key` the driver; if the driver changed and the new one has asked for
     /// a size, the terminal takes it: `Some(size)`.
     fn make_driver(&mut self, key: usize) -> Option<WinSize> {
-        if self.driver.replace(key) == Some(key) {
+        if self.driver == Some(key) {
             return None;
         }
+        self.set_driver(Some(key));
         let c = &mut self.clients[key];
         let size = c.requested?;
         c.size_seen = size;
         self.set_size(size)
+    }
+
+    /// Changes the driver (`None`: there is none), noting for the old and the new
+    /// one where their roles changed, for [`Outgoing::Role`].
+    pub(super) fn set_driver(&mut self, new: Option<usize>) {
+        if self.driver == new {
+            return;
+        }
+        let at = self.scrollback.end();
+        if let Some(old) = self.driver.and_then(|key| self.clients.get_mut(key)) {
+            if old.told_driver {
+                old.driver_until.get_or_insert(at);
+            }
+        }
+        if let Some(c) = new.and_then(|key| self.clients.get_mut(key)) {
+            c.driver_from = at;
+        }
+        self.driver = new;
     }
 
     fn set_size(&mut self, size: WinSize) -> Option<WinSize> {
@@ -328,5 +371,21 @@ impl Session {
         self.size = size;
         self.resized_at = self.scrollback.end();
         Some(size)
+    }
+}
+
+/// What `c` must be told about its role before any more output, if anything: that
+/// it lost it (then, on the next call, that it has it again, if so), or that it is
+/// the driver now. Never set in a ttyd session, which has no driver.
+fn role_news(c: &mut Client, is_driver: bool) -> Option<Outgoing> {
+    if c.told_driver {
+        let offset = c.driver_until.take()?;
+        c.told_driver = false;
+        Some(Outgoing::Role { driver: false, offset })
+    } else if is_driver {
+        c.told_driver = true;
+        Some(Outgoing::Role { driver: true, offset: c.driver_from })
+    } else {
+        None
     }
 }

@@ -62,6 +62,8 @@ mod lifecycle_tests;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
+mod role_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
@@ -155,17 +157,27 @@ pub enum Outgoing {
     },
     /// The size changed: send `{"type":"resize","cols","rows"}`. Native only.
     Resize(WinSize),
+    /// The client became the driver (`driver`) or stopped being it, as of output
+    /// offset `offset` (never behind its cursor): send
+    /// `{"type":"role","driver","offset"}`. Native only.
+    Role {
+        /// Whether it is the driver from `offset` on.
+        driver: bool,
+        /// Where the change happened in the output.
+        offset: u64,
+    },
     /// All output was sent and the command ended: send `{"type":"exit",...}` (native),
     /// then close (1000; ttyd: 1000 for code 0, else 1011). Nothing follows.
     Exit(ExitStatus),
 }
 
 impl Outgoing {
-    /// The control message to send for a `Gap`, `Resize` or `Exit` (native).
+    /// The control message to send for a `Gap`, `Resize`, `Role` or `Exit` (native).
     pub fn control_msg(&self) -> Option<ServerMsg<'static>> {
         match *self {
             Outgoing::Gap { from, to } => Some(ServerMsg::Gap { from, to }),
             Outgoing::Resize(WinSize { cols, rows }) => Some(ServerMsg::Resize { cols, rows }),
+            Outgoing::Role { driver, offset } => Some(ServerMsg::Role { driver, offset }),
             Outgoing::Exit(ExitStatus { code, signal }) => Some(ServerMsg::Exit { code, signal }),
             Outgoing::Frame(_) | Outgoing::Partial { .. } => None,
         }
@@ -391,7 +403,7 @@ impl Session {
         if let Some(last_heard) = self.held_by_driver().map(|driver| driver.last_heard) {
             let since = *self.held_since.get_or_insert(now);
             if now >= since.max(last_heard).after(DEMOTE_AFTER) {
-                self.driver = None;
+                self.set_driver(None);
                 self.metrics.demotions += 1;
                 actions = actions | Actions::DEMOTE_DRIVER;
             }

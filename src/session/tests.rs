@@ -89,6 +89,8 @@ pub(super) struct Writer {
     pub items: Vec<Kind>,
     pub gaps: Vec<(u64, u64)>,
     pub resizes: Vec<WinSize>,
+    /// `Role` messages: (driver, offset).
+    pub roles: Vec<(bool, u64)>,
     pub exit: Option<ExitStatus>,
     batch: Vec<Outgoing>,
 }
@@ -100,6 +102,7 @@ pub(super) enum Kind {
     Partial,
     Gap,
     Resize,
+    Role,
     Exit,
 }
 
@@ -114,6 +117,7 @@ impl Writer {
             items: Vec::new(),
             gaps: Vec::new(),
             resizes: Vec::new(),
+            roles: Vec::new(),
             exit: None,
             batch: Vec::new(),
         }
@@ -172,6 +176,14 @@ impl Writer {
             Outgoing::Resize(size) => {
                 self.resizes.push(*size);
                 self.items.push(Kind::Resize);
+            }
+            Outgoing::Role { driver, offset } => {
+                assert!(!self.ttyd, "a ttyd client has no role");
+                assert!(*offset >= self.next, "a role at {offset} told after byte {}", self.next);
+                let told = self.roles.last().is_some_and(|(d, _)| *d);
+                assert_ne!(*driver, told, "roles alternate, starting with the driver");
+                self.roles.push((*driver, *offset));
+                self.items.push(Kind::Role);
             }
             Outgoing::Exit(status) => {
                 assert_eq!(self.next, output.len() as u64, "exit after all output");

@@ -4,6 +4,7 @@ mod host;
 mod http;
 mod lifecycle;
 mod replies;
+mod roles;
 mod sessions;
 mod ttyd;
 mod ws;

@@ -10,7 +10,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::common::*;
 
-fn server(extra: &[&str]) -> Server {
+pub(crate) fn server(extra: &[&str]) -> Server {
     let mut args = vec!["--threads", "2", "-W", "--allow-any-command", "-P", "0"];
     args.extend_from_slice(extra);
     Server::start(&args)
@@ -27,13 +27,13 @@ fn post(server: &Server, path: &str, body: &Value) -> Response {
     )
 }
 
-fn create(server: &Server, command: &[&str]) -> String {
+pub(crate) fn create(server: &Server, command: &[&str]) -> String {
     let r = post(server, "/api/sessions", &json!({ "command": command, "cols": 80, "rows": 24 }));
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     r.json()["id"].as_str().unwrap().to_owned()
 }
 
-fn attach(server: &Server, id: &str, query: &str) -> WebSocket<TcpStream> {
+pub(crate) fn attach(server: &Server, id: &str, query: &str) -> WebSocket<TcpStream> {
     let stream = server.connect();
     let url = format!("ws://{}/api/sessions/{id}/ws{query}", server.addr);
     tungstenite::client(url, stream).expect("attach").0
@@ -59,7 +59,7 @@ fn read_until_exit(ws: &mut WebSocket<TcpStream>) -> Seen {
                     "hello" => seen.hello = Some(v),
                     "gap" => seen.gaps.push((v["from"].as_u64().unwrap(), v["to"].as_u64().unwrap())),
                     "exit" => seen.exit = Some(v),
-                    "resize" => {}
+                    "resize" | "role" => {}
                     other => panic!("unexpected message {other}"),
                 }
             }

@@ -93,6 +93,12 @@ describe('writable terminal (ringtty -W bash)', () => {
     await page.evaluate(() => navigator.clipboard.writeText('something else'));
     await page.keyboard.press('Control+Shift+C');
     await page.waitForFunction(async () => (await navigator.clipboard.readText()) === 'copyme-16');
+    // On Linux the clipboard holds a selection at once (the primary selection), so the
+    // waits above can pass before the page's own select-to-copy, 150 ms after the
+    // selection settles, which would then overwrite what is written below. A click
+    // clears the selection, and with it that pending copy.
+    await page.mouse.click(box.x + 10, box.y + box.height / 2);
+    await page.waitForFunction(() => document.querySelectorAll('#terminal .xterm-selection div').length === 0);
     // Right-click pastes the clipboard as input.
     await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((3*3))'));
     await page.click('#terminal', { button: 'right' });
@@ -365,4 +371,115 @@ test('client options: -t KEY=VALUE from the server, overridden by the URL query'
   } finally {
     await server.stop();
   }
+});
+
+// Every query xterm.js (or its image addon) answers by itself, and some it does not
+// (XTVERSION): none of them may be answered when it is replayed.
+const QUERIES = [
+  '\\033[c', // DA1
+  '\\033[>c', // DA2
+  '\\033[5n\\033[6n\\033[?6n', // DSR: status, cursor position; DECXCPR
+  '\\033]10;?\\007\\033]11;?\\033\\\\\\033]12;?\\007\\033]4;1;?\\007', // OSC colour queries
+  '\\033[?1$p\\033[4$p', // DECRQM, private and ANSI
+  '\\033[>q', // XTVERSION
+  '\\033[14t\\033[16t\\033[18t', // window and cell size reports
+  '\\033P$qm\\033\\\\\\033P$qr\\033\\\\', // DECRQSS
+  '\\033[?1;1S\\033[?2;1S', // XTSMGRAPHICS (the image addon)
+  '\\033[?1004h\\033[?1004l', // focus reporting: turning it on reports the focus at once
+].join('');
+
+/** The number of answers (`^[[…c`, `^[]…`, `^[P…` as `cat -v` shows them) in a line. */
+function answersIn(line) {
+  return (line.match(/\^\[/g) ?? []).length;
+}
+
+/** Waits until two screen lines end with `text`; returns the screen. */
+async function twoLinesEnding(page, text) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const lines = await screenLines(page);
+    if (lines.filter((l) => l.endsWith(text)).length >= 2) return lines;
+    assert.ok(Date.now() < deadline, `two lines ending with ${text}; the screen:\n${lines.join('\n')}`);
+    await page.waitForTimeout(50);
+  }
+}
+
+describe('the page types nothing nobody typed (issue 11)', () => {
+  let server;
+  before(async () => {
+    server = await startServer(['-W', '--allow-any-command', ...SHELL]);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('queries in the replay are not answered: first visit, and a reload', async () => {
+    // The queries are printed before any page is attached; then `cat -v` shows
+    // every byte the terminal is sent as input.
+    const script = `printf '${QUERIES}'; printf 'queries-printed\\n'; exec cat -v`;
+    const created = await api(server.url, 'POST', 'sessions', { command: ['sh', '-c', script] });
+    assert.equal(created.status, 201);
+    const id = created.json.id;
+    // Attach only once the queries are in the scrollback.
+    for (let i = 0; (await api(server.url, 'GET', `sessions/${id}`)).json.offset < 100; i++) {
+      assert.ok(i < 200, 'the queries were printed');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const page = await newPage(browser);
+    const { messages } = await recordWebSockets(page);
+    await page.goto(`${server.url}/?s=${id}&rendererType=dom`);
+    await waitForStatus(page, 'connected');
+    await waitForLine(page, /queries-printed/);
+    // Answers go out while xterm.js parses, so before anything typed after the replay
+    // is on screen: the line `cat` reads holds them, if any.
+    await page.click('#terminal');
+    await run(page, 'first-visit');
+    // The terminal's echo of the line, then what `cat` read.
+    let lines = await twoLinesEnding(page, 'first-visit');
+    assert.equal(lines.filter((l) => answersIn(l) > 0).length, 0, lines.join('\n'));
+    const sent = messages.filter((m) => m.from === 'page' && m.bytes !== undefined).reduce((n, m) => n + m.bytes, 0);
+    assert.equal(sent, 'first-visit\r'.length, 'the page sent only what was typed');
+
+    await page.reload();
+    await waitForStatus(page, 'connected');
+    await waitForLine(page, /first-visit$/);
+    await page.click('#terminal');
+    await run(page, 'after-reload');
+    lines = await twoLinesEnding(page, 'after-reload');
+    assert.equal(lines.filter((l) => answersIn(l) > 0).length, 0, lines.join('\n'));
+    assert.deepEqual(page.problems(), []);
+    await page.close();
+  });
+
+  test('two tabs on one session: a live DA query is answered once, by the driver', async () => {
+    const a = await newPage(browser);
+    const id = await openTerminal(a, server.url);
+    const b = await newPage(browser);
+    await b.goto(`${server.url}/?s=${id}&rendererType=dom`);
+    await waitForStatus(b, 'connected');
+    await waitForLine(b, /rt\$/);
+    // Same window size: the size says nothing about who drives. Typing in A makes it
+    // the driver (SPEC §4).
+    await a.click('#terminal');
+    await run(a, "stty -echo; printf '\\033[cqueried-%s\\n' $((6*7)); cat -v");
+    await waitForLine(a, /^queried-42$/);
+    await waitForLine(b, /^queried-42$/);
+    // Both tabs have parsed the query (and sent whatever they answer): end the line.
+    await run(a, 'END');
+    const line = await waitForLine(a, /END$/);
+    assert.equal(answersIn(line), 1, `cat read ${JSON.stringify(line)}`);
+    assert.match(line, /^\^\[\[\?[\d;]+cEND$/);
+    // Each tab knows its role, though both have the same size.
+    assert.equal(await a.textContent('#status-role'), 'driver');
+    assert.equal(await b.textContent('#status-role'), 'viewer');
+    // Nothing more arrives later, and the other tab types as well as ever.
+    await b.click('#terminal');
+    await run(b, 'END2');
+    assert.equal(await waitForLine(b, /END2$/), 'END2');
+    await b.waitForFunction(() => document.getElementById('status-role').textContent === 'driver');
+    assert.deepEqual(a.problems(), []);
+    assert.deepEqual(b.problems(), []);
+    await a.close();
+    await b.close();
+  });
 });

@@ -35,6 +35,8 @@ export interface Handlers {
   gap(from: number, to: number): void;
   /** The session's size changed (another client drives it). */
   resize(cols: number, rows: number): void;
+  /** This client is (or is no longer) the driver, from output offset `offset` on. */
+  role(driver: boolean, offset: number): void;
   state(state: State): void;
 }
 
@@ -192,6 +194,9 @@ export class Connection {
       }
       case 'resize':
         this.on.resize(Number(msg.cols), Number(msg.rows));
+        break;
+      case 'role':
+        this.on.role(msg.driver === true, Number(msg.offset));
         break;
       case 'exit':
         this.exitStatus = typeof msg.signal === 'number' ? { signal: msg.signal } : { code: Number(msg.code) };

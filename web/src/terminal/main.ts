@@ -6,6 +6,7 @@ import type { Terminal } from '@xterm/xterm';
 import type { FitAddon } from '@xterm/addon-fit';
 import { api, loadConfig } from '../common/api';
 import { signalName } from '../common/format';
+import { Answers } from './answers';
 import { Connection, type ExitStatus, type Hello, type State } from './connection';
 import { KeyBar } from './keybar';
 import { resolveOptions, type UiOptions } from './options';
@@ -13,13 +14,15 @@ import { createTerminal, installClipboard, loadExtras } from './view';
 
 const $ = (id: string) => document.getElementById(id) as HTMLElement;
 
-/** Whether this page drives the session's size, watches another client's, or may not type. */
+/** Whether this page drives the session (its size, and answering queries: the server
+ * says so), watches another client's, or may not type. */
 type Role = 'driver' | 'viewer' | 'read-only';
 
 class TerminalPage {
   private readonly encoder = new TextEncoder();
   private readonly keybar: KeyBar;
   private readonly conn: Connection;
+  private readonly answers: Answers;
   private writable = false;
   private live = false;
   private role: Role | null = null;
@@ -34,18 +37,28 @@ class TerminalPage {
     private readonly ui: UiOptions,
   ) {
     this.keybar = new KeyBar($('keybar'), term, (data) => this.input(data));
+    // After the addons (main loads them first), so that its hooks run before theirs.
+    this.answers = new Answers(term);
     this.conn = new Connection(id, {
       hello: (h, resumed) => this.hello(h, resumed),
-      output: (bytes, end) => term.write(bytes, () => this.conn.rendered(end)),
+      output: (bytes, end) => this.answers.write(bytes, end, () => this.conn.rendered(end)),
       gap: (from, to) => term.write(`\r\n\x1b[0;7m[ringtty: ${to - from} bytes of output were skipped]\x1b[0m\r\n`),
       resize: (cols, rows) => this.sessionResized(cols, rows),
+      role: (driver, offset) => {
+        this.answers.role(driver, offset);
+        if (this.writable) this.setRole(driver ? 'driver' : 'viewer');
+      },
       state: (s) => this.state(s),
     });
     const session = $('status-session');
     session.textContent = id.length > 10 ? `${id.slice(0, 8)}…` : id;
     session.title = `session ${id}`;
 
-    term.onData((data) => this.input(this.keybar.apply(data)));
+    term.onData((data) => {
+      // xterm.js's answers to queries skip the key bar's sticky modifiers.
+      const kind = this.answers.kind();
+      if (kind !== 'dropped') this.input(kind === 'typed' ? this.keybar.apply(data) : data);
+    });
     term.onBinary((data) => this.inputBytes(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
     term.onResize(({ cols, rows }) => this.showSize(cols, rows));
     term.onTitleChange((title) => {
@@ -71,10 +84,13 @@ class TerminalPage {
     this.live = true;
     // A fresh replay (reload, or a server that lost our place) redraws from scratch.
     if (!resumed) this.term.reset();
+    // Every connection starts as a viewer; the server says when it drives.
+    this.answers.attached(h.offset);
     this.term.options.disableStdin = !h.writable;
     $('readonly-banner').hidden = h.writable;
     this.keybar.setEnabled(h.writable);
     if (h.writable) {
+      this.setRole('viewer');
       this.refit(true);
     } else {
       this.term.resize(h.cols, h.rows);
@@ -94,18 +110,18 @@ class TerminalPage {
     // Typing makes this client the driver: the server applies the size it last asked
     // for, so show the terminal at that size again.
     if (this.role === 'viewer') this.refit(false);
-    if (this.conn.sendInput(bytes)) this.setRole('driver');
+    this.conn.sendInput(bytes);
   }
 
   /** Another writable client set the session's size: show the session as it is. */
   private sessionResized(cols: number, rows: number): void {
     if (cols === this.term.cols && rows === this.term.rows) return;
     this.term.resize(cols, rows);
-    if (this.writable) this.setRole('viewer');
   }
 
   /** Fits the terminal to the window and, if writable, asks the server for that size
-   * (`force`: even when it did not change, to become the driver). */
+   * (`force`: even when it did not change, to become the driver; the server confirms
+   * with a `role` message). */
   private refit(force: boolean): void {
     const dims = this.fit.proposeDimensions();
     if (!dims || !Number.isFinite(dims.cols) || !Number.isFinite(dims.rows)) return;
@@ -114,10 +130,7 @@ class TerminalPage {
     if (!this.writable) return;
     const changed = cols !== this.term.cols || rows !== this.term.rows;
     if (changed) this.term.resize(cols, rows);
-    if (changed || force || this.role !== 'driver') {
-      this.conn.sendResize(cols, rows);
-      this.setRole('driver');
-    }
+    if (changed || force || this.role !== 'driver') this.conn.sendResize(cols, rows);
   }
 
   private watchSize(): void {
