@@ -358,6 +358,8 @@ fn finish(w: &Worker, live: &Live, status: pty::ExitStatus) {
     live.state.borrow_mut().exited(status, w.now());
     w.stats().exited();
     w.shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    // Its place under --max-sessions: an exited session holds no PTY and no process.
+    w.shared.sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     live.wake_writers();
     // Readers waiting for queue space: the terminal takes no more input.
     live.input_drained.notify_waiters();

@@ -135,7 +135,6 @@ impl Worker {
     pub fn remove_session(&self, id: &SessionId) {
         if self.sessions.borrow_mut().remove(id.as_str()).is_some() {
             self.stats().session_removed();
-            self.shared.sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             self.stop_if_once("the session was removed");
         }
     }

@@ -2,6 +2,7 @@
 mod common;
 mod http;
 mod lifecycle;
+mod limits;
 mod sessions;
 mod ttyd;
 mod ws;

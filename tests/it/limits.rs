@@ -1,0 +1,90 @@
+//! Resource limits under pressure: the open-file limit, slow request bodies, the session
+//! limit, and who may connect to a unix socket.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tungstenite::{Message, WebSocket};
+
+use crate::common::*;
+
+/// `POST` of a JSON body on an open keep-alive connection.
+fn post_on(s: &mut TcpStream, path: &str, body: &Value) -> Response {
+    let body = body.to_string();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", body.len());
+    s.write_all(format!("{head}{body}").as_bytes()).unwrap();
+    read_response(s, false).expect("a response")
+}
+
+fn send_on(s: &mut TcpStream, method: &str, path: &str) -> Response {
+    s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
+    read_response(s, false).expect("a response")
+}
+
+fn attach(server: &Server, id: &str) -> WebSocket<TcpStream> {
+    let url = format!("ws://{}/api/sessions/{id}/ws", server.addr);
+    tungstenite::client(url, server.connect()).expect("attach").0
+}
+
+/// Types `line` and reads the terminal until it echoes back.
+fn echoes(ws: &mut WebSocket<TcpStream>, line: &str) {
+    ws.send(Message::binary(format!("{line}\n").into_bytes())).unwrap();
+    let until = Instant::now() + DEADLINE;
+    let mut out = Vec::new();
+    while !String::from_utf8_lossy(&out).contains(line) {
+        assert!(Instant::now() < until, "no echo of {line:?}; got {:?}", String::from_utf8_lossy(&out));
+        match ws.read() {
+            Ok(Message::Binary(b)) => out.extend_from_slice(&b),
+            Ok(_) => {}
+            Err(e) => panic!("no echo of {line:?}: {e}"),
+        }
+    }
+}
+
+/// Sets the open-file limit, soft and hard (the server raises its soft limit to the hard).
+fn nofile(limit: u64) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
+    move || {
+        let rl = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+        // SAFETY: setrlimit reads a valid rlimit; async-signal-safe.
+        match unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+}
+
+#[test]
+fn exited_and_deleted_sessions_free_their_place_under_max_sessions() {
+    let server = Server::start(&["--threads", "2", "--allow-any-command", "--max-sessions", "2"]);
+    let mut http = server.connect();
+    let mut create = |command: &[&str]| post_on(&mut http, "/api/sessions", &json!({ "command": command }));
+    let short = create(&["sh", "-c", "exit 0"]);
+    assert_eq!(short.status, 201);
+    let long = create(&["sleep", "1000"]);
+    assert_eq!(long.status, 201);
+    let status = |id: &str| get(&server, &format!("/api/sessions/{id}")).json()["status"].clone();
+    let wait_exited = |id: &str| {
+        let until = Instant::now() + DEADLINE;
+        while status(id) != "exited" {
+            assert!(Instant::now() < until, "session {id} never exited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let short_id = short.json()["id"].as_str().unwrap().to_owned();
+    wait_exited(&short_id);
+    // The exited session is still listed (for --exited-ttl) but holds no place.
+    let third = create(&["sleep", "1000"]);
+    assert_eq!(third.status, 201, "{}", String::from_utf8_lossy(&third.body));
+    assert_eq!(create(&["sleep", "1000"]).status, 503);
+    let long_id = long.json()["id"].as_str().unwrap().to_owned();
+    let r = request(
+        &server,
+        &format!("DELETE /api/sessions/{long_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(r.status, 202);
+    wait_exited(&long_id);
+    assert_eq!(create(&["sleep", "1000"]).status, 201);
+}
