@@ -57,6 +57,29 @@ fn nofile(limit: u64) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'st
 }
 
 #[test]
+fn a_body_dripped_a_byte_at_a_time_is_cut_at_the_body_deadline() {
+    let server = Server::start(&["--http-body-timeout", "1s"]);
+    let mut s = server.connect();
+    s.write_all(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{").unwrap();
+    // A byte every 200 ms: each read comes well within any per-read timeout, the whole
+    // body would take 20 s.
+    let mut drip = s.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..99 {
+            std::thread::sleep(Duration::from_millis(200));
+            if drip.write_all(b" ").is_err() {
+                return;
+            }
+        }
+    });
+    let started = Instant::now();
+    let r = read_response(&mut s, false).expect("a response before the body is complete");
+    assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(closed_by_peer(&mut s));
+}
+
+#[test]
 fn exited_and_deleted_sessions_free_their_place_under_max_sessions() {
     let server = Server::start(&["--threads", "2", "--allow-any-command", "--max-sessions", "2"]);
     let mut http = server.connect();
