@@ -111,3 +111,36 @@ fn exited_and_deleted_sessions_free_their_place_under_max_sessions() {
     wait_exited(&long_id);
     assert_eq!(create(&["sleep", "1000"]).status, 201);
 }
+
+/// Runs the server on a unix socket under umask 000 and returns the socket's mode.
+fn socket_mode_under_umask_000(extra: &[&str]) -> u32 {
+    let dir = std::env::temp_dir().join(format!("ringtty-mode-{}-{}", std::process::id(), extra.len()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("x.sock");
+    let mut args = vec!["-i", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let server = Server::start_with(&args, &[], || {
+        // SAFETY: umask only sets the process's file mode mask.
+        unsafe { libc::umask(0) };
+        Ok(())
+    });
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    // It serves, and nothing of the private bind is left beside it.
+    let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s, false).map(|r| r.status), Some(200));
+    let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(entries, [std::ffi::OsString::from("x.sock")]);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    mode
+}
+
+#[test]
+fn a_unix_socket_is_for_its_owner_whatever_the_umask() {
+    assert_eq!(socket_mode_under_umask_000(&[]), 0o600);
+    // SAFETY: getuid/getgid cannot fail.
+    let owner = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
+    assert_eq!(socket_mode_under_umask_000(&["-U", &owner]), 0o660);
+}
