@@ -7,6 +7,7 @@
 
 mod api;
 mod conn;
+mod fds;
 mod listen;
 mod session;
 mod stats;
@@ -108,6 +109,7 @@ fn start_workers(
     if fault_injection {
         warn!("RINGTTY_FAULT_INJECTION=1: /debug/panic and /debug/panic-worker are enabled (tests only)");
     }
+    let max_conns = connection_cap(&cfg, cpus.len());
     let mut running = 0;
     for (index, (listener, cpu)) in listeners.fds.into_iter().zip(cpus).enumerate() {
         let params = WorkerParams {
@@ -121,6 +123,7 @@ fn start_workers(
             fault_injection,
             spawner: spawner.clone(),
             inbox: inbox_rx.pop().expect("one inbox per worker"),
+            max_conns,
         };
         if let Err(e) = worker::spawn(params) {
             let _ = shutdown.send(true);
@@ -248,6 +251,24 @@ fn capacity_warnings(cfg: &Config) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// Connections per worker: `--max-connections`, lowered so that connections and every
+/// session's descriptors fit in the open-file limit (read after it was raised). Past
+/// the cap a worker answers 503 from its accept loop instead of running out of
+/// descriptors.
+fn connection_cap(cfg: &Config, workers: usize) -> usize {
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let (cap, why) = fds::conn_budget(nofile, workers, cfg.sessions.max_sessions, cfg.max_connections);
+    if cap < cfg.max_connections {
+        info!(
+            "connections: at most {cap} per worker, below --max-connections {} ({why})",
+            cfg.max_connections
+        );
+    } else {
+        info!("connections: at most {cap} per worker (--max-connections; {why})");
+    }
+    cap
 }
 
 /// Fails with one line, and the fix, when this kernel or sandbox refuses io_uring.

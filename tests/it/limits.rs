@@ -57,6 +57,62 @@ fn nofile(limit: u64) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'st
 }
 
 #[test]
+fn out_of_descriptors_the_server_sheds_the_surplus_and_keeps_serving() {
+    let args = ["--threads", "1", "-W", "--allow-any-command", "-P", "0", "--max-sessions", "1000"];
+    let server = Server::start_with(&args, &[], nofile(128));
+    let mut http = server.connect();
+    let id = post_on(&mut http, "/api/sessions", &json!({"command": ["cat"]})).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ws = attach(&server, &id);
+    echoes(&mut ws, "before");
+    let baseline = server.fd_count();
+    // Sessions take the descriptors the connection cap cannot know about, until none is left.
+    let mut sessions = Vec::new();
+    for _ in 0..200 {
+        let r = post_on(&mut http, "/api/sessions", &json!({"command": ["sleep", "1000"]}));
+        if r.status != 201 {
+            assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+            break;
+        }
+        sessions.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    assert!(!sessions.is_empty() && sessions.len() < 200, "{} sessions", sessions.len());
+    // The surplus: every one is answered (503, or served if a descriptor came free).
+    let mut surplus: Vec<TcpStream> = (0..40).map(|_| server.connect()).collect();
+    for s in &mut surplus {
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    }
+    let until = Instant::now() + DEADLINE;
+    for (i, s) in surplus.iter_mut().enumerate() {
+        let left = until.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        s.set_read_timeout(Some(left)).unwrap();
+        let r = read_response(s, false);
+        let status = r.as_ref().map(|r| r.status);
+        assert!(matches!(status, Some(200 | 503)), "surplus connection {i}: {status:?}; {}", server.stderr());
+    }
+    // Meanwhile the attached session echoes and /health answers.
+    echoes(&mut ws, "during");
+    assert_eq!(send_on(&mut http, "GET", "/health").status, 200);
+    drop(surplus);
+    for id in &sessions {
+        assert_eq!(send_on(&mut http, "DELETE", &format!("/api/sessions/{id}")).status, 202);
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    while server.fd_count() > baseline {
+        assert!(Instant::now() < until, "{} fds, baseline {baseline}", server.fd_count());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    echoes(&mut ws, "after");
+    let log = server.stderr();
+    // Reported once per 10 s, not once per failed accept.
+    let reports = log.matches("out of file descriptors").count();
+    assert!((1..=3).contains(&reports), "{reports} reports: {log}");
+    assert!(log.contains("connections: at most"), "the startup cap is logged: {log}");
+}
+
+#[test]
 fn a_body_dripped_a_byte_at_a_time_is_cut_at_the_body_deadline() {
     let server = Server::start(&["--http-body-timeout", "1s"]);
     let mut s = server.connect();
