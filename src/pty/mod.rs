@@ -43,8 +43,9 @@ mod io;
 mod open;
 mod spawn;
 mod spawner;
+mod sweep;
 
-pub use child::{signal_from_raw, signal_session, Child, ExitStatus};
+pub use child::{signal_from_raw, signal_session, sweep_session, Child, ExitStatus};
 pub use env::{child_env, EnvRules};
 pub use io::{foreground_pgrp, nudge, read_into, resize, size, write_some, ReadOutcome};
 pub use spawn::{ChildDefaults, SpawnError, SpawnRequest, Spawned};

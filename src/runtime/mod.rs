@@ -89,6 +89,8 @@ pub struct Server {
     exits: mpsc::UnboundedReceiver<WorkerExit>,
     running: usize,
     shared: Arc<Shared>,
+    /// For a last wait on the signals to the ended sessions' processes before exiting.
+    spawner: crate::pty::Spawner,
 }
 
 fn start_workers(
@@ -131,7 +133,7 @@ fn start_workers(
         }
         running += 1;
     }
-    Ok(Server { display: listeners.display, cfg, shutdown, exits, running, shared })
+    Ok(Server { display: listeners.display, cfg, shutdown, exits, running, shared, spawner })
 }
 
 impl Server {
@@ -149,7 +151,11 @@ impl Server {
             Listen::Unix { path, .. } => Some(path.clone()),
             Listen::Tcp(_) => None,
         };
+        let spawner = self.spawner.clone();
         let code = rt.block_on(self.supervise());
+        // The sessions' commands are gone; what else ran in their terminal sessions is
+        // being killed by the reaper thread, which dies with the process.
+        spawner.flush(Duration::from_secs(1));
         if let Some(path) = unix_socket {
             let _ = std::fs::remove_file(path);
         }

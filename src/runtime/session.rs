@@ -77,6 +77,9 @@ pub struct Live {
     pub input_drained: Notify,
     /// A kill request for the session task: the signal to send.
     kill: Cell<Option<Signal>>,
+    /// The session is being ended (DELETE, detach timeout, shutdown): once its command
+    /// has exited, whatever else of its terminal session still runs is SIGKILLed.
+    terminating: Cell<bool>,
     removed: Cell<bool>,
 }
 
@@ -138,6 +141,7 @@ impl Live {
     /// Server shutdown: the command gets the configured signal (`-s`) now.
     pub fn signal_for_shutdown(&self, w: &Worker) {
         if self.state.borrow().status() == Status::Running {
+            self.terminating.set(true);
             self.kill.set(Some(pty::signal_from_raw(w.cfg.terminal.signal).unwrap_or(Signal::HUP)));
             self.wake.notify_one();
         }
@@ -154,9 +158,11 @@ impl Live {
         if actions.contains(Actions::KILL) {
             let sig = pty::signal_from_raw(w.cfg.terminal.signal).unwrap_or(Signal::HUP);
             self.kill.set(Some(sig));
+            self.terminating.set(true);
         }
         if actions.contains(Actions::FORCE_KILL) {
             self.kill.set(Some(Signal::KILL));
+            self.terminating.set(true);
         }
         if actions.contains(Actions::REMOVE) {
             w.remove_session(&self.id);
@@ -190,6 +196,7 @@ pub fn start(
         wake: Notify::new(),
         input_drained: Notify::new(),
         kill: Cell::new(None),
+        terminating: Cell::new(false),
         removed: Cell::new(false),
     });
     tokio_uring::spawn(run(w.clone(), live.clone(), spawned.child));
@@ -287,6 +294,12 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
             _ = w.wait_for_buffer(), if reading && want_buffer => want_buffer = false,
             ready = child_ready(child.as_mut()), if end.status.is_none() => {
                 let Ok(mut guard) = ready else { return };
+                if live.terminating.get() {
+                    // The command has exited (its zombie still holds the session's id):
+                    // its background jobs, in groups the signal did not reach or
+                    // ignoring it, go with it.
+                    pty::sweep_session(guard.get_ref().get_ref(), Signal::KILL);
+                }
                 match guard.get_inner_mut().try_reap() {
                     Ok(Some(status)) => {
                         end.status = Some(status);

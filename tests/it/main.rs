@@ -1,4 +1,5 @@
 //! Integration tests: the real `ringtty` binary over real sockets, one test binary.
+mod children;
 mod common;
 mod http;
 mod lifecycle;
