@@ -55,6 +55,7 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     for warning in capacity_warnings(&cfg) {
         warn!("{warning}");
     }
+    let max_conns = connection_cap(&cfg);
     let listeners = listen::bind(&cfg)?;
     if cfg.uid.is_some() || cfg.gid.is_some() {
         crate::sys::drop_privileges(cfg.uid, cfg.gid)
@@ -64,7 +65,7 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     info!("listening on {}", listeners.display);
     // The one line on stdout: scripts and tests read the address (and the port of -p 0).
     println!("Listening on {}", listeners.display);
-    let server = start_workers(Arc::new(cfg), listeners, defaults)?;
+    let server = start_workers(Arc::new(cfg), listeners, defaults, max_conns)?;
     Ok(server.wait())
 }
 
@@ -76,8 +77,9 @@ pub fn start(cfg: Config) -> Result<Server, String> {
     probe_io_uring()?;
     let defaults =
         crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
+    let max_conns = connection_cap(&cfg);
     let listeners = listen::bind(&cfg)?;
-    start_workers(Arc::new(cfg), listeners, defaults)
+    start_workers(Arc::new(cfg), listeners, defaults, max_conns)
 }
 
 /// A running server: its workers, and what the supervisor needs to stop them.
@@ -97,6 +99,7 @@ fn start_workers(
     cfg: Arc<Config>,
     listeners: listen::Listeners,
     defaults: crate::pty::ChildDefaults,
+    max_conns: usize,
 ) -> Result<Server, String> {
     let site = crate::web::Site::new(cfg.terminal.index.as_deref(), cfg.allow_embedding)?;
     let spawner = crate::pty::Spawner::new(crate::pty::SpawnerConfig::new(defaults))
@@ -111,7 +114,6 @@ fn start_workers(
     if fault_injection {
         warn!("RINGTTY_FAULT_INJECTION=1: /debug/panic and /debug/panic-worker are enabled (tests only)");
     }
-    let max_conns = connection_cap(&cfg, cpus.len());
     let mut running = 0;
     for (index, (listener, cpu)) in listeners.fds.into_iter().zip(cpus).enumerate() {
         let params = WorkerParams {
@@ -263,8 +265,9 @@ fn capacity_warnings(cfg: &Config) -> Vec<String> {
 /// session's descriptors fit in the open-file limit (read after it was raised). Past
 /// the cap a worker answers 503 from its accept loop instead of running out of
 /// descriptors.
-fn connection_cap(cfg: &Config, workers: usize) -> usize {
+fn connection_cap(cfg: &Config) -> usize {
     let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let workers = cfg.threads.get();
     let (cap, why) = fds::conn_budget(nofile, workers, cfg.sessions.max_sessions, cfg.max_connections);
     if cap < cfg.max_connections {
         info!(
