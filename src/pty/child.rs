@@ -13,6 +13,8 @@ use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, WaitIdStatus};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use super::sweep::Target;
+
 /// How a child ended: exactly one of the two is `Some`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExitStatus {
@@ -142,30 +144,33 @@ impl Drop for Child {
         let _ = rustix::process::pidfd_send_signal(&self.pidfd, Signal::KILL);
         // The reaper lives while any `Child` holds a sender, so this cannot fail short
         // of a panic in the reaper; then the zombie stays until the server exits.
-        let _ = self.reaper.send(Reap::Sweep(self.pid, Signal::KILL));
+        sweep_session(self, Signal::KILL);
         let _ = self.reaper.send(Reap::Orphan(self.pid));
     }
 }
 
 /// Sends `signal` to the child's process group and to the terminal's foreground process
-/// group (a shell's running job lives in its own group), each once, and asks the reaper
-/// thread to send it to every other process of the child's session (background jobs in
-/// groups of their own; see [`sweep_session`]). After the child has been reaped its
-/// group id may be reused, so only the foreground group is signalled then. A group that
-/// is already gone (ESRCH) is not an error.
+/// group (a shell's running job lives in its own group), then asks the reaper thread to
+/// send it to every other process of the child's session (background jobs in groups of
+/// their own; see [`sweep_session`]): each process gets it once. After the child has
+/// been reaped its group id may be reused, so only the foreground group is signalled
+/// then. A group that is already gone (ESRCH) is not an error.
 pub fn signal_session(child: &Child, master: impl AsFd, signal: Signal) -> io::Result<()> {
-    sweep_session(child, signal);
     let mut result = Ok(());
+    let mut signalled = [None, None];
     if child.status.is_none() {
         result = signal_group(child.pid, signal);
+        signalled[0] = Some(child.pid);
     }
     match super::foreground_pgrp(master) {
         Ok(Some(fg)) if child.status.is_some() || fg != child.pid => {
-            result = result.and(signal_group(fg, signal))
+            result = result.and(signal_group(fg, signal));
+            signalled[1] = Some(fg);
         }
         Ok(_) => {}
         Err(e) => result = result.and(Err(e)),
     }
+    let _ = child.reaper.send(Reap::Sweep(Target { sid: child.pid, signal, signalled }));
     result
 }
 
@@ -174,7 +179,7 @@ pub fn signal_session(child: &Child, master: impl AsFd, signal: Signal) -> io::R
 /// worker). Sound while any process of the session lives (see `sweep.rs`); call it
 /// before reaping the child where possible, when the child's zombie still holds the id.
 pub fn sweep_session(child: &Child, signal: Signal) {
-    let _ = child.reaper.send(Reap::Sweep(child.pid, signal));
+    let _ = child.reaper.send(Reap::Sweep(Target { sid: child.pid, signal, signalled: [None, None] }));
 }
 
 fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
@@ -206,8 +211,8 @@ const REAP_RETRY: Duration = Duration::from_millis(20);
 pub(super) enum Reap {
     /// A child dropped unreaped (and SIGKILLed): collect it.
     Orphan(Pid),
-    /// Send a signal to every process of this session (`sweep.rs`).
-    Sweep(Pid, Signal),
+    /// Send a signal to every process of a session (`sweep.rs`).
+    Sweep(Target),
     /// Answer once everything queued before is done.
     Flush(mpsc::SyncSender<()>),
 }
@@ -228,7 +233,7 @@ pub(super) fn start_reaper(cpus: rustix::thread::CpuSet) -> io::Result<mpsc::Sen
 struct Work {
     /// Orphans not collected yet (still dying).
     pending: Vec<Pid>,
-    sweeps: Vec<(Pid, Signal)>,
+    sweeps: Vec<Target>,
     flushes: Vec<mpsc::SyncSender<()>>,
 }
 
@@ -236,7 +241,7 @@ impl Work {
     fn take(&mut self, job: Reap) {
         match job {
             Reap::Orphan(pid) => self.pending.push(pid),
-            Reap::Sweep(sid, signal) => self.sweeps.push((sid, signal)),
+            Reap::Sweep(target) => self.sweeps.push(target),
             Reap::Flush(done) => self.flushes.push(done),
         }
     }

@@ -19,61 +19,98 @@ use std::os::fd::OwnedFd;
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
-/// Signals every process whose session id is one of `targets` with that target's
-/// signal, in one walk of `/proc`. Returns how many were signalled.
-pub(super) fn sweep(targets: &[(Pid, Signal)]) -> usize {
+/// One session to signal: every process whose session id is `sid`, except those in the
+/// process groups that were `signalled` already (each process gets the signal once).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Target {
+    pub sid: Pid,
+    pub signal: Signal,
+    pub signalled: [Option<Pid>; 2],
+}
+
+/// Signals every process of the `targets`' sessions, in one walk of `/proc`. Returns how
+/// many were signalled.
+pub(super) fn sweep(targets: &[Target]) -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
     let mut signalled = 0;
     for entry in dir.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
         let Some(pid) = Pid::from_raw(pid) else { continue };
-        let Some(signal) = session_of(pid).and_then(|sid| signal_for(targets, sid)) else { continue };
-        // The pidfd pins the process: if its session still matches after it is open,
-        // the pidfd is the process that was matched.
+        let Some(signal) = ids_of(pid).and_then(|ids| signal_for(targets, ids)) else { continue };
+        // The pidfd pins the process: if it still matches once the pidfd is open, the
+        // pidfd is the process that was matched.
         let Ok(pidfd) = rustix::process::pidfd_open(pid, PidfdFlags::empty()) else { continue };
-        if session_of(pid).and_then(|sid| signal_for(targets, sid)) == Some(signal) && send(&pidfd, signal) {
+        if ids_of(pid).and_then(|ids| signal_for(targets, ids)) == Some(signal) && send(&pidfd, signal) {
             signalled += 1;
         }
     }
     signalled
 }
 
-fn signal_for(targets: &[(Pid, Signal)], sid: Pid) -> Option<Signal> {
-    targets.iter().find(|(s, _)| *s == sid).map(|&(_, signal)| signal)
+/// The signal for a process with these ids, if a target wants one sent.
+fn signal_for(targets: &[Target], ids: Ids) -> Option<Signal> {
+    let wanted = |t: &&Target| t.sid == ids.sid && !t.signalled.contains(&Some(ids.pgrp));
+    targets.iter().find(wanted).map(|t| t.signal)
 }
 
 fn send(pidfd: &OwnedFd, signal: Signal) -> bool {
     rustix::process::pidfd_send_signal(pidfd, signal).is_ok()
 }
 
-/// The session id in `/proc/PID/stat` (its sixth field; the command name, second, is
-/// in parentheses and may hold anything, so the fields are counted after the last `)`).
-fn session_of(pid: Pid) -> Option<Pid> {
-    let stat = std::fs::read(format!("/proc/{}/stat", pid.as_raw_nonzero())).ok()?;
-    session_in_stat(&stat)
+/// A process's group and session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ids {
+    pgrp: Pid,
+    sid: Pid,
 }
 
-fn session_in_stat(stat: &[u8]) -> Option<Pid> {
+fn ids_of(pid: Pid) -> Option<Ids> {
+    let stat = std::fs::read(format!("/proc/{}/stat", pid.as_raw_nonzero())).ok()?;
+    ids_in_stat(&stat)
+}
+
+/// The process group and session in `/proc/PID/stat` (its fifth and sixth fields; the
+/// command name, second, is in parentheses and may hold anything, so the fields are
+/// counted after the last `)`).
+fn ids_in_stat(stat: &[u8]) -> Option<Ids> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     // state, ppid, pgrp, session
-    let sid = rest.split_ascii_whitespace().nth(3)?.parse::<i32>().ok()?;
-    Pid::from_raw(sid)
+    let mut fields = rest.split_ascii_whitespace().skip(2);
+    let mut next = || fields.next()?.parse::<i32>().ok().and_then(Pid::from_raw);
+    Some(Ids { pgrp: next()?, sid: next()? })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ids(pgrp: i32, sid: i32) -> Option<Ids> {
+        Some(Ids { pgrp: Pid::from_raw(pgrp)?, sid: Pid::from_raw(sid)? })
+    }
+
     #[test]
-    fn the_session_is_the_sixth_field_whatever_the_command_name() {
-        let pid = |n| Pid::from_raw(n);
-        assert_eq!(session_in_stat(b"42 (sleep) S 1 42 40 0 -1 4194560"), pid(40));
-        assert_eq!(session_in_stat(b"42 (a) b) S) R 1 42 41 0"), pid(41));
-        assert_eq!(session_in_stat(b"42 (x) Z 1 0 0 0"), None);
-        assert_eq!(session_in_stat(b"42 (x"), None);
-        assert_eq!(session_in_stat(b""), None);
-        let own = session_of(rustix::process::getpid());
-        assert_eq!(own, rustix::process::getsid(None).ok());
+    fn group_and_session_are_the_fifth_and_sixth_fields_whatever_the_command_name() {
+        assert_eq!(ids_in_stat(b"42 (sleep) S 1 42 40 0 -1 4194560"), ids(42, 40));
+        assert_eq!(ids_in_stat(b"42 (a) b) S) R 1 43 41 0"), ids(43, 41));
+        assert_eq!(ids_in_stat(b"42 (x) Z 1 0 0 0"), None);
+        assert_eq!(ids_in_stat(b"42 (x"), None);
+        assert_eq!(ids_in_stat(b""), None);
+        let own = ids_of(rustix::process::getpid()).unwrap();
+        assert_eq!(Some(own.sid), rustix::process::getsid(None).ok());
+        assert_eq!(own.pgrp, rustix::process::getpgrp());
+    }
+
+    #[test]
+    fn a_process_in_a_group_already_signalled_is_skipped() {
+        let pid = |n| Pid::from_raw(n).unwrap();
+        let hup = Target { sid: pid(10), signal: Signal::HUP, signalled: [Some(pid(10)), Some(pid(12))] };
+        let kill = Target { sid: pid(20), signal: Signal::KILL, signalled: [None, None] };
+        let targets = [hup, kill];
+        assert_eq!(signal_for(&targets, ids(10, 10).unwrap()), None, "the child's group");
+        assert_eq!(signal_for(&targets, ids(12, 10).unwrap()), None, "the foreground group");
+        assert_eq!(signal_for(&targets, ids(11, 10).unwrap()), Some(Signal::HUP), "a background job");
+        assert_eq!(signal_for(&targets, ids(20, 20).unwrap()), Some(Signal::KILL));
+        assert_eq!(signal_for(&targets, ids(11, 30).unwrap()), None, "another session");
     }
 }
