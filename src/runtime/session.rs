@@ -214,6 +214,8 @@ struct Ending {
     drain_until: Option<tokio::time::Instant>,
     /// `Session::exited` was called.
     done: bool,
+    /// The rest of the terminal session was SIGKILLed after the command's exit.
+    swept: bool,
 }
 
 /// The session's task: see the module docs.
@@ -224,7 +226,7 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
     };
     // Dropped (its pidfd closed) once the command has ended, like the master.
     let mut child = Some(child);
-    let mut end = Ending { status: None, eio: false, drain_until: None, done: false };
+    let mut end = Ending { status: None, eio: false, drain_until: None, done: false, swept: false };
     let mut held = false;
     let mut want_buffer = false;
     // When to compact: QUIET after the last output, if any came since the last time.
@@ -243,6 +245,12 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
         }
         if let (Some(status), false) = (end.status, end.done) {
             if end.eio || drain_over(&end, &live) {
+                if let (true, false, Some(child)) = (live.terminating.get(), end.swept, child.as_ref()) {
+                    // Asked to end after its command had exited (a job kept the terminal
+                    // open): whatever is left of the session still holds its id, so the
+                    // sweep finds only that.
+                    pty::sweep_session(child.get_ref(), Signal::KILL);
+                }
                 finish(&w, &live, status);
                 end.done = true;
                 end.eio = true;
@@ -299,6 +307,7 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                     // its background jobs, in groups the signal did not reach or
                     // ignoring it, go with it.
                     pty::sweep_session(guard.get_ref().get_ref(), Signal::KILL);
+                    end.swept = true;
                 }
                 match guard.get_inner_mut().try_reap() {
                     Ok(Some(status)) => {
