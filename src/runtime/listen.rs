@@ -92,6 +92,21 @@ fn socket_mode(owner: Option<(u32, Option<u32>)>) -> rustix::fs::Mode {
     rustix::fs::Mode::from_raw_mode(if owner.is_some() { 0o660 } else { 0o600 })
 }
 
+/// A fresh 0700 directory in `parent`. Never one that exists already: a name someone else
+/// planted (a symlink) must not lead the bind, or the cleanup, anywhere else.
+fn private_dir(parent: &Path) -> rustix::io::Result<std::path::PathBuf> {
+    let mode = rustix::fs::Mode::from_raw_mode(0o700);
+    let mut attempt = 0;
+    loop {
+        // Short: the staged path must fit in a socket address (108 bytes) too.
+        let dir = parent.join(format!(".rt-{}-{attempt}", std::process::id()));
+        match rustix::fs::mkdir(&dir, mode) {
+            Err(rustix::io::Errno::EXIST) if attempt < 64 => attempt += 1,
+            result => return result.map(|()| dir),
+        }
+    }
+}
+
 /// Binds `fd` at `path` so that the socket file never exists there with a wider mode or
 /// another owner than its final ones. bind(2) creates the file with the umask's mode, and
 /// the umask is process-wide (setting it would race with every other thread creating
@@ -101,12 +116,7 @@ fn socket_mode(owner: Option<(u32, Option<u32>)>) -> rustix::fs::Mode {
 fn bind_private(fd: &OwnedFd, path: &Path, owner: Option<(u32, Option<u32>)>) -> Result<(), String> {
     let shown = path.display().to_string();
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let dir = parent.join(format!(".ringtty-{}.tmp", std::process::id()));
-    // A directory left by a crashed server with the same pid: its socket is dead.
-    let _ = std::fs::remove_file(dir.join("s"));
-    let _ = std::fs::remove_dir(&dir);
-    rustix::fs::mkdir(&dir, rustix::fs::Mode::from_raw_mode(0o700))
-        .map_err(|e| bind_error(&shown, &e.into()))?;
+    let dir = private_dir(parent).map_err(|e| bind_error(&shown, &e.into()))?;
     let staged = dir.join("s");
     let result = (|| {
         let addr = net::SocketAddrUnix::new(&staged).map_err(|e| bind_error(&shown, &e.into()))?;
