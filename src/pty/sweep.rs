@@ -28,29 +28,31 @@ pub(super) struct Target {
     pub signalled: [Option<Pid>; 2],
 }
 
-/// Signals every process of the `targets`' sessions, in one walk of `/proc`. Returns how
-/// many were signalled.
+/// Signals every process of the `targets`' sessions, in one walk of `/proc`; a process
+/// that several targets want (the configured signal, then SIGKILL, queued together)
+/// gets each of their signals, in order. Returns how many signals were sent.
 pub(super) fn sweep(targets: &[Target]) -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
-    let mut signalled = 0;
+    let mut sent = 0;
     for entry in dir.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
         let Some(pid) = Pid::from_raw(pid) else { continue };
-        let Some(signal) = ids_of(pid).and_then(|ids| signal_for(targets, ids)) else { continue };
-        // The pidfd pins the process: if it still matches once the pidfd is open, the
-        // pidfd is the process that was matched.
+        let Some(ids) = ids_of(pid).filter(|&ids| wanted(targets, ids).next().is_some()) else { continue };
+        // The pidfd pins the process: if its ids are unchanged once the pidfd is open,
+        // the pidfd is the process that was matched.
         let Ok(pidfd) = rustix::process::pidfd_open(pid, PidfdFlags::empty()) else { continue };
-        if ids_of(pid).and_then(|ids| signal_for(targets, ids)) == Some(signal) && send(&pidfd, signal) {
-            signalled += 1;
+        if ids_of(pid) != Some(ids) {
+            continue;
         }
+        sent += wanted(targets, ids).filter(|&signal| send(&pidfd, signal)).count();
     }
-    signalled
+    sent
 }
 
-/// The signal for a process with these ids, if a target wants one sent.
-fn signal_for(targets: &[Target], ids: Ids) -> Option<Signal> {
-    let wanted = |t: &&Target| t.sid == ids.sid && !t.signalled.contains(&Some(ids.pgrp));
-    targets.iter().find(wanted).map(|t| t.signal)
+/// The signals the targets want sent to a process with these ids.
+fn wanted(targets: &[Target], ids: Ids) -> impl Iterator<Item = Signal> + '_ {
+    let wants = move |t: &&Target| t.sid == ids.sid && !t.signalled.contains(&Some(ids.pgrp));
+    targets.iter().filter(wants).map(|t| t.signal)
 }
 
 fn send(pidfd: &OwnedFd, signal: Signal) -> bool {
@@ -106,11 +108,17 @@ mod tests {
         let pid = |n| Pid::from_raw(n).unwrap();
         let hup = Target { sid: pid(10), signal: Signal::HUP, signalled: [Some(pid(10)), Some(pid(12))] };
         let kill = Target { sid: pid(20), signal: Signal::KILL, signalled: [None, None] };
+        let later = Target { sid: pid(10), signal: Signal::KILL, signalled: [None, None] };
         let targets = [hup, kill];
-        assert_eq!(signal_for(&targets, ids(10, 10).unwrap()), None, "the child's group");
-        assert_eq!(signal_for(&targets, ids(12, 10).unwrap()), None, "the foreground group");
-        assert_eq!(signal_for(&targets, ids(11, 10).unwrap()), Some(Signal::HUP), "a background job");
-        assert_eq!(signal_for(&targets, ids(20, 20).unwrap()), Some(Signal::KILL));
-        assert_eq!(signal_for(&targets, ids(11, 30).unwrap()), None, "another session");
+        let signals =
+            |targets: &[Target], pgrp, sid| wanted(targets, ids(pgrp, sid).unwrap()).collect::<Vec<_>>();
+        assert_eq!(signals(&targets, 10, 10), [], "the child's group");
+        assert_eq!(signals(&targets, 12, 10), [], "the foreground group");
+        assert_eq!(signals(&targets, 11, 10), [Signal::HUP], "a background job");
+        assert_eq!(signals(&targets, 20, 20), [Signal::KILL]);
+        assert_eq!(signals(&targets, 11, 30), [], "another session");
+        // The configured signal and the KILL after the exit, swept together: both.
+        assert_eq!(signals(&[hup, later], 11, 10), [Signal::HUP, Signal::KILL]);
+        assert_eq!(signals(&[hup, later], 10, 10), [Signal::KILL]);
     }
 }
