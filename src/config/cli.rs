@@ -199,6 +199,10 @@ pub struct Args {
     #[arg(long = "http-head-timeout", default_value = "10s", value_name = "DUR")]
     pub http_head_timeout: String,
 
+    /// Time a client has to send a whole request body, from the end of its head
+    #[arg(long = "http-body-timeout", default_value = "30s", value_name = "DUR")]
+    pub http_body_timeout: String,
+
     /// Time an idle keep-alive connection is kept open
     #[arg(long = "http-idle-timeout", default_value = "60s", value_name = "DUR")]
     pub http_idle_timeout: String,

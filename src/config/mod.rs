@@ -75,6 +75,9 @@ pub struct Config {
     pub log_level: Level,
     pub http: Limits,
     pub head_timeout: Duration,
+    /// The whole body's deadline, counted from the end of its head: a total, not a
+    /// time between reads, so a byte now and then cannot hold a body's memory open.
+    pub body_timeout: Duration,
     pub idle_timeout: Duration,
     /// Open connections per worker.
     pub max_connections: usize,
@@ -173,6 +176,7 @@ impl Config {
             log_level,
             http: Limits::default(),
             head_timeout: duration("--http-head-timeout", &a.http_head_timeout)?,
+            body_timeout: duration("--http-body-timeout", &a.http_body_timeout)?,
             idle_timeout: duration("--http-idle-timeout", &a.http_idle_timeout)?,
             max_connections: a.max_connections,
             shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,

@@ -1,5 +1,6 @@
 //! A spawned child: its pidfd, its non-blocking reap, its signals, and the reaper thread
-//! that collects the children dropped before they were reaped.
+//! that collects the children dropped before they were reaped and sweeps the sessions
+//! being ended (`sweep.rs`).
 
 use std::fmt;
 use std::io;
@@ -11,6 +12,8 @@ use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, WaitIdStatus};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+
+use super::sweep::Target;
 
 /// How a child ended: exactly one of the two is `Some`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,12 +58,21 @@ pub struct Child {
     /// `Some` once reaped. From then on `pid` may name another process: nothing may be
     /// sent to `pid` or its process group any more.
     status: Option<ExitStatus>,
-    orphans: mpsc::Sender<Pid>,
+    reaper: mpsc::Sender<Reap>,
+    /// Keeps the spawner thread that started the child alive while the child may run:
+    /// the child's parent-death signal (SIGKILL, `clone.rs`) fires when that thread
+    /// ends, not when the process does.
+    _spawner: Option<mpsc::Sender<()>>,
 }
 
 impl Child {
-    pub(super) fn new(pid: Pid, pidfd: OwnedFd, orphans: mpsc::Sender<Pid>) -> Self {
-        Child { pid, pidfd, status: None, orphans }
+    pub(super) fn new(
+        pid: Pid,
+        pidfd: OwnedFd,
+        reaper: mpsc::Sender<Reap>,
+        spawner: Option<mpsc::Sender<()>>,
+    ) -> Self {
+        Child { pid, pidfd, status: None, reaper, _spawner: spawner }
     }
 
     /// The child's pid, which is also its process group and session id.
@@ -125,32 +137,49 @@ impl Drop for Child {
         // Not reaped, so the pid (and the process group id, which equals it since
         // setsid) is still this child's: no reuse race. The group kill ends what runs
         // in the foreground of a shell that started nothing else; pidfd_send_signal
-        // reaches the child itself.
+        // reaches the child itself; the sweep, queued before the orphan so that the
+        // reaper sweeps while the unreaped child still holds its session's id, every
+        // other process of its session (background jobs in groups of their own).
         let _ = rustix::process::kill_process_group(self.pid, Signal::KILL);
         let _ = rustix::process::pidfd_send_signal(&self.pidfd, Signal::KILL);
         // The reaper lives while any `Child` holds a sender, so this cannot fail short
         // of a panic in the reaper; then the zombie stays until the server exits.
-        let _ = self.orphans.send(self.pid);
+        sweep_session(self, Signal::KILL);
+        let _ = self.reaper.send(Reap::Orphan(self.pid));
     }
 }
 
 /// Sends `signal` to the child's process group and to the terminal's foreground process
-/// group (a shell's running job lives in its own group), each once. After the child
-/// has been reaped its group id may be reused, so only the foreground group is
-/// signalled then. A group that is already gone (ESRCH) is not an error.
+/// group (a shell's running job lives in its own group), then asks the reaper thread to
+/// send it to every other process of the child's session (background jobs in groups of
+/// their own; see [`sweep_session`]): each process gets it once. After the child has
+/// been reaped its group id may be reused, so only the foreground group is signalled
+/// then. A group that is already gone (ESRCH) is not an error.
 pub fn signal_session(child: &Child, master: impl AsFd, signal: Signal) -> io::Result<()> {
     let mut result = Ok(());
+    let mut signalled = [None, None];
     if child.status.is_none() {
         result = signal_group(child.pid, signal);
+        signalled[0] = Some(child.pid);
     }
     match super::foreground_pgrp(master) {
         Ok(Some(fg)) if child.status.is_some() || fg != child.pid => {
-            result = result.and(signal_group(fg, signal))
+            result = result.and(signal_group(fg, signal));
+            signalled[1] = Some(fg);
         }
         Ok(_) => {}
         Err(e) => result = result.and(Err(e)),
     }
+    let _ = child.reaper.send(Reap::Sweep(Target { sid: child.pid, signal, signalled }));
     result
+}
+
+/// Asks the reaper thread to send `signal` to every process whose session id is the
+/// child's pid, wherever its process group (the walk of `/proc` is too slow for a
+/// worker). Sound while any process of the session lives (see `sweep.rs`); call it
+/// before reaping the child where possible, when the child's zombie still holds the id.
+pub fn sweep_session(child: &Child, signal: Signal) {
+    let _ = child.reaper.send(Reap::Sweep(Target { sid: child.pid, signal, signalled: [None, None] }));
 }
 
 fn signal_group(pgid: Pid, signal: Signal) -> io::Result<()> {
@@ -178,9 +207,19 @@ pub fn signal_from_raw(number: i32) -> Option<Signal> {
 /// were SIGKILLed, so they go within a few milliseconds unless stuck in the kernel.
 const REAP_RETRY: Duration = Duration::from_millis(20);
 
+/// Work for the reaper thread.
+pub(super) enum Reap {
+    /// A child dropped unreaped (and SIGKILLed): collect it.
+    Orphan(Pid),
+    /// Send a signal to every process of a session (`sweep.rs`).
+    Sweep(Target),
+    /// Answer once everything queued before is done.
+    Flush(mpsc::SyncSender<()>),
+}
+
 /// Starts the reaper thread. It ends when every sender (the spawner's and each
 /// `Child`'s) is gone and every orphan has been collected.
-pub(super) fn start_reaper(cpus: rustix::thread::CpuSet) -> io::Result<mpsc::Sender<Pid>> {
+pub(super) fn start_reaper(cpus: rustix::thread::CpuSet) -> io::Result<mpsc::Sender<Reap>> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new().name("pty-reaper".into()).spawn(move || {
         let _ = rustix::thread::sched_setaffinity(None, &cpus);
@@ -189,20 +228,57 @@ pub(super) fn start_reaper(cpus: rustix::thread::CpuSet) -> io::Result<mpsc::Sen
     Ok(tx)
 }
 
-fn reap_orphans(rx: &mpsc::Receiver<Pid>) {
-    let mut pending: Vec<Pid> = Vec::new();
+/// What the reaper has to do.
+#[derive(Default)]
+struct Work {
+    /// Orphans not collected yet (still dying).
+    pending: Vec<Pid>,
+    sweeps: Vec<Target>,
+    flushes: Vec<mpsc::SyncSender<()>>,
+}
+
+impl Work {
+    fn take(&mut self, job: Reap) {
+        match job {
+            Reap::Orphan(pid) => self.pending.push(pid),
+            Reap::Sweep(target) => self.sweeps.push(target),
+            Reap::Flush(done) => self.flushes.push(done),
+        }
+    }
+
+    /// Sweeps first: a dropped child's sweep is queued before its orphan, and must run
+    /// while the unreaped child still holds its session's id.
+    fn run(&mut self) {
+        if !self.sweeps.is_empty() {
+            super::sweep::sweep(&self.sweeps);
+            self.sweeps.clear();
+        }
+        self.pending.retain(|&pid| !reaped(pid));
+        for done in self.flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn reap_orphans(rx: &mpsc::Receiver<Reap>) {
+    let mut work = Work::default();
     loop {
-        let next = match pending.is_empty() {
+        let next = match work.pending.is_empty() {
             true => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             false => rx.recv_timeout(REAP_RETRY),
         };
         match next {
-            Ok(pid) => pending.push(pid),
+            Ok(job) => work.take(job),
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) if pending.is_empty() => return,
+            Err(RecvTimeoutError::Disconnected) if work.pending.is_empty() => return,
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(REAP_RETRY),
         }
-        pending.retain(|&pid| !reaped(pid));
+        // Whatever else is queued joins this round: sessions ended together (a
+        // shutdown) cost one walk of /proc.
+        while let Ok(job) = rx.try_recv() {
+            work.take(job);
+        }
+        work.run();
     }
 }
 

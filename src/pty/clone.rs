@@ -46,6 +46,7 @@ const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 #[repr(i32)]
 pub(super) enum Step {
     Signals = 1,
+    ParentDeath,
     Session,
     Terminal,
     Directory,
@@ -56,8 +57,9 @@ pub(super) enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 8] = [
+    const ALL: [Step; 9] = [
         Step::Signals,
+        Step::ParentDeath,
         Step::Session,
         Step::Terminal,
         Step::Directory,
@@ -71,6 +73,7 @@ impl Step {
     pub(super) fn doing(self) -> &'static str {
         match self {
             Step::Signals => "resetting signals",
+            Step::ParentDeath => "arming the parent-death signal (the server is exiting)",
             Step::Session => "starting a session (setsid)",
             Step::Terminal => "taking the terminal (TIOCSCTTY)",
             Step::Directory => "changing directory",
@@ -103,6 +106,8 @@ struct Plan<'a> {
     /// Never 0, 1 or 2: dup2 onto itself would keep its CLOEXEC flag.
     slave: BorrowedFd<'a>,
     defaults: &'a ChildDefaults,
+    /// The server's pid: the child's parent as long as the server lives.
+    server: Pid,
     /// Written by a failing child: the `Step` and the errno.
     failed_step: AtomicI32,
     failed_errno: AtomicI32,
@@ -170,6 +175,7 @@ impl<'a> Plan<'a> {
             cwd: req.cwd.as_deref().map(|d| cstring(d.as_os_str().as_bytes())).transpose()?,
             slave,
             defaults,
+            server: rustix::process::getpid(),
             failed_step: AtomicI32::new(0),
             failed_errno: AtomicI32::new(0),
         })
@@ -244,6 +250,16 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
 fn prepare(plan: &Plan<'_>) -> Result<(), (Step, i32)> {
     let at = |step: Step| move |e: rustix::io::Errno| (step, e.raw_os_error());
     reset_signals().map_err(|e| (Step::Signals, e))?;
+    // SIGKILL when the server dies, however it dies (a SIGKILL gives it no chance to end
+    // its sessions, and a command that ignores SIGHUP would outlive the terminal's
+    // hangup). It fires when the *thread* that cloned the child ends, which is why the
+    // spawner threads outlive their children (`spawner.rs`). The server may have died
+    // before the signal was armed: then the child's parent is another process already.
+    let kill = Some(rustix::process::Signal::KILL);
+    rustix::process::set_parent_process_death_signal(kill).map_err(at(Step::ParentDeath))?;
+    if rustix::process::getppid() != Some(plan.server) {
+        return Err((Step::ParentDeath, libc::ESRCH));
+    }
     // A new session without a terminal, then the slave as its controlling terminal:
     // the child leads its session and its foreground process group.
     rustix::process::setsid().map_err(at(Step::Session))?;

@@ -1,7 +1,8 @@
 //! PTYs and the children that run on them: open, spawn, read/write, resize, signal, reap.
 //!
 //! What it owns: every PTY master fd, every child process and its pidfd, the spawner
-//! threads that start children, and the reaper thread that collects children dropped unreaped.
+//! threads that start children, and the reaper thread that collects children dropped unreaped
+//! and signals every process of a session being ended (`sweep.rs`).
 //!
 //! How the runtime drives a session (one worker, no blocking anywhere):
 //!
@@ -13,6 +14,7 @@
 //! AsyncFd(child) readable (pidfd)     -> child.try_reap() -> Some(ExitStatus)
 //! input                               -> write_some(master, ..): short, or WouldBlock
 //! resize / DELETE                     -> resize(master, ..) / signal_session(..)
+//! pidfd readable while ending it      -> sweep_session(child, KILL): the rest of its session
 //! ```
 //!
 //! What must never happen here:
@@ -43,8 +45,9 @@ mod io;
 mod open;
 mod spawn;
 mod spawner;
+mod sweep;
 
-pub use child::{signal_from_raw, signal_session, Child, ExitStatus};
+pub use child::{signal_from_raw, signal_session, sweep_session, Child, ExitStatus};
 pub use env::{child_env, EnvRules};
 pub use io::{foreground_pgrp, nudge, read_into, resize, size, write_some, ReadOutcome};
 pub use spawn::{ChildDefaults, SpawnError, SpawnRequest, Spawned};

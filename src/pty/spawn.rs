@@ -8,9 +8,10 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use rustix::process::{Pid, Resource, Rlimit};
+use rustix::process::{Resource, Rlimit};
 use rustix::thread::CpuSet;
 
+use super::child::Reap;
 use super::clone::{self, StartError, Step};
 use super::{open, Child};
 
@@ -175,11 +176,13 @@ impl fmt::Display for Reason<'_> {
 }
 
 /// Opens a PTY and starts `req` on it. Blocks until the child has exec'd (or failed to):
-/// never call it on a worker.
+/// never call it on a worker. The child is SIGKILLed when the calling thread ends (its
+/// parent-death signal); `thread` is what keeps a spawner thread alive for it.
 pub(super) fn spawn_blocking(
     req: &SpawnRequest,
     defaults: &ChildDefaults,
-    orphans: &mpsc::Sender<Pid>,
+    reaper: &mpsc::Sender<Reap>,
+    thread: Option<&mpsc::Sender<()>>,
 ) -> Result<Spawned, SpawnError> {
     let Some(program) = req.argv.first() else {
         return Err(SpawnError::NoCommand);
@@ -193,7 +196,10 @@ pub(super) fn spawn_blocking(
     // copy goes now, whatever happened.
     drop(slave);
     match started {
-        Ok((pid, pidfd)) => Ok(Spawned { master, child: Child::new(pid, pidfd, orphans.clone()), tty: name }),
+        Ok((pid, pidfd)) => {
+            let child = Child::new(pid, pidfd, reaper.clone(), thread.cloned());
+            Ok(Spawned { master, child, tty: name })
+        }
         Err(StartError::Invalid(error) | StartError::Clone(error) | StartError::Child(Step::Exec, error)) => {
             Err(SpawnError::Start { program: program.clone(), error })
         }

@@ -15,9 +15,9 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 
-use rustix::process::Pid;
 use tokio::sync::oneshot;
 
+use super::child::Reap;
 use super::spawn::{spawn_blocking, ChildDefaults, SpawnError, SpawnRequest, Spawned};
 
 /// How a [`Spawner`] is set up.
@@ -45,14 +45,15 @@ struct Job {
     reply: Reply,
 }
 
-/// A handle to the spawner threads; cheap to clone, one per worker. The threads stop
-/// when every handle is dropped; the reaper thread when, in addition, every [`super::Child`]
-/// is gone and collected.
+/// A handle to the spawner threads; cheap to clone, one per worker. A spawner thread
+/// stops once every handle is dropped and every [`super::Child`] it started is gone (a
+/// child's parent-death signal fires when the thread that started it ends); the reaper
+/// thread once, in addition, every child is collected.
 #[derive(Clone)]
 pub struct Spawner {
     jobs: mpsc::SyncSender<Job>,
     defaults: Arc<ChildDefaults>,
-    orphans: mpsc::Sender<Pid>,
+    reaper: mpsc::Sender<Reap>,
 }
 
 impl Spawner {
@@ -60,16 +61,16 @@ impl Spawner {
     /// `defaults.cpus` as their affinity, whichever thread calls this.
     pub fn new(cfg: SpawnerConfig) -> io::Result<Spawner> {
         let defaults = Arc::new(cfg.defaults);
-        let orphans = super::child::start_reaper(defaults.cpus)?;
+        let reaper = super::child::start_reaper(defaults.cpus)?;
         let (jobs, rx) = mpsc::sync_channel::<Job>(cfg.queue);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..cfg.threads.get() {
-            let (rx, defaults, orphans) = (rx.clone(), defaults.clone(), orphans.clone());
+            let (rx, defaults, reaper) = (rx.clone(), defaults.clone(), reaper.clone());
             std::thread::Builder::new()
                 .name(format!("pty-spawner-{i}"))
-                .spawn(move || serve(&rx, &defaults, &orphans))?;
+                .spawn(move || serve(&rx, &defaults, &reaper))?;
         }
-        Ok(Spawner { jobs, defaults, orphans })
+        Ok(Spawner { jobs, defaults, reaper })
     }
 
     /// Starts `req` on a spawner thread; the future resolves when the child has exec'd
@@ -89,15 +90,40 @@ impl Spawner {
     }
 
     /// Starts `req` on the calling thread, blocking it until the child has exec'd. For
-    /// tests, tools and startup; never on a worker.
+    /// tests, tools and startup; never on a worker. The child is SIGKILLed when the
+    /// calling thread ends.
     pub fn spawn_blocking(&self, req: &SpawnRequest) -> Result<Spawned, SpawnError> {
-        spawn_blocking(req, &self.defaults, &self.orphans)
+        spawn_blocking(req, &self.defaults, &self.reaper, None)
+    }
+
+    /// Waits (up to `within`) until the reaper thread has done what was asked of it so
+    /// far: the signals to every process of the sessions that ended. Before the process
+    /// exits, or those processes may outlive it.
+    pub fn flush(&self, within: std::time::Duration) {
+        let (done, finished) = mpsc::sync_channel(1);
+        if self.reaper.send(Reap::Flush(done)).is_ok() {
+            let _ = finished.recv_timeout(within);
+        }
     }
 }
 
-/// One spawner thread: takes jobs until every `Spawner` handle is gone.
-fn serve(jobs: &Mutex<mpsc::Receiver<Job>>, defaults: &Arc<ChildDefaults>, orphans: &mpsc::Sender<Pid>) {
+/// One spawner thread: takes jobs until every `Spawner` handle is gone, then lives on
+/// until every child it started is gone (see [`Spawner`]).
+fn serve(jobs: &Mutex<mpsc::Receiver<Job>>, defaults: &Arc<ChildDefaults>, reaper: &mpsc::Sender<Reap>) {
     let _ = rustix::thread::sched_setaffinity(None, &defaults.cpus);
+    // Each child holds a clone; nothing is ever sent.
+    let (alive, children_gone) = mpsc::channel::<()>();
+    take_jobs(jobs, defaults, reaper, &alive);
+    drop(alive);
+    let _ = children_gone.recv();
+}
+
+fn take_jobs(
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    defaults: &Arc<ChildDefaults>,
+    reaper: &mpsc::Sender<Reap>,
+    alive: &mpsc::Sender<()>,
+) {
     loop {
         // Nothing panics while the lock is held, but a poisoned lock is still usable.
         let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
@@ -107,6 +133,6 @@ fn serve(jobs: &Mutex<mpsc::Receiver<Job>>, defaults: &Arc<ChildDefaults>, orpha
         }
         // If the requester gave up meanwhile, `send` hands the result back and dropping
         // it kills and reaps the child (see `Child`'s drop).
-        let _ = job.reply.send(spawn_blocking(&job.req, defaults, orphans));
+        let _ = job.reply.send(spawn_blocking(&job.req, defaults, reaper, Some(alive)));
     }
 }

@@ -73,14 +73,8 @@ fn bind_unix(path: &Path, owner: Option<(u32, Option<u32>)>, workers: usize) -> 
         None,
     )
     .map_err(|e| bind_error(&shown, &e.into()))?;
-    let addr = net::SocketAddrUnix::new(path).map_err(|e| bind_error(&shown, &e.into()))?;
-    net::bind(&fd, &addr).map_err(|e| bind_error(&shown, &e.into()))?;
+    bind_private(&fd, path, owner)?;
     net::listen(&fd, BACKLOG).map_err(|e| bind_error(&shown, &e.into()))?;
-    if let Some((uid, gid)) = owner {
-        let (uid, gid) = (rustix::fs::Uid::from_raw(uid), gid.map(rustix::fs::Gid::from_raw));
-        rustix::fs::chown(path, Some(uid), gid)
-            .map_err(|e| format!("cannot chown {shown} for -U ({e}); run as root or drop -U"))?;
-    }
     // Every worker accepts on the same socket; each gets its own duplicate descriptor.
     let mut fds = Vec::with_capacity(workers);
     for _ in 1..workers {
@@ -90,6 +84,57 @@ fn bind_unix(path: &Path, owner: Option<(u32, Option<u32>)>, workers: usize) -> 
     }
     fds.push(fd);
     Ok(Listeners { fds, display: format!("unix:{shown}") })
+}
+
+/// Who may connect to the unix socket: its owner, plus its group with `-U`. Whoever can
+/// connect gets a shell, so never the umask's choice.
+fn socket_mode(owner: Option<(u32, Option<u32>)>) -> rustix::fs::Mode {
+    rustix::fs::Mode::from_raw_mode(if owner.is_some() { 0o660 } else { 0o600 })
+}
+
+/// A fresh 0700 directory in `parent`. Never one that exists already: a name someone else
+/// planted (a symlink) must not lead the bind, or the cleanup, anywhere else.
+fn private_dir(parent: &Path) -> rustix::io::Result<std::path::PathBuf> {
+    let mode = rustix::fs::Mode::from_raw_mode(0o700);
+    let mut attempt = 0;
+    loop {
+        // Short: the staged path must fit in a socket address (108 bytes) too.
+        let dir = parent.join(format!(".rt-{}-{attempt}", std::process::id()));
+        match rustix::fs::mkdir(&dir, mode) {
+            Err(rustix::io::Errno::EXIST) if attempt < 64 => attempt += 1,
+            result => return result.map(|()| dir),
+        }
+    }
+}
+
+/// Binds `fd` at `path` so that the socket file never exists there with a wider mode or
+/// another owner than its final ones. bind(2) creates the file with the umask's mode, and
+/// the umask is process-wide (setting it would race with every other thread creating
+/// files). So the socket is bound inside a fresh 0700 directory beside `path`, where
+/// nobody else can reach it, given its mode and owner there, then renamed into place
+/// (a bound socket keeps working under its new name).
+fn bind_private(fd: &OwnedFd, path: &Path, owner: Option<(u32, Option<u32>)>) -> Result<(), String> {
+    let shown = path.display().to_string();
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = private_dir(parent).map_err(|e| bind_error(&shown, &e.into()))?;
+    let staged = dir.join("s");
+    let result = (|| {
+        let addr = net::SocketAddrUnix::new(&staged).map_err(|e| bind_error(&shown, &e.into()))?;
+        net::bind(fd, &addr).map_err(|e| bind_error(&shown, &e.into()))?;
+        rustix::fs::chmod(&staged, socket_mode(owner))
+            .map_err(|e| format!("cannot set the mode of {shown}: {e}"))?;
+        if let Some((uid, gid)) = owner {
+            let (uid, gid) = (rustix::fs::Uid::from_raw(uid), gid.map(rustix::fs::Gid::from_raw));
+            rustix::fs::chown(&staged, Some(uid), gid)
+                .map_err(|e| format!("cannot chown {shown} for -U ({e}); run as root or drop -U"))?;
+        }
+        // NOREPLACE: a server that bound `path` meanwhile keeps it.
+        let (cwd, flags) = (rustix::fs::CWD, rustix::fs::RenameFlags::NOREPLACE);
+        rustix::fs::renameat_with(cwd, &staged, cwd, path, flags).map_err(|e| bind_error(&shown, &e.into()))
+    })();
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&dir);
+    result
 }
 
 /// A socket file left by a previous run is removed only if nothing answers on it.

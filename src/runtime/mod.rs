@@ -7,6 +7,7 @@
 
 mod api;
 mod conn;
+mod fds;
 mod listen;
 mod session;
 mod stats;
@@ -54,6 +55,7 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     for warning in capacity_warnings(&cfg).into_iter().chain(exposure_warning(&cfg)) {
         warn!("{warning}");
     }
+    let max_conns = connection_cap(&cfg);
     let listeners = listen::bind(&cfg)?;
     if cfg.uid.is_some() || cfg.gid.is_some() {
         crate::sys::drop_privileges(cfg.uid, cfg.gid)
@@ -63,7 +65,7 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     info!("listening on {}", listeners.display);
     // The one line on stdout: scripts and tests read the address (and the port of -p 0).
     println!("Listening on {}", listeners.display);
-    let server = start_workers(Arc::new(cfg), listeners, defaults)?;
+    let server = start_workers(Arc::new(cfg), listeners, defaults, max_conns)?;
     Ok(server.wait())
 }
 
@@ -88,8 +90,9 @@ pub fn start(cfg: Config) -> Result<Server, String> {
     probe_io_uring()?;
     let defaults =
         crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
+    let max_conns = connection_cap(&cfg);
     let listeners = listen::bind(&cfg)?;
-    start_workers(Arc::new(cfg), listeners, defaults)
+    start_workers(Arc::new(cfg), listeners, defaults, max_conns)
 }
 
 /// A running server: its workers, and what the supervisor needs to stop them.
@@ -101,12 +104,15 @@ pub struct Server {
     exits: mpsc::UnboundedReceiver<WorkerExit>,
     running: usize,
     shared: Arc<Shared>,
+    /// For a last wait on the signals to the ended sessions' processes before exiting.
+    spawner: crate::pty::Spawner,
 }
 
 fn start_workers(
     cfg: Arc<Config>,
     listeners: listen::Listeners,
     defaults: crate::pty::ChildDefaults,
+    max_conns: usize,
 ) -> Result<Server, String> {
     let site = crate::web::Site::new(cfg.terminal.index.as_deref(), cfg.allow_embedding)?;
     let spawner = crate::pty::Spawner::new(crate::pty::SpawnerConfig::new(defaults))
@@ -134,6 +140,7 @@ fn start_workers(
             fault_injection,
             spawner: spawner.clone(),
             inbox: inbox_rx.pop().expect("one inbox per worker"),
+            max_conns,
         };
         if let Err(e) = worker::spawn(params) {
             let _ = shutdown.send(true);
@@ -141,7 +148,7 @@ fn start_workers(
         }
         running += 1;
     }
-    Ok(Server { display: listeners.display, cfg, shutdown, exits, running, shared })
+    Ok(Server { display: listeners.display, cfg, shutdown, exits, running, shared, spawner })
 }
 
 impl Server {
@@ -159,7 +166,11 @@ impl Server {
             Listen::Unix { path, .. } => Some(path.clone()),
             Listen::Tcp(_) => None,
         };
+        let spawner = self.spawner.clone();
         let code = rt.block_on(self.supervise());
+        // The sessions' commands are gone; what else ran in their terminal sessions is
+        // being killed by the reaper thread, which dies with the process.
+        spawner.flush(Duration::from_secs(1));
         if let Some(path) = unix_socket {
             let _ = std::fs::remove_file(path);
         }
@@ -261,6 +272,25 @@ fn capacity_warnings(cfg: &Config) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// Connections per worker: `--max-connections`, lowered so that connections and every
+/// session's descriptors fit in the open-file limit (read after it was raised). Past
+/// the cap a worker answers 503 from its accept loop instead of running out of
+/// descriptors.
+fn connection_cap(cfg: &Config) -> usize {
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let workers = cfg.threads.get();
+    let (cap, why) = fds::conn_budget(nofile, workers, cfg.sessions.max_sessions, cfg.max_connections);
+    if cap < cfg.max_connections {
+        info!(
+            "connections: at most {cap} per worker, below --max-connections {} ({why})",
+            cfg.max_connections
+        );
+    } else {
+        info!("connections: at most {cap} per worker (--max-connections; {why})");
+    }
+    cap
 }
 
 /// Fails with one line, and the fix, when this kernel or sandbox refuses io_uring.

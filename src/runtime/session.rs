@@ -77,6 +77,9 @@ pub struct Live {
     pub input_drained: Notify,
     /// A kill request for the session task: the signal to send.
     kill: Cell<Option<Signal>>,
+    /// The session is being ended (DELETE, detach timeout, shutdown): once its command
+    /// has exited, whatever else of its terminal session still runs is SIGKILLed.
+    terminating: Cell<bool>,
     removed: Cell<bool>,
 }
 
@@ -152,6 +155,7 @@ impl Live {
     /// Server shutdown: the command gets the configured signal (`-s`) now.
     pub fn signal_for_shutdown(&self, w: &Worker) {
         if self.state.borrow().status() == Status::Running {
+            self.terminating.set(true);
             self.kill.set(Some(pty::signal_from_raw(w.cfg.terminal.signal).unwrap_or(Signal::HUP)));
             self.wake.notify_one();
         }
@@ -168,9 +172,11 @@ impl Live {
         if actions.contains(Actions::KILL) {
             let sig = pty::signal_from_raw(w.cfg.terminal.signal).unwrap_or(Signal::HUP);
             self.kill.set(Some(sig));
+            self.terminating.set(true);
         }
         if actions.contains(Actions::FORCE_KILL) {
             self.kill.set(Some(Signal::KILL));
+            self.terminating.set(true);
         }
         if actions.contains(Actions::DEMOTE_DRIVER) {
             // The demoted driver is told.
@@ -208,6 +214,7 @@ pub fn start(
         wake: Notify::new(),
         input_drained: Notify::new(),
         kill: Cell::new(None),
+        terminating: Cell::new(false),
         removed: Cell::new(false),
     });
     tokio_uring::spawn(run(w.clone(), live.clone(), spawned.child));
@@ -225,6 +232,8 @@ struct Ending {
     drain_until: Option<tokio::time::Instant>,
     /// `Session::exited` was called.
     done: bool,
+    /// The rest of the terminal session was SIGKILLed after the command's exit.
+    swept: bool,
 }
 
 /// The session's task: see the module docs.
@@ -235,7 +244,7 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
     };
     // Dropped (its pidfd closed) once the command has ended, like the master.
     let mut child = Some(child);
-    let mut end = Ending { status: None, eio: false, drain_until: None, done: false };
+    let mut end = Ending { status: None, eio: false, drain_until: None, done: false, swept: false };
     let mut held = false;
     let mut want_buffer = false;
     // When to compact: QUIET after the last output, if any came since the last time.
@@ -254,6 +263,12 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
         }
         if let (Some(status), false) = (end.status, end.done) {
             if end.eio || drain_over(&end, &live) {
+                if let (true, false, Some(child)) = (live.terminating.get(), end.swept, child.as_ref()) {
+                    // Asked to end after its command had exited (a job kept the terminal
+                    // open): whatever is left of the session still holds its id, so the
+                    // sweep finds only that.
+                    pty::sweep_session(child.get_ref(), Signal::KILL);
+                }
                 finish(&w, &live, status);
                 end.done = true;
                 end.eio = true;
@@ -305,6 +320,13 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
             _ = w.wait_for_buffer(), if reading && want_buffer => want_buffer = false,
             ready = child_ready(child.as_mut()), if end.status.is_none() => {
                 let Ok(mut guard) = ready else { return };
+                if live.terminating.get() {
+                    // The command has exited (its zombie still holds the session's id):
+                    // its background jobs, in groups the signal did not reach or
+                    // ignoring it, go with it.
+                    pty::sweep_session(guard.get_ref().get_ref(), Signal::KILL);
+                    end.swept = true;
+                }
                 match guard.get_inner_mut().try_reap() {
                     Ok(Some(status)) => {
                         end.status = Some(status);
@@ -376,6 +398,8 @@ fn finish(w: &Worker, live: &Live, status: pty::ExitStatus) {
     live.state.borrow_mut().exited(status, w.now());
     w.stats().exited();
     w.shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    // Its place under --max-sessions: an exited session holds no PTY and no process.
+    w.shared.sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     live.wake_writers();
     // Readers waiting for queue space: the terminal takes no more input.
     live.input_drained.notify_waiters();

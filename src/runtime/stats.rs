@@ -137,7 +137,9 @@ impl WorkerStats {
 pub struct Shared {
     pub workers: Box<[WorkerStats]>,
     pub started: Instant,
-    /// Sessions on all workers, against `--max-sessions` (touched only on create/remove).
+    /// Sessions starting or running on all workers, against `--max-sessions`: taken
+    /// before the spawn, given back when the command has ended (an exited session kept
+    /// for `--exited-ttl` holds no PTY and no process, so it takes no place).
     pub sessions: std::sync::atomic::AtomicUsize,
     /// Sessions whose command still runs, on all workers (for `-q`).
     pub running: std::sync::atomic::AtomicUsize,

@@ -14,6 +14,7 @@ use slab::Slab;
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::conn::{self, Stream};
+use super::fds::{FdPressure, ACCEPT_PAUSE};
 use super::session::Live;
 use super::stats::{Shared, WorkerStats};
 use crate::buf::Stock;
@@ -54,6 +55,11 @@ pub struct Worker {
     /// WebSocket read buffers between reads: a connection holds one only while bytes
     /// are arriving or a frame is half read, so idle clients cost none.
     read_bufs: RefCell<Stock<Vec<u8>>>,
+    /// Open connections this worker accepts: `--max-connections`, lowered at startup to
+    /// what the open-file limit can hold (see `fds::conn_budget`).
+    max_conns: usize,
+    /// What the accept loop does when the process is out of descriptors.
+    fds: FdPressure,
 }
 
 /// Size of a WebSocket read buffer: the decoder streams payloads, so it need not hold a
@@ -135,7 +141,6 @@ impl Worker {
     pub fn remove_session(&self, id: &SessionId) {
         if self.sessions.borrow_mut().remove(id.as_str()).is_some() {
             self.stats().session_removed();
-            self.shared.sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             self.stop_if_once("the session was removed");
         }
     }
@@ -190,6 +195,8 @@ impl Worker {
 
     pub fn unregister(&self, slot: usize, panicked: bool) {
         self.conns.borrow_mut().try_remove(slot);
+        // A descriptor was freed: an accept loop paused for want of one may try again.
+        self.fds.freed.notify_waiters();
         self.stats().conn_closed();
         if panicked {
             self.stats().conn_panicked();
@@ -251,6 +258,8 @@ pub struct WorkerParams {
     pub fault_injection: bool,
     pub spawner: crate::pty::Spawner,
     pub inbox: mpsc::UnboundedReceiver<CrossCore>,
+    /// Open connections this worker accepts (see `fds::conn_budget`).
+    pub max_conns: usize,
 }
 
 /// Buffers per session that the pool's bound must leave room for: a session that has
@@ -338,6 +347,8 @@ fn run(p: WorkerParams) {
         rng: ring::rand::SystemRandom::new(),
         epoch: Instant::now(),
         read_bufs: RefCell::new(Stock::default()),
+        max_conns: p.max_conns,
+        fds: FdPressure::new(),
     });
     debug!("worker {} running on CPU {}", p.index, p.cpu);
     guard.clean = rt.block_on(serve(worker, p.listener, p.shutdown, p.inbox));
@@ -359,6 +370,11 @@ async fn serve(
     };
     let mut trim = tokio::time::interval(POOL_TRIM_EVERY);
     trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Out of descriptors, accepting stops until this instant or until a connection of
+    // this worker closes, whichever comes first: the listener stays readable meanwhile,
+    // and polling it would spin while the connections that could free a descriptor
+    // never get to run.
+    let mut paused: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -376,12 +392,24 @@ async fn serve(
             }
             _ = w.kill.notified() => panic!("fault injection: worker {} killed", w.index),
             Some(msg) = inbox.recv() => handle_cross_core(&w, msg),
-            ready = listener.readable() => match ready {
-                Ok(mut guard) => {
-                    if accept_batch(&w, guard.get_inner()) {
-                        guard.clear_ready();
+            _ = tokio::time::sleep_until(paused.unwrap_or_else(tokio::time::Instant::now)), if paused.is_some() => {
+                paused = None;
+            }
+            _ = w.fds.freed.notified(), if paused.is_some() => paused = None,
+            ready = listener.readable(), if paused.is_none() => match ready {
+                Ok(mut guard) => match accept_batch(&w, guard.get_inner()) {
+                    Accepted::All => guard.clear_ready(),
+                    // Every other task on the core runs before the next batch: a storm
+                    // of connections must not starve the ones already open.
+                    Accepted::Batch => {
+                        drop(guard);
+                        tokio::task::yield_now().await;
                     }
-                }
+                    Accepted::OutOfFds => {
+                        w.fds.shed(&w, guard.get_inner());
+                        paused = Some(tokio::time::Instant::now() + ACCEPT_PAUSE);
+                    }
+                },
                 Err(e) => {
                     error!("worker {}: listener failed: {e}", w.index);
                     return false;
@@ -414,30 +442,37 @@ const POOL_TRIM_EVERY: Duration = Duration::from_secs(10);
 /// How many connections one readiness event may accept before other tasks run.
 const ACCEPT_BATCH: usize = 64;
 
-/// Accepts what is pending. Returns true once the listener reported it is empty.
-fn accept_batch(w: &Rc<Worker>, listener: &OwnedFd) -> bool {
+/// What one accept batch ended with.
+enum Accepted {
+    /// The listener reported it is empty.
+    All,
+    /// [`ACCEPT_BATCH`] connections (or an error): more may be pending.
+    Batch,
+    /// The process (or the system) is out of descriptors.
+    OutOfFds,
+}
+
+/// Accepts what is pending, up to a batch.
+fn accept_batch(w: &Rc<Worker>, listener: &OwnedFd) -> Accepted {
     for _ in 0..ACCEPT_BATCH {
         match rustix::net::accept_with(listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
             Ok(sock) => admit(w, sock),
-            Err(rustix::io::Errno::AGAIN) => return true,
+            Err(rustix::io::Errno::AGAIN) => return Accepted::All,
             Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => continue,
-            Err(e @ (rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOBUFS)) => {
-                // Out of descriptors: back off instead of spinning on a readable listener.
-                error!("worker {}: accept failed: {e}; raise the open-file limit (ulimit -n)", w.index);
-                std::thread::sleep(Duration::from_millis(10));
-                return false;
+            Err(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOBUFS) => {
+                return Accepted::OutOfFds
             }
             Err(e) => {
                 error!("worker {}: accept failed: {e}", w.index);
-                return false;
+                return Accepted::Batch;
             }
         }
     }
-    false
+    Accepted::Batch
 }
 
 fn admit(w: &Rc<Worker>, sock: OwnedFd) {
-    if w.conns.borrow().len() >= w.cfg.max_connections {
+    if w.conns.borrow().len() >= w.max_conns {
         reject_at_capacity(w, sock);
         return;
     }
@@ -465,7 +500,7 @@ fn stream_of(w: &Worker, sock: OwnedFd) -> Option<Stream> {
 
 /// A worker at its connection limit answers 503 straight from the accept loop, without
 /// spending a task or a buffer on the connection.
-fn reject_at_capacity(w: &Worker, sock: OwnedFd) {
+pub(super) fn reject_at_capacity(w: &Worker, sock: OwnedFd) {
     const BODY: &[u8] = br#"{"error":"server at capacity; retry later"}"#;
     let mut out = Vec::with_capacity(256);
     crate::http::Head {

@@ -22,7 +22,19 @@ impl Server {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_with(args, env, || Ok(()))
+    }
+
+    /// Starts the server with `setup` run in its process before exec (limits, umask).
+    pub fn start_with(
+        args: &[&str],
+        env: &[(&str, &str)],
+        setup: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static,
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringtty"));
+        // SAFETY: the tests' setup closures make async-signal-safe calls only
+        // (setrlimit, umask).
+        unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, setup) };
         if !args.iter().any(|a| *a == "-p" || *a == "-i") {
             cmd.args(["-p", "0"]);
         }
