@@ -61,6 +61,7 @@ pub enum HttpError {
     MethodTooLong,
     BodyTooLarge,
     HeadTimeout,
+    BodyTimeout,
 }
 
 impl HttpError {
@@ -71,7 +72,7 @@ impl HttpError {
             | HttpError::BadLength
             | HttpError::DuplicateLength
             | HttpError::DuplicateHost => 400,
-            HttpError::HeadTimeout => 408,
+            HttpError::HeadTimeout | HttpError::BodyTimeout => 408,
             HttpError::BodyTooLarge => 413,
             HttpError::UriTooLong => 414,
             HttpError::ExpectationFailed => 417,
@@ -97,6 +98,7 @@ impl HttpError {
             HttpError::MethodTooLong => "unknown request method (longer than any method served)",
             HttpError::BodyTooLarge => "request body too large",
             HttpError::HeadTimeout => "request head not received in time",
+            HttpError::BodyTimeout => "request body not received in time",
         }
     }
 }

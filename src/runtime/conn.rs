@@ -526,7 +526,8 @@ async fn read_body(
         let room = body_read_room(body.len(), len);
         let wait = until.saturating_duration_since(Instant::now());
         let Ok(res) = timeout(wait, stream.read(&mut body, room)).await else {
-            error_into(w, out, 408, "request body not received in time", &[]);
+            let e = HttpError::BodyTimeout;
+            error_into(w, out, e.status(), e.reason(), &[]);
             return Err(Exit::Linger);
         };
         match res {
