@@ -5,7 +5,8 @@
 //! than it reads stops being read.
 //!
 //! Reads are readiness-based (see `conn::Stream`): an idle client holds no read buffer.
-//! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF.
+//! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF; when
+//! either side ends, the other ends with it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -194,6 +195,11 @@ pub async fn serve_echo(
 /// close already went out, the writer is only guarding the wait for the peer's answer,
 /// which the reader has seen (or the peer left), and is dropped.
 ///
+/// The writer ends first only when the connection is over (a write failed or timed
+/// out, a silent peer was hung up on, our close went out and its wait is over): then
+/// the reader is dropped wherever it waits — for room in the outbox (which only the
+/// writer makes), for the terminal to take input — and the connection ends.
+///
 /// Both futures are pinned where they were made and only borrowed here: a future
 /// passed by value is stored once more in every async fn it passes through, and these
 /// are most of an idle connection's memory.
@@ -206,16 +212,13 @@ where
     R: Future<Output = Ending>,
     W: Future<Output = ()>,
 {
-    let mut writer_done = false;
-    let ending = loop {
-        tokio::select! {
-            ending = reader.as_mut() => break ending,
-            () = writer.as_mut(), if !writer_done => writer_done = true,
-        }
+    let ending = tokio::select! {
+        ending = reader.as_mut() => ending,
+        () = writer.as_mut() => return Ending::Done,
     };
     outbox.reader_done.set(true);
     outbox.more.notify_one();
-    if !writer_done && !outbox.close_sent.get() {
+    if !outbox.close_sent.get() {
         let _ = timeout(CLOSE_WAIT + WRITE_TIMEOUT, writer).await;
     }
     ending

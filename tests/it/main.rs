@@ -5,3 +5,4 @@ mod lifecycle;
 mod sessions;
 mod ttyd;
 mod ws;
+mod ws_abuse;

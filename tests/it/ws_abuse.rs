@@ -1,0 +1,155 @@
+//! WebSocket peers that misbehave on every endpoint (native, ttyd's `/ws`, echo): ping
+//! floods from clients that never read. The server must free what they held.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use ringtty::ws::{encode_frame, OpCode};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+/// Upgrades a fresh connection to a WebSocket on `path` by hand (`tty` offered for
+/// ttyd's endpoint) and returns the raw socket.
+fn upgrade(server: &Server, path: &str) -> TcpStream {
+    let mut s = server.connect();
+    let protocol = if path.starts_with("/ws") { "Sec-WebSocket-Protocol: tty\r\n" } else { "" };
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{protocol}\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let r = read_response(&mut s, true).expect("101");
+    assert_eq!(r.status, 101, "{path}");
+    s
+}
+
+fn frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_frame(&mut out, fin, opcode, Some([1, 2, 3, 4]), payload);
+    out
+}
+
+/// `count` masked pings carrying `payload`, back to back.
+fn pings(count: usize, payload: &[u8]) -> Vec<u8> {
+    frame(true, OpCode::Ping, payload).repeat(count)
+}
+
+/// Sends pings and never reads, until `enough` bytes are out, or the server has stopped
+/// reading (no write makes progress for 2 s), or `stop` is set. Returns the bytes sent.
+fn flood(s: &mut TcpStream, batch: &[u8], enough: usize, stop: &AtomicBool) -> usize {
+    s.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    let (mut sent, mut stalls) = (0, 0);
+    while sent < enough && stalls < 4 && !stop.load(Relaxed) {
+        match s.write(batch) {
+            Ok(n) => (sent, stalls) = (sent + n, 0),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                stalls += 1
+            }
+            Err(_) => break,
+        }
+    }
+    sent
+}
+
+/// Waits until `done` holds, failing with `what` (and its last value) after the deadline.
+fn eventually<T: std::fmt::Debug>(what: &str, mut probe: impl FnMut() -> T, done: impl Fn(&T) -> bool) {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let value = probe();
+        if done(&value) {
+            return;
+        }
+        assert!(Instant::now() < until, "{what}: still {value:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn post(server: &Server, path: &str, body: &Value) -> Response {
+    let body = body.to_string();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    request(server, &(head + &body))
+}
+
+fn create(server: &Server, command: &[&str]) -> String {
+    let r = post(server, "/api/sessions", &json!({ "command": command }));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// A baseline of the server's descriptors once it has served a request.
+fn fd_baseline(server: &Server) -> usize {
+    let _ = get(server, "/health");
+    std::thread::sleep(Duration::from_millis(100));
+    server.fd_count()
+}
+
+/// 64 KiB ping payloads' worth: 125-byte pings, so a flood is many bytes, few frames.
+fn ping_batch() -> Vec<u8> {
+    pings(500, &[b'p'; 125])
+}
+
+/// Enough for the server's outbox to fill (it answers every ping) whatever the socket
+/// buffers on the way hold.
+const FLOOD: usize = 32 << 20;
+
+#[test]
+fn a_native_client_flooding_pings_without_reading_is_freed_when_it_closes() {
+    let server = Server::start(&[
+        "--threads",
+        "1",
+        "--allow-any-command",
+        "-P",
+        "0",
+        "--detach-timeout",
+        "300ms",
+        "--exited-ttl",
+        "0",
+    ]);
+    let baseline = fd_baseline(&server);
+    let id = create(&server, &["sleep", "60"]);
+    let mut s = upgrade(&server, &format!("/api/sessions/{id}/ws"));
+    flood(&mut s, &ping_batch(), FLOOD, &AtomicBool::new(false));
+    drop(s);
+    // Its client leaves the session, whose detach timer then ends it.
+    let path = format!("/api/sessions/{id}");
+    eventually(
+        "the flooding client never left its session",
+        || get(&server, &path).json()["clients"].clone(),
+        |c| c.as_u64() != Some(1),
+    );
+    eventually("the abandoned session was never ended", || get(&server, &path).status, |&s| s == 404);
+    eventually("descriptors not back to the baseline", || server.fd_count(), |&n| n == baseline);
+}
+
+#[test]
+fn a_ttyd_client_flooding_pings_without_reading_is_freed_when_it_closes() {
+    let server = Server::start(&["--threads", "1", "-P", "0", "--", "sleep", "60"]);
+    let baseline = fd_baseline(&server);
+    let mut s = upgrade(&server, "/ws");
+    s.write_all(&frame(true, OpCode::Binary, br#"{"AuthToken":"","columns":80,"rows":24}"#)).unwrap();
+    flood(&mut s, &ping_batch(), FLOOD, &AtomicBool::new(false));
+    drop(s);
+    // ttyd's semantics: the process dies with its connection.
+    let sessions = || get(&server, "/api/sessions").json()["total"].as_u64().unwrap();
+    eventually("the flooding client's session outlived it", sessions, |&n| n == 0);
+    eventually("its process outlived it", || crate::sessions::children(server.pid()), |&(n, _)| n == 0);
+    eventually("descriptors not back to the baseline", || server.fd_count(), |&n| n == baseline);
+}
+
+#[test]
+fn an_echo_client_flooding_pings_without_reading_is_freed_when_it_closes() {
+    let server = Server::start(&["--threads", "1", "--ws-echo", "/echo", "-P", "0"]);
+    let baseline = fd_baseline(&server);
+    let mut s = upgrade(&server, "/echo");
+    flood(&mut s, &ping_batch(), FLOOD, &AtomicBool::new(false));
+    drop(s);
+    eventually("descriptors not back to the baseline", || server.fd_count(), |&n| n == baseline);
+    let open = || get(&server, "/health").json()["workers"][0]["connections"].as_u64().unwrap();
+    eventually("the connection is still counted", open, |&n| n <= 1);
+}
