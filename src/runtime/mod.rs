@@ -8,6 +8,7 @@
 mod api;
 mod conn;
 mod listen;
+mod outbox;
 mod session;
 mod stats;
 mod ttyd;

@@ -193,7 +193,9 @@ fn control(w: &Worker, live: &Live, client: ClientId, bytes: &[u8]) -> Result<()
 /// Writes what is queued (a pong, the close frame) before the session's writer runs.
 async fn send_queued(w: &Worker, stream: &Stream, outbox: &Outbox) -> Ending {
     while let Some(out) = outbox.pop() {
-        if rws::write_bytes(w, stream, out.bytes()).await.is_err() {
+        let sent = rws::write_bytes(w, stream, out.bytes()).await;
+        outbox.written(out);
+        if sent.is_err() {
             return Ending::Done;
         }
     }

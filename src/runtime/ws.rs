@@ -1,15 +1,13 @@
 //! A WebSocket connection on a worker, after the `101`: a reader feeds the sans-IO
 //! decoder; a writer owns every send (replies, pongs, pings, the close frame). Both run
 //! side by side in the connection's one task ([`side_by_side`]): one future per client,
-//! not two tasks. They meet in an [`Outbox`], which is bounded: a peer that sends faster
-//! than it reads stops being read.
+//! not two tasks. They meet in an [`Outbox`], which is bounded by memory: a peer that
+//! sends faster than it reads stops being read.
 //!
 //! Reads are readiness-based (see `conn::Stream`): an idle client holds no read buffer.
 //! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF; when
 //! either side ends, the other ends with it.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
@@ -21,6 +19,7 @@ use tokio::time::timeout;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::conn::Stream;
+pub(super) use super::outbox::{Out, Outbox};
 use super::session::Live;
 use super::worker::{ConnHandle, Worker, READ_BUF};
 use crate::buf::Buf;
@@ -30,14 +29,14 @@ use crate::ws::{self, CloseCode, ControlFrame, Decoder, Event, MessageKind, OpCo
 
 /// Headroom kept in front of an assembled message for its frame header.
 const HEADROOM: usize = ws::FrameHeader::MAX_SERVER_LEN;
-/// The reader waits while more than this is queued for the writer.
-const OUTBOX_LIMIT: usize = 1024 * 1024;
-/// Message buffers larger than this are not kept for reuse.
-const KEEP_SPARE_UP_TO: usize = 1024 * 1024;
 /// How long a server-initiated close waits for the peer's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// A write that makes no progress for this long means the peer is gone.
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A reader lets the other tasks on its core run after reading this much in full reads
+/// (the socket never ran dry): a peer that never stops sending (a ping flood) cannot
+/// keep the core.
+const READ_BATCH: usize = 4 * READ_BUF;
 
 /// Limits of one WebSocket endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -53,125 +52,6 @@ pub enum Ending {
     Done,
     /// We failed the connection (protocol error): linger so our close frame arrives.
     Failed,
-}
-
-/// A frame waiting for the writer.
-pub(super) enum Out {
-    /// A frame assembled in a `Vec`: its bytes from `start` on.
-    Frame { buf: Vec<u8>, start: usize },
-    /// Boxed, like the close frame: a control frame is 129 bytes inline, and every
-    /// connection's queue would carry that per slot for its whole life.
-    Control(Box<ControlFrame>),
-    /// The last frame: nothing is sent after it. `ours` if we initiated the close.
-    Close { frame: Box<ControlFrame>, ours: bool },
-}
-
-impl Out {
-    /// The frame's bytes on the wire.
-    pub(super) fn bytes(&self) -> &[u8] {
-        match self {
-            Out::Frame { buf, start } => &buf[*start..],
-            Out::Control(f) | Out::Close { frame: f, .. } => f.as_bytes(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.bytes().len()
-    }
-}
-
-/// The queue between a connection's reader and its writer.
-pub(super) struct Outbox {
-    queue: RefCell<VecDeque<Out>>,
-    queued: Cell<usize>,
-    /// Wakes the writer: something was queued.
-    more: Notify,
-    /// Wakes the reader: the queue fell under its limit.
-    room: Notify,
-    /// A close frame is queued or sent: nothing else may be queued.
-    closing: Cell<bool>,
-    /// The reader has stopped: the writer ends once the queue is empty.
-    reader_done: Cell<bool>,
-    /// The close frame has been written.
-    close_sent: Cell<bool>,
-    last_rx: Cell<Instant>,
-    /// Message buffers the writer has sent, for the reader to reuse.
-    spare: RefCell<Vec<Vec<u8>>>,
-}
-
-impl Outbox {
-    pub(super) fn new() -> Outbox {
-        Outbox {
-            // Grown on use: a session client's outbox carries only pongs and the close.
-            queue: RefCell::new(VecDeque::new()),
-            queued: Cell::new(0),
-            more: Notify::new(),
-            room: Notify::new(),
-            closing: Cell::new(false),
-            reader_done: Cell::new(false),
-            close_sent: Cell::new(false),
-            last_rx: Cell::new(Instant::now()),
-            spare: RefCell::new(Vec::new()),
-        }
-    }
-
-    pub(super) fn push(&self, out: Out) {
-        if self.closing.get() {
-            return;
-        }
-        if matches!(out, Out::Close { .. }) {
-            self.closing.set(true);
-        }
-        self.queued.set(self.queued.get() + out.len());
-        self.queue.borrow_mut().push_back(out);
-        self.more.notify_one();
-    }
-
-    pub(super) fn close(&self, code: Option<CloseCode>, reason: &str, ours: bool) {
-        self.push(Out::Close { frame: Box::new(ControlFrame::close(code, reason)), ours });
-    }
-
-    pub(super) fn pop(&self) -> Option<Out> {
-        let out = self.queue.borrow_mut().pop_front()?;
-        self.queued.set(self.queued.get() - out.len());
-        if self.queued.get() <= OUTBOX_LIMIT {
-            self.room.notify_one();
-        }
-        Some(out)
-    }
-
-    /// Answers a control event as every endpoint does (RFC 6455 §5.5): a ping gets its
-    /// pong, a pong needs nothing (any byte received counts as life), a close is echoed
-    /// with its code and we close TCP first. `Some` once the peer has closed; data
-    /// events are the caller's.
-    pub(super) fn answer_control(&self, event: &Event<'_>) -> Option<Ending> {
-        match event {
-            Event::Ping(payload) => self.push(Out::Control(Box::new(ControlFrame::pong(payload)))),
-            Event::Close { code, .. } => {
-                self.close(*code, "", false);
-                return Some(Ending::Done);
-            }
-            Event::Pong(_) | Event::Data { .. } => {}
-        }
-        None
-    }
-
-    /// Fails the connection: our close with the refusal's code and reason.
-    pub(super) fn fail(&self, (code, reason): Refusal) -> Ending {
-        self.close(Some(code), reason, true);
-        Ending::Failed
-    }
-
-    pub(super) fn spare_buffer(&self) -> Vec<u8> {
-        self.spare.borrow_mut().pop().unwrap_or_default()
-    }
-
-    fn recycle(&self, mut buf: Vec<u8>) {
-        if buf.capacity() <= KEEP_SPARE_UP_TO {
-            buf.clear();
-            self.spare.borrow_mut().push(buf);
-        }
-    }
 }
 
 /// Serves the echo endpoint: every message comes back as one frame of the same type.
@@ -235,6 +115,9 @@ pub(super) struct Reader<'a> {
     /// Decoded up to here.
     start: usize,
     decoder: Decoder,
+    /// Bytes read in full reads since the reader last let other tasks run or found the
+    /// socket empty.
+    unyielded: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -254,11 +137,17 @@ impl<'a> Reader<'a> {
             buf: leftover,
             start: 0,
             decoder: Decoder::new(Role::Server, cfg.max_message),
+            unyielded: 0,
         }
     }
 
     pub(super) fn outbox(&self) -> &'a Outbox {
         self.outbox
+    }
+
+    /// The rest of the current data frame's payload, declared by its header.
+    fn frame_remaining(&self) -> usize {
+        usize::try_from(self.decoder.frame_remaining()).unwrap_or(usize::MAX)
     }
 
     /// The next event from what is buffered; `None` when more bytes are needed. On a
@@ -281,8 +170,12 @@ impl<'a> Reader<'a> {
     pub(super) async fn fill(&mut self) -> Result<(), Ending> {
         self.buf.drain(..self.start);
         self.start = 0;
-        while self.outbox.queued.get() > OUTBOX_LIMIT && !self.outbox.closing.get() {
-            self.outbox.room.notified().await;
+        self.outbox.room().await;
+        if self.unyielded >= READ_BATCH {
+            // A read finds bytes waiting without ever yielding while the peer keeps
+            // sending: let the rest of the core run between batches.
+            self.unyielded = 0;
+            yield_to_core().await;
         }
         if self.buf.is_empty() {
             self.w.give_read_buf(std::mem::take(&mut self.buf));
@@ -295,6 +188,8 @@ impl<'a> Reader<'a> {
         match res {
             Ok(0) | Err(_) => Err(Ending::Done),
             Ok(n) => {
+                // A short read emptied the socket: the next one waits for the peer.
+                self.unyielded = if n < room { 0 } else { self.unyielded + n };
                 self.outbox.last_rx.set(Instant::now());
                 self.w.stats().bytes_in(n);
                 Ok(())
@@ -303,9 +198,22 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Lets every other task on this core run, and the core's pending io_uring operations
+/// be submitted, before going on. `tokio::task::yield_now` is not enough here: a task
+/// that yields is runnable again at once, so a core with a busy task never parks, and
+/// tokio-uring submits its operations (every HTTP response is one) only when the
+/// runtime parks or its queue is full. A no-op io_uring operation completes only after
+/// that submission: once everything else on the core has had its turn.
+pub(super) async fn yield_to_core() {
+    if tokio_uring::no_op().await.is_err() {
+        tokio::task::yield_now().await;
+    }
+}
+
 async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u8>, cfg: WsConfig) -> Ending {
     let mut reader = Reader::new(w, stream, outbox, leftover, cfg);
     let mut msg = outbox.spare_buffer();
+    let largest = HEADROOM.saturating_add(usize::try_from(cfg.max_message).unwrap_or(usize::MAX));
     loop {
         let event = match reader.next_event() {
             Ok(Some(event)) => event,
@@ -321,6 +229,7 @@ async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u
                     msg.clear();
                     msg.resize(HEADROOM, 0);
                 }
+                reserve(&mut msg, payload.len(), largest);
                 msg.extend_from_slice(payload);
                 if last {
                     let opcode = match kind {
@@ -338,8 +247,27 @@ async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u
                 if let Some(ending) = outbox.answer_control(&other) {
                     return ending;
                 }
+                continue;
             }
         }
+        // The rest of the frame is on its way: room for it now, not in doublings (which
+        // copy, and leave the allocator holding the smaller buffers). Not while the
+        // outbox is full: a peer that does not read gets no more memory than it sent.
+        if !outbox.full() {
+            reserve(&mut msg, reader.frame_remaining(), largest);
+        }
+    }
+}
+
+/// Makes room for `more` bytes in a message being assembled. Its buffer grows by
+/// doubling, as a `Vec` does, but never past `largest` (the largest frame the message
+/// can make) unless asked for more: a message of the largest size must not hold twice
+/// its size.
+fn reserve(msg: &mut Vec<u8>, more: usize, largest: usize) {
+    let needed = msg.len().saturating_add(more);
+    if needed > msg.capacity() {
+        let grown = (msg.capacity() * 2).min(largest).max(needed);
+        msg.reserve_exact(grown - msg.len());
     }
 }
 
@@ -361,7 +289,6 @@ async fn write_loop(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &O
             }
             continue;
         };
-        // Message buffers go back to the reader for reuse: nothing is allocated per frame.
         if let Sent::Stop = send_out(w, stream, handle, outbox, out).await {
             return;
         }
@@ -717,18 +644,14 @@ enum Sent {
 
 /// Writes one outbox item; after a close frame, decides how the connection ends.
 async fn send_out(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &Outbox, out: Out) -> Sent {
-    if write_bytes(w, stream, out.bytes()).await.is_err() {
+    let sent = write_bytes(w, stream, out.bytes()).await;
+    // Message buffers go back to the reader for reuse: nothing is allocated per frame.
+    let close = outbox.written(out);
+    if sent.is_err() {
         crate::sys::shutdown(handle.fd);
         return Sent::Stop;
     }
-    let ours = match out {
-        Out::Frame { buf, .. } => {
-            outbox.recycle(buf);
-            return Sent::More;
-        }
-        Out::Control(_) => return Sent::More,
-        Out::Close { ours, .. } => ours,
-    };
+    let Some(ours) = close else { return Sent::More };
     outbox.close_sent.set(true);
     if ours && !outbox.reader_done.get() {
         tokio::time::sleep(CLOSE_WAIT).await;
@@ -812,5 +735,35 @@ fn advance(iov: &mut Vec<Buf>, mut n: usize) {
                 *first = tail;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_buffer_grows_by_doubling_but_never_past_the_largest_frame() {
+        let largest = HEADROOM + 16 * 1024 * 1024;
+        let mut msg = vec![0; HEADROOM];
+        let chunk = vec![1u8; READ_BUF];
+        while msg.len() < largest {
+            let n = READ_BUF.min(largest - msg.len());
+            reserve(&mut msg, n, largest);
+            msg.extend_from_slice(&chunk[..n]);
+            assert!(msg.capacity() <= largest, "{} for {}", msg.capacity(), msg.len());
+        }
+        assert_eq!(msg.len(), largest);
+        // Small messages still grow geometrically, not chunk by chunk.
+        let mut small = Vec::new();
+        for _ in 0..100 {
+            reserve(&mut small, 10, largest);
+            small.extend_from_slice(b"0123456789");
+        }
+        assert!(small.capacity() < 2 * small.len());
+        // The rest of a frame declared by its header is made room for at once.
+        let mut frame = vec![0; HEADROOM + 100];
+        reserve(&mut frame, 1_000_000, largest);
+        assert_eq!(frame.capacity(), HEADROOM + 1_000_100);
     }
 }

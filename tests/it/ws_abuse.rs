@@ -1,9 +1,11 @@
 //! WebSocket peers that misbehave on every endpoint (native, ttyd's `/ws`, echo): ping
-//! floods from clients that never read. The server must free what they held.
+//! floods from clients that never read. The server must free what they held and stay
+//! bounded.
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringtty::ws::{encode_frame, OpCode};
@@ -65,6 +67,12 @@ fn eventually<T: std::fmt::Debug>(what: &str, mut probe: impl FnMut() -> T, done
         assert!(Instant::now() < until, "{what}: still {value:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn rss_kib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn post(server: &Server, path: &str, body: &Value) -> Response {
@@ -152,4 +160,64 @@ fn an_echo_client_flooding_pings_without_reading_is_freed_when_it_closes() {
     eventually("descriptors not back to the baseline", || server.fd_count(), |&n| n == baseline);
     let open = || get(&server, "/health").json()["workers"][0]["connections"].as_u64().unwrap();
     eventually("the connection is still counted", open, |&n| n <= 1);
+}
+
+#[test]
+fn a_ping_flood_from_clients_that_never_read_leaves_the_core_responsive_and_memory_bounded() {
+    let server = Arc::new(Server::start(&["--threads", "1", "--allow-any-command", "-P", "0"]));
+    let id = create(&server, &["sleep", "60"]);
+    let before = rss_kib(&server);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flooding_tx, flooding) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let mut s = upgrade(&server, &format!("/api/sessions/{id}/ws"));
+            let (stop, flooding_tx) = (stop.clone(), flooding_tx.clone());
+            std::thread::spawn(move || {
+                // Empty pings: the most frames, and pongs, per byte.
+                let batch = pings(10_000, b"");
+                flood(&mut s, &batch, FLOOD, &stop);
+                flooding_tx.send(()).unwrap();
+                // Then keep the server busy until the checks are done.
+                flood(&mut s, &batch, usize::MAX, &stop);
+            })
+        })
+        .collect();
+    for _ in &clients {
+        flooding.recv_timeout(4 * DEADLINE).expect("a flooding client stalled");
+    }
+    // The worker that serves them still answers, and holds no pong per ping.
+    let mut health = server.connect();
+    health.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    health.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let answered = read_response(&mut health, false);
+    let grown_mib = rss_kib(&server).saturating_sub(before) / 1024;
+    stop.store(true, Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(answered.map(|r| r.status), Some(200), "/health stalled behind the flood");
+    assert!(grown_mib < 32, "two ping floods grew the server by {grown_mib} MiB");
+}
+
+#[test]
+fn an_echo_client_that_never_reads_holds_about_one_message_and_the_queue() {
+    let server = Server::start(&["--threads", "1", "--ws-echo", "/echo", "-P", "0"]);
+    let before = rss_kib(&server);
+    let mut s = upgrade(&server, "/echo");
+    // Messages of the largest size, sent until the server stops reading.
+    let message = frame(true, OpCode::Binary, &vec![7u8; 16 << 20]);
+    let mut sent = 0;
+    s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let until = Instant::now() + DEADLINE;
+    while Instant::now() < until {
+        match s.write(&message[sent % message.len()..]) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    assert!(sent > message.len(), "the server stopped reading before a whole message: {sent}");
+    let grown_mib = rss_kib(&server).saturating_sub(before) / 1024;
+    // One 16 MiB message, the 1 MiB queue, and some slack for buffers and the allocator.
+    assert!(grown_mib <= 16 + 1 + 4, "a client that never reads made the server hold {grown_mib} MiB");
 }
