@@ -8,6 +8,7 @@
 //! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF; when
 //! either side ends, the other ends with it.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
@@ -37,6 +38,9 @@ pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// (the socket never ran dry): a peer that never stops sending (a ping flood) cannot
 /// keep the core.
 const READ_BATCH: usize = 4 * READ_BUF;
+/// Input is queued for the PTY in pieces of at most this size (the input queue takes
+/// a piece whole or not at all, and a message may be larger than the queue).
+const INPUT_PIECE: usize = READ_BUF;
 
 /// Limits of one WebSocket endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -334,7 +338,8 @@ pub async fn serve_session(
     let mut hello_frame = outbox.spare_buffer();
     hello.msg().encode_frame(&mut hello_frame);
     outbox.push(Out::Frame { buf: hello_frame, start: 0 });
-    let reader = pin!(session_reader(w, stream, &outbox, leftover, cfg, &live, client));
+    let writable = hello.writable;
+    let reader = pin!(session_reader(w, stream, &outbox, leftover, cfg, &live, (client, writable)));
     let ending = serve_attached(w, stream, handle, &outbox, cfg, &live, client, reader).await;
     drop(slot);
     ending
@@ -411,10 +416,11 @@ async fn session_reader(
     leftover: Vec<u8>,
     cfg: WsConfig,
     live: &Live,
-    client: ClientId,
+    (client, writable): (ClientId, bool),
 ) -> Ending {
     let mut reader = Reader::new(w, stream, outbox, leftover, cfg);
     let mut control: Vec<u8> = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
     loop {
         let event = match reader.next_event() {
             Ok(Some(event)) => event,
@@ -425,7 +431,12 @@ async fn session_reader(
             Err(ending) => return ending,
         };
         let result = match event {
-            Event::Data { kind: MessageKind::Binary, payload, .. } => input(w, live, client, payload).await,
+            Event::Data { kind: MessageKind::Binary, payload, first, last } => {
+                match whole_input(&mut pending, payload, first, last, writable) {
+                    Some(message) => input(w, live, client, &message).await,
+                    None => Ok(()),
+                }
+            }
             Event::Data { kind: MessageKind::Text, payload, first, last } => {
                 if first {
                     control.clear();
@@ -454,9 +465,47 @@ async fn session_reader(
 
 pub(super) type Refusal = (CloseCode, &'static str);
 
-/// Terminal input from a client: queued for the PTY; a full queue is waited out (the
-/// socket is not read meanwhile), a read-only client's keystrokes are dropped.
+/// Terminal input arrives as chunks of a message; it is typed once the message is
+/// whole, so that a message over the limit (all its fragments together, checked by the
+/// decoder on each fragment's header) is refused with nothing of it typed, whether or
+/// not the terminal is reading. `Some` with the whole message on its last chunk; a
+/// message in one chunk (the usual case) is not copied. Nothing is collected for a
+/// client that may not type (its input is dropped anyway), and the buffer is given up
+/// after each message: an idle client holds none.
+pub(super) fn whole_input<'a>(
+    pending: &mut Vec<u8>,
+    chunk: &'a [u8],
+    first: bool,
+    last: bool,
+    writable: bool,
+) -> Option<Cow<'a, [u8]>> {
+    if !writable {
+        return None;
+    }
+    if first && last {
+        return Some(Cow::Borrowed(chunk));
+    }
+    if first {
+        pending.clear();
+    }
+    pending.extend_from_slice(chunk);
+    last.then(|| Cow::Owned(std::mem::take(pending)))
+}
+
+/// Terminal input from a client: queued for the PTY in pieces; a full queue is waited
+/// out (the socket is not read meanwhile), a read-only client's keystrokes are dropped.
 pub(super) async fn input(w: &Worker, live: &Live, client: ClientId, data: &[u8]) -> Result<(), Refusal> {
+    if data.is_empty() {
+        // Still input: it makes its sender the driver.
+        return input_piece(w, live, client, data).await;
+    }
+    for piece in data.chunks(INPUT_PIECE) {
+        input_piece(w, live, client, piece).await?;
+    }
+    Ok(())
+}
+
+async fn input_piece(w: &Worker, live: &Live, client: ClientId, data: &[u8]) -> Result<(), Refusal> {
     loop {
         let queued = live.state.borrow_mut().input(client, data, w.now());
         match queued {
@@ -765,5 +814,25 @@ mod tests {
         let mut frame = vec![0; HEADROOM + 100];
         reserve(&mut frame, 1_000_000, largest);
         assert_eq!(frame.capacity(), HEADROOM + 1_000_100);
+    }
+
+    #[test]
+    fn input_is_handed_on_whole_and_only_for_a_client_that_may_type() {
+        let mut pending = Vec::new();
+        assert_eq!(whole_input(&mut pending, b"ab", true, true, true).as_deref(), Some(&b"ab"[..]));
+        assert_eq!(pending.capacity(), 0, "a message in one chunk is not copied");
+        assert_eq!(whole_input(&mut pending, b"ab", true, false, true), None);
+        assert_eq!(whole_input(&mut pending, b"", false, false, true), None);
+        assert_eq!(whole_input(&mut pending, b"cd", false, true, true).as_deref(), Some(&b"abcd"[..]));
+        assert_eq!(pending.capacity(), 0, "the buffer is given up after the message");
+        // A new message drops what a failed one left.
+        whole_input(&mut pending, b"stale", true, false, true);
+        assert_eq!(whole_input(&mut pending, b"new", true, true, true).as_deref(), Some(&b"new"[..]));
+        assert_eq!(whole_input(&mut pending, b"x", true, false, true), None);
+        assert_eq!(whole_input(&mut pending, b"y", false, true, true).as_deref(), Some(&b"xy"[..]));
+        // Read-only: nothing is kept or handed on.
+        assert_eq!(whole_input(&mut pending, b"ab", true, false, false), None);
+        assert_eq!(whole_input(&mut pending, b"cd", false, true, false), None);
+        assert!(pending.is_empty());
     }
 }

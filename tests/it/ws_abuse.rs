@@ -1,8 +1,8 @@
 //! WebSocket peers that misbehave on every endpoint (native, ttyd's `/ws`, echo): ping
-//! floods from clients that never read. The server must free what they held and stay
-//! bounded.
+//! floods from clients that never read, messages over the limit in fragments. The
+//! server must free what they held and stay bounded.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -95,6 +95,51 @@ fn fd_baseline(server: &Server) -> usize {
     let _ = get(server, "/health");
     std::thread::sleep(Duration::from_millis(100));
     server.fd_count()
+}
+
+/// Reads frames until `needle` shows up in the payloads (unmasked server frames).
+fn read_until(s: &mut TcpStream, needle: &str) {
+    let until = Instant::now() + DEADLINE;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        assert!(Instant::now() < until, "never saw {needle:?}");
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "closed before {needle:?}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Reads server frames until a close frame; its code (None: the connection ended).
+fn close_code(s: &mut TcpStream) -> Option<u16> {
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let mut i = 0;
+        while i + 2 <= all.len() {
+            let (op, len) = (all[i] & 0x0f, (all[i + 1] & 0x7f) as usize);
+            let (hdr, len) = match len {
+                126 if i + 4 <= all.len() => (4, u16::from_be_bytes([all[i + 2], all[i + 3]]) as usize),
+                127 if i + 10 <= all.len() => {
+                    (10, u64::from_be_bytes(all[i + 2..i + 10].try_into().unwrap()) as usize)
+                }
+                126 | 127 => break,
+                n => (2, n),
+            };
+            if op == 8 && i + hdr + 2 <= all.len() {
+                return Some(u16::from_be_bytes([all[i + hdr], all[i + hdr + 1]]));
+            }
+            if i + hdr + len > all.len() {
+                break;
+            }
+            i += hdr + len;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 /// 64 KiB ping payloads' worth: 125-byte pings, so a flood is many bytes, few frames.
@@ -220,4 +265,58 @@ fn an_echo_client_that_never_reads_holds_about_one_message_and_the_queue() {
     let grown_mib = rss_kib(&server).saturating_sub(before) / 1024;
     // One 16 MiB message, the 1 MiB queue, and some slack for buffers and the allocator.
     assert!(grown_mib <= 16 + 1 + 4, "a client that never reads made the server hold {grown_mib} MiB");
+}
+
+#[test]
+fn a_fragmented_native_message_over_the_limit_closes_with_1009_and_types_nothing() {
+    let server = Server::start(&["--threads", "1", "-W", "--allow-any-command", "-P", "0"]);
+    // A program that reads nothing: its terminal's input fills up.
+    let id = create(&server, &["sh", "-c", "stty raw -echo; echo ready; exec sleep 60"]);
+    let mut s = upgrade(&server, &format!("/api/sessions/{id}/ws"));
+    read_until(&mut s, "ready");
+    let piece = vec![b'x'; 64 * 1024];
+    let mut message = frame(false, OpCode::Binary, &piece);
+    for _ in 0..16 {
+        message.extend(frame(false, OpCode::Continuation, &piece));
+    }
+    message.extend(frame(true, OpCode::Continuation, b"!"));
+    let mut w = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let _ = w.write_all(&message);
+    });
+    assert_eq!(close_code(&mut s), Some(1009));
+    sender.join().unwrap();
+    let metrics = String::from_utf8(get(&server, "/metrics").body).unwrap();
+    let typed = metrics.lines().find(|l| l.starts_with("ringtty_pty_input_bytes_total")).unwrap();
+    assert!(typed.ends_with(" 0"), "part of a refused message was typed: {typed}");
+}
+
+#[test]
+fn a_fragmented_ttyd_message_over_the_limit_closes_with_1009() {
+    let server = Server::start(&[
+        "--threads",
+        "1",
+        "-W",
+        "-P",
+        "0",
+        "--",
+        "sh",
+        "-c",
+        "stty raw -echo; echo ready; exec sleep 60",
+    ]);
+    let mut s = upgrade(&server, "/ws");
+    s.write_all(&frame(true, OpCode::Binary, br#"{"AuthToken":"","columns":80,"rows":24}"#)).unwrap();
+    read_until(&mut s, "ready");
+    let piece = vec![b'x'; 64 * 1024];
+    let mut message = frame(false, OpCode::Binary, b"0");
+    for _ in 0..17 {
+        message.extend(frame(false, OpCode::Continuation, &piece));
+    }
+    message.extend(frame(true, OpCode::Continuation, b"!"));
+    let mut w = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let _ = w.write_all(&message);
+    });
+    assert_eq!(close_code(&mut s), Some(1009));
+    sender.join().unwrap();
 }
