@@ -1,6 +1,6 @@
 //! WebSocket peers that misbehave on every endpoint (native, ttyd's `/ws`, echo): ping
-//! floods from clients that never read, messages over the limit in fragments. The
-//! server must free what they held and stay bounded.
+//! floods from clients that never read, messages over the limit in fragments, a
+//! read-only client's resize. The server must free what they held and stay bounded.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -319,4 +319,18 @@ fn a_fragmented_ttyd_message_over_the_limit_closes_with_1009() {
     });
     assert_eq!(close_code(&mut s), Some(1009));
     sender.join().unwrap();
+}
+
+#[test]
+fn a_read_only_ttyd_client_cannot_resize_its_terminal() {
+    let server = Server::start(&["--threads", "1", "-P", "0", "--", "sleep", "60"]);
+    let mut s = upgrade(&server, "/ws");
+    s.write_all(&frame(true, OpCode::Binary, br#"{"AuthToken":"","columns":80,"rows":24}"#)).unwrap();
+    read_until(&mut s, "sleep");
+    s.write_all(&frame(true, OpCode::Binary, br#"1{"columns":120,"rows":40}"#)).unwrap();
+    // Messages are handled in order: once the pong is back, so is the resize.
+    s.write_all(&frame(true, OpCode::Ping, b"after-resize")).unwrap();
+    read_until(&mut s, "after-resize");
+    let session = &get(&server, "/api/sessions").json()["sessions"][0];
+    assert_eq!((session["cols"].as_u64(), session["rows"].as_u64()), (Some(80), Some(24)));
 }
