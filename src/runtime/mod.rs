@@ -9,6 +9,7 @@ mod api;
 mod conn;
 mod fds;
 mod listen;
+mod outbox;
 mod session;
 mod stats;
 mod ttyd;

@@ -312,7 +312,7 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                         // A flood gives the core back now and then: its clients' input
                         // (Ctrl+C, a pause) and every other task on the core run.
                         drop(ready);
-                        tokio::task::yield_now().await;
+                        super::ws::yield_to_core().await;
                     }
                     Drained::Eio => end.eio = true,
                 }

@@ -4,10 +4,12 @@
 //! output buffers are framed with ttyd's `'0'` in front, once), served by the same
 //! writer as a native client; only the reader differs.
 //!
-//! Messages may arrive fragmented: input (`'0'`) is streamed to the PTY fragment by
-//! fragment like native input, the JSON messages are collected (bounded) and parsed
-//! whole by [`TtydClientMsg::parse`].
+//! Messages may arrive fragmented: every message is collected and acted on whole, like
+//! native input (see `ws::whole_input`): input (`'0'`) up to the message limit, so one
+//! over it is refused with nothing typed; the JSON messages up to [`MAX_CONTROL_LEN`],
+//! parsed by [`TtydClientMsg::parse`].
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::rc::Rc;
 use std::time::Duration;
@@ -104,7 +106,7 @@ pub async fn serve(
         }
     };
     let attached = live.state.borrow_mut().attach(w.now(), w.cfg.terminal.writable, None);
-    let Ok((client, _hello)) = attached else {
+    let Ok((client, hello)) = attached else {
         live.terminate(w);
         outbox.close(Some(CloseCode::INTERNAL_ERROR), "cannot attach", true);
         return send_queued(w, stream, &outbox).await;
@@ -116,6 +118,7 @@ pub async fn serve(
         m.encode_frame(&mut frame);
         outbox.push(Out::Frame { buf: frame, start: 0 });
     }
+    msg.keep_input = hello.writable;
     let reader = std::pin::pin!(relay(w, reader, &live, client, msg));
     let ending = rws::serve_attached(w, stream, handle, &outbox, cfg, &live, client, reader).await;
     drop(slot);
@@ -148,7 +151,7 @@ async fn relay(
         };
         let result = match event {
             Event::Data { payload, first, last, .. } => match msg.feed(payload, first, last) {
-                Ok(Piece::Input(bytes)) => rws::input(w, live, client, bytes).await,
+                Ok(Piece::Input(bytes)) => rws::input(w, live, client, &bytes).await,
                 Ok(Piece::Whole(bytes)) => control(w, live, client, bytes),
                 Ok(Piece::Nothing) => Ok(()),
                 Err(refusal) => Err(refusal),
@@ -193,7 +196,9 @@ fn control(w: &Worker, live: &Live, client: ClientId, bytes: &[u8]) -> Result<()
 /// Writes what is queued (a pong, the close frame) before the session's writer runs.
 async fn send_queued(w: &Worker, stream: &Stream, outbox: &Outbox) -> Ending {
     while let Some(out) = outbox.pop() {
-        if rws::write_bytes(w, stream, out.bytes()).await.is_err() {
+        let sent = rws::write_bytes(w, stream, out.bytes()).await;
+        outbox.written(out);
+        if sent.is_err() {
             return Ending::Done;
         }
     }
@@ -202,8 +207,8 @@ async fn send_queued(w: &Worker, stream: &Stream, outbox: &Outbox) -> Ending {
 
 /// What a fragment of a ttyd message amounts to.
 enum Piece<'a> {
-    /// Terminal input (a `'0'` message, or a fragment of one), without the command byte.
-    Input(&'a [u8]),
+    /// A complete `'0'` message's terminal input, without the command byte.
+    Input(Cow<'a, [u8]>),
     /// A complete other message, its command byte included.
     Whole(&'a [u8]),
     /// Nothing to act on yet (a fragment of a JSON message, an empty message).
@@ -211,13 +216,16 @@ enum Piece<'a> {
 }
 
 /// Reassembles ttyd messages from WebSocket fragments: the first byte of a message
-/// decides whether it is streamed (input) or collected (JSON, at most
-/// [`MAX_CONTROL_LEN`] bytes).
+/// says what it is and how much of it may be collected (input: the message limit,
+/// checked by the decoder; JSON: [`MAX_CONTROL_LEN`] bytes).
 #[derive(Default)]
 struct Assembler {
     /// The current message's command byte, once its first byte has arrived.
     command: Option<u8>,
     collected: Vec<u8>,
+    /// Input is collected and handed on: false before the process starts and for a
+    /// client that may not type (its input would be dropped).
+    keep_input: bool,
 }
 
 impl Assembler {
@@ -237,7 +245,11 @@ impl Assembler {
         }
         match self.command {
             None => Ok(if last { Piece::Whole(&[]) } else { Piece::Nothing }),
-            Some(ttyd::INPUT) => Ok(Piece::Input(data)),
+            Some(ttyd::INPUT) if !self.keep_input => Ok(Piece::Nothing),
+            Some(ttyd::INPUT) => {
+                let input = rws::whole_input(&mut self.collected, data, first, last, true);
+                Ok(input.map_or(Piece::Nothing, Piece::Input))
+            }
             Some(_) => {
                 if self.collected.len() + data.len() > MAX_CONTROL_LEN + 1 {
                     return Err((CloseCode::MESSAGE_TOO_BIG, "message too long"));
@@ -260,14 +272,28 @@ mod tests {
         }
     }
 
+    fn input(p: Result<Piece<'_>, Refusal>) -> Option<Vec<u8>> {
+        match p {
+            Ok(Piece::Input(b)) => Some(b.to_vec()),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn input_streams_without_its_command_byte() {
-        let mut a = Assembler::default();
-        assert!(matches!(a.feed(b"0ab", true, false), Ok(Piece::Input(b"ab"))));
-        assert!(matches!(a.feed(b"cd", false, true), Ok(Piece::Input(b"cd"))));
+    fn input_comes_whole_without_its_command_byte() {
+        let mut a = Assembler { keep_input: true, ..Assembler::default() };
+        assert_eq!(input(a.feed(b"0ab", true, true)), Some(b"ab".to_vec()));
+        assert!(matches!(a.feed(b"0ab", true, false), Ok(Piece::Nothing)));
+        assert_eq!(input(a.feed(b"cd", false, true)), Some(b"abcd".to_vec()));
         // An empty first fragment: the command byte comes with the next one.
         assert!(matches!(a.feed(b"", true, false), Ok(Piece::Nothing)));
-        assert!(matches!(a.feed(b"0x", false, true), Ok(Piece::Input(b"x"))));
+        assert!(matches!(a.feed(b"0x", false, false), Ok(Piece::Nothing)));
+        assert_eq!(input(a.feed(b"y", false, true)), Some(b"xy".to_vec()));
+        // Nothing is collected for a client that may not type.
+        a.keep_input = false;
+        assert!(matches!(a.feed(b"0ab", true, false), Ok(Piece::Nothing)));
+        assert!(matches!(a.feed(b"cd", false, true), Ok(Piece::Nothing)));
+        assert_eq!(a.collected.capacity(), 0);
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! A WebSocket connection on a worker, after the `101`: a reader feeds the sans-IO
 //! decoder; a writer owns every send (replies, pongs, pings, the close frame). Both run
 //! side by side in the connection's one task ([`side_by_side`]): one future per client,
-//! not two tasks. They meet in an [`Outbox`], which is bounded: a peer that sends faster
-//! than it reads stops being read.
+//! not two tasks. They meet in an [`Outbox`], which is bounded by memory: a peer that
+//! sends faster than it reads stops being read.
 //!
 //! Reads are readiness-based (see `conn::Stream`): an idle client holds no read buffer.
-//! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF.
+//! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF; when
+//! either side ends, the other ends with it.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
@@ -20,6 +20,7 @@ use tokio::time::timeout;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::conn::Stream;
+pub(super) use super::outbox::{Out, Outbox};
 use super::session::Live;
 use super::worker::{ConnHandle, Worker, READ_BUF};
 use crate::buf::Buf;
@@ -29,14 +30,17 @@ use crate::ws::{self, CloseCode, ControlFrame, Decoder, Event, MessageKind, OpCo
 
 /// Headroom kept in front of an assembled message for its frame header.
 const HEADROOM: usize = ws::FrameHeader::MAX_SERVER_LEN;
-/// The reader waits while more than this is queued for the writer.
-const OUTBOX_LIMIT: usize = 1024 * 1024;
-/// Message buffers larger than this are not kept for reuse.
-const KEEP_SPARE_UP_TO: usize = 1024 * 1024;
 /// How long a server-initiated close waits for the peer's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// A write that makes no progress for this long means the peer is gone.
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A reader lets the other tasks on its core run after reading this much in full reads
+/// (the socket never ran dry): a peer that never stops sending (a ping flood) cannot
+/// keep the core.
+const READ_BATCH: usize = 4 * READ_BUF;
+/// Input is queued for the PTY in pieces of at most this size (the input queue takes
+/// a piece whole or not at all, and a message may be larger than the queue).
+const INPUT_PIECE: usize = READ_BUF;
 
 /// Limits of one WebSocket endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -52,125 +56,6 @@ pub enum Ending {
     Done,
     /// We failed the connection (protocol error): linger so our close frame arrives.
     Failed,
-}
-
-/// A frame waiting for the writer.
-pub(super) enum Out {
-    /// A frame assembled in a `Vec`: its bytes from `start` on.
-    Frame { buf: Vec<u8>, start: usize },
-    /// Boxed, like the close frame: a control frame is 129 bytes inline, and every
-    /// connection's queue would carry that per slot for its whole life.
-    Control(Box<ControlFrame>),
-    /// The last frame: nothing is sent after it. `ours` if we initiated the close.
-    Close { frame: Box<ControlFrame>, ours: bool },
-}
-
-impl Out {
-    /// The frame's bytes on the wire.
-    pub(super) fn bytes(&self) -> &[u8] {
-        match self {
-            Out::Frame { buf, start } => &buf[*start..],
-            Out::Control(f) | Out::Close { frame: f, .. } => f.as_bytes(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.bytes().len()
-    }
-}
-
-/// The queue between a connection's reader and its writer.
-pub(super) struct Outbox {
-    queue: RefCell<VecDeque<Out>>,
-    queued: Cell<usize>,
-    /// Wakes the writer: something was queued.
-    more: Notify,
-    /// Wakes the reader: the queue fell under its limit.
-    room: Notify,
-    /// A close frame is queued or sent: nothing else may be queued.
-    closing: Cell<bool>,
-    /// The reader has stopped: the writer ends once the queue is empty.
-    reader_done: Cell<bool>,
-    /// The close frame has been written.
-    close_sent: Cell<bool>,
-    last_rx: Cell<Instant>,
-    /// Message buffers the writer has sent, for the reader to reuse.
-    spare: RefCell<Vec<Vec<u8>>>,
-}
-
-impl Outbox {
-    pub(super) fn new() -> Outbox {
-        Outbox {
-            // Grown on use: a session client's outbox carries only pongs and the close.
-            queue: RefCell::new(VecDeque::new()),
-            queued: Cell::new(0),
-            more: Notify::new(),
-            room: Notify::new(),
-            closing: Cell::new(false),
-            reader_done: Cell::new(false),
-            close_sent: Cell::new(false),
-            last_rx: Cell::new(Instant::now()),
-            spare: RefCell::new(Vec::new()),
-        }
-    }
-
-    pub(super) fn push(&self, out: Out) {
-        if self.closing.get() {
-            return;
-        }
-        if matches!(out, Out::Close { .. }) {
-            self.closing.set(true);
-        }
-        self.queued.set(self.queued.get() + out.len());
-        self.queue.borrow_mut().push_back(out);
-        self.more.notify_one();
-    }
-
-    pub(super) fn close(&self, code: Option<CloseCode>, reason: &str, ours: bool) {
-        self.push(Out::Close { frame: Box::new(ControlFrame::close(code, reason)), ours });
-    }
-
-    pub(super) fn pop(&self) -> Option<Out> {
-        let out = self.queue.borrow_mut().pop_front()?;
-        self.queued.set(self.queued.get() - out.len());
-        if self.queued.get() <= OUTBOX_LIMIT {
-            self.room.notify_one();
-        }
-        Some(out)
-    }
-
-    /// Answers a control event as every endpoint does (RFC 6455 §5.5): a ping gets its
-    /// pong, a pong needs nothing (any byte received counts as life), a close is echoed
-    /// with its code and we close TCP first. `Some` once the peer has closed; data
-    /// events are the caller's.
-    pub(super) fn answer_control(&self, event: &Event<'_>) -> Option<Ending> {
-        match event {
-            Event::Ping(payload) => self.push(Out::Control(Box::new(ControlFrame::pong(payload)))),
-            Event::Close { code, .. } => {
-                self.close(*code, "", false);
-                return Some(Ending::Done);
-            }
-            Event::Pong(_) | Event::Data { .. } => {}
-        }
-        None
-    }
-
-    /// Fails the connection: our close with the refusal's code and reason.
-    pub(super) fn fail(&self, (code, reason): Refusal) -> Ending {
-        self.close(Some(code), reason, true);
-        Ending::Failed
-    }
-
-    pub(super) fn spare_buffer(&self) -> Vec<u8> {
-        self.spare.borrow_mut().pop().unwrap_or_default()
-    }
-
-    fn recycle(&self, mut buf: Vec<u8>) {
-        if buf.capacity() <= KEEP_SPARE_UP_TO {
-            buf.clear();
-            self.spare.borrow_mut().push(buf);
-        }
-    }
 }
 
 /// Serves the echo endpoint: every message comes back as one frame of the same type.
@@ -194,6 +79,11 @@ pub async fn serve_echo(
 /// close already went out, the writer is only guarding the wait for the peer's answer,
 /// which the reader has seen (or the peer left), and is dropped.
 ///
+/// The writer ends first only when the connection is over (a write failed or timed
+/// out, a silent peer was hung up on, our close went out and its wait is over): then
+/// the reader is dropped wherever it waits — for room in the outbox (which only the
+/// writer makes), for the terminal to take input — and the connection ends.
+///
 /// Both futures are pinned where they were made and only borrowed here: a future
 /// passed by value is stored once more in every async fn it passes through, and these
 /// are most of an idle connection's memory.
@@ -206,16 +96,13 @@ where
     R: Future<Output = Ending>,
     W: Future<Output = ()>,
 {
-    let mut writer_done = false;
-    let ending = loop {
-        tokio::select! {
-            ending = reader.as_mut() => break ending,
-            () = writer.as_mut(), if !writer_done => writer_done = true,
-        }
+    let ending = tokio::select! {
+        ending = reader.as_mut() => ending,
+        () = writer.as_mut() => return Ending::Done,
     };
     outbox.reader_done.set(true);
     outbox.more.notify_one();
-    if !writer_done && !outbox.close_sent.get() {
+    if !outbox.close_sent.get() {
         let _ = timeout(CLOSE_WAIT + WRITE_TIMEOUT, writer).await;
     }
     ending
@@ -232,6 +119,9 @@ pub(super) struct Reader<'a> {
     /// Decoded up to here.
     start: usize,
     decoder: Decoder,
+    /// Bytes read in full reads since the reader last let other tasks run or found the
+    /// socket empty.
+    unyielded: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -251,11 +141,17 @@ impl<'a> Reader<'a> {
             buf: leftover,
             start: 0,
             decoder: Decoder::new(Role::Server, cfg.max_message),
+            unyielded: 0,
         }
     }
 
     pub(super) fn outbox(&self) -> &'a Outbox {
         self.outbox
+    }
+
+    /// The rest of the current data frame's payload, declared by its header.
+    fn frame_remaining(&self) -> usize {
+        usize::try_from(self.decoder.frame_remaining()).unwrap_or(usize::MAX)
     }
 
     /// The next event from what is buffered; `None` when more bytes are needed. On a
@@ -278,8 +174,12 @@ impl<'a> Reader<'a> {
     pub(super) async fn fill(&mut self) -> Result<(), Ending> {
         self.buf.drain(..self.start);
         self.start = 0;
-        while self.outbox.queued.get() > OUTBOX_LIMIT && !self.outbox.closing.get() {
-            self.outbox.room.notified().await;
+        self.outbox.room().await;
+        if self.unyielded >= READ_BATCH {
+            // A read finds bytes waiting without ever yielding while the peer keeps
+            // sending: let the rest of the core run between batches.
+            self.unyielded = 0;
+            yield_to_core().await;
         }
         if self.buf.is_empty() {
             self.w.give_read_buf(std::mem::take(&mut self.buf));
@@ -292,6 +192,8 @@ impl<'a> Reader<'a> {
         match res {
             Ok(0) | Err(_) => Err(Ending::Done),
             Ok(n) => {
+                // A short read emptied the socket: the next one waits for the peer.
+                self.unyielded = if n < room { 0 } else { self.unyielded + n };
                 self.outbox.last_rx.set(Instant::now());
                 self.w.stats().bytes_in(n);
                 Ok(())
@@ -300,9 +202,22 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Lets every other task on this core run, and the core's pending io_uring operations
+/// be submitted, before going on. `tokio::task::yield_now` is not enough here: a task
+/// that yields is runnable again at once, so a core with a busy task never parks, and
+/// tokio-uring submits its operations (every HTTP response is one) only when the
+/// runtime parks or its queue is full. A no-op io_uring operation completes only after
+/// that submission: once everything else on the core has had its turn.
+pub(super) async fn yield_to_core() {
+    if tokio_uring::no_op().await.is_err() {
+        tokio::task::yield_now().await;
+    }
+}
+
 async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u8>, cfg: WsConfig) -> Ending {
     let mut reader = Reader::new(w, stream, outbox, leftover, cfg);
     let mut msg = outbox.spare_buffer();
+    let largest = HEADROOM.saturating_add(usize::try_from(cfg.max_message).unwrap_or(usize::MAX));
     loop {
         let event = match reader.next_event() {
             Ok(Some(event)) => event,
@@ -318,6 +233,7 @@ async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u
                     msg.clear();
                     msg.resize(HEADROOM, 0);
                 }
+                reserve(&mut msg, payload.len(), largest);
                 msg.extend_from_slice(payload);
                 if last {
                     let opcode = match kind {
@@ -335,8 +251,27 @@ async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u
                 if let Some(ending) = outbox.answer_control(&other) {
                     return ending;
                 }
+                continue;
             }
         }
+        // The rest of the frame is on its way: room for it now, not in doublings (which
+        // copy, and leave the allocator holding the smaller buffers). Not while the
+        // outbox is full: a peer that does not read gets no more memory than it sent.
+        if !outbox.full() {
+            reserve(&mut msg, reader.frame_remaining(), largest);
+        }
+    }
+}
+
+/// Makes room for `more` bytes in a message being assembled. Its buffer grows by
+/// doubling, as a `Vec` does, but never past `largest` (the largest frame the message
+/// can make) unless asked for more: a message of the largest size must not hold twice
+/// its size.
+fn reserve(msg: &mut Vec<u8>, more: usize, largest: usize) {
+    let needed = msg.len().saturating_add(more);
+    if needed > msg.capacity() {
+        let grown = (msg.capacity() * 2).min(largest).max(needed);
+        msg.reserve_exact(grown - msg.len());
     }
 }
 
@@ -358,7 +293,6 @@ async fn write_loop(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &O
             }
             continue;
         };
-        // Message buffers go back to the reader for reuse: nothing is allocated per frame.
         if let Sent::Stop = send_out(w, stream, handle, outbox, out).await {
             return;
         }
@@ -404,7 +338,8 @@ pub async fn serve_session(
     let mut hello_frame = outbox.spare_buffer();
     hello.msg().encode_frame(&mut hello_frame);
     outbox.push(Out::Frame { buf: hello_frame, start: 0 });
-    let reader = pin!(session_reader(w, stream, &outbox, leftover, cfg, &live, client));
+    let writable = hello.writable;
+    let reader = pin!(session_reader(w, stream, &outbox, leftover, cfg, &live, (client, writable)));
     let ending = serve_attached(w, stream, handle, &outbox, cfg, &live, client, reader).await;
     drop(slot);
     ending
@@ -481,10 +416,11 @@ async fn session_reader(
     leftover: Vec<u8>,
     cfg: WsConfig,
     live: &Live,
-    client: ClientId,
+    (client, writable): (ClientId, bool),
 ) -> Ending {
     let mut reader = Reader::new(w, stream, outbox, leftover, cfg);
     let mut control: Vec<u8> = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
     loop {
         let event = match reader.next_event() {
             Ok(Some(event)) => event,
@@ -495,7 +431,12 @@ async fn session_reader(
             Err(ending) => return ending,
         };
         let result = match event {
-            Event::Data { kind: MessageKind::Binary, payload, .. } => input(w, live, client, payload).await,
+            Event::Data { kind: MessageKind::Binary, payload, first, last } => {
+                match whole_input(&mut pending, payload, first, last, writable) {
+                    Some(message) => input(w, live, client, &message).await,
+                    None => Ok(()),
+                }
+            }
             Event::Data { kind: MessageKind::Text, payload, first, last } => {
                 if first {
                     control.clear();
@@ -524,9 +465,47 @@ async fn session_reader(
 
 pub(super) type Refusal = (CloseCode, &'static str);
 
-/// Terminal input from a client: queued for the PTY; a full queue is waited out (the
-/// socket is not read meanwhile), a read-only client's keystrokes are dropped.
+/// Terminal input arrives as chunks of a message; it is typed once the message is
+/// whole, so that a message over the limit (all its fragments together, checked by the
+/// decoder on each fragment's header) is refused with nothing of it typed, whether or
+/// not the terminal is reading. `Some` with the whole message on its last chunk; a
+/// message in one chunk (the usual case) is not copied. Nothing is collected for a
+/// client that may not type (its input is dropped anyway), and the buffer is given up
+/// after each message: an idle client holds none.
+pub(super) fn whole_input<'a>(
+    pending: &mut Vec<u8>,
+    chunk: &'a [u8],
+    first: bool,
+    last: bool,
+    writable: bool,
+) -> Option<Cow<'a, [u8]>> {
+    if !writable {
+        return None;
+    }
+    if first && last {
+        return Some(Cow::Borrowed(chunk));
+    }
+    if first {
+        pending.clear();
+    }
+    pending.extend_from_slice(chunk);
+    last.then(|| Cow::Owned(std::mem::take(pending)))
+}
+
+/// Terminal input from a client: queued for the PTY in pieces; a full queue is waited
+/// out (the socket is not read meanwhile), a read-only client's keystrokes are dropped.
 pub(super) async fn input(w: &Worker, live: &Live, client: ClientId, data: &[u8]) -> Result<(), Refusal> {
+    if data.is_empty() {
+        // Still input: it makes its sender the driver.
+        return input_piece(w, live, client, data).await;
+    }
+    for piece in data.chunks(INPUT_PIECE) {
+        input_piece(w, live, client, piece).await?;
+    }
+    Ok(())
+}
+
+async fn input_piece(w: &Worker, live: &Live, client: ClientId, data: &[u8]) -> Result<(), Refusal> {
     loop {
         let queued = live.changing_driver(|s| s.input(client, data, w.now()));
         match queued {
@@ -714,18 +693,14 @@ enum Sent {
 
 /// Writes one outbox item; after a close frame, decides how the connection ends.
 async fn send_out(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &Outbox, out: Out) -> Sent {
-    if write_bytes(w, stream, out.bytes()).await.is_err() {
+    let sent = write_bytes(w, stream, out.bytes()).await;
+    // Message buffers go back to the reader for reuse: nothing is allocated per frame.
+    let close = outbox.written(out);
+    if sent.is_err() {
         crate::sys::shutdown(handle.fd);
         return Sent::Stop;
     }
-    let ours = match out {
-        Out::Frame { buf, .. } => {
-            outbox.recycle(buf);
-            return Sent::More;
-        }
-        Out::Control(_) => return Sent::More,
-        Out::Close { ours, .. } => ours,
-    };
+    let Some(ours) = close else { return Sent::More };
     outbox.close_sent.set(true);
     if ours && !outbox.reader_done.get() {
         tokio::time::sleep(CLOSE_WAIT).await;
@@ -809,5 +784,55 @@ fn advance(iov: &mut Vec<Buf>, mut n: usize) {
                 *first = tail;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_buffer_grows_by_doubling_but_never_past_the_largest_frame() {
+        let largest = HEADROOM + 16 * 1024 * 1024;
+        let mut msg = vec![0; HEADROOM];
+        let chunk = vec![1u8; READ_BUF];
+        while msg.len() < largest {
+            let n = READ_BUF.min(largest - msg.len());
+            reserve(&mut msg, n, largest);
+            msg.extend_from_slice(&chunk[..n]);
+            assert!(msg.capacity() <= largest, "{} for {}", msg.capacity(), msg.len());
+        }
+        assert_eq!(msg.len(), largest);
+        // Small messages still grow geometrically, not chunk by chunk.
+        let mut small = Vec::new();
+        for _ in 0..100 {
+            reserve(&mut small, 10, largest);
+            small.extend_from_slice(b"0123456789");
+        }
+        assert!(small.capacity() < 2 * small.len());
+        // The rest of a frame declared by its header is made room for at once.
+        let mut frame = vec![0; HEADROOM + 100];
+        reserve(&mut frame, 1_000_000, largest);
+        assert_eq!(frame.capacity(), HEADROOM + 1_000_100);
+    }
+
+    #[test]
+    fn input_is_handed_on_whole_and_only_for_a_client_that_may_type() {
+        let mut pending = Vec::new();
+        assert_eq!(whole_input(&mut pending, b"ab", true, true, true).as_deref(), Some(&b"ab"[..]));
+        assert_eq!(pending.capacity(), 0, "a message in one chunk is not copied");
+        assert_eq!(whole_input(&mut pending, b"ab", true, false, true), None);
+        assert_eq!(whole_input(&mut pending, b"", false, false, true), None);
+        assert_eq!(whole_input(&mut pending, b"cd", false, true, true).as_deref(), Some(&b"abcd"[..]));
+        assert_eq!(pending.capacity(), 0, "the buffer is given up after the message");
+        // A new message drops what a failed one left.
+        whole_input(&mut pending, b"stale", true, false, true);
+        assert_eq!(whole_input(&mut pending, b"new", true, true, true).as_deref(), Some(&b"new"[..]));
+        assert_eq!(whole_input(&mut pending, b"x", true, false, true), None);
+        assert_eq!(whole_input(&mut pending, b"y", false, true, true).as_deref(), Some(&b"xy"[..]));
+        // Read-only: nothing is kept or handed on.
+        assert_eq!(whole_input(&mut pending, b"ab", true, false, false), None);
+        assert_eq!(whole_input(&mut pending, b"cd", false, true, false), None);
+        assert!(pending.is_empty());
     }
 }

@@ -290,8 +290,9 @@ impl Session {
         &self.input
     }
 
-    /// A client asks for `size`. Writable clients only (any client of a ttyd
-    /// session), else `NotWritable` (ignore it: a viewer's window size is its own).
+    /// A client asks for `size`. Writable clients only, else `NotWritable` (ignore it:
+    /// a viewer's window size is its own; a read-only ttyd client's process keeps the
+    /// size it started with, as SPEC §6 has it: read-only never types or resizes).
     /// The client becomes the driver. `Some(size)`: apply it to the PTY; every other
     /// client is told with [`Outgoing::Resize`].
     pub fn resize(
@@ -303,7 +304,7 @@ impl Session {
         let key = self.key(client)?;
         let native = self.config.dialect == Dialect::Native;
         let c = &mut self.clients[key];
-        if native && !c.writable {
+        if !c.writable {
             return Err(SessionError::NotWritable);
         }
         c.last_heard = now;

@@ -612,13 +612,17 @@ fn ttyd_sessions_prefix_output_and_follow_pause() {
     let mut mid = f.attach(false, Some(2));
     mid.drain(&mut f.session, &f.output);
     assert_eq!(mid.items[0], Kind::Partial);
-    // Pause and resume stop and restart PTY reads; a read-only ttyd client may resize.
+    // Pause and resume stop and restart PTY reads; a read-only ttyd client may not
+    // resize, a writable one may.
     f.session.set_paused(c.id, true, T0).unwrap();
     assert!(!f.session.should_read_pty());
     f.session.set_paused(c.id, false, T0).unwrap();
     assert!(f.session.should_read_pty());
     let size = WinSize { cols: 100, rows: 40 };
-    assert_eq!(f.session.resize(c.id, size, T0), Ok(Some(size)));
+    assert_eq!(f.session.resize(c.id, size, T0), Err(SessionError::NotWritable));
+    let writer = f.attach(true, None);
+    assert_eq!(f.session.resize(writer.id, size, T0), Ok(Some(size)));
+    f.session.detach(writer.id, T0);
     assert!(c.resizes.is_empty() && mid.resizes.is_empty());
     // Its socket's backpressure holds the PTY: it is never left behind.
     f.session.detach(mid.id, T0);

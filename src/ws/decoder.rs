@@ -169,6 +169,16 @@ impl Decoder {
         }
     }
 
+    /// The payload bytes of the current data frame not delivered yet, as its header
+    /// declared them (0 between frames): how much more of the message is on its way
+    /// for sure, to size a buffer once rather than grow it.
+    pub const fn frame_remaining(&self) -> u64 {
+        match self.frame {
+            Some(frame) => frame.remaining,
+            None => 0,
+        }
+    }
+
     /// Whether a Close frame has been received (everything after it is discarded).
     pub const fn is_closed(&self) -> bool {
         self.closed

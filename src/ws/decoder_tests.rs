@@ -563,3 +563,22 @@ fn too_big_fails_on_the_header_before_any_payload() {
     let mut buf = header.clone();
     assert_eq!(decoder.decode(&mut buf), Err(WsError::MessageTooBig));
 }
+
+#[test]
+fn frame_remaining_is_what_the_header_declared_and_not_yet_delivered() {
+    let mut d = Decoder::new(Role::Server, MAX);
+    let mut wire = Vec::new();
+    encode_frame(&mut wire, false, OpCode::Binary, Some(MASK), &[1; 100]);
+    encode_frame(&mut wire, true, OpCode::Continuation, Some(MASK), &[2; 10]);
+    assert_eq!(d.frame_remaining(), 0);
+    // The first frame's header and 30 bytes of its payload.
+    let decoded = d.decode(&mut wire[..2 + 4 + 30]).unwrap();
+    assert_eq!(decoded.consumed, 36);
+    assert_eq!(d.frame_remaining(), 70);
+    let decoded = d.decode(&mut wire[36..106]).unwrap();
+    assert_eq!(decoded.consumed, 70);
+    assert_eq!(d.frame_remaining(), 0, "between frames, even inside a message");
+    let decoded = d.decode(&mut wire[106..]).unwrap();
+    assert!(matches!(decoded.event, Some(Event::Data { last: true, .. })));
+    assert_eq!(d.frame_remaining(), 0);
+}

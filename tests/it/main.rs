@@ -10,3 +10,4 @@ mod roles;
 mod sessions;
 mod ttyd;
 mod ws;
+mod ws_abuse;
