@@ -19,7 +19,7 @@ fn upgrade(server: &Server, path: &str) -> TcpStream {
     let mut s = server.connect();
     let protocol = if path.starts_with("/ws") { "Sec-WebSocket-Protocol: tty\r\n" } else { "" };
     let head = format!(
-        "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{protocol}\
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{protocol}\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -78,7 +78,7 @@ fn rss_kib(server: &Server) -> u64 {
 fn post(server: &Server, path: &str, body: &Value) -> Response {
     let body = body.to_string();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     request(server, &(head + &body))
@@ -234,7 +234,7 @@ fn a_ping_flood_from_clients_that_never_read_leaves_the_core_responsive_and_memo
     // The worker that serves them still answers, and holds no pong per ping.
     let mut health = server.connect();
     health.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    health.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    health.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
     let answered = read_response(&mut health, false);
     let grown_mib = rss_kib(&server).saturating_sub(before) / 1024;
     stop.store(true, Relaxed);
