@@ -274,18 +274,7 @@ fn a_fragmented_native_message_over_the_limit_closes_with_1009_and_types_nothing
     let id = create(&server, &["sh", "-c", "stty raw -echo; echo ready; exec sleep 60"]);
     let mut s = upgrade(&server, &format!("/api/sessions/{id}/ws"));
     read_until(&mut s, "ready");
-    let piece = vec![b'x'; 64 * 1024];
-    let mut message = frame(false, OpCode::Binary, &piece);
-    for _ in 0..16 {
-        message.extend(frame(false, OpCode::Continuation, &piece));
-    }
-    message.extend(frame(true, OpCode::Continuation, b"!"));
-    let mut w = s.try_clone().unwrap();
-    let sender = std::thread::spawn(move || {
-        let _ = w.write_all(&message);
-    });
-    assert_eq!(close_code(&mut s), Some(1009));
-    sender.join().unwrap();
+    assert_eq!(send_oversized_message(&mut s, &[]), Some(1009));
     let metrics = String::from_utf8(get(&server, "/metrics").body).unwrap();
     let typed = metrics.lines().find(|l| l.starts_with("ringtty_pty_input_bytes_total")).unwrap();
     assert!(typed.ends_with(" 0"), "part of a refused message was typed: {typed}");
@@ -307,8 +296,14 @@ fn a_fragmented_ttyd_message_over_the_limit_closes_with_1009() {
     let mut s = upgrade(&server, "/ws");
     s.write_all(&frame(true, OpCode::Binary, br#"{"AuthToken":"","columns":80,"rows":24}"#)).unwrap();
     read_until(&mut s, "ready");
+    assert_eq!(send_oversized_message(&mut s, b"0"), Some(1009));
+}
+
+/// Sends a binary message of `prefix` and 17 fragments of 64 KiB (over the 1 MiB limit)
+/// from another thread, the server may stop reading it, and returns the close code seen.
+fn send_oversized_message(s: &mut TcpStream, prefix: &[u8]) -> Option<u16> {
     let piece = vec![b'x'; 64 * 1024];
-    let mut message = frame(false, OpCode::Binary, b"0");
+    let mut message = frame(false, OpCode::Binary, prefix);
     for _ in 0..17 {
         message.extend(frame(false, OpCode::Continuation, &piece));
     }
@@ -317,8 +312,9 @@ fn a_fragmented_ttyd_message_over_the_limit_closes_with_1009() {
     let sender = std::thread::spawn(move || {
         let _ = w.write_all(&message);
     });
-    assert_eq!(close_code(&mut s), Some(1009));
+    let code = close_code(s);
     sender.join().unwrap();
+    code
 }
 
 #[test]
