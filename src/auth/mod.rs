@@ -6,8 +6,10 @@
 //! configuration, so every case is a table test.
 #![forbid(unsafe_code)]
 
+mod admit;
 mod host;
 mod origin;
 
+pub use admit::{admit, Ask, Kind, Policy, Refusal};
 pub use host::{HostPolicy, HostRefusal};
 pub use origin::{normalize_origin, origin_allowed};

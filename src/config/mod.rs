@@ -87,11 +87,10 @@ pub struct Config {
     pub gid: Option<u32>,
     pub terminal: Terminal,
     pub sessions: Sessions,
-    /// `--allow-origin`, normalized.
-    pub allow_origins: Vec<String>,
-    /// The `Host` values answered: the bound address, localhost, loopback addresses,
-    /// `--allow-host` and the hosts of `--allow-origin`.
-    pub hosts: crate::auth::HostPolicy,
+    /// The admission point's policy: the `Host` values answered (the bound address,
+    /// localhost, loopback addresses, `--allow-host` and the hosts of `--allow-origin`)
+    /// and `--allow-origin`, normalized.
+    pub admission: crate::auth::Policy,
     /// The WebSocket echo endpoint's path (relative to the base path), if enabled.
     pub ws_echo: Option<String>,
     /// `--allow-embedding`: the web UI may be framed by other sites.
@@ -200,9 +199,11 @@ impl Config {
             ws_echo: ws_echo(a.ws_echo.clone())?,
             allow_embedding: a.allow_embedding,
             sessions,
-            hosts: hosts(&listen, &a.allow_host, &allow_origins)?,
+            admission: crate::auth::Policy {
+                hosts: hosts(&listen, &a.allow_host, &allow_origins)?,
+                allow_origins,
+            },
             listen,
-            allow_origins,
             notes,
         })
     }

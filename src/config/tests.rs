@@ -171,7 +171,7 @@ fn session_options() {
     assert_eq!((s.max_sessions, s.scrollback, s.window), (10, 2 << 20, 256 << 10));
     assert_eq!(s.detach_timeout, Duration::ZERO);
     assert_eq!(s.node_id.as_deref(), Some("n1"));
-    assert_eq!(c.allow_origins, vec!["https://ide.example.com".to_owned(), "*".to_owned()]);
+    assert_eq!(c.admission.allow_origins, vec!["https://ide.example.com".to_owned(), "*".to_owned()]);
     let table: &[(&[&str], &str)] = &[
         (&["--window", "2M"], "up to the scrollback"),
         (&["--window", "0"], "up to the scrollback"),
@@ -199,9 +199,9 @@ fn allow_host_and_allow_origin_names_pass_the_host_check() {
         parse(&["--allow-host", "term.example.com,10.1.2.3", "--allow-origin", "https://ide.example.com"])
             .unwrap();
     for ok in ["term.example.com", "10.1.2.3:7681", "ide.example.com", "localhost", "127.0.0.1"] {
-        assert_eq!(c.hosts.check(Some(ok.as_bytes())), Ok(()), "{ok}");
+        assert_eq!(c.admission.hosts.check(Some(ok.as_bytes())), Ok(()), "{ok}");
     }
-    assert!(c.hosts.check(Some(b"evil.example")).is_err());
+    assert!(c.admission.hosts.check(Some(b"evil.example")).is_err());
 }
 
 #[test]

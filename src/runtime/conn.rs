@@ -17,6 +17,7 @@ use tokio_uring::buf::BoundedBuf;
 
 use super::worker::{ConnHandle, Worker};
 use super::ws::{Ending, WsConfig};
+use crate::auth;
 use crate::http::{self, Head, HttpError, Parse, Request, Route};
 use crate::ws;
 
@@ -217,9 +218,9 @@ impl Conn {
             self.error(HttpError::Malformed.status(), HttpError::Malformed.reason(), &[]);
             return Err(Exit::Linger);
         };
-        // Before anything else, and before the request moves to another core: a name
-        // this server does not answer for is a DNS-rebinding page (auth::HostPolicy).
-        if let Err(refusal) = head.host {
+        // Before anything else, and before the request moves to another core: one
+        // admission point (the Host and origin checks), so no route can skip it.
+        if let Err(refusal) = head.admitted {
             self.error(refusal.status(), refusal.reason(), &[]);
             return Err(Exit::Linger);
         }
@@ -461,8 +462,8 @@ struct HeadFacts {
     expect_continue: bool,
     /// The core owning the session the request is about, when it is not this one.
     owner: Option<usize>,
-    /// The `Host` check's verdict.
-    host: Result<(), crate::auth::HostRefusal>,
+    /// The admission point's verdict (`auth::admit`).
+    admitted: Result<(), crate::auth::Refusal>,
 }
 
 /// Parses the complete head at the start of `buf`; `None` if it does not parse.
@@ -473,18 +474,25 @@ fn head_facts(w: &Worker, buf: &[u8]) -> Option<HeadFacts> {
     let Ok(Parse::Complete(req)) = http::parse(buf, &mut headers[..n], limits) else {
         return None;
     };
+    let route = http::route(req.method, req.path, &w.cfg.base_path, w.cfg.ws_echo.as_deref());
+    let kind = match route {
+        Route::Ttyd | Route::WsEcho | Route::Session(_, http::SessionPart::Ws) => auth::Kind::Upgrade,
+        _ if matches!(req.method, http::Method::Get | http::Method::Head) => auth::Kind::Read,
+        _ => auth::Kind::Change,
+    };
+    let ask = auth::Ask { kind, host: req.header("host"), origin: req.header("origin") };
     Some(HeadFacts {
         len: req.head_len,
         content_length: req.content_length,
         expect_continue: req.expect_continue,
-        owner: owning_core(w, &req),
-        host: w.cfg.hosts.check(req.header("host")),
+        owner: owning_core(w, route),
+        admitted: auth::admit(&ask, &w.cfg.admission),
     })
 }
 
 /// The core that owns the session a request is about, when it is not this one.
-fn owning_core(w: &Worker, req: &Request<'_>) -> Option<usize> {
-    let Route::Session(id, _) = http::route(req.method, req.path, &w.cfg.base_path, None) else {
+fn owning_core(w: &Worker, route: Route<'_>) -> Option<usize> {
+    let Route::Session(id, _) = route else {
         return None;
     };
     let core = crate::session::SessionId::parse(id, w.node.as_ref()).ok()?.core();
@@ -620,10 +628,6 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
         Route::Sessions | Route::Session(..)
             if req.method != http::Method::Get && req.method != http::Method::Head =>
         {
-            if !origin_ok(w, req) {
-                error_into(w, out, 403, ORIGIN_REFUSED, &[]);
-                return Next::Respond;
-            }
             if let Route::Session(id, part) = route {
                 let reply = super::api::session_call(w, req, part, id, body);
                 super::api::write(w, reply, keep_alive, head_only, out);
@@ -735,12 +739,6 @@ fn ttyd_command(w: &Worker, query: Option<&str>) -> Result<Vec<std::ffi::OsStrin
     Ok(argv)
 }
 
-const ORIGIN_REFUSED: &str = "origin not allowed; the server's operator can add it with --allow-origin";
-
-fn origin_ok(w: &Worker, req: &Request<'_>) -> bool {
-    crate::auth::origin_allowed(req.header("origin"), req.header("host"), &w.cfg.allow_origins)
-}
-
 /// `name=N` from a query string; `Ok(None)` when absent.
 fn query_u64(query: Option<&str>, name: &str) -> Result<Option<u64>, ()> {
     let Some(q) = query else { return Ok(None) };
@@ -767,10 +765,6 @@ fn upgrade(
     // comes from no browser; refusing it keeps one shape of handshake to reason about.
     if req.minor_version < 1 {
         error_into(w, out, 400, "a WebSocket upgrade needs HTTP/1.1", &[]);
-        return Next::Respond;
-    }
-    if !origin_ok(w, req) {
-        error_into(w, out, 403, ORIGIN_REFUSED, &[]);
         return Next::Respond;
     }
     match ws::accept_upgrade(req.method_str, req.header_pairs(), protocols) {
