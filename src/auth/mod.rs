@@ -6,8 +6,17 @@
 //! configuration, so every case is a table test.
 #![forbid(unsafe_code)]
 
+mod cidr;
 mod host;
 mod origin;
+mod password;
+mod ratelimit;
 
+pub use cidr::{Cidr, CidrError, CidrList, CidrListError};
 pub use host::{HostPolicy, HostRefusal};
 pub use origin::{normalize_origin, origin_allowed};
+pub use password::{
+    hash_line, iterations_ok, user_ok, Credentials, LineError, LineErrorKind, PlainCredential, PlainError,
+    DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS,
+};
+pub use ratelimit::{Buckets, ClientKey, Kind, Limiter, RateLimit, RateLimitError, RetryAfter};
