@@ -94,11 +94,18 @@ struct Entry {
 }
 
 /// The users of a credential file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     users: HashMap<String, Entry>,
     /// The largest iteration count: every verification costs this much.
     work: NonZeroU32,
+}
+
+/// Hashes stay out of logs: a `Debug` print shows how many users there are.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({} users)", self.users.len())
+    }
 }
 
 /// What an unknown user is checked against; no password derives to all zeros.
