@@ -16,7 +16,7 @@ pub use cidr::{Cidr, CidrError, CidrList, CidrListError};
 pub use host::{HostPolicy, HostRefusal};
 pub use origin::{normalize_origin, origin_allowed};
 pub use password::{
-    hash_line, iterations_ok, user_ok, Credentials, LineError, LineErrorKind, PlainCredential, PlainError,
-    DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS,
+    hash_line, iterations_ok, parse_basic, user_ok, Credentials, LineError, LineErrorKind, PlainCredential,
+    PlainError, DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS,
 };
 pub use ratelimit::{Buckets, ClientKey, Kind, Limiter, RateLimit, RateLimitError, RetryAfter};

@@ -266,27 +266,54 @@ impl PlainCredential {
     }
 }
 
-/// base64url without padding (RFC 4648 §5, §3.2), strict: no padding, no whitespace, and
-/// the unused low bits of the last character must be zero (one text per byte string).
-mod b64 {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// `Authorization: Basic BASE64(user:password)` (RFC 7617 §2; ttyd's `-c`, `curl -u`)
+/// -> (user, password). The scheme is case-insensitive (RFC 9110 §11.1); the base64 is
+/// the standard, padded one (RFC 4648 §4); the user ends at the first `:` and must be
+/// UTF-8. `None` for anything else, including a value over 1 KiB.
+pub fn parse_basic(value: &str) -> Option<(String, Vec<u8>)> {
+    if value.len() > 1024 {
+        return None;
+    }
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let token = rest.trim_matches(' ');
+    let unpadded = token.strip_suffix("==").or_else(|| token.strip_suffix('=')).unwrap_or(token);
+    if token.len() % 4 != 0 {
+        return None;
+    }
+    let decoded = b64::decode_in(unpadded, b64::STANDARD)?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let user = std::str::from_utf8(&decoded[..colon]).ok()?.to_owned();
+    Some((user, decoded[colon + 1..].to_vec()))
+}
 
+/// base64 (RFC 4648 §4 and §5's url-safe alphabet) without padding, strict: no
+/// padding, no whitespace, and the unused low bits of the last character must be zero
+/// (one text per byte string, §3.5).
+mod b64 {
+    pub const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    pub const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    /// base64url without padding.
     pub fn encode(bytes: &[u8]) -> String {
         let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
         for chunk in bytes.chunks(3) {
             let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
             for i in 0..=chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+                out.push(char::from(URL[(n >> (18 - 6 * i)) as usize & 63]));
             }
         }
         out
     }
 
-    fn value(c: u8) -> Option<u32> {
-        ALPHABET.iter().position(|&a| a == c).map(|v| v as u32)
+    /// base64url without padding.
+    pub fn decode(text: &str) -> Option<Vec<u8>> {
+        decode_in(text, URL)
     }
 
-    pub fn decode(text: &str) -> Option<Vec<u8>> {
+    pub fn decode_in(text: &str, alphabet: &[u8; 64]) -> Option<Vec<u8>> {
         let text = text.as_bytes();
         if text.len() % 4 == 1 {
             return None;
@@ -295,7 +322,8 @@ mod b64 {
         for chunk in text.chunks(4) {
             let mut n = 0u32;
             for (i, &c) in chunk.iter().enumerate() {
-                n |= value(c)? << (18 - 6 * i);
+                let v = alphabet.iter().position(|&a| a == c)? as u32;
+                n |= v << (18 - 6 * i);
             }
             let bytes = chunk.len() - 1;
             // Bits below the last whole byte must be zero (RFC 4648 §3.5, canonical).

@@ -152,3 +152,34 @@ fn plain_credentials_compare_user_and_password() {
     assert_eq!(PlainCredential::parse(":pass"), Err(PlainError::BadUser));
     assert_eq!(PlainCredential::parse("ad min:pass"), Err(PlainError::BadUser));
 }
+
+#[test]
+fn basic_authorization_values_parse() {
+    // base64("alice:pa:ss") and base64("bob:") made by coreutils base64.
+    for (value, user, password) in [
+        ("Basic YWxpY2U6cGE6c3M=", "alice", &b"pa:ss"[..]),
+        ("basic YWxpY2U6cGE6c3M=", "alice", b"pa:ss"),
+        ("BASIC   YWxpY2U6cGE6c3M=  ", "alice", b"pa:ss"),
+        ("Basic Ym9iOg==", "bob", b""),
+        ("Basic OnB3", "", b"pw"),
+        ("Basic w6k6/w==", "\u{e9}", b"\xff"),
+    ] {
+        assert_eq!(parse_basic(value), Some((user.to_owned(), password.to_vec())), "{value:?}");
+    }
+    for value in [
+        "",
+        "Basic",
+        "Basic ",
+        "Bearer YWxpY2U6cGE6c3M=",
+        "Basic YWxpY2U6cGE6c3M",    // padding missing
+        "Basic YWxpY2U6cGE6c3M==",  // too much padding
+        "Basic YWxpY2U6cGE6c3M=\t", // not a space
+        "Basic Ym9i",               // no colon
+        "Basic _-__",               // url-safe alphabet
+        "Basic /w==:",
+        "Basic /zpwdw==", // user is not UTF-8
+    ] {
+        assert_eq!(parse_basic(value), None, "{value:?}");
+    }
+    assert_eq!(parse_basic(&format!("Basic {}", "A".repeat(1100))), None);
+}
