@@ -41,7 +41,7 @@ static ALG: pbkdf2::Algorithm = pbkdf2::PBKDF2_HMAC_SHA256;
 pub enum LineErrorKind {
     /// Not `user:$pbkdf2-sha256$ITERATIONS$SALT$HASH`.
     Syntax,
-    /// A user name outside `A-Z a-z 0-9 . _ - @`, empty or longer than [`USER_MAX`].
+    /// A user name outside `A-Z a-z 0-9 . _ - @`, empty or longer than 64 bytes.
     BadUser,
     /// The user already has a line.
     DuplicateUser,
@@ -49,9 +49,9 @@ pub enum LineErrorKind {
     UnknownScheme,
     /// Not a number from [`MIN_ITERATIONS`] to [`MAX_ITERATIONS`].
     BadIterations,
-    /// Not base64url without padding, or not [`SALT_MIN`]..=[`SALT_MAX`] bytes.
+    /// Not base64url without padding, or not 16 to 64 bytes.
     BadSalt,
-    /// Not base64url without padding, or not [`HASH_LEN`] bytes.
+    /// Not base64url without padding, or not 32 bytes.
     BadHash,
 }
 
@@ -188,7 +188,7 @@ fn parse_line(line: &str) -> Result<(&str, Entry), LineErrorKind> {
     Ok((user, Entry { iterations, salt, hash }))
 }
 
-/// `A-Z a-z 0-9 . _ - @`, 1 to [`USER_MAX`] bytes.
+/// `A-Z a-z 0-9 . _ - @`, 1 to 64 bytes.
 pub fn user_ok(user: &str) -> bool {
     (1..=USER_MAX).contains(&user.len())
         && user.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_@".contains(&b))
