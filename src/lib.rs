@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod buf;
+pub mod cli_tools;
 pub mod config;
 pub mod http;
 #[macro_use]

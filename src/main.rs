@@ -9,6 +9,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     ringtty::log::install_panic_hook();
+    // Subcommands that are not the server (src/cli_tools/).
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|first| first == "hash-password") {
+        return ringtty::cli_tools::hash_password(args);
+    }
     let config = match Config::parse_from(std::env::args_os()) {
         Ok(Ok(config)) => config,
         Ok(Err(e)) => return startup_error(&e.to_string()),

@@ -16,7 +16,7 @@ use clap::{ArgAction, Parser};
     disable_version_flag = true,
     trailing_var_arg = true,
     after_help = "Options after COMMAND belong to COMMAND. Durations take a unit: 500ms, 10s, 5m, 1h \
-                  (a bare number is seconds)."
+                  (a bare number is seconds). `ringtty hash-password` prints a --credential-file line."
 )]
 pub struct Args {
     /// Port to listen on (0 = any free port; the chosen port is printed)
@@ -119,6 +119,26 @@ pub struct Args {
     /// Trust an auth proxy's header (not available yet; refused rather than ignored)
     #[arg(short = 'H', long = "auth-header", value_name = "NAME")]
     pub auth_header: Option<String>,
+
+    /// Users with PBKDF2 password hashes, one user:$pbkdf2-sha256$... per line, made by
+    /// `ringtty hash-password` (not available yet; refused rather than ignored)
+    #[arg(long = "credential-file", value_name = "FILE")]
+    pub credential_file: Option<PathBuf>,
+
+    /// Peers allowed to connect: CIDR ranges or addresses, comma-separated (not available
+    /// yet; refused rather than ignored)
+    #[arg(long = "allow-ip", value_name = "CIDR,...")]
+    pub allow_ip: Option<String>,
+
+    /// Proxies whose X-Forwarded-For and -H header are believed: CIDR ranges or addresses
+    /// (not available yet; refused rather than ignored)
+    #[arg(long = "trusted-proxy", value_name = "CIDR,...")]
+    pub trusted_proxy: Option<String>,
+
+    /// Requests per client IP (IPv6 per /64): N at once, N more per PERIOD, e.g. 10/s,
+    /// 600/m, 100/10s (not available yet; refused rather than ignored)
+    #[arg(long = "rate-limit", value_name = "N/PERIOD")]
+    pub rate_limit: Option<String>,
 
     /// TLS (not available yet; terminate TLS in a reverse proxy)
     #[arg(short = 'S', long)]

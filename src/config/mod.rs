@@ -1,6 +1,7 @@
 //! Raw flags -> a validated, typed [`Config`]. Every error is one line that says what is
 //! wrong and how to fix it; `main` prints it and exits non-zero.
 
+pub mod access;
 mod cli;
 #[cfg(test)]
 mod tests;
@@ -229,12 +230,23 @@ fn hosts(
 }
 
 /// Options whose feature this build does not have yet, and that must not be silently
-/// ignored because the operator relies on them for safety.
+/// ignored because the operator relies on them for safety. (The access options are
+/// parsed and checked by [`access::access`], ready for when they are enforced.)
 fn refuse_unbuilt(a: &Args) -> Result<(), ConfigError> {
-    if a.credential.is_some() || a.auth_header.is_some() {
-        return err("-c/--credential and -H/--auth-header are not available in this version yet; \
-                    refusing to start without the authentication you asked for (keep the default 127.0.0.1 bind \
-                    or put an authenticating proxy in front)");
+    let given = [
+        (a.credential.is_some(), "-c/--credential"),
+        (a.auth_header.is_some(), "-H/--auth-header"),
+        (a.credential_file.is_some(), "--credential-file"),
+        (a.allow_ip.is_some(), "--allow-ip"),
+        (a.trusted_proxy.is_some(), "--trusted-proxy"),
+        (a.rate_limit.is_some(), "--rate-limit"),
+    ];
+    if let Some((_, option)) = given.iter().find(|(on, _)| *on) {
+        return err(format!(
+            "{option} is not available in this version yet; refusing to start without the authentication \
+             or access control you asked for (keep the default 127.0.0.1 bind or put an authenticating \
+             proxy in front)"
+        ));
     }
     if a.ssl || a.ssl_cert.is_some() || a.ssl_key.is_some() || a.ssl_ca.is_some() {
         return err(

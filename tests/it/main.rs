@@ -1,6 +1,7 @@
 //! Integration tests: the real `ringtty` binary over real sockets, one test binary.
 mod children;
 mod common;
+mod hash_password;
 mod host;
 mod http;
 mod lifecycle;
