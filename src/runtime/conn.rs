@@ -47,6 +47,8 @@ pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
     let (slot, handle) = w.register(stream.raw_fd());
     let tcp = matches!(w.cfg.listen, crate::config::Listen::Tcp(_));
     let log = w.shared.access_log.as_ref().map(|_| Box::new(ConnLog::new(Peer::of(stream.raw_fd(), tcp))));
+    // An adopted connection's first bytes were read on the core that handed it over.
+    stream.tally.rx.set(buffered.len() as u64);
     let mut conn = Conn {
         log,
         moved: false,

@@ -54,6 +54,38 @@ impl Method {
     }
 }
 
+/// The longest path a record holds inline: `/api/sessions/ID/ws` with a node prefix and
+/// a short base path fits, so a typical request's record allocates nothing.
+const INLINE_PATH: usize = 96;
+
+/// A request's path: inline when short (most are), else on the heap.
+#[derive(Debug, Clone)]
+pub enum Path {
+    Inline { bytes: [u8; INLINE_PATH], len: u8 },
+    Heap(Box<str>),
+}
+
+impl From<&str> for Path {
+    fn from(s: &str) -> Path {
+        if s.len() > INLINE_PATH {
+            return Path::Heap(s.into());
+        }
+        let mut bytes = [0; INLINE_PATH];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Path::Inline { bytes, len: s.len() as u8 }
+    }
+}
+
+impl Path {
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Whole UTF-8 copied from a `&str`: never fails.
+            Path::Inline { bytes, len } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or(""),
+            Path::Heap(s) => s,
+        }
+    }
+}
+
 /// What a line is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -65,7 +97,8 @@ pub enum Event {
     WsEnd { close: Option<u16>, by_peer: bool },
 }
 
-/// One access-log line, as handed from a worker to the logger thread.
+/// One access-log line, as handed from a worker to the logger thread (about 300 bytes,
+/// no allocation unless the path is longer than 96 bytes).
 #[derive(Debug, Clone)]
 pub struct Record {
     pub event: Event,
@@ -78,7 +111,7 @@ pub struct Record {
     /// `None` when the request head never parsed (e.g. a 400 or a 408).
     pub method: Option<Method>,
     /// The path without its query string (percent-encoding as sent).
-    pub path: Option<Box<str>>,
+    pub path: Option<Path>,
     /// Whether the request had a query string. Its content is never logged: it may carry
     /// `?token=`.
     pub query: bool,
@@ -113,7 +146,7 @@ impl Record {
         out.extend_from_slice(b",\"method\":");
         json_str(out, self.method.as_ref().map(Method::as_str).as_deref());
         out.extend_from_slice(b",\"path\":");
-        json_str(out, self.path.as_deref());
+        json_str(out, self.path.as_ref().map(Path::as_str));
         let _ = write!(out, ",\"query\":{},\"status\":", self.query);
         json_num(out, self.status);
         if let Event::WsEnd { close, by_peer } = self.event {

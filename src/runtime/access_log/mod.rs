@@ -1,9 +1,9 @@
 //! The access log (`--access-log FILE|-`): one JSON line per HTTP request and one per
 //! WebSocket connection's end, written by a thread of its own.
 //!
-//! Workers never format or write a line. They hand a [`Record`] (a small struct: one
-//! allocation, the path) to the logger thread through a bounded channel with
-//! `try_send`; when the channel is full the record is dropped and counted
+//! Workers never format or write a line. They hand a [`Record`] (a plain struct, with
+//! no allocation for a path of up to 96 bytes) to the logger thread through a bounded
+//! channel with `try_send`; when the channel is full the record is dropped and counted
 //! (`ringtty_access_log_dropped_total`), so a slow or stuck disk never stalls a worker.
 //! The thread formats, writes through a `BufWriter`, flushes whenever it has caught up
 //! and at least once a second, and reopens the file when the supervisor asks (SIGHUP,
@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-pub use line::{Event, Method, Peer, Record};
+pub use line::{Event, Method, Path, Peer, Record};
 pub use thread::{start, Logger, Sink};
 
 use super::worker::Worker;
@@ -54,11 +54,11 @@ impl Tally {
 }
 
 /// The request being served on a connection, until its line is made.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     started: Instant,
     method: Option<Method>,
-    path: Option<Box<str>>,
+    path: Option<Path>,
     query: bool,
     session: Option<SessionId>,
     user: Option<Arc<str>>,
@@ -150,13 +150,17 @@ impl ConnLog {
             user: None,
             bytes_in: unparsed as u64,
         });
+        if status == Some(101) {
+            // The WebSocket's end line repeats the request's.
+            self.ws = Some((req.clone(), 0, 0));
+        }
         let record = Record {
             event: Event::Request,
             unix_ms: 0,
             peer: self.peer,
-            user: req.user.clone(),
+            user: req.user,
             method: req.method,
-            path: req.path.clone(),
+            path: req.path,
             query: req.query,
             status,
             bytes_in: req.bytes_in,
@@ -164,13 +168,12 @@ impl ConnLog {
             duration_us: 0,
             session: req.session,
         };
-        let started = req.started;
-        if status == Some(101) {
-            self.ws = Some((req, 0, 0));
-        }
-        self.queued.push((record, started));
         if out.len() <= self.mark {
-            self.written(w);
+            // Nothing of it waits in the output (written already, or there is none);
+            // earlier responses may still wait, and keep their lines until written.
+            finish_and_send(w, record, req.started, Instant::now(), unix_ms_now());
+        } else {
+            self.queued.push((record, req.started));
         }
     }
 
@@ -180,10 +183,8 @@ impl ConnLog {
             return;
         }
         let (now, unix_ms) = (Instant::now(), unix_ms_now());
-        for (mut record, started) in self.queued.drain(..) {
-            record.unix_ms = unix_ms;
-            record.duration_us = now.saturating_duration_since(started).as_micros() as u64;
-            send(w, record);
+        for (record, started) in self.queued.drain(..) {
+            finish_and_send(w, record, started, now, unix_ms);
         }
     }
 
@@ -258,6 +259,13 @@ pub(super) fn refused_at_capacity(w: &Worker, sock: &std::os::fd::OwnedFd, bytes
         duration_us: 0,
         session: None,
     };
+    send(w, record);
+}
+
+/// Stamps a request's line with the time its response was written, and sends it.
+fn finish_and_send(w: &Worker, mut record: Record, started: Instant, now: Instant, unix_ms: u64) {
+    record.unix_ms = unix_ms;
+    record.duration_us = now.saturating_duration_since(started).as_micros() as u64;
     send(w, record);
 }
 

@@ -170,6 +170,18 @@ fn a_close_frame_payload_gives_its_code_or_1005() {
 }
 
 #[test]
+fn paths_are_kept_whole_inline_or_on_the_heap() {
+    for len in [0, 1, INLINE_PATH_FOR_TESTS - 1, INLINE_PATH_FOR_TESTS, INLINE_PATH_FOR_TESTS + 1, 8192] {
+        let s: String = "/é".repeat(len).chars().take(len).collect();
+        let p = Path::from(s.as_str());
+        assert_eq!(p.as_str(), s);
+        assert_eq!(matches!(p, Path::Heap(_)), s.len() > INLINE_PATH_FOR_TESTS, "{len}");
+    }
+}
+
+const INLINE_PATH_FOR_TESTS: usize = 96;
+
+#[test]
 fn long_methods_are_cut_to_the_parsers_limit() {
     let m = Method::new("ABCDEFGHIJKLMNOPQRSTUVWXYZ");
     assert_eq!(m.as_str(), "ABCDEFGHIJKLMNOP");
