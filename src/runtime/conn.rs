@@ -1,7 +1,7 @@
 //! One HTTP/1.1 connection: read heads into a bounded buffer, answer pipelined requests
 //! in order, keep alive, and close on error, timeout or shutdown.
 //!
-//! Reads wait for readiness first and take the buffer only then (see `stream::Stream`), so a
+//! Reads wait for readiness first and take the buffer only then (see `Stream`), so a
 //! keep-alive connection between requests holds no buffer and a timed-out read loses
 //! nothing. Closing a connection starts with `shutdown(2)`, so the peer and any write
 //! still waiting on the stream see the end at once. An upgraded connection continues in
@@ -115,12 +115,8 @@ impl Drop for Conn {
 }
 
 impl Conn {
-    /// Serves one request. `Ok(true)`: keep the connection for another.
-    ///
-    /// The parsed head (an array of [`MAX_HEADERS`] borrowed headers, 4 KiB) is never
-    /// held across an `.await`: the head is parsed once for what the reads need and
-    /// again, synchronously, to dispatch. Parsing is cheap; a task that keeps 4 KiB per
-    /// idle or upgraded connection is not.
+    /// Serves one request. `Ok(true)`: keep the connection for another. With the
+    /// access log on, its line is made around it (see `access_log::ConnLog`).
     async fn request(&mut self) -> Result<bool, Exit> {
         let Some(log) = self.log.as_deref_mut() else { return self.serve_request().await };
         log.begin(self.out.len());
@@ -131,6 +127,12 @@ impl Conn {
         result
     }
 
+    /// [`request`](Self::request) itself.
+    ///
+    /// The parsed head (an array of [`MAX_HEADERS`] borrowed headers, 4 KiB) is never
+    /// held across an `.await`: the head is parsed once for what the reads need and
+    /// again, synchronously, to dispatch. Parsing is cheap; a task that keeps 4 KiB per
+    /// idle or upgraded connection is not.
     async fn serve_request(&mut self) -> Result<bool, Exit> {
         self.fill_head().await?;
         let limits = &self.w.cfg.http;
@@ -437,9 +439,15 @@ fn head_facts(w: &Worker, buf: &[u8], log: Option<&mut ConnLog>) -> Option<HeadF
         len: req.head_len,
         content_length: req.content_length,
         expect_continue: req.expect_continue,
-        owner: session.map(|id| id.core()).filter(|&core| core != w.index && core < w.shared.inboxes.len()),
+        owner: owning_core(w, session),
         admitted: auth::admit(&ask, &w.cfg.admission),
     })
+}
+
+/// The core that owns the session a request is about, when it is not this one.
+fn owning_core(w: &Worker, session: Option<crate::session::SessionId>) -> Option<usize> {
+    let core = session?.core();
+    (core != w.index && core < w.shared.inboxes.len()).then_some(core)
 }
 
 /// The session a request is about (its owner may be another core).
