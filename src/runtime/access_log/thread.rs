@@ -77,7 +77,8 @@ impl Logger {
     /// Asks the thread to reopen the file (logrotate moved it away).
     pub fn reopen(&self) {
         self.control.reopen.store(true, Relaxed);
-        // If the channel is full the thread is busy and sees the flag within a record.
+        // If the channel is full the thread is busy: it sees the flag when its current
+        // batch ends (within a second).
         let _ = self.tx.try_send(Msg::Wake);
     }
 
