@@ -148,6 +148,15 @@ pub fn dup(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
     Ok(rustix::io::fcntl_dupfd_cloexec(borrowed, 0)?)
 }
 
+/// The peer address of a TCP socket owned by a tokio-uring stream (which exposes only
+/// its raw fd); `None` if the kernel has none (the peer is gone) or it is not IP. The
+/// caller guarantees `fd` is open.
+pub fn peer_addr(fd: std::os::fd::RawFd) -> Option<std::net::SocketAddr> {
+    // SAFETY: the caller's stream owns `fd` for the duration of this call.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::net::getpeername(borrowed).ok().flatten().and_then(|a| a.try_into().ok())
+}
+
 /// Returns the calling thread's free allocator pages to the OS (`mi_collect`). mimalloc
 /// otherwise purges lazily, on a later allocation by the same thread, which an idle
 /// worker may not make for hours.

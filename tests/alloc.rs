@@ -96,7 +96,8 @@ fn main() {
     assert!(during <= 8, "{during} allocations for {frames} frames: the echo path allocates per frame");
     drop(server);
     session_output_frames();
-    println!("test result: ok. 2 passed; 0 failed");
+    http_requests();
+    println!("test result: ok. 3 passed; 0 failed");
 }
 
 /// PTY output of a session on each worker, each fanned out to two viewers: after
@@ -177,4 +178,57 @@ fn session_output_frames() {
         during <= 64,
         "{during} allocations for 40,000 forwarded frames: the output path allocates per frame"
     );
+}
+
+/// Keep-alive HTTP requests, with the access log off and on: the log adds no allocation
+/// per request (its record travels inline, short paths included), on the workers or on
+/// the logger thread (it formats into a reused buffer). The HTTP path itself allocates per request (an idle
+/// keep-alive connection gives its buffers up; io_uring operations), so the check is
+/// the difference.
+fn http_requests() {
+    use std::io::{Read, Write};
+    let dir = std::env::temp_dir().join(format!("ringtty-alloc-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let log = dir.join("access.log");
+    let mut counts = [0u64; 2];
+    for with_log in [false, true] {
+        let mut args = vec!["ringtty", "--threads", "1", "-p", "0", "-d", "warn"];
+        if with_log {
+            args.extend(["--access-log", log.to_str().unwrap()]);
+        }
+        let config = Config::parse_from(args).unwrap().unwrap();
+        let server = ringtty::runtime::start(config).expect("server starts");
+        let addr = server.display.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        let req = b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut round_trips = |n: usize| {
+            for _ in 0..n {
+                s.write_all(req).unwrap();
+                // The response is small and comes in one read; its end is the JSON's.
+                let mut got = 0;
+                while !buf[..got].ends_with(b"}") {
+                    got += s.read(&mut buf[got..]).unwrap();
+                }
+            }
+        };
+        round_trips(2_000);
+        // Let the logger thread catch up before counting.
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+        let before = ALLOCATIONS.load(Relaxed);
+        let n = 5_000;
+        round_trips(n);
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+        let during = ALLOCATIONS.load(Relaxed) - before;
+        println!(
+            "alloc: {n} keep-alive requests, access log {}: {during} server allocations",
+            if with_log { "on" } else { "off" }
+        );
+        counts[usize::from(with_log)] = during;
+        drop(server);
+    }
+    let [off, on] = counts;
+    assert!(on <= off + 64, "the access log costs {} allocations for 5000 requests", on.saturating_sub(off));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -211,6 +211,11 @@ pub struct Args {
     #[arg(long = "ws-echo", value_name = "PATH")]
     pub ws_echo: Option<String>,
 
+    /// Write one JSON line per HTTP request and per WebSocket connection's end to FILE
+    /// (appended; reopened on SIGHUP, for logrotate) or to stdout with -
+    #[arg(long = "access-log", value_name = "FILE|-")]
+    pub access_log: Option<PathBuf>,
+
     /// Open connections per worker; beyond it new connections get 503
     #[arg(long = "max-connections", default_value_t = 16384, value_name = "N")]
     pub max_connections: usize,

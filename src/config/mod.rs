@@ -96,8 +96,19 @@ pub struct Config {
     pub ws_echo: Option<String>,
     /// `--allow-embedding`: the web UI may be framed by other sites.
     pub allow_embedding: bool,
+    /// `--access-log`: where the access log goes, if anywhere.
+    pub access_log: Option<AccessLogTarget>,
     /// Notes for the startup log about accepted-but-ignored ttyd options.
     pub notes: Vec<&'static str>,
+}
+
+/// Where `--access-log` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    /// `-`: standard output, after the `Listening on` line.
+    Stdout,
+    /// A file, opened for appending (created if missing) and reopened on SIGHUP.
+    File(PathBuf),
 }
 
 /// A startup error: one line, with the fix.
@@ -204,6 +215,7 @@ impl Config {
                 hosts: hosts(&listen, &a.allow_host, &allow_origins)?,
                 allow_origins,
             },
+            access_log: access_log(a.access_log)?,
             listen,
             notes,
         })
@@ -227,6 +239,17 @@ fn hosts(
             allow_host.join(",")
         ))
     })
+}
+
+fn access_log(path: Option<PathBuf>) -> Result<Option<AccessLogTarget>, ConfigError> {
+    match path {
+        None => Ok(None),
+        Some(p) if p.as_os_str() == "-" => Ok(Some(AccessLogTarget::Stdout)),
+        Some(p) if p.as_os_str().is_empty() => {
+            err("--access-log \"\": give a file path (e.g. /var/log/ringtty/access.log) or - for stdout")
+        }
+        Some(p) => Ok(Some(AccessLogTarget::File(p))),
+    }
 }
 
 /// Options whose feature this build does not have yet, and that must not be silently

@@ -11,7 +11,7 @@ mod request;
 mod response;
 mod route;
 
-pub use date::HttpDate;
+pub use date::{civil_from_days, HttpDate};
 pub use request::{parse, query_values, tokens, Method, Parse, Request, MAX_METHOD_BYTES};
 pub use response::{json_error, reason_phrase, Head, CONTINUE};
 pub use route::{route, Route, SessionPart};

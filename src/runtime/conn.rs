@@ -1,123 +1,24 @@
 //! One HTTP/1.1 connection: read heads into a bounded buffer, answer pipelined requests
 //! in order, keep alive, and close on error, timeout or shutdown.
 //!
-//! Reads wait for readiness first and take the buffer only then (see [`Stream`]), so a
+//! Reads wait for readiness first and take the buffer only then (see `Stream`), so a
 //! keep-alive connection between requests holds no buffer and a timed-out read loses
 //! nothing. Closing a connection starts with `shutdown(2)`, so the peer and any write
 //! still waiting on the stream see the end at once. An upgraded connection continues in
 //! a task of its own, sized for the WebSocket (see `serve_with`).
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio::io::unix::AsyncFd;
 use tokio::time::timeout;
-use tokio_uring::buf::BoundedBuf;
 
+use super::access_log::{ConnLog, Peer};
+use super::stream::Stream;
 use super::worker::{ConnHandle, Worker};
 use super::ws::{Ending, WsConfig};
 use crate::auth;
 use crate::http::{self, Head, HttpError, Parse, Request, Route};
 use crate::ws;
-
-/// A connection's socket, TCP or unix; both are plain byte streams to us.
-///
-/// Reads are readiness-based: wait until the reactor says the socket is readable, only
-/// then find a buffer, and `read(2)` into it. So an idle connection holds no read buffer
-/// (an io_uring read would pin one per connection until data came), a read can be
-/// abandoned (timeouts, `select!`) without losing data, and a keystroke costs one
-/// `epoll_wait` wake-up and one `read(2)`. Session output goes out with non-blocking
-/// `writev(2)`s, waiting for writability when the socket is full; other writes (HTTP
-/// responses, control frames) are io_uring writes.
-pub struct Stream {
-    /// Read readiness from the worker's reactor. Declared before `io`, so it is dropped
-    /// (deregistered) before `io` closes the descriptor.
-    ready: AsyncFd<crate::sys::StreamFd>,
-    io: Io,
-}
-
-enum Io {
-    Tcp(tokio_uring::net::TcpStream),
-    Unix(tokio_uring::net::UnixStream),
-}
-
-impl Stream {
-    /// Wraps an accepted (or adopted) non-blocking socket.
-    pub(super) fn new(sock: OwnedFd, tcp: bool) -> std::io::Result<Stream> {
-        let io = if tcp {
-            Io::Tcp(tokio_uring::net::TcpStream::from_std(sock.into()))
-        } else {
-            Io::Unix(tokio_uring::net::UnixStream::from_std(sock.into()))
-        };
-        let fd = match &io {
-            Io::Tcp(s) => s.as_raw_fd(),
-            Io::Unix(s) => s.as_raw_fd(),
-        };
-        // SAFETY: `io` owns `fd` and closes it only when dropped, after `ready`.
-        let ready = unsafe { crate::sys::register_stream_fd(fd) }?;
-        Ok(Stream { ready, io })
-    }
-
-    /// Waits until the socket is readable, then makes sure `buf` has room for `room`
-    /// more bytes and reads at most that many. `Ok(0)` is end of stream. Cancel-safe:
-    /// nothing is read until the read itself, which does not wait.
-    pub(super) async fn read(&self, buf: &mut Vec<u8>, room: usize) -> std::io::Result<usize> {
-        self.read_into(buf, room, Vec::new).await
-    }
-
-    /// [`read`](Self::read), replacing a `buf` without capacity by `fresh()` once the
-    /// socket is readable (a buffer from the worker's stock).
-    pub(super) async fn read_into(
-        &self,
-        buf: &mut Vec<u8>,
-        room: usize,
-        fresh: impl Fn() -> Vec<u8>,
-    ) -> std::io::Result<usize> {
-        debug_assert!(room > 0);
-        loop {
-            let mut guard = self.ready.readable().await?;
-            if buf.capacity() == 0 {
-                *buf = fresh();
-            }
-            if buf.capacity() - buf.len() < room {
-                buf.reserve_exact(room);
-            }
-            match crate::sys::read_spare(guard.get_inner(), buf, room) {
-                Ok(n) => {
-                    // A short read emptied the socket: wait for the next edge rather than
-                    // spend a read(2) on EAGAIN (tokio's own streams do the same).
-                    if n > 0 && n < room {
-                        guard.clear_ready();
-                    }
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Waits until a write may make progress after one returned `WouldBlock`.
-    pub(super) async fn writable(&self) -> std::io::Result<()> {
-        let mut guard = self.ready.writable().await?;
-        // The write that follows finds out whether there is room; if not, the next
-        // edge (the kernel freeing send buffer space) sets readiness again.
-        guard.clear_ready();
-        Ok(())
-    }
-
-    pub(super) async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {
-        match &self.io {
-            Io::Tcp(s) => s.write_all(buf).await,
-            Io::Unix(s) => s.write_all(buf).await,
-        }
-    }
-
-    pub(super) fn raw_fd(&self) -> RawFd {
-        self.ready.get_ref().as_raw_fd()
-    }
-}
 
 /// Why the connection loop stops.
 enum Exit {
@@ -144,7 +45,12 @@ pub async fn serve(w: Rc<Worker>, stream: Stream) {
 /// that handed it over).
 pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
     let (slot, handle) = w.register(stream.raw_fd());
+    let tcp = matches!(w.cfg.listen, crate::config::Listen::Tcp(_));
+    let log = w.shared.access_log.as_ref().map(|_| Box::new(ConnLog::new(Peer::of(stream.raw_fd(), tcp))));
+    // An adopted connection's first bytes were read on the core that handed it over.
+    stream.tally.rx.set(buffered.len() as u64);
     let mut conn = Conn {
+        log,
         moved: false,
         // Allocated by the first read, once the socket is readable.
         buf: buffered,
@@ -167,6 +73,9 @@ pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
                 tokio_uring::spawn(async move {
                     let exit = conn.upgraded(endpoint).await;
                     conn.close(exit).await;
+                    if let Some(log) = conn.log.as_deref_mut() {
+                        log.ws_end(&conn.w, &conn.stream.tally);
+                    }
                 });
                 return;
             }
@@ -189,6 +98,8 @@ struct Conn {
     out: Vec<u8>,
     /// A body that did not fit in `buf`.
     body: Vec<u8>,
+    /// The access log's state for this connection; `None` when the log is off.
+    log: Option<Box<ConnLog>>,
 }
 
 impl Drop for Conn {
@@ -204,16 +115,28 @@ impl Drop for Conn {
 }
 
 impl Conn {
-    /// Serves one request. `Ok(true)`: keep the connection for another.
+    /// Serves one request. `Ok(true)`: keep the connection for another. With the
+    /// access log on, its line is made around it (see `access_log::ConnLog`).
+    async fn request(&mut self) -> Result<bool, Exit> {
+        let Some(log) = self.log.as_deref_mut() else { return self.serve_request().await };
+        log.begin(self.out.len());
+        let result = self.serve_request().await;
+        if let Some(log) = self.log.as_deref_mut() {
+            log.end(&self.w, &self.out, self.buf.len(), self.moved);
+        }
+        result
+    }
+
+    /// [`request`](Self::request) itself.
     ///
     /// The parsed head (an array of [`MAX_HEADERS`] borrowed headers, 4 KiB) is never
     /// held across an `.await`: the head is parsed once for what the reads need and
     /// again, synchronously, to dispatch. Parsing is cheap; a task that keeps 4 KiB per
     /// idle or upgraded connection is not.
-    async fn request(&mut self) -> Result<bool, Exit> {
+    async fn serve_request(&mut self) -> Result<bool, Exit> {
         self.fill_head().await?;
         let limits = &self.w.cfg.http;
-        let Some(head) = head_facts(&self.w, &self.buf) else {
+        let Some(head) = head_facts(&self.w, &self.buf, self.log.as_deref_mut()) else {
             // fill_head returned only once this parse completes.
             self.error(HttpError::Malformed.status(), HttpError::Malformed.reason(), &[]);
             return Err(Exit::Linger);
@@ -221,6 +144,7 @@ impl Conn {
         // Before anything else, and before the request moves to another core: one
         // admission point (the Host and origin checks), so no route can skip it.
         if let Err(refusal) = head.admitted {
+            self.w.stats().request_denied(refusal);
             self.error(refusal.status(), refusal.reason(), &[]);
             return Err(Exit::Linger);
         }
@@ -238,7 +162,7 @@ impl Conn {
         if !in_buf {
             if head.expect_continue {
                 self.out.extend_from_slice(http::CONTINUE);
-                write_out(&self.w, &self.stream, &mut self.out).await?;
+                self.flush().await?;
             }
             self.body.clear();
             self.body.extend_from_slice(&self.buf[head.len..]);
@@ -247,6 +171,7 @@ impl Conn {
         }
         let body = if in_buf { &self.buf[head.len..head.len + cl] } else { &self.body[..] };
         let (next, keep_alive) = {
+            let limits = &self.w.cfg.http;
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let n = limits.max_headers.min(MAX_HEADERS);
             let Ok(Parse::Complete(req)) = http::parse(&self.buf, &mut headers[..n], limits) else {
@@ -387,6 +312,9 @@ impl Conn {
             return Exit::Now;
         }
         let leftover = std::mem::take(&mut self.buf);
+        if let Some(log) = self.log.as_deref_mut() {
+            log.upgraded(&self.stream.tally, leftover.len());
+        }
         self.out = Vec::new();
         let ending = match endpoint {
             Upgrade::Echo => {
@@ -400,7 +328,21 @@ impl Conn {
                 // Boxed (once per connection): its wait for the first message and the
                 // spawn make it the largest endpoint, and every connection's future
                 // would be as large.
-                Box::pin(super::ttyd::serve(&self.w, &self.stream, &self.handle, leftover, cfg, argv)).await
+                let sid = std::cell::Cell::new(None);
+                let ending = Box::pin(super::ttyd::serve(
+                    &self.w,
+                    &self.stream,
+                    &self.handle,
+                    leftover,
+                    cfg,
+                    argv,
+                    &sid,
+                ))
+                .await;
+                if let Some(log) = self.log.as_deref_mut() {
+                    log.ws_session(sid.get());
+                }
+                ending
             }
             Upgrade::Session(live, since) => {
                 let cfg =
@@ -433,7 +375,15 @@ impl Conn {
     }
 
     async fn flush(&mut self) -> Result<(), Exit> {
-        write_out(&self.w, &self.stream, &mut self.out).await
+        let Some(log) = self.log.as_deref_mut() else {
+            return write_out(&self.w, &self.stream, &mut self.out).await;
+        };
+        log.flushing(&self.out);
+        let written = write_out(&self.w, &self.stream, &mut self.out).await;
+        if let Some(log) = self.log.as_deref_mut() {
+            log.written(&self.w);
+        }
+        written
     }
 
     /// After an error response: stop sending, read and discard what the client is still
@@ -467,7 +417,7 @@ struct HeadFacts {
 }
 
 /// Parses the complete head at the start of `buf`; `None` if it does not parse.
-fn head_facts(w: &Worker, buf: &[u8]) -> Option<HeadFacts> {
+fn head_facts(w: &Worker, buf: &[u8], log: Option<&mut ConnLog>) -> Option<HeadFacts> {
     let limits = &w.cfg.http;
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let n = limits.max_headers.min(MAX_HEADERS);
@@ -481,22 +431,29 @@ fn head_facts(w: &Worker, buf: &[u8]) -> Option<HeadFacts> {
         _ => auth::Kind::Change,
     };
     let ask = auth::Ask { kind, host: req.header("host"), origin: req.header("origin") };
+    let session = session_id(w, route);
+    if let Some(log) = log {
+        log.head(&req, session);
+    }
     Some(HeadFacts {
         len: req.head_len,
         content_length: req.content_length,
         expect_continue: req.expect_continue,
-        owner: owning_core(w, route),
+        owner: owning_core(w, session),
         admitted: auth::admit(&ask, &w.cfg.admission),
     })
 }
 
 /// The core that owns the session a request is about, when it is not this one.
-fn owning_core(w: &Worker, route: Route<'_>) -> Option<usize> {
-    let Route::Session(id, _) = route else {
-        return None;
-    };
-    let core = crate::session::SessionId::parse(id, w.node.as_ref()).ok()?.core();
+fn owning_core(w: &Worker, session: Option<crate::session::SessionId>) -> Option<usize> {
+    let core = session?.core();
     (core != w.index && core < w.shared.inboxes.len()).then_some(core)
+}
+
+/// The session a request is about (its owner may be another core).
+fn session_id(w: &Worker, route: Route<'_>) -> Option<crate::session::SessionId> {
+    let Route::Session(id, _) = route else { return None };
+    crate::session::SessionId::parse(id, w.node.as_ref()).ok()
 }
 
 /// The header array's size; `Limits::max_headers` may lower it, never raise it.

@@ -5,6 +5,7 @@
 //! printed and bind errors are startup errors), starts one worker per CPU, then waits
 //! for SIGTERM/SIGINT or a worker's death. Workers never share per-connection state.
 
+mod access_log;
 mod api;
 mod conn;
 mod fds;
@@ -12,6 +13,7 @@ mod listen;
 mod outbox;
 mod session;
 mod stats;
+mod stream;
 mod ttyd;
 mod worker;
 mod ws;
@@ -63,10 +65,12 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot switch to -u/-g ids: {e}; run as root or drop -u/-g"))?;
         info!("running as uid {:?} gid {:?}", cfg.uid, cfg.gid);
     }
+    let access_log = open_access_log(&cfg)?;
     info!("listening on {}", listeners.display);
-    // The one line on stdout: scripts and tests read the address (and the port of -p 0).
+    // The first line on stdout (`--access-log -` follows it): scripts and tests read the
+    // address (and the port of -p 0).
     println!("Listening on {}", listeners.display);
-    let server = start_workers(Arc::new(cfg), listeners, defaults, max_conns)?;
+    let server = start_workers(Arc::new(cfg), listeners, defaults, max_conns, access_log)?;
     Ok(server.wait())
 }
 
@@ -93,7 +97,15 @@ pub fn start(cfg: Config) -> Result<Server, String> {
         crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
     let max_conns = connection_cap(&cfg);
     let listeners = listen::bind(&cfg)?;
-    start_workers(Arc::new(cfg), listeners, defaults, max_conns)
+    let access_log = open_access_log(&cfg)?;
+    start_workers(Arc::new(cfg), listeners, defaults, max_conns, access_log)
+}
+
+/// Opens `--access-log` and starts its thread. After the privileges were dropped: a
+/// file the server could open but not reopen after a rotation is a startup error, not a
+/// surprise at the first SIGHUP.
+fn open_access_log(cfg: &Config) -> Result<Option<(access_log::Logger, access_log::Sink)>, String> {
+    cfg.access_log.as_ref().map(access_log::start).transpose()
 }
 
 /// A running server: its workers, and what the supervisor needs to stop them.
@@ -107,6 +119,8 @@ pub struct Server {
     shared: Arc<Shared>,
     /// For a last wait on the signals to the ended sessions' processes before exiting.
     spawner: crate::pty::Spawner,
+    /// The access log's thread, when `--access-log` is given.
+    access_log: Option<access_log::Logger>,
 }
 
 fn start_workers(
@@ -114,6 +128,7 @@ fn start_workers(
     listeners: listen::Listeners,
     defaults: crate::pty::ChildDefaults,
     max_conns: usize,
+    access_log: Option<(access_log::Logger, access_log::Sink)>,
 ) -> Result<Server, String> {
     let site = crate::web::Site::new(cfg.terminal.index.as_deref(), cfg.allow_embedding)?;
     let spawner = crate::pty::Spawner::new(crate::pty::SpawnerConfig::new(defaults))
@@ -121,7 +136,8 @@ fn start_workers(
     let cpus = worker_cpus(&cfg);
     let (inboxes, mut inbox_rx): (Vec<_>, Vec<_>) = cpus.iter().map(|_| mpsc::unbounded_channel()).unzip();
     inbox_rx.reverse();
-    let shared = Arc::new(Shared::new(cpus.iter().copied(), inboxes.into(), &cfg, site));
+    let (logger, sink) = access_log.unzip();
+    let shared = Arc::new(Shared::new(cpus.iter().copied(), inboxes.into(), &cfg, site, sink));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (exit_tx, exits) = mpsc::unbounded_channel();
     let fault_injection = std::env::var_os("RINGTTY_FAULT_INJECTION").is_some_and(|v| v == "1");
@@ -149,13 +165,22 @@ fn start_workers(
         }
         running += 1;
     }
-    Ok(Server { display: listeners.display, cfg, shutdown, exits, running, shared, spawner })
+    Ok(Server {
+        display: listeners.display,
+        cfg,
+        shutdown,
+        exits,
+        running,
+        shared,
+        spawner,
+        access_log: logger,
+    })
 }
 
 impl Server {
     /// Supervises until SIGTERM/SIGINT or a worker's death, then shuts down within a
     /// bounded time. Returns the process's exit status.
-    pub fn wait(self) -> ExitCode {
+    pub fn wait(mut self) -> ExitCode {
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -168,7 +193,11 @@ impl Server {
             Listen::Tcp(_) => None,
         };
         let spawner = self.spawner.clone();
-        let code = rt.block_on(self.supervise());
+        let logger = self.access_log.take();
+        let code = rt.block_on(self.supervise(logger.as_ref()));
+        if let Some(logger) = logger {
+            logger.finish(Duration::from_secs(1));
+        }
         // The sessions' commands are gone; what else ran in their terminal sessions is
         // being killed by the reaper thread, which dies with the process.
         spawner.flush(Duration::from_secs(1));
@@ -178,22 +207,45 @@ impl Server {
         code
     }
 
-    async fn supervise(mut self) -> ExitCode {
+    async fn supervise(mut self, logger: Option<&access_log::Logger>) -> ExitCode {
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
         else {
             error!("cannot install SIGTERM/SIGINT handlers");
             return ExitCode::FAILURE;
         };
-        let mut failed = false;
-        tokio::select! {
-            _ = term.recv() => info!("SIGTERM: shutting down"),
-            _ = int.recv() => info!("SIGINT: shutting down"),
-            _ = self.shared.stop.notified() => info!("stopping as asked (-o/-q)"),
-            exit = self.exits.recv() => {
-                self.running -= 1;
-                failed |= report(exit);
-                tokio::time::sleep(DEGRADED_WINDOW).await;
+        // SIGHUP reopens the access log (logrotate). Caught only with a log file: without
+        // one it keeps its default action (the server ends, as before).
+        let reopens = self.cfg.access_log.as_ref().is_some_and(access_log::Logger::reopens);
+        let mut hup = match reopens {
+            true => {
+                Some(signal(SignalKind::hangup()).map_err(|e| error!("cannot install a SIGHUP handler: {e}")))
             }
+            false => None,
+        }
+        .and_then(Result::ok);
+        if hup.is_some() {
+            info!("access log: SIGHUP reopens it");
+        }
+        let mut failed = false;
+        loop {
+            tokio::select! {
+                _ = term.recv() => info!("SIGTERM: shutting down"),
+                _ = int.recv() => info!("SIGINT: shutting down"),
+                _ = self.shared.stop.notified() => info!("stopping as asked (-o/-q)"),
+                exit = self.exits.recv() => {
+                    self.running -= 1;
+                    failed |= report(exit);
+                    tokio::time::sleep(DEGRADED_WINDOW).await;
+                }
+                _ = hangup(&mut hup) => {
+                    info!("SIGHUP: reopening the access log");
+                    if let Some(logger) = logger {
+                        logger.reopen();
+                    }
+                    continue;
+                }
+            }
+            break;
         }
         let _ = self.shutdown.send(true);
         let deadline = tokio::time::sleep(self.cfg.shutdown_timeout + Duration::from_secs(2));
@@ -219,6 +271,16 @@ impl Server {
         } else {
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// The next SIGHUP, or never when it is not caught.
+async fn hangup(hup: &mut Option<tokio::signal::unix::Signal>) {
+    match hup {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -31,6 +31,9 @@ pub struct WorkerStats {
     gaps: AtomicU64,
     pty_pauses: AtomicU64,
     reclaimed: AtomicU64,
+    denied_host: AtomicU64,
+    denied_origin: AtomicU64,
+    access_log_dropped: AtomicU64,
 }
 
 impl WorkerStats {
@@ -55,6 +58,9 @@ impl WorkerStats {
             gaps: AtomicU64::new(0),
             pty_pauses: AtomicU64::new(0),
             reclaimed: AtomicU64::new(0),
+            denied_host: AtomicU64::new(0),
+            denied_origin: AtomicU64::new(0),
+            access_log_dropped: AtomicU64::new(0),
         }
     }
 
@@ -120,6 +126,19 @@ impl WorkerStats {
     pub fn reclaimed(&self, bytes: usize) {
         Self::bump(&self.reclaimed, bytes as u64);
     }
+    /// A request refused by the admission point (`auth::admit`).
+    pub fn request_denied(&self, refusal: crate::auth::Refusal) {
+        match refusal {
+            crate::auth::Refusal::Host(_) => Self::bump(&self.denied_host, 1),
+            crate::auth::Refusal::Origin => Self::bump(&self.denied_origin, 1),
+        }
+        // Issue 12: authentication failures (401) and rate limiting (429) get their
+        // own counters here when those features land.
+    }
+    /// An access-log line dropped because the logger thread's channel was full.
+    pub fn access_log_dropped(&self) {
+        Self::bump(&self.access_log_dropped, 1);
+    }
     /// Called by the worker thread's exit guard (from any unwinding path).
     pub fn set_dead(&self) {
         self.alive.store(false, Relaxed);
@@ -155,6 +174,8 @@ pub struct Shared {
     pub config_json: String,
     /// The web UI's pages and assets (or the `-I` page).
     pub site: crate::web::Site,
+    /// The access log's channel, when `--access-log` is given.
+    pub access_log: Option<super::access_log::Sink>,
 }
 
 /// What the web UI needs to know: `GET /api/config`.
@@ -180,6 +201,7 @@ impl Shared {
         inboxes: Box<[tokio::sync::mpsc::UnboundedSender<super::worker::CrossCore>]>,
         cfg: &crate::config::Config,
         site: crate::web::Site,
+        access_log: Option<super::access_log::Sink>,
     ) -> Shared {
         let options = cfg.terminal.client_options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let ttyd_preferences = crate::protocol::ttyd::preferences_json(options);
@@ -187,6 +209,7 @@ impl Shared {
             config_json: config_json(cfg, &ttyd_preferences),
             ttyd_preferences,
             site,
+            access_log,
             inboxes,
             workers: cpus.map(WorkerStats::new).collect(),
             started: Instant::now(),
@@ -232,7 +255,7 @@ impl Shared {
         let _ = writeln!(s, "# TYPE ringtty_uptime_seconds gauge");
         let _ = writeln!(s, "ringtty_uptime_seconds {}", now.duration_since(self.started).as_secs_f64());
         type Get = fn(&WorkerStats) -> u64;
-        let families: [(&str, &str, &str, Get); 17] = [
+        let families: [(&str, &str, &str, Get); 18] = [
             ("ringtty_worker_alive", "gauge", "1 while the worker thread runs.", |w| u64::from(w.alive())),
             ("ringtty_connections", "gauge", "Open connections.", |w| w.connections.load(Relaxed)),
             ("ringtty_connections_accepted_total", "counter", "Connections accepted.", |w| {
@@ -292,6 +315,12 @@ impl Shared {
                 "Scrollback memory given up to the core's budget (--core-memory).",
                 |w| w.reclaimed.load(Relaxed),
             ),
+            (
+                "ringtty_access_log_dropped_total",
+                "counter",
+                "Access-log lines dropped because the logger thread could not keep up.",
+                |w| w.access_log_dropped.load(Relaxed),
+            ),
         ];
         for (name, kind, help, get) in families {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -299,6 +328,17 @@ impl Shared {
                 let _ = writeln!(s, "{name}{{worker=\"{i}\"}} {}", get(w));
             }
         }
+        let name = "ringtty_requests_denied_total";
+        let _ = writeln!(
+            s,
+            "# HELP {name} Requests refused by the admission point, by reason.\n# TYPE {name} counter"
+        );
+        for (i, w) in self.workers.iter().enumerate() {
+            for (reason, c) in [("host", &w.denied_host), ("origin", &w.denied_origin)] {
+                let _ = writeln!(s, "{name}{{worker=\"{i}\",reason=\"{reason}\"}} {}", c.load(Relaxed));
+            }
+        }
+        // Issue 12: `ringtty_auth_failures_total` and `ringtty_rate_limited_total` go here.
         let name = "ringtty_http_responses_total";
         let _ = writeln!(s, "# HELP {name} HTTP responses by status code.\n# TYPE {name} counter");
         for (i, w) in self.workers.iter().enumerate() {

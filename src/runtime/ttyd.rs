@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio::time::timeout;
 
 use super::api::{self, StartOpts};
-use super::conn::Stream;
 use super::session::Live;
+use super::stream::Stream;
 use super::worker::{ConnHandle, Worker};
 use super::ws::{self as rws, Ending, Out, Outbox, Reader, Refusal, WsConfig};
 use crate::protocol::ttyd::{self, TtydClientMsg, TtydInit, TtydServerMsg};
@@ -38,6 +38,7 @@ pub async fn serve(
     leftover: Vec<u8>,
     cfg: WsConfig,
     argv: Vec<OsString>,
+    session: &std::cell::Cell<Option<crate::session::SessionId>>,
 ) -> Ending {
     let Some(slot) = rws::ClientSlot::claim(w) else {
         return rws::refuse(w, stream, CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
@@ -105,6 +106,7 @@ pub async fn serve(
             return send_queued(w, stream, &outbox).await;
         }
     };
+    session.set(Some(live.id));
     let attached = live.state.borrow_mut().attach(w.now(), w.cfg.terminal.writable, None);
     let Ok((client, hello)) = attached else {
         live.terminate(w);
@@ -197,6 +199,7 @@ fn control(w: &Worker, live: &Live, client: ClientId, bytes: &[u8]) -> Result<()
 async fn send_queued(w: &Worker, stream: &Stream, outbox: &Outbox) -> Ending {
     while let Some(out) = outbox.pop() {
         let sent = rws::write_bytes(w, stream, out.bytes()).await;
+        rws::note_close(stream, &out);
         outbox.written(out);
         if sent.is_err() {
             return Ending::Done;

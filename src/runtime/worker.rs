@@ -13,10 +13,11 @@ use rustix::net::SocketFlags;
 use slab::Slab;
 use tokio::sync::{mpsc, watch, Notify};
 
-use super::conn::{self, Stream};
+use super::conn;
 use super::fds::{FdPressure, ACCEPT_PAUSE};
 use super::session::Live;
 use super::stats::{Shared, WorkerStats};
+use super::stream::Stream;
 use crate::buf::Stock;
 use crate::config::{Config, Listen};
 use crate::http::HttpDate;
@@ -519,6 +520,7 @@ pub(super) fn reject_at_capacity(w: &Worker, sock: OwnedFd) {
     let _ = rustix::net::shutdown(&sock, rustix::net::Shutdown::Write);
     w.stats().conn_rejected();
     w.stats().response(503);
+    super::access_log::refused_at_capacity(w, &sock, out.len(), matches!(w.cfg.listen, Listen::Tcp(_)));
 }
 
 /// Graceful shutdown of this worker: idle connections close now, busy ones after their

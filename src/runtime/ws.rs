@@ -4,7 +4,7 @@
 //! not two tasks. They meet in an [`Outbox`], which is bounded by memory: a peer that
 //! sends faster than it reads stops being read.
 //!
-//! Reads are readiness-based (see `conn::Stream`): an idle client holds no read buffer.
+//! Reads are readiness-based (see `stream::Stream`): an idle client holds no read buffer.
 //! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF; when
 //! either side ends, the other ends with it.
 
@@ -19,9 +19,9 @@ use tokio::time::timeout;
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::conn::Stream;
 pub(super) use super::outbox::{Out, Outbox};
 use super::session::Live;
+use super::stream::Stream;
 use super::worker::{ConnHandle, Worker, READ_BUF};
 use crate::buf::Buf;
 use crate::protocol::ClientMsg;
@@ -404,6 +404,7 @@ fn detach(w: &Worker, live: &Live, client: ClientId) {
 /// Closes a just-upgraded connection with `code` before any session traffic.
 pub(super) async fn refuse(w: &Worker, stream: &Stream, code: CloseCode, reason: &str) -> Ending {
     let frame = ControlFrame::close(Some(code), reason);
+    stream.tally.close_written(frame.payload(), true);
     let _ = timeout(WRITE_TIMEOUT, stream.write_all(frame.as_bytes().to_vec())).await;
     w.stats().bytes_out(frame.as_bytes().len());
     Ending::Failed
@@ -694,6 +695,7 @@ enum Sent {
 /// Writes one outbox item; after a close frame, decides how the connection ends.
 async fn send_out(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &Outbox, out: Out) -> Sent {
     let sent = write_bytes(w, stream, out.bytes()).await;
+    note_close(stream, &out);
     // Message buffers go back to the reader for reuse: nothing is allocated per frame.
     let close = outbox.written(out);
     if sent.is_err() {
@@ -707,6 +709,13 @@ async fn send_out(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &Out
         crate::sys::shutdown(handle.fd);
     }
     Sent::Stop
+}
+
+/// Notes a close frame for the access log once it was (or failed to be) written.
+pub(super) fn note_close(stream: &Stream, out: &Out) {
+    if let Out::Close { frame, ours } = out {
+        stream.tally.close_written(frame.payload(), *ours);
+    }
 }
 
 /// Sends the queued frames: a non-blocking `writev(2)` of up to `MAX_BATCH` shared
@@ -727,6 +736,7 @@ async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Resu
         match written {
             Ok(n) => {
                 w.stats().bytes_out(n);
+                stream.tally.tx.set(stream.tally.tx.get() + n as u64);
                 advance(iov, n);
             }
             Err(e) => wait_for_room(stream, e).await?,
@@ -742,6 +752,7 @@ pub(super) async fn write_bytes(w: &Worker, stream: &Stream, mut bytes: &[u8]) -
         match crate::sys::writev(stream.raw_fd(), &[std::io::IoSlice::new(bytes)]) {
             Ok(n) => {
                 w.stats().bytes_out(n);
+                stream.tally.tx.set(stream.tally.tx.get() + n as u64);
                 bytes = &bytes[n..];
             }
             Err(e) => wait_for_room(stream, e).await?,

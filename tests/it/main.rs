@@ -1,4 +1,5 @@
 //! Integration tests: the real `ringtty` binary over real sockets, one test binary.
+mod access_log;
 mod children;
 mod common;
 mod hash_password;
