@@ -190,15 +190,16 @@ fn check(token: &[u8], key: &Key, now: u64) -> Result<Claims, Reason> {
 }
 
 /// The three segments of `header.payload.signature`, or `None` unless there are exactly
-/// two dots. (Counting first is a loop the compiler vectorizes; the two searches then
-/// cover only the header and the signature.)
+/// two dots. (The searches from each end cover the short header and signature;
+/// `contains` on bytes is a fast memchr over the payload.)
 fn segments(token: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    if token.iter().filter(|&&b| b == b'.').count() != 2 {
-        return None;
-    }
     let first = token.iter().position(|&b| b == b'.')?;
     let last = token.iter().rposition(|&b| b == b'.')?;
-    Some((&token[..first], token.get(first + 1..last)?, &token[last + 1..]))
+    let payload = token.get(first + 1..last)?;
+    if payload.contains(&b'.') {
+        return None;
+    }
+    Some((&token[..first], payload, &token[last + 1..]))
 }
 
 /// RFC 7515 §4.1.1: `alg` "MUST be present"; we accept only `HS256`. §4.1.11: a `crit`
