@@ -1,24 +1,29 @@
-//! Who may do what: the `Host` check (DNS rebinding) and the origin check (CSRF and
-//! cross-site WebSocket hijacking) today; tokens, credentials and address allow-lists
-//! as they land.
+//! Who may do what: the `Host` check (DNS rebinding), the origin check (CSRF and
+//! cross-site WebSocket hijacking) and HS256 tokens today; credentials and address
+//! allow-lists as they land.
 //!
-//! Pure: no IO, no clock. Decisions are plain functions of the request's headers and the
-//! configuration, so every case is a table test.
+//! Pure: no IO, no clock. Decisions are plain functions of the request's headers, the
+//! configuration and the time passed in, so every case is a table test.
 #![forbid(unsafe_code)]
 
 mod admit;
+mod base64url;
 mod cidr;
 mod host;
+mod jwt;
 mod origin;
 mod password;
 mod ratelimit;
+mod secret;
 
 pub use admit::{admit, Ask, Kind, Policy, Refusal};
 pub use cidr::{Cidr, CidrError, CidrList, CidrListError};
 pub use host::{HostPolicy, HostRefusal};
+pub use jwt::{sign, verify, Claims, Key, Mode, Unauthorized, LEEWAY_SECS, MAX_TOKEN_LEN};
 pub use origin::{normalize_origin, origin_allowed};
 pub use password::{
     hash_line, iterations_ok, parse_basic, user_ok, Credentials, LineError, LineErrorKind, PlainCredential,
     PlainError, DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS,
 };
 pub use ratelimit::{Buckets, ClientKey, LimitKind, Limiter, RateLimit, RateLimitError, RetryAfter};
+pub use secret::{secret_from_file, SecretRefusal, MAX_SECRET_FILE_LEN, MIN_SECRET_LEN};

@@ -150,6 +150,12 @@ pub struct Args {
     #[arg(short = 'A', long = "ssl-ca", hide = true)]
     pub ssl_ca: Option<PathBuf>,
 
+    /// HMAC key for tokens: a file of at least 32 bytes that only its owner may read or
+    /// write (one trailing newline is not part of the key) [default: a random key per
+    /// start]
+    #[arg(long = "auth-secret-file", value_name = "FILE")]
+    pub auth_secret_file: Option<PathBuf>,
+
     /// Host names accepted besides the bound address, localhost and loopback addresses
     /// (comma-separated; the DNS-rebinding defence; * = any, when a proxy checks Host)
     #[arg(long = "allow-host", value_name = "NAME,...", value_delimiter = ',')]
@@ -251,4 +257,40 @@ pub struct Args {
     /// The command to run in each terminal, with its arguments
     #[arg(value_name = "COMMAND", num_args = 0..)]
     pub command: Vec<OsString>,
+}
+
+/// `ringtty token ...`: mint one token with the server's secret file (SPEC §6). Only the
+/// very first argument names the subcommand; see [`super::is_token_command`].
+#[derive(Debug, Parser)]
+#[command(
+    name = "ringtty token",
+    bin_name = "ringtty token",
+    about = "Print one token (an HS256 JWT) signed with the server's --auth-secret-file.",
+    disable_version_flag = true
+)]
+pub struct TokenArgs {
+    /// The user the token names (claim `sub`)
+    #[arg(long, value_name = "USER")]
+    pub sub: Option<String>,
+
+    /// ro: watch only; rw: may also type where the server lets clients (-W)
+    /// [default: rw, or ro with --session]
+    #[arg(long, value_name = "ro|rw")]
+    pub mode: Option<String>,
+
+    /// Limit the token to one session, for a share link (claim `sid`)
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+
+    /// How long the token is valid (500ms rounds up to 1s)
+    #[arg(long, default_value = "1h", value_name = "DUR")]
+    pub ttl: String,
+
+    /// The token sees and controls every user's sessions (claim `admin`)
+    #[arg(long)]
+    pub admin: bool,
+
+    /// The server's secret file (required: the same FILE as `ringtty --auth-secret-file`)
+    #[arg(long = "auth-secret-file", value_name = "FILE")]
+    pub auth_secret_file: Option<PathBuf>,
 }

@@ -3,8 +3,10 @@
 
 pub mod access;
 mod cli;
+mod secret;
 #[cfg(test)]
 mod tests;
+mod token;
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -12,7 +14,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cli::Args;
+pub use cli::{Args, TokenArgs};
+pub use token::{is_token_command, TokenRequest};
 
 use crate::http::Limits;
 use crate::log::Level;
@@ -65,7 +68,8 @@ pub struct Sessions {
     pub core_memory: Option<usize>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+// Not `PartialEq`: the token key cannot be compared (ring keeps it opaque).
+#[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Listen,
     pub threads: NonZeroUsize,
@@ -84,6 +88,11 @@ pub struct Config {
     pub max_connections: usize,
     pub shutdown_timeout: Duration,
     pub no_auth: bool,
+    /// The key tokens are signed and verified with: from `--auth-secret-file`, else
+    /// random for this run. Nothing checks tokens yet (SECURITY.md).
+    pub auth_key: crate::auth::Key,
+    /// `--auth-secret-file`, when the key came from one.
+    pub auth_secret_file: Option<PathBuf>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub terminal: Terminal,
@@ -169,6 +178,10 @@ impl Config {
         if a.browser {
             notes.push("-B/--browser is ignored: a server has no browser to open");
         }
+        if a.auth_secret_file.is_some() {
+            // Until the admission point checks tokens: nobody should believe they are on.
+            notes.push("--auth-secret-file: the key is loaded, but this version checks no token yet");
+        }
         let allow_origins = a
             .allow_origin
             .iter()
@@ -192,6 +205,8 @@ impl Config {
             max_connections: a.max_connections,
             shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,
             no_auth: a.no_auth,
+            auth_key: secret::key(a.auth_secret_file.as_deref())?,
+            auth_secret_file: a.auth_secret_file,
             uid: a.uid,
             gid: a.gid,
             terminal: Terminal {

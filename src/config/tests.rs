@@ -227,3 +227,148 @@ fn the_default_window_follows_a_smaller_scrollback() {
     let c = parse(&["bash"]).unwrap();
     assert_eq!(c.sessions.window, 1 << 20);
 }
+
+/// A secret file in the temp directory, unique to this test process and `name`.
+fn secret_file(name: &str, contents: &[u8], mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!("ringtty-test-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+#[test]
+fn auth_secret_file_gives_the_key_and_its_absence_a_random_one() {
+    let path = secret_file("config-key", b"0123456789abcdef0123456789abcdef\n", 0o600);
+    let c = parse(&["--auth-secret-file", path.to_str().unwrap()]).unwrap();
+    assert_eq!(c.auth_secret_file.as_deref(), Some(path.as_path()));
+    let token =
+        crate::auth::sign(&crate::auth::Claims { exp: 100, ..claims() }, &crate::auth::Key::new(SECRET));
+    assert!(crate::auth::verify(token.as_bytes(), &c.auth_key, 50).is_ok());
+    // Without a file: a key of its own each start.
+    let random = parse(&[]).unwrap();
+    assert_eq!(random.auth_secret_file, None);
+    assert!(crate::auth::verify(token.as_bytes(), &random.auth_key, 50).is_err());
+    let other = parse(&[]).unwrap();
+    let token = crate::auth::sign(&crate::auth::Claims { exp: 100, ..claims() }, &random.auth_key);
+    assert!(crate::auth::verify(token.as_bytes(), &other.auth_key, 50).is_err());
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn auth_secret_file_refusals_are_one_line_with_the_fix() {
+    let exposed = secret_file("exposed", SECRET, 0o640);
+    let short = secret_file("short", b"too short\n", 0o600);
+    let missing = std::env::temp_dir().join("ringtty-test-no-such-secret");
+    for (path, says) in [(&exposed, "chmod 600"), (&short, "fewer than 32"), (&missing, "cannot read it")] {
+        let e = parse(&["--auth-secret-file", path.to_str().unwrap()]).unwrap_err().0;
+        assert!(e.contains(says) && !e.contains('\n'), "{e}");
+        let e = token(&["--auth-secret-file", path.to_str().unwrap()]).unwrap_err().0;
+        assert!(e.contains(says) && !e.contains('\n'), "{e}");
+    }
+    std::fs::remove_file(exposed).unwrap();
+    std::fs::remove_file(short).unwrap();
+}
+
+fn claims() -> crate::auth::Claims {
+    crate::auth::Claims {
+        sub: None,
+        mode: crate::auth::Mode::Ro,
+        sid: None,
+        admin: false,
+        exp: 0,
+        nbf: None,
+        iat: None,
+        jti: None,
+    }
+}
+
+fn token(args: &[&str]) -> Result<TokenRequest, ConfigError> {
+    let argv = std::iter::once("token").chain(args.iter().copied());
+    TokenRequest::parse_from(argv).expect("clap accepts the syntax")
+}
+
+#[test]
+fn token_is_a_subcommand_only_as_the_first_argument() {
+    let argv = |args: &[&str]| args.iter().map(OsString::from).collect::<Vec<_>>();
+    assert!(is_token_command(&argv(&["ringtty", "token"])));
+    assert!(is_token_command(&argv(&["ringtty", "token", "--sub", "a"])));
+    for not in [
+        &["ringtty"][..],
+        &["ringtty", "--", "token"],
+        &["ringtty", "-W", "token"],
+        &["ringtty", "tokens"],
+        &["ringtty", "bash", "token"],
+    ] {
+        assert!(!is_token_command(&argv(not)), "{not:?}");
+    }
+    // And then `token` is the COMMAND, as ttyd would run it.
+    for args in [&["--", "token"][..], &["-W", "token", "--sub", "x"]] {
+        let c = parse(args).unwrap();
+        assert_eq!(c.terminal.command.first().and_then(|s| s.to_str()), Some("token"), "{args:?}");
+    }
+}
+
+#[test]
+fn token_requests_and_their_claims() {
+    use crate::auth::Mode;
+    let path = secret_file("token-key", SECRET, 0o600);
+    let file = path.to_str().unwrap();
+    /// Arguments, then the claims they give: sub, mode, sid, admin, ttl.
+    type Case<'a> = (&'a [&'a str], Option<&'a str>, Mode, Option<&'a str>, bool, u64);
+    let cases: &[Case] = &[
+        (&[], None, Mode::Rw, None, false, 3600),
+        (&["--sub", "alice"], Some("alice"), Mode::Rw, None, false, 3600),
+        (&["--mode", "ro", "--ttl", "10m"], None, Mode::Ro, None, false, 600),
+        (&["--session", "n1.AAabcdefghijklmnop"], None, Mode::Ro, Some("n1.AAabcdefghijklmnop"), false, 3600),
+        (&["--session", "s", "--mode", "rw"], None, Mode::Rw, Some("s"), false, 3600),
+        (&["--admin", "--sub", "root", "--ttl", "7d"], Some("root"), Mode::Rw, None, true, 7 * 86_400),
+        (&["--ttl", "1500ms"], None, Mode::Rw, None, false, 2),
+        (&["--ttl", "90"], None, Mode::Rw, None, false, 90),
+    ];
+    for &(args, sub, mode, sid, admin, ttl) in cases {
+        let argv: Vec<&str> = args.iter().copied().chain(["--auth-secret-file", file]).collect();
+        let r = token(&argv).unwrap();
+        let c = r.claims(1_000);
+        assert_eq!(
+            (c.sub.as_deref(), c.mode, c.sid.as_deref(), c.admin),
+            (sub, mode, sid, admin),
+            "{args:?}"
+        );
+        assert_eq!(
+            (c.iat, c.exp, c.nbf, c.jti.as_deref()),
+            (Some(1_000), 1_000 + ttl, None, None),
+            "{args:?}"
+        );
+        let minted = r.mint(1_000);
+        assert_eq!(crate::auth::verify(minted.as_bytes(), &crate::auth::Key::new(SECRET), 1_000), Ok(c));
+    }
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn token_refusals_are_one_line() {
+    let path = secret_file("token-refusals", SECRET, 0o600);
+    let file = path.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--mode", "RW"], "--mode RW: give ro or rw"),
+        (&["--mode", "admin"], "give ro or rw"),
+        (&["--ttl", "0"], "--ttl 0"),
+        (&["--ttl", "forever"], "--ttl forever"),
+        (&["--sub", ""], "--sub"),
+        (&["--sub", "a\nb"], "--sub"),
+        (&["--session", ""], "--session"),
+        (&["--session", "a b"], "--session"),
+        (&["--session", "s", "--admin"], "--admin with --session"),
+    ];
+    for &(args, says) in cases {
+        let argv: Vec<&str> = args.iter().copied().chain(["--auth-secret-file", file]).collect();
+        let e = token(&argv).unwrap_err().0;
+        assert!(e.contains(says) && !e.contains('\n'), "{args:?}: {e}");
+    }
+    let e = token(&["--sub", "alice"]).unwrap_err().0;
+    assert!(e.contains("needs --auth-secret-file") && !e.contains('\n'), "{e}");
+    std::fs::remove_file(path).unwrap();
+}

@@ -10,6 +10,7 @@ mod limits;
 mod replies;
 mod roles;
 mod sessions;
+mod token;
 mod ttyd;
 mod ws;
 mod ws_abuse;
