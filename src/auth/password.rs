@@ -283,56 +283,43 @@ pub fn parse_basic(value: &str) -> Option<(String, Vec<u8>)> {
     if token.len() % 4 != 0 {
         return None;
     }
-    let decoded = b64::decode_in(unpadded, b64::STANDARD)?;
+    let decoded = b64::decode_standard(unpadded)?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     let user = std::str::from_utf8(&decoded[..colon]).ok()?.to_owned();
     Some((user, decoded[colon + 1..].to_vec()))
 }
 
-/// base64 (RFC 4648 §4 and §5's url-safe alphabet) without padding, strict: no
-/// padding, no whitespace, and the unused low bits of the last character must be zero
-/// (one text per byte string, §3.5).
+/// The credential line's salt and hash use the JWTs' strict, unpadded url-safe base64
+/// ([`auth::base64url`](super::base64url)); `Basic` uses the standard alphabet, whose
+/// two other digits are mapped onto it (a url-safe digit there is refused).
 mod b64 {
-    pub const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    pub const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    use super::super::base64url;
 
-    /// base64url without padding.
     pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-            for i in 0..=chunk.len() {
-                out.push(char::from(URL[(n >> (18 - 6 * i)) as usize & 63]));
-            }
-        }
-        out
+        let mut text = String::new();
+        base64url::encode_into(bytes, &mut text);
+        text
     }
 
-    /// base64url without padding.
     pub fn decode(text: &str) -> Option<Vec<u8>> {
-        decode_in(text, URL)
+        let mut out = vec![0; base64url::decoded_len(text.len())?];
+        let n = base64url::decode(text.as_bytes(), &mut out)?;
+        out.truncate(n);
+        Some(out)
     }
 
-    pub fn decode_in(text: &str, alphabet: &[u8; 64]) -> Option<Vec<u8>> {
-        let text = text.as_bytes();
-        if text.len() % 4 == 1 {
-            return None;
-        }
-        let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
-        for chunk in text.chunks(4) {
-            let mut n = 0u32;
-            for (i, &c) in chunk.iter().enumerate() {
-                let v = alphabet.iter().position(|&a| a == c)? as u32;
-                n |= v << (18 - 6 * i);
-            }
-            let bytes = chunk.len() - 1;
-            // Bits below the last whole byte must be zero (RFC 4648 §3.5, canonical).
-            if n & ((1 << (24 - 8 * bytes)) - 1) != 0 {
-                return None;
-            }
-            out.extend_from_slice(&n.to_be_bytes()[1..=bytes]);
-        }
-        Some(out)
+    /// RFC 4648 §4's alphabet, padding already removed.
+    pub fn decode_standard(text: &str) -> Option<Vec<u8>> {
+        let url: String = text
+            .chars()
+            .map(|c| match c {
+                '+' => Some('-'),
+                '/' => Some('_'),
+                '-' | '_' => None,
+                c => Some(c),
+            })
+            .collect::<Option<_>>()?;
+        decode(&url)
     }
 }
 

@@ -1,7 +1,44 @@
-//! Subcommands that are not the server: `ringtty hash-password`. `main` dispatches on
-//! the first argument before the server's command line is parsed, so `ringtty
-//! hash-password` never runs a COMMAND of that name (`ringtty -- hash-password` does).
+//! Subcommands that are not the server: `ringtty token` and `ringtty hash-password`.
+//! `main` dispatches on the first argument before the server's command line is parsed,
+//! so neither name ever runs as a COMMAND there (`ringtty -- token` runs a program
+//! named `token`).
+
+use std::ffi::OsString;
+use std::process::ExitCode;
 
 mod hash_password;
+mod token;
 
 pub use hash_password::hash_password;
+pub use token::token;
+
+/// The subcommand `argv` (program name first) asks for: its very first argument only.
+pub fn subcommand(argv: &[OsString]) -> Option<&'static str> {
+    ["token", "hash-password"].into_iter().find(|name| argv.get(1).is_some_and(|a| a == *name))
+}
+
+/// Runs the subcommand `argv` asks for, if any.
+pub fn dispatch(argv: &[OsString]) -> Option<ExitCode> {
+    match subcommand(argv)? {
+        "token" => Some(token(&argv[1..])),
+        _ => Some(hash_password(argv[2..].iter().cloned())),
+    }
+}
+
+/// clap's syntax errors, reduced to one line with the way out; `--help` and `--version`
+/// print and succeed.
+pub fn clap_exit(e: &clap::Error, help: &str) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.kind().as_str().map_or_else(|| e.to_string(), |_| e.render().to_string());
+    let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+    fail(&format!("{first}; run `{help}` for the options"))
+}
+
+/// A one-line error on stderr and exit status 2, as every startup error.
+pub fn fail(message: &str) -> ExitCode {
+    eprintln!("ringtty: {message}");
+    ExitCode::from(2)
+}

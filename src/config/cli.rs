@@ -260,7 +260,7 @@ pub struct Args {
 }
 
 /// `ringtty token ...`: mint one token with the server's secret file (SPEC §6). Only the
-/// very first argument names the subcommand; see [`super::is_token_command`].
+/// very first argument names the subcommand; see [`crate::cli_tools::subcommand`].
 #[derive(Debug, Parser)]
 #[command(
     name = "ringtty token",

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use cli::{Args, TokenArgs};
-pub use token::{is_token_command, TokenRequest};
+pub use token::TokenRequest;
 
 use crate::http::Limits;
 use crate::log::Level;

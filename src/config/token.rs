@@ -12,11 +12,6 @@ use crate::auth::{sign, Claims, Key, Mode};
 /// The longest `--sub`: a user name, not a document.
 const MAX_SUB_LEN: usize = 128;
 
-/// Whether `argv` (program name first) asks for `ringtty token`.
-pub fn is_token_command(argv: &[OsString]) -> bool {
-    argv.get(1).is_some_and(|a| a == "token")
-}
-
 /// A token to mint: every claim but the times, which [`claims`](Self::claims) adds.
 #[derive(Debug, Clone)]
 pub struct TokenRequest {
