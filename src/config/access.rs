@@ -47,7 +47,7 @@ pub fn access(a: &Args) -> Result<Access, ConfigError> {
     })
 }
 
-fn cidrs(flag: &str, list: &str) -> Result<CidrList, ConfigError> {
+pub(super) fn cidrs(flag: &str, list: &str) -> Result<CidrList, ConfigError> {
     CidrList::parse(list).or_else(|e| err(format!("{flag}: {e}")))
 }
 
@@ -169,7 +169,6 @@ mod tests {
             &["-c", "admin:pw"][..],
             &["-H", "X-User"],
             &["--credential-file", users.to_str().unwrap()],
-            &["--allow-ip", "10.0.0.0/8"],
             &["--trusted-proxy", "127.0.0.1"],
             &["--rate-limit", "10/s"],
         ] {
@@ -178,5 +177,17 @@ mod tests {
             assert!(e.0.contains(args[0]) && e.0.contains("not available"), "{args:?}: {e}");
         }
         let _ = std::fs::remove_dir_all(users.parent().unwrap());
+    }
+
+    #[test]
+    fn allow_ip_is_enforced_for_tcp_and_refused_for_a_unix_socket() {
+        let parse = |args: &[&str]| {
+            super::super::Config::parse_from(std::iter::once("ringtty").chain(args.iter().copied())).unwrap()
+        };
+        let c = parse(&["--allow-ip", "127.0.0.1,10.0.0.0/8"]).unwrap();
+        assert!(c.allow_ip.unwrap().contains("10.9.8.7".parse().unwrap()));
+        let e = parse(&["--allow-ip", "127.0.0.1", "-i", "/tmp/x.sock"]).unwrap_err();
+        assert!(e.0.contains("--allow-ip") && e.0.contains("unix"), "{e}");
+        assert!(parse(&["--allow-ip", "10.0.0.1/8"]).unwrap_err().0.contains("--allow-ip"));
     }
 }

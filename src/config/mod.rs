@@ -88,6 +88,9 @@ pub struct Config {
     pub max_connections: usize,
     pub shutdown_timeout: Duration,
     pub no_auth: bool,
+    /// `--allow-ip`: TCP peers outside these ranges are closed at accept, before a byte
+    /// is read.
+    pub allow_ip: Option<crate::auth::CidrList>,
     /// The key tokens are signed and verified with: from `--auth-secret-file`, else
     /// random for this run. Nothing checks tokens yet (SECURITY.md).
     pub auth_key: crate::auth::Key,
@@ -149,6 +152,10 @@ impl Config {
     pub fn from_args(a: Args) -> Result<Config, ConfigError> {
         refuse_unbuilt(&a)?;
         let listen = listen(&a)?;
+        let allow_ip = a.allow_ip.as_deref().map(|l| access::cidrs("--allow-ip", l)).transpose()?;
+        if allow_ip.is_some() && matches!(listen, Listen::Unix { .. }) {
+            return err("--allow-ip applies to TCP peers; a unix socket's are limited by its mode and -U");
+        }
         let cpus = affinity_cpus()?;
         let threads = match a.threads {
             None => NonZeroUsize::new(cpus.len()).unwrap_or(NonZeroUsize::MIN),
@@ -205,6 +212,7 @@ impl Config {
             max_connections: a.max_connections,
             shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,
             no_auth: a.no_auth,
+            allow_ip,
             auth_key: secret::key(a.auth_secret_file.as_deref())?,
             auth_secret_file: a.auth_secret_file,
             uid: a.uid,
@@ -275,7 +283,6 @@ fn refuse_unbuilt(a: &Args) -> Result<(), ConfigError> {
         (a.credential.is_some(), "-c/--credential"),
         (a.auth_header.is_some(), "-H/--auth-header"),
         (a.credential_file.is_some(), "--credential-file"),
-        (a.allow_ip.is_some(), "--allow-ip"),
         (a.trusted_proxy.is_some(), "--trusted-proxy"),
         (a.rate_limit.is_some(), "--rate-limit"),
     ];

@@ -33,6 +33,8 @@ pub struct WorkerStats {
     reclaimed: AtomicU64,
     denied_host: AtomicU64,
     denied_origin: AtomicU64,
+    /// Connections closed at accept: peers outside `--allow-ip`.
+    refused_peers: AtomicU64,
     access_log_dropped: AtomicU64,
 }
 
@@ -60,6 +62,7 @@ impl WorkerStats {
             reclaimed: AtomicU64::new(0),
             denied_host: AtomicU64::new(0),
             denied_origin: AtomicU64::new(0),
+            refused_peers: AtomicU64::new(0),
             access_log_dropped: AtomicU64::new(0),
         }
     }
@@ -134,6 +137,10 @@ impl WorkerStats {
         }
         // Issue 12: authentication failures (401) and rate limiting (429) get their
         // own counters here when those features land.
+    }
+    /// A connection closed at accept: its peer is outside `--allow-ip`.
+    pub fn peer_refused(&self) {
+        Self::bump(&self.refused_peers, 1);
     }
     /// An access-log line dropped because the logger thread's channel was full.
     pub fn access_log_dropped(&self) {
@@ -337,6 +344,14 @@ impl Shared {
             for (reason, c) in [("host", &w.denied_host), ("origin", &w.denied_origin)] {
                 let _ = writeln!(s, "{name}{{worker=\"{i}\",reason=\"{reason}\"}} {}", c.load(Relaxed));
             }
+        }
+        let name = "ringtty_peers_refused_total";
+        let _ = writeln!(
+            s,
+            "# HELP {name} Connections closed at accept, before a byte was read: peers outside --allow-ip.\n# TYPE {name} counter"
+        );
+        for (i, w) in self.workers.iter().enumerate() {
+            let _ = writeln!(s, "{name}{{worker=\"{i}\"}} {}", w.refused_peers.load(Relaxed));
         }
         // Issue 12: `ringtty_auth_failures_total` and `ringtty_rate_limited_total` go here.
         let name = "ringtty_http_responses_total";

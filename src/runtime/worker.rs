@@ -456,8 +456,9 @@ enum Accepted {
 /// Accepts what is pending, up to a batch.
 fn accept_batch(w: &Rc<Worker>, listener: &OwnedFd) -> Accepted {
     for _ in 0..ACCEPT_BATCH {
-        match rustix::net::accept_with(listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
-            Ok(sock) => admit(w, sock),
+        match accept_one(w, listener) {
+            Ok(Some(sock)) => admit(w, sock),
+            Ok(None) => w.stats().peer_refused(),
             Err(rustix::io::Errno::AGAIN) => return Accepted::All,
             Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => continue,
             Err(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOBUFS) => {
@@ -470,6 +471,19 @@ fn accept_batch(w: &Rc<Worker>, listener: &OwnedFd) -> Accepted {
         }
     }
     Accepted::Batch
+}
+
+/// Accepts one connection. `Ok(None)`: a peer outside `--allow-ip`, closed at once,
+/// before a byte is read or written (the address comes with the accept itself, and only
+/// when the list is set).
+fn accept_one(w: &Worker, listener: &OwnedFd) -> rustix::io::Result<Option<OwnedFd>> {
+    let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+    let Some(allowed) = &w.cfg.allow_ip else {
+        return rustix::net::accept_with(listener, flags).map(Some);
+    };
+    let (sock, peer) = rustix::net::acceptfrom_with(listener, flags)?;
+    let ip = peer.and_then(|a| std::net::SocketAddr::try_from(a).ok()).map(|a| a.ip());
+    Ok(ip.is_some_and(|ip| allowed.contains(ip)).then_some(sock))
 }
 
 fn admit(w: &Rc<Worker>, sock: OwnedFd) {

@@ -1,7 +1,7 @@
 //! Resource limits under pressure: the open-file limit, slow request bodies, the session
 //! limit, and who may connect to a unix socket.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
@@ -199,4 +199,33 @@ fn a_unix_socket_is_for_its_owner_whatever_the_umask() {
     // SAFETY: getuid/getgid cannot fail.
     let owner = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
     assert_eq!(socket_mode_under_umask_000(&["-U", &owner]), 0o660);
+}
+
+/// A TCP connection to `addr` from the local address `from` (a loopback alias).
+fn connect_from(from: std::net::IpAddr, addr: &str) -> std::net::TcpStream {
+    use rustix::net::{AddressFamily, SocketType};
+    let sock = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    rustix::net::bind(&sock, &std::net::SocketAddr::new(from, 0)).unwrap();
+    let to: std::net::SocketAddr = addr.parse().unwrap();
+    rustix::net::connect(&sock, &to).unwrap();
+    let s = std::net::TcpStream::from(sock);
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s
+}
+
+#[test]
+fn a_peer_outside_allow_ip_is_closed_before_a_byte_is_read() {
+    let server = Server::start(&["--threads", "1", "--allow-ip", "127.0.0.1/32", "-P", "0"]);
+    let mut outsider = connect_from("127.0.0.2".parse().unwrap(), &server.addr);
+    // Whatever it sends, it gets nothing back: no status line, only the end.
+    let _ = outsider.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut got = Vec::new();
+    let _ = outsider.read_to_end(&mut got);
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    let mut insider = connect_from("127.0.0.1".parse().unwrap(), &server.addr);
+    insider.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let r = read_response(&mut insider, false).unwrap();
+    assert_eq!(r.status, 200);
+    let metrics = String::from_utf8(r.body).unwrap();
+    assert!(metrics.contains("ringtty_peers_refused_total{worker=\"0\"} 1"), "{metrics}");
 }
