@@ -98,9 +98,26 @@ mod tests {
         assert_eq!(ids_in_stat(b"42 (x) Z 1 0 0 0"), None);
         assert_eq!(ids_in_stat(b"42 (x"), None);
         assert_eq!(ids_in_stat(b""), None);
-        let own = ids_of(rustix::process::getpid()).unwrap();
-        assert_eq!(Some(own.sid), rustix::process::getsid(None).ok());
-        assert_eq!(own.pgrp, rustix::process::getpgrp());
+        // A group or session led from outside this pid namespace reads as 0 (a
+        // container's test runner): no process of ours, so no ids.
+        assert_eq!(ids_in_stat(b"42 (x) S 1 0 7 0"), None);
+        assert_eq!(ids_in_stat(b"42 (x) S 1 7 0 0"), None);
+        // The real file of a process in a session of its own (as every child is).
+        let mut child = std::process::Command::new("setsid")
+            .args(["sh", "-c", "read x"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut seen = ids_of(pid);
+        while seen != Some(Ids { pgrp: pid, sid: pid }) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            seen = ids_of(pid);
+        }
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        assert_eq!(seen, Some(Ids { pgrp: pid, sid: pid }));
     }
 
     #[test]
