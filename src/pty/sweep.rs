@@ -79,7 +79,9 @@ fn ids_in_stat(stat: &[u8]) -> Option<Ids> {
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     // state, ppid, pgrp, session
     let mut fields = rest.split_ascii_whitespace().skip(2);
-    let mut next = || fields.next()?.parse::<i32>().ok().and_then(Pid::from_raw);
+    // Only positive ids name a process of this namespace (`Pid::from_raw` panics on a
+    // negative one).
+    let mut next = || fields.next()?.parse::<i32>().ok().filter(|&n| n > 0).and_then(Pid::from_raw);
     Some(Ids { pgrp: next()?, sid: next()? })
 }
 
@@ -102,6 +104,7 @@ mod tests {
         // container's test runner): no process of ours, so no ids.
         assert_eq!(ids_in_stat(b"42 (x) S 1 0 7 0"), None);
         assert_eq!(ids_in_stat(b"42 (x) S 1 7 0 0"), None);
+        assert_eq!(ids_in_stat(b"42 (x) S 1 -1 7 0"), None);
         // The real file of a process in a session of its own (as every child is).
         let mut child = std::process::Command::new("setsid")
             .args(["sh", "-c", "read x"])
