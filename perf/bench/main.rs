@@ -152,14 +152,9 @@ async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
             Scenario::Burst => scenarios::burst::run(&ctx).await,
         }
     };
-    let refused = async {
-        while !token::refused() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
     let result = tokio::select! {
         r = scenario => r,
-        () = refused => Err("HTTP 401".into()),
+        () = token::until_refused() => Err("HTTP 401".into()),
     };
     ticker.abort();
     if token::refused() {

@@ -8,6 +8,8 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tokio::sync::Notify;
+
 /// Larger than any token a server mints (ringtty refuses tokens over a few KiB).
 const MAX_TOKEN_FILE: u64 = 64 * 1024;
 
@@ -109,15 +111,26 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 static REFUSED: AtomicBool = AtomicBool::new(false);
+static REFUSAL: Notify = Notify::const_new();
 
 /// Called wherever the server answers 401 (a request, an upgrade).
 pub fn note_refusal() {
     REFUSED.store(true, Ordering::Relaxed);
+    // Stores a permit if nobody waits yet: `until_refused` returns at once then.
+    REFUSAL.notify_one();
 }
 
 /// Whether the server has answered 401 since the start.
 pub fn refused() -> bool {
     REFUSED.load(Ordering::Relaxed)
+}
+
+/// Returns once the server has answered 401 (no polling: the run's other timers are
+/// what it measures).
+pub async fn until_refused() {
+    while !refused() {
+        REFUSAL.notified().await;
+    }
 }
 
 #[cfg(test)]
