@@ -17,7 +17,7 @@ const MAX_TOKEN_FILE: u64 = 64 * 1024;
 pub const WANTS_TOKEN: &str = "the server wants a token: pass --token-file FILE or the Login URL as --url";
 /// The message for a 401 when a token was given.
 pub const REFUSED_TOKEN: &str =
-    "the server refused the token: expired, or minted with another key than the server's?";
+    "the server refused the token: expired, minted with another key, or read-only or for one session?";
 
 /// The base URL (no query, no fragment) and the token, if any.
 #[derive(Debug, PartialEq, Eq)]
