@@ -2,7 +2,10 @@
 # Server CPU per HTTP request: runs wrk against GET /health and divides the server's
 # CPU time (user+system, from /proc) by the requests served, beside wrk's own CPU per
 # request, measured in the same run. Needs wrk (apt-get install wrk).
-# Usage: perf/http-cpu.sh [SECONDS] [CONNECTIONS] [THREADS]
+# The server runs with authentication on (its default; the `Login:` line it prints is
+# not used): /health is open, so the requests carry no token. AUTH=off runs it with
+# --no-auth instead, to compare.
+# Usage: [AUTH=off] perf/http-cpu.sh [SECONDS] [CONNECTIONS] [THREADS]
 set -euo pipefail
 secs=${1:-10}; conns=${2:-64}; threads=${3:-1}
 cd "$(dirname "$0")/.."
@@ -10,10 +13,11 @@ command -v wrk >/dev/null || { echo "perf/http-cpu.sh: wrk is missing: apt-get i
 cargo build --release --quiet
 bin=target/release/ringtty
 out=$(mktemp); trap 'kill $pid 2>/dev/null; rm -f $out' EXIT
-$bin --threads "$threads" -p 0 -d warn >"$out" &
+auth=(); [ "${AUTH:-on}" = on ] || auth=(--no-auth)
+$bin "${auth[@]}" --threads "$threads" -p 0 -d warn >"$out" &
 pid=$!
 for _ in $(seq 100); do grep -q Listening "$out" && break; sleep 0.05; done
-url="$(sed -n 's/^Listening on //p' "$out")health"
+url="$(sed -n 's/^Listening on //p' "$out" | head -n 1)health"
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 before=$(cpu $pid)

@@ -1,6 +1,11 @@
 """Echo load for perf/ws-echo-cpu.sh: C connections, each keeping W messages of S bytes
 in flight until it has sent N, against ringtty's --ws-echo endpoint.
-Prints the messages echoed and this client's own CPU seconds."""
+Prints the messages echoed and this client's own CPU seconds.
+
+Usage: ws_load.py URL C N W S [TOKEN_FILE]
+With TOKEN_FILE (a file holding the server's token, whitespace around it ignored),
+every upgrade carries `Authorization: Bearer TOKEN`, for a server with authentication
+on; without it nothing is sent (a --no-auth server)."""
 import asyncio
 import resource
 import sys
@@ -9,10 +14,17 @@ import time
 import websockets
 
 url, conns, per_conn, window, size = sys.argv[1], *map(int, sys.argv[2:6])
+headers = {}
+if len(sys.argv) > 6:
+    with open(sys.argv[6]) as f:
+        token = f.read().strip()
+    if not token:
+        sys.exit(f"ws_load.py: {sys.argv[6]}: empty (no token in it)")
+    headers["Authorization"] = f"Bearer {token}"
 
 
 async def one():
-    async with websockets.connect(url, max_size=None, compression=None) as ws:
+    async with websockets.connect(url, max_size=None, compression=None, additional_headers=headers) as ws:
         payload = b"x" * size
         sent = received = 0
         while sent < min(window, per_conn):

@@ -11,7 +11,9 @@ use clap::{Parser, ValueEnum};
 /// Start the server with `--allow-any-command -W` (the scenarios create their sessions
 /// with `POST /api/sessions` and a command of their own), pass its pid with `--pid` to
 /// sample its RSS, CPU time, threads, fds, PTYs and children from /proc, and compare
-/// with `--raw`: the same child on a local PTY with the same termios, no server.
+/// with `--raw`: the same child on a local PTY with the same termios, no server. With
+/// authentication on (ringtty's default), give the token: `--token-file FILE`, or the
+/// server's printed `Login:` URL as `--url`.
 ///
 /// Every run is bounded: --sessions connections (or --cycles), --duration, and a
 /// per-operation --timeout. Progress goes to stderr, the table to stdout, and
@@ -23,9 +25,21 @@ pub struct Args {
     #[arg(value_enum)]
     pub scenario: Scenario,
 
-    /// The server's base URL (http only; loopback or an address you name).
+    /// The server's base URL (http only; loopback or an address you name). The server's
+    /// `Login:` URL works as it is: its `?token=` is the token, and the query is dropped.
     #[arg(long, default_value = "http://127.0.0.1:7681")]
     pub url: String,
+
+    /// A file holding the token (JWT) for a server with authentication on, e.g. the
+    /// output of `ringtty token --auth-secret-file KEY > FILE`; whitespace around it is
+    /// ignored. Sent as `Authorization: Bearer` on every request and WebSocket upgrade,
+    /// and as ttyd's `AuthToken`.
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+
+    /// The token itself (visible in `ps`: prefer --token-file or the Login URL).
+    #[arg(long, value_name = "JWT")]
+    pub token: Option<String>,
 
     /// The server's pid, sampled from /proc before, during (every second) and after.
     #[arg(long)]
@@ -211,6 +225,16 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn token_options_are_exclusive() {
+        let parse = |extra: &[&str]| Args::try_parse_from(["ringtty-bench", "echo"].iter().chain(extra));
+        let a = parse(&["--token-file", "/t"]).unwrap();
+        assert_eq!((a.token_file.as_deref(), a.token), (Some(std::path::Path::new("/t")), None));
+        assert_eq!(parse(&["--token", "a.b.c"]).unwrap().token.as_deref(), Some("a.b.c"));
+        let both = parse(&["--token", "a.b.c", "--token-file", "/t"]).unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]

@@ -58,8 +58,8 @@ impl Ws {
         let proto = protocol.map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n")).unwrap_or_default();
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{proto}\r\n",
-            t.host
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{proto}{}\r\n",
+            t.host, t.auth_header
         );
         write_all(&stream, req.as_bytes()).await?;
         let mut buf = vec![0u8; READ_BUF].into_boxed_slice();
@@ -96,11 +96,13 @@ impl Ws {
     }
 
     /// Connects to a ttyd-protocol endpoint (`path` with its query), sends the first
-    /// message (no token, the size) and from then on speaks ttyd's protocol.
+    /// message (the token, if any, as `AuthToken`, and the size) and from then on speaks
+    /// ttyd's protocol.
     pub async fn connect_tty(t: &Target, path: &str, cols: u16, rows: u16) -> io::Result<Ws> {
         let mut ws = Ws::connect(t, path, Some("tty")).await?;
         ws.tty = true;
-        let init = format!(r#"{{"AuthToken":"","columns":{cols},"rows":{rows}}}"#);
+        let token = t.token.as_deref().unwrap_or("");
+        let init = serde_json::json!({ "AuthToken": token, "columns": cols, "rows": rows }).to_string();
         ws.send(OpCode::Binary, init.as_bytes()).await?;
         Ok(ws)
     }
@@ -269,6 +271,9 @@ fn check_upgrade(buf: &[u8]) -> io::Result<Option<usize>> {
     };
     if resp.code != Some(101) {
         let code = resp.code.unwrap_or(0);
+        if code == 401 {
+            crate::token::note_refusal();
+        }
         return Err(io::Error::other(format!("upgrade refused: HTTP {code}")));
     }
     let expected = ws::accept_key(KEY.as_bytes());

@@ -7,17 +7,32 @@ use std::net::SocketAddr;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
-/// Where the server is.
+/// Where the server is, and the token it wants.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
     /// The `Host` header (`127.0.0.1:7681`).
     pub host: String,
+    /// The base URL as given, without a query (what reports name; never the token).
+    pub url: String,
+    /// The token (JWT), when the server has authentication on.
+    pub token: Option<String>,
+    /// `Authorization: Bearer JWT\r\n`, or empty: a header line of every request and
+    /// WebSocket upgrade.
+    pub auth_header: String,
 }
 
 impl Target {
-    /// `http://HOST:PORT[/]`; HOST an IP address or a name resolved once.
-    pub fn parse(url: &str) -> Result<Target, String> {
+    /// `http://HOST:PORT[/]` (no query: see `token::resolve`); HOST an IP address or a
+    /// name resolved once.
+    pub fn new(url: &str, token: Option<String>) -> Result<Target, String> {
+        let mut t = Target::parse(url)?;
+        t.auth_header = token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        t.token = token;
+        Ok(t)
+    }
+
+    fn parse(url: &str) -> Result<Target, String> {
         let rest = url.strip_prefix("http://").ok_or_else(|| format!("`{url}`: only http:// URLs"))?;
         let host = rest.trim_end_matches('/');
         if host.contains('/') {
@@ -32,7 +47,13 @@ impl Target {
             .map_err(|e| format!("`{url}`: {e}"))?
             .next()
             .ok_or_else(|| format!("`{url}`: no address"))?;
-        Ok(Target { addr, host: host.to_string() })
+        Ok(Target {
+            addr,
+            host: host.to_string(),
+            url: url.to_string(),
+            token: None,
+            auth_header: String::new(),
+        })
     }
 }
 
@@ -53,6 +74,7 @@ impl Response {
 pub struct HttpConn {
     stream: TcpStream,
     host: String,
+    auth_header: String,
     buf: Vec<u8>,
 }
 
@@ -60,11 +82,15 @@ impl HttpConn {
     pub async fn connect(t: &Target) -> io::Result<HttpConn> {
         let stream = TcpStream::connect(t.addr).await?;
         stream.set_nodelay(true)?;
-        Ok(HttpConn { stream, host: t.host.clone(), buf: Vec::with_capacity(4096) })
+        let (host, auth_header) = (t.host.clone(), t.auth_header.clone());
+        Ok(HttpConn { stream, host, auth_header, buf: Vec::with_capacity(4096) })
     }
 
+    /// One request, and its response. A 401 is noted (`token::note_refusal`): it ends
+    /// the run.
     pub async fn request(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<Response> {
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host).into_bytes();
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n{}", self.host, self.auth_header).into_bytes();
         if let Some(b) = body {
             req.extend_from_slice(
                 format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()).as_bytes(),
@@ -75,7 +101,11 @@ impl HttpConn {
             req.extend_from_slice(b);
         }
         crate::client::write_all(&self.stream, &req).await?;
-        self.read_response().await
+        let resp = self.read_response().await?;
+        if resp.status == 401 {
+            crate::token::note_refusal();
+        }
+        Ok(resp)
     }
 
     async fn read_response(&mut self) -> io::Result<Response> {

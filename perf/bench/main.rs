@@ -11,6 +11,7 @@ mod http;
 mod procfs;
 mod report;
 mod scenarios;
+mod token;
 
 use std::cell::Cell;
 use std::process::ExitCode;
@@ -81,7 +82,9 @@ impl Ctx {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let target = match Target::parse(&args.url) {
+    let target = token::resolve(&args.url, args.token.as_deref(), args.token_file.as_deref())
+        .and_then(|r| Target::new(&r.url, r.token));
+    let target = match target {
         Ok(t) => t,
         Err(e) => {
             eprintln!("ringtty-bench: {e}");
@@ -113,6 +116,11 @@ fn main() -> ExitCode {
     let outcome = local.block_on(&rt, run(ctx.clone()));
     match outcome {
         Ok(report) => emit(&ctx.args, &report),
+        Err(_) if token::refused() => {
+            let why = if ctx.target.token.is_some() { token::REFUSED_TOKEN } else { token::WANTS_TOKEN };
+            eprintln!("ringtty-bench: {why}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("ringtty-bench: {}: {e}", ctx.args.scenario.name());
             ExitCode::FAILURE
@@ -120,23 +128,68 @@ fn main() -> ExitCode {
     }
 }
 
+/// The scenario, ended early (an `Err` that `main` reads as the server's 401) as soon as
+/// the server refuses a request or upgrade for want of a token: every further step would
+/// be refused the same way.
 async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
+    if !ctx.args.raw {
+        preflight(&ctx).await;
+        if token::refused() {
+            return Err("HTTP 401".into());
+        }
+    }
     let started = Instant::now();
     let ticker = tokio::task::spawn_local(progress_lines(ctx.clone(), started));
-    let result = match ctx.args.scenario {
-        Scenario::Echo => scenarios::echo::run(&ctx).await,
-        Scenario::Throughput => scenarios::throughput::run(&ctx).await,
-        Scenario::Connect => scenarios::connect::run(&ctx).await,
-        Scenario::Churn => scenarios::churn::run(&ctx).await,
-        Scenario::Api => scenarios::api::run(&ctx).await,
-        Scenario::Stability => scenarios::stability::run(&ctx).await,
-        Scenario::Idle => scenarios::idle::run(&ctx).await,
-        Scenario::Burst => scenarios::burst::run(&ctx).await,
+    let scenario = async {
+        match ctx.args.scenario {
+            Scenario::Echo => scenarios::echo::run(&ctx).await,
+            Scenario::Throughput => scenarios::throughput::run(&ctx).await,
+            Scenario::Connect => scenarios::connect::run(&ctx).await,
+            Scenario::Churn => scenarios::churn::run(&ctx).await,
+            Scenario::Api => scenarios::api::run(&ctx).await,
+            Scenario::Stability => scenarios::stability::run(&ctx).await,
+            Scenario::Idle => scenarios::idle::run(&ctx).await,
+            Scenario::Burst => scenarios::burst::run(&ctx).await,
+        }
+    };
+    let result = tokio::select! {
+        r = scenario => r,
+        () = token::until_refused() => Err("HTTP 401".into()),
     };
     ticker.abort();
+    if token::refused() {
+        return Err("HTTP 401".into());
+    }
     let mut report = result?;
     report.elapsed = started.elapsed();
+    if !ctx.args.raw {
+        report.param("auth", if ctx.target.token.is_some() { "bearer" } else { "none" });
+    }
     Ok(report)
+}
+
+/// Asks before anything is set up, so that a missing or refused token ends the run at
+/// once with nothing created: ringtty's open `GET /api/auth` says whether auth is on and
+/// who the token names (`"user": null` with auth on: no usable token), and for the
+/// native protocol `GET /api/sessions?limit=1` must not be 401. Other answers (ttyd has
+/// neither route) are the scenario's business.
+async fn preflight(ctx: &Ctx) {
+    let ask = async {
+        let mut conn = http::HttpConn::connect(&ctx.target).await.ok()?;
+        let auth = conn.request("GET", "/api/auth", None).await.ok()?;
+        if auth.status == 200 {
+            let v = auth.json()?;
+            if v.get("enabled")?.as_bool()? && v.get("user")?.is_null() {
+                token::note_refusal();
+            }
+        }
+        if ctx.args.protocol == cli::Protocol::Native && !token::refused() {
+            // `request` notes a 401 itself.
+            conn.request("GET", "/api/sessions?limit=1", None).await.ok()?;
+        }
+        Some(())
+    };
+    let _ = tokio::time::timeout(ctx.args.timeout, ask).await;
 }
 
 /// A line on stderr every second: counters, and the server's sample with --pid.

@@ -34,7 +34,7 @@ pub async fn run(ctx: &Rc<Ctx>) -> Result<Report, String> {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err("--rate must be above 0".into());
     }
-    let mut report = Report::new("api", "native", args.url.clone());
+    let mut report = Report::new("api", "native", ctx.target.url.clone());
     report.param("clients", args.sessions);
     report.param("rounds", args.cycles);
     report.param("rate", args.rate.map_or("max".to_string(), |r| r.to_string()));

@@ -27,6 +27,7 @@ use crate::http::{create_body, HttpConn};
 use crate::Ctx;
 use link::Link;
 use ringtty::protocol::ServerMsg;
+use ringtty::ws::CloseCode;
 
 /// `POST /api/sessions` on a fresh connection, retrying while the server answers 503
 /// (its spawn queue is full) until `--timeout`. Returns the id, or why not.
@@ -213,6 +214,11 @@ pub async fn attach_tty(ctx: &Ctx, argv: &[&str]) -> Result<Attached, String> {
             .await
             .map_err(|e| format!("/ws: {e}"))?;
         if !titled && (closed.is_some() || !open) {
+            // ttyd closes with 1008 (policy violation) when the init message's
+            // `AuthToken` is refused, and the harness always sends its init at once.
+            if closed == Some(Some(CloseCode::POLICY_VIOLATION.as_u16())) {
+                crate::token::note_refusal();
+            }
             return Err(format!("/ws: closed before the process started (close {:?})", closed.flatten()));
         }
     }
@@ -439,9 +445,7 @@ pub fn mode(ctx: &Ctx) -> (&'static str, String) {
             ("raw pty + relay", "local PTY behind a one-thread epoll relay".to_string())
         }
         (true, _) => ("raw pty", "local PTY, no server".to_string()),
-        (false, Protocol::Native) => ("native", ctx.args.url.clone()),
-        (false, Protocol::Tty) => {
-            ("tty", format!("{}ws", ctx.args.url.trim_end_matches('/').to_owned() + "/"))
-        }
+        (false, Protocol::Native) => ("native", ctx.target.url.clone()),
+        (false, Protocol::Tty) => ("tty", format!("{}/ws", ctx.target.url.trim_end_matches('/'))),
     }
 }

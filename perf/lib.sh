@@ -1,0 +1,69 @@
+# Shell helpers for the perf scripts (sourced, not run): start a ringtty in the
+# background and learn its URL and, with authentication on, a token for the harness.
+#
+#   ringtty_start LOG TOKEN_FILE BIN ARGS...
+#
+# starts `BIN ARGS...` with stdout and stderr in LOG, waits for its `Listening on` line
+# and sets RT_PID, RT_URL (http://HOST:PORT) and RT_TOKEN_FILE. With authentication on
+# and no --auth-secret-file (ringtty's default: a random key per start), the server
+# prints `Login: http://HOST:PORT/?token=JWT` on stdout: the JWT is written to
+# TOKEN_FILE (mode 600) and RT_TOKEN_FILE is TOKEN_FILE. With --no-auth,
+# --auth-secret-file (mint with `ringtty token`, see ringtty_mint) or a server that
+# prints no Login line, RT_TOKEN_FILE is empty. The token stays in files: on a command
+# line it would show in `ps`.
+#
+#   ringtty_mint BIN SECRET_FILE TOKEN_FILE [ringtty token options...]
+#
+# writes a token signed with SECRET_FILE (`ringtty token`) to TOKEN_FILE (mode 600).
+#
+#   ringtty_secret FILE
+#
+# writes a fresh 32-byte random key (base64) to FILE, mode 600, for --auth-secret-file.
+
+ringtty_start() {
+    local log=$1 token_file=$2 bin=$3
+    shift 3
+    RT_PID= RT_URL= RT_TOKEN_FILE=
+    "$bin" "$@" >"$log" 2>&1 &
+    RT_PID=$!
+    local i expect_login=1 a
+    for a in "$@"; do
+        case $a in --no-auth | --auth-secret-file | --auth-secret-file=*) expect_login= ;; esac
+    done
+    for i in $(seq 200); do
+        grep -q '^Listening on' "$log" && break
+        kill -0 "$RT_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    RT_URL=$(sed -n 's|^Listening on \(http://[^/]*\)/.*|\1|p' "$log")
+    if [ -z "$RT_URL" ]; then
+        echo "perf: ringtty did not start:" >&2
+        cat "$log" >&2
+        return 1
+    fi
+    [ -n "$expect_login" ] || return 0
+    # The Login line comes right after Listening; a server without authentication (an
+    # older build) never prints one, and then no token is passed.
+    for i in $(seq 40); do
+        grep -q '^Login: ' "$log" && break
+        sleep 0.05
+    done
+    local jwt
+    jwt=$(sed -n 's|^Login: .*[?&]token=\([^&#[:space:]]*\).*|\1|p' "$log" | head -n 1)
+    if [ -z "$jwt" ]; then
+        echo "perf: no Login line from $bin: running without a token" >&2
+        return 0
+    fi
+    (umask 077 && printf '%s\n' "$jwt" >"$token_file")
+    RT_TOKEN_FILE=$token_file
+}
+
+ringtty_mint() {
+    local bin=$1 secret=$2 token_file=$3
+    shift 3
+    (umask 077 && "$bin" token --auth-secret-file "$secret" "$@" >"$token_file")
+}
+
+ringtty_secret() {
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$1")
+}
