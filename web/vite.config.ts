@@ -39,6 +39,9 @@ export default defineConfig({
   server: {
     proxy: {
       '/api': { target: server, ws: true, changeOrigin: false },
+      // POST /login goes to the server; GET /login is this dev server's login page.
+      '/login': { target: server, bypass: (req) => (req.method === 'GET' ? '/login.html' : undefined) },
+      '/logout': { target: server },
     },
   },
 });

@@ -24,6 +24,8 @@ function nextTarget(next: string | null): string {
     return fallback;
   }
   if (url.origin !== location.origin) return fallback;
+  // Back to this page would only show it again.
+  if (url.pathname === location.pathname) return fallback;
   // The token never travels on.
   url.searchParams.delete('token');
   return url.href;
