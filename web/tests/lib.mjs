@@ -173,7 +173,7 @@ export async function logIn(context, server) {
   const credential = authBody(server);
   if (!credential) return;
   const res = await context.request.post(`${server.url}${server.base}/login`, { data: credential });
-  if (res.status() !== 204) throw new Error(`POST /login answered ${res.status()}: ${await res.text()}`);
+  if (!res.ok()) throw new Error(`POST /login answered ${res.status()}: ${await res.text()}`);
 }
 
 function authBody(server) {

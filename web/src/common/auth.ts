@@ -33,10 +33,11 @@ export async function authInfo(): Promise<AuthInfo> {
   return { ...NO_AUTH, ...((await response.json()) as Partial<AuthInfo>) };
 }
 
-/** Whether `user` may mint share links: a read-write principal (the server checks
- * that the session is its own). */
+/** Whether the user may mint share links: a read-write login that is not itself a
+ * one-session (share) token. The server checks that the session is its own. */
 export function canShare(info: AuthInfo): boolean {
-  return info.enabled && info.user !== null && info.user.mode === 'rw';
+  const user = info.user;
+  return info.enabled && user !== null && user.mode === 'rw' && user.session === null;
 }
 
 let leaving = false;
