@@ -277,6 +277,7 @@ test('share: a second browser opens the read-only link, watches, cannot type, se
     assert.equal(await guest.textContent('#status-role'), 'read-only');
     assert.ok(await guest.isVisible('#readonly-link'));
     assert.ok(await guest.isVisible('#user .badge-readonly'));
+    assert.equal(await guest.textContent('#user .user-name'), 'link from owner');
     assert.ok(!(await guest.isVisible('#share')), 'no Share for a read-only login');
     assert.ok((await tokenCookie(guest))?.httpOnly);
 

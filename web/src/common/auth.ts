@@ -78,8 +78,9 @@ export function showUser(box: HTMLElement, info: AuthInfo): void {
   }
   const name = document.createElement('span');
   name.className = 'user-name';
-  name.textContent = user.sub;
-  name.title = `logged in as ${user.sub}`;
+  // A share link's token names the user who shared it, not whoever opened it.
+  name.textContent = user.session === null ? user.sub : `link from ${user.sub}`;
+  name.title = user.session === null ? `logged in as ${user.sub}` : `a link ${user.sub} shared, for this session only`;
   const parts: HTMLElement[] = [name];
   const badge = (text: string, title: string) => {
     const b = document.createElement('span');
