@@ -209,6 +209,11 @@ function isReadOnly(): boolean {
   return auth.enabled && auth.user?.mode === 'ro';
 }
 
+/** A share link's login (one session) or a read-only one starts no sessions. */
+function startsNothing(): boolean {
+  return isReadOnly() || (auth.enabled && auth.user?.session != null);
+}
+
 async function main(): Promise<void> {
   $('prev').addEventListener('click', () => {
     offset = Math.max(0, offset - PAGE_SIZE);
@@ -227,9 +232,8 @@ async function main(): Promise<void> {
     // Shown as the list's error by the refresh below, which meets the same server.
   }
   showUser($('user'), auth);
-  // A read-only login (a share link) starts nothing.
-  $('create').hidden = isReadOnly();
-  $('new-terminal').hidden = isReadOnly();
+  $('create').hidden = startsNothing();
+  $('new-terminal').hidden = startsNothing();
   void refresh();
   try {
     const config = await loadConfig();
