@@ -59,17 +59,33 @@ fn echo_round_trips(ws: &mut tungstenite::WebSocket<std::net::TcpStream>, n: usi
     }
 }
 
+/// Auth is on: a token signed with this run's key, as the printed login URL carries.
+fn token_for(config: &Config) -> String {
+    let claims = ringtty::auth::Claims {
+        sub: Some("alloc".into()),
+        mode: ringtty::auth::Mode::Rw,
+        sid: None,
+        admin: false,
+        exp: u64::MAX / 2,
+        nbf: None,
+        iat: None,
+        jti: None,
+    };
+    ringtty::auth::sign(&claims, &config.auth_key)
+}
+
 fn main() {
     EXCLUDED.with(|e| e.set(true));
     let args = ["ringtty", "--threads", "2", "-p", "0", "--ws-echo", "/echo", "-P", "0", "-d", "warn"];
     let config = Config::parse_from(args).unwrap().unwrap();
+    let token = token_for(&config);
     let server = ringtty::runtime::start(config).expect("server starts");
     let addr = server.display.trim_start_matches("http://").trim_end_matches('/').to_owned();
     let mut clients: Vec<_> = (0..2)
         .map(|_| {
             let stream = std::net::TcpStream::connect(&addr).unwrap();
             stream.set_nodelay(true).unwrap();
-            tungstenite::client(format!("ws://{addr}/echo"), stream).unwrap().0
+            tungstenite::client(format!("ws://{addr}/echo?token={token}"), stream).unwrap().0
         })
         .collect();
     let payloads: [&[u8]; 3] = [b"k", &[7u8; 100], &[9u8; 4000]];
@@ -106,6 +122,7 @@ fn session_output_frames() {
     use std::io::{Read, Write};
     let args = ["ringtty", "--threads", "2", "-p", "0", "-W", "--allow-any-command", "-P", "0", "-d", "warn"];
     let config = Config::parse_from(args).unwrap().unwrap();
+    let token = token_for(&config);
     let server = ringtty::runtime::start(config).expect("server starts");
     let addr = server.display.trim_start_matches("http://").trim_end_matches('/').to_owned();
     let body = r#"{"command":["sh","-c","while :; do echo 0123456789abcdefghijklmnopqrstuvwxyz; done"]}"#;
@@ -119,7 +136,7 @@ fn session_output_frames() {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         write!(
             s,
-            "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
@@ -132,7 +149,7 @@ fn session_output_frames() {
             ids[worker] = Some(id);
         } else {
             let mut s = std::net::TcpStream::connect(&addr).unwrap();
-            write!(s, "DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            write!(s, "DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
                 .unwrap();
             let _ = s.read_to_string(&mut String::new());
         }
@@ -143,7 +160,7 @@ fn session_output_frames() {
         .flat_map(|id| [id, id])
         .map(|id| {
             let stream = std::net::TcpStream::connect(&addr).unwrap();
-            tungstenite::client(format!("ws://{addr}/api/sessions/{id}/ws"), stream).unwrap().0
+            tungstenite::client(format!("ws://{addr}/api/sessions/{id}/ws?token={token}"), stream).unwrap().0
         })
         .collect();
     let mut frames = [0usize; 4];
@@ -197,11 +214,14 @@ fn http_requests() {
             args.extend(["--access-log", log.to_str().unwrap()]);
         }
         let config = Config::parse_from(args).unwrap().unwrap();
+        let token = token_for(&config);
         let server = ringtty::runtime::start(config).expect("server starts");
         let addr = server.display.trim_start_matches("http://").trim_end_matches('/').to_owned();
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         s.set_nodelay(true).unwrap();
-        let req = b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        let req =
+            format!("GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
+        let req = req.as_bytes();
         let mut buf = vec![0u8; 64 * 1024];
         let mut round_trips = |n: usize| {
             for _ in 0..n {

@@ -100,6 +100,9 @@ fn is_false(b: &bool) -> bool {
 pub struct Unauthorized(Reason);
 
 impl Unauthorized {
+    /// No credential, a scheme this server does not take, or a wrong password.
+    pub const MISSING: Unauthorized = Unauthorized(Reason::NoCredential);
+
     pub const fn status(self) -> u16 {
         401
     }
@@ -119,6 +122,7 @@ impl fmt::Debug for Unauthorized {
 /// Why a token failed; private so that no caller can answer differently per reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reason {
+    NoCredential,
     TooLong,
     NotThreeSegments,
     BadSignatureEncoding,
@@ -135,6 +139,7 @@ enum Reason {
 impl Reason {
     const fn text(self) -> &'static str {
         match self {
+            Reason::NoCredential => "no credential, or not one this server takes",
             Reason::TooLong => "token too long",
             Reason::NotThreeSegments => "not three dot-separated segments",
             Reason::BadSignatureEncoding => "signature is not 32 bytes of base64url",

@@ -1,8 +1,6 @@
 //! The access options, parsed and checked: `-c`, `--credential-file`, `--allow-ip`,
-//! `--trusted-proxy`, `--rate-limit`. Not enforced yet: [`Config::from_args`]
-//! refuses them until the admission point does, so this is what it will be built on.
-//!
-//! [`Config::from_args`]: super::Config::from_args
+//! `--trusted-proxy`, `--rate-limit`. The admission point (`auth::admit`), the login
+//! and the workers' rate limits enforce them.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -18,8 +16,10 @@ const CREDENTIAL_FILE_MAX: u64 = 1 << 20;
 pub struct Access {
     /// `-c USER:PASS` (ttyd's HTTP basic auth).
     pub credential: Option<PlainCredential>,
-    /// `--credential-file`: its users, read at startup.
+    /// `--credential-file`: its users, read at startup (and reread on SIGHUP).
     pub credentials: Option<Credentials>,
+    /// `--credential-file`'s path, for the rereads.
+    pub credential_file: Option<std::path::PathBuf>,
     /// `--allow-ip`: peers outside it are refused before a byte is read.
     pub allow_ip: Option<CidrList>,
     /// `--trusted-proxy`: peers whose `X-Forwarded-For` and `-H` header are believed.
@@ -37,6 +37,7 @@ pub fn access(a: &Args) -> Result<Access, ConfigError> {
     Ok(Access {
         credential,
         credentials: a.credential_file.as_deref().map(credential_file).transpose()?,
+        credential_file: a.credential_file.clone(),
         allow_ip: a.allow_ip.as_deref().map(|l| cidrs("--allow-ip", l)).transpose()?,
         trusted_proxies: a.trusted_proxy.as_deref().map(|l| cidrs("--trusted-proxy", l)).transpose()?,
         rate_limit: a
@@ -163,19 +164,22 @@ mod tests {
     }
 
     #[test]
-    fn the_server_refuses_every_access_option_until_it_is_enforced() {
-        let users = file("refused", LINE, 0o600);
-        for args in [
-            &["-c", "admin:pw"][..],
-            &["-H", "X-User"],
-            &["--credential-file", users.to_str().unwrap()],
-            &["--trusted-proxy", "127.0.0.1"],
-            &["--rate-limit", "10/s"],
-        ] {
-            let argv = std::iter::once("ringtty").chain(args.iter().copied());
-            let e = super::super::Config::parse_from(argv).unwrap().expect_err(&format!("{args:?}"));
-            assert!(e.0.contains(args[0]) && e.0.contains("not available"), "{args:?}: {e}");
-        }
+    fn every_access_option_reaches_the_configuration() {
+        let users = file("enforced", LINE, 0o600);
+        let argv = ["ringtty", "-c", "admin:pw", "-H", "X-User", "--trusted-proxy", "127.0.0.1"];
+        let argv = argv.iter().copied().chain([
+            "--credential-file",
+            users.to_str().unwrap(),
+            "--rate-limit",
+            "10/s",
+        ]);
+        let c = super::super::Config::parse_from(argv).unwrap().unwrap();
+        let auth = c.admission.auth.as_ref().unwrap();
+        assert!(auth.basic.is_some() && auth.header.is_some() && auth.trusted_proxies.is_some());
+        assert!(
+            c.access.credentials.is_some() && c.access.credential_file.as_deref() == Some(users.as_path())
+        );
+        assert_eq!(c.access.rate_limit, RateLimit::parse("10/s").ok());
         let _ = std::fs::remove_dir_all(users.parent().unwrap());
     }
 

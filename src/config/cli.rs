@@ -44,7 +44,8 @@ pub struct Args {
     #[arg(short = 'b', long = "base-path", value_name = "PATH")]
     pub base_path: Option<String>,
 
-    /// Allow binding a non-loopback address without any authentication
+    /// Turn authentication off: whoever reaches the port gets a terminal (on by default:
+    /// a token printed at startup, passwords, or an auth proxy)
     #[arg(long = "no-auth")]
     pub no_auth: bool,
 
@@ -112,31 +113,32 @@ pub struct Args {
     #[arg(short = 'g', long, value_name = "GID")]
     pub gid: Option<u32>,
 
-    /// HTTP basic auth (not available yet; refused rather than ignored)
+    /// A user and password (ttyd's basic auth): `Authorization: Basic`, ttyd's AuthToken
+    /// and the login page accept them; prefer --credential-file (this shows in `ps`)
     #[arg(short = 'c', long, value_name = "USER:PASS")]
     pub credential: Option<String>,
 
-    /// Trust an auth proxy's header (not available yet; refused rather than ignored)
+    /// Trust an auth proxy's header naming the user (only from --trusted-proxy peers);
+    /// the child gets it as RINGTTY_USER and TTYD_USER
     #[arg(short = 'H', long = "auth-header", value_name = "NAME")]
     pub auth_header: Option<String>,
 
     /// Users with PBKDF2 password hashes, one user:$pbkdf2-sha256$... per line, made by
-    /// `ringtty hash-password` (not available yet; refused rather than ignored)
+    /// `ringtty hash-password` (the login page checks them; SIGHUP rereads the file)
     #[arg(long = "credential-file", value_name = "FILE")]
     pub credential_file: Option<PathBuf>,
 
-    /// Peers allowed to connect: CIDR ranges or addresses, comma-separated (not available
-    /// yet; refused rather than ignored)
+    /// Peers allowed to connect: CIDR ranges or addresses, comma-separated; others are
+    /// closed at accept, before a byte is read
     #[arg(long = "allow-ip", value_name = "CIDR,...")]
     pub allow_ip: Option<String>,
 
     /// Proxies whose X-Forwarded-For and -H header are believed: CIDR ranges or addresses
-    /// (not available yet; refused rather than ignored)
     #[arg(long = "trusted-proxy", value_name = "CIDR,...")]
     pub trusted_proxy: Option<String>,
 
     /// Requests per client IP (IPv6 per /64): N at once, N more per PERIOD, e.g. 10/s,
-    /// 600/m, 100/10s (not available yet; refused rather than ignored)
+    /// 600/m, 100/10s; over it, 429 with Retry-After
     #[arg(long = "rate-limit", value_name = "N/PERIOD")]
     pub rate_limit: Option<String>,
 

@@ -14,6 +14,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use access::credential_file;
 pub use cli::{Args, TokenArgs};
 pub use token::TokenRequest;
 
@@ -92,7 +93,7 @@ pub struct Config {
     /// is read.
     pub allow_ip: Option<crate::auth::CidrList>,
     /// The key tokens are signed and verified with: from `--auth-secret-file`, else
-    /// random for this run. Nothing checks tokens yet (SECURITY.md).
+    /// random for this run (the login URL's token is signed with it).
     pub auth_key: crate::auth::Key,
     /// `--auth-secret-file`, when the key came from one.
     pub auth_secret_file: Option<PathBuf>,
@@ -106,6 +107,8 @@ pub struct Config {
     pub admission: crate::auth::Policy,
     /// The WebSocket echo endpoint's path (relative to the base path), if enabled.
     pub ws_echo: Option<String>,
+    /// `-c`, `--credential-file`, `--trusted-proxy`, `--rate-limit`, parsed.
+    pub access: access::Access,
     /// `--allow-embedding`: the web UI may be framed by other sites.
     pub allow_embedding: bool,
     /// `--access-log`: where the access log goes, if anywhere.
@@ -162,15 +165,8 @@ impl Config {
             Some(n) if (1..=1024).contains(&n) => NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
             Some(n) => return err(format!("--threads {n}: give a number from 1 to 1024")),
         };
-        if let Listen::Tcp(addr) = &listen {
-            if !addr.ip().is_loopback() && !a.no_auth {
-                return err(format!(
-                    "refusing to serve {} without authentication: bind 127.0.0.1 (the default), \
-                     or pass --no-auth to accept that anyone who can reach it gets a terminal",
-                    addr.ip()
-                ));
-            }
-        }
+        let access = access::access(&a)?;
+        let auth = auth_policy(&a, &access)?;
         let Some(log_level) = Level::parse(&a.debug) else {
             return err(format!("-d {}: use error, warn, info, debug or a ttyd bitmask such as 7", a.debug));
         };
@@ -184,10 +180,6 @@ impl Config {
         }
         if a.browser {
             notes.push("-B/--browser is ignored: a server has no browser to open");
-        }
-        if a.auth_secret_file.is_some() {
-            // Until the admission point checks tokens: nobody should believe they are on.
-            notes.push("--auth-secret-file: the key is loaded, but this version checks no token yet");
         }
         let allow_origins = a
             .allow_origin
@@ -213,7 +205,7 @@ impl Config {
             shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,
             no_auth: a.no_auth,
             allow_ip,
-            auth_key: secret::key(a.auth_secret_file.as_deref())?,
+            auth_key: auth.as_ref().map_or_else(|| secret::key(None), |a| Ok(a.key.clone()))?,
             auth_secret_file: a.auth_secret_file,
             uid: a.uid,
             gid: a.gid,
@@ -237,7 +229,9 @@ impl Config {
             admission: crate::auth::Policy {
                 hosts: hosts(&listen, &a.allow_host, &allow_origins)?,
                 allow_origins,
+                auth,
             },
+            access,
             access_log: access_log(a.access_log)?,
             listen,
             notes,
@@ -278,21 +272,43 @@ fn access_log(path: Option<PathBuf>) -> Result<Option<AccessLogTarget>, ConfigEr
 /// Options whose feature this build does not have yet, and that must not be silently
 /// ignored because the operator relies on them for safety. (The access options are
 /// parsed and checked by [`access::access`], ready for when they are enforced.)
-fn refuse_unbuilt(a: &Args) -> Result<(), ConfigError> {
+/// The credentials the server takes, or `None` with `--no-auth`. Auth is on unless
+/// turned off explicitly; turning it off cannot be combined with an auth option.
+fn auth_policy(a: &Args, access: &access::Access) -> Result<Option<crate::auth::Auth>, ConfigError> {
     let given = [
-        (a.credential.is_some(), "-c/--credential"),
-        (a.auth_header.is_some(), "-H/--auth-header"),
+        (a.credential.is_some(), "-c"),
         (a.credential_file.is_some(), "--credential-file"),
-        (a.trusted_proxy.is_some(), "--trusted-proxy"),
-        (a.rate_limit.is_some(), "--rate-limit"),
+        (a.auth_header.is_some(), "-H"),
+        (a.auth_secret_file.is_some(), "--auth-secret-file"),
     ];
-    if let Some((_, option)) = given.iter().find(|(on, _)| *on) {
-        return err(format!(
-            "{option} is not available in this version yet; refusing to start without the authentication \
-             or access control you asked for (keep the default 127.0.0.1 bind or put an authenticating \
-             proxy in front)"
-        ));
+    if a.no_auth {
+        if let Some((_, option)) = given.iter().find(|(on, _)| *on) {
+            return err(format!("--no-auth and {option} contradict each other: drop one"));
+        }
+        return Ok(None);
     }
+    let header = match a.auth_header.as_deref() {
+        None => None,
+        Some(name) if access.trusted_proxies.is_none() => {
+            return err(format!(
+                "-H {name}: any client could send that header; name the proxy that sets it with \
+                 --trusted-proxy CIDR,..."
+            ))
+        }
+        Some(name) if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+            return err(format!("-H {name:?}: give a header name (letters, digits and '-')"))
+        }
+        Some(name) => Some(name.to_ascii_lowercase()),
+    };
+    Ok(Some(crate::auth::Auth {
+        key: secret::key(a.auth_secret_file.as_deref())?,
+        basic: access.credential.clone(),
+        header,
+        trusted_proxies: access.trusted_proxies.clone(),
+    }))
+}
+
+fn refuse_unbuilt(a: &Args) -> Result<(), ConfigError> {
     if a.ssl || a.ssl_cert.is_some() || a.ssl_key.is_some() || a.ssl_ca.is_some() {
         return err(
             "TLS (-S/-C/-K/-A) is not available in this version yet; terminate TLS in a reverse proxy \

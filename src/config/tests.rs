@@ -88,7 +88,11 @@ fn unix_sockets_and_ipv6() {
 #[test]
 fn errors_are_one_line_with_a_fix() {
     let table: &[(&[&str], &str)] = &[
-        (&["-i", "0.0.0.0"], "--no-auth"),
+        (&["--no-auth", "-c", "a:b"], "contradict"),
+        (&["--no-auth", "--auth-secret-file", "/x"], "contradict"),
+        (&["-H", "X-User"], "--trusted-proxy"),
+        (&["-H", "X User", "--trusted-proxy", "127.0.0.1"], "header name"),
+        (&["-c", "a"], "-c: give USER:PASSWORD"),
         (&["-i", "no-such-iface0"], "interface"),
         (&["-U", "root"], "unix socket"),
         (&["-i", "/x.sock", "-U", "no-such-user-xyz"], "unknown user"),
@@ -99,7 +103,8 @@ fn errors_are_one_line_with_a_fix() {
         (&["-d", "loud"], "bitmask"),
         (&["--threads", "0"], "1 to 1024"),
         (&["--max-connections", "0"], "at least 1"),
-        (&["-c", "a:b"], "authentication"),
+        (&["--credential-file", "/nonexistent/users"], "--credential-file /nonexistent/users"),
+        (&["--rate-limit", "fast"], "--rate-limit fast"),
         (&["-S"], "reverse proxy"),
     ];
     for (args, needle) in table {
@@ -107,7 +112,15 @@ fn errors_are_one_line_with_a_fix() {
         assert!(e.0.contains(needle), "{args:?}: {e}");
         assert!(!e.0.contains('\n'), "{args:?}: one line: {e}");
     }
-    assert!(parse(&["-i", "0.0.0.0", "--no-auth"]).is_ok());
+    // Auth is on by default, so any address may be bound; --no-auth off loopback too,
+    // as asked explicitly (the startup log warns).
+    let c = parse(&["-i", "0.0.0.0"]).unwrap();
+    assert!(c.admission.auth.is_some() && !c.no_auth);
+    let c = parse(&["-i", "0.0.0.0", "--no-auth"]).unwrap();
+    assert!(c.admission.auth.is_none());
+    let c = parse(&["-c", "a:b", "-H", "X-Forwarded-User", "--trusted-proxy", "10.0.0.0/8"]).unwrap();
+    let auth = c.admission.auth.unwrap();
+    assert!(auth.basic.is_some() && auth.header.as_deref() == Some("x-forwarded-user"));
 }
 
 #[test]

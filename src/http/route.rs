@@ -20,6 +20,14 @@ pub enum Route<'p> {
     Token,
     /// `GET /api/config`: what the web UI needs to know about this server.
     Config,
+    /// `GET /api/auth`: whether auth is on and who the caller is (open).
+    AuthInfo,
+    /// `POST /login`: a password or a token for the cookie (open).
+    Login,
+    /// `POST /logout`: clears the cookie.
+    Logout,
+    /// `POST /api/tokens`: a share token for one of the caller's sessions.
+    Tokens,
     /// Any other `GET`/`HEAD` outside `/api/`: a page or an asset of the web UI (which
     /// may not exist: the site decides). The path is relative to the base path.
     Page(&'p str),
@@ -62,6 +70,14 @@ pub fn route<'p>(method: Method, path: &'p str, base_path: &str, ws_echo: Option
         "/metrics" => get_only(Route::Metrics),
         "/token" => get_only(Route::Token),
         "/api/config" => get_only(Route::Config),
+        "/api/auth" => get_only(Route::AuthInfo),
+        "/api/tokens" => post_only(method, Route::Tokens),
+        "/login" => match method {
+            Method::Post => Route::Login,
+            Method::Get | Method::Head => Route::Page(rest),
+            _ => Route::MethodNotAllowed("GET, HEAD, POST"),
+        },
+        "/logout" => post_only(method, Route::Logout),
         "/ws" => match method {
             Method::Get => Route::Ttyd,
             _ => Route::MethodNotAllowed("GET"),
@@ -81,6 +97,13 @@ pub fn route<'p>(method: Method, path: &'p str, base_path: &str, ws_echo: Option
             Method::Get | Method::Head => Route::Page(p),
             _ => Route::NotFound,
         },
+    }
+}
+
+fn post_only(method: Method, r: Route<'_>) -> Route<'_> {
+    match method {
+        Method::Post => r,
+        _ => Route::MethodNotAllowed("POST"),
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::conn::respond;
 use super::session::{self, Live, Meta};
 use super::worker::Worker;
+use crate::auth::Principal;
 use crate::http::{Request, SessionPart};
 use crate::protocol::WinSize;
 use crate::pty::{self, EnvRules, SpawnRequest};
@@ -22,16 +23,38 @@ use crate::session::{Dialect, Session, SessionConfig, SessionId, Timers};
 pub struct Reply {
     pub status: u16,
     pub body: Value,
-    /// Extra header fields (e.g. `Retry-After`).
-    pub extra: &'static [(&'static str, &'static str)],
+    /// Extra header fields (e.g. `Retry-After`, `Set-Cookie`).
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn ok(status: u16, body: Value) -> Reply {
+        Reply { status, body, extra: Vec::new() }
+    }
+
+    pub fn fail(status: u16, reason: impl Into<String>) -> Reply {
+        Reply { status, body: json!({ "error": reason.into() }), extra: Vec::new() }
+    }
+
+    /// `429` with the seconds to wait.
+    pub fn too_many(retry: crate::auth::RetryAfter) -> Reply {
+        let mut reply = Reply::fail(429, format!("rate limited: retry in {} s", retry.0));
+        reply.extra.push(("Retry-After", retry.0.to_string()));
+        reply
+    }
+
+    pub fn with(mut self, name: &'static str, value: String) -> Reply {
+        self.extra.push((name, value));
+        self
+    }
 }
 
 fn ok(status: u16, body: Value) -> Reply {
-    Reply { status, body, extra: &[] }
+    Reply::ok(status, body)
 }
 
 fn fail(status: u16, reason: impl Into<String>) -> Reply {
-    Reply { status, body: json!({ "error": reason.into() }), extra: &[] }
+    Reply::fail(status, reason)
 }
 
 /// Writes `reply` into `out`.
@@ -39,11 +62,21 @@ fn fail(status: u16, reason: impl Into<String>) -> Reply {
 /// keep-alive and HEAD apply to them too.
 pub fn write(w: &Worker, reply: Reply, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
     let body = serde_json::to_vec(&reply.body).unwrap_or_default();
-    respond(w, out, reply.status, "application/json", &body, keep_alive, reply.extra, head_only);
+    let extra: Vec<(&str, &str)> = reply.extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    respond(w, out, reply.status, "application/json", &body, keep_alive, &extra, head_only);
 }
 
-/// Looks a session up by the id in the path.
-pub fn find(w: &Worker, id: &str) -> Result<Rc<Live>, Reply> {
+/// Looks a session up by the id in the path, for `p`: a session it does not reach is
+/// answered like one that does not exist (404, not 403: its existence is not told).
+pub fn find(w: &Worker, id: &str, p: &Principal) -> Result<Rc<Live>, Reply> {
+    let live = find_any(w, id)?;
+    if !p.reaches(live.id.as_str(), live.meta.owner.as_deref()) {
+        return Err(fail(404, "no such session"));
+    }
+    Ok(live)
+}
+
+fn find_any(w: &Worker, id: &str) -> Result<Rc<Live>, Reply> {
     let parsed = SessionId::parse(id, w.node.as_ref()).map_err(|_| fail(404, "no such session"))?;
     // Another core's session was moved there before this point (`conn::owning_core`):
     // an id naming a core that does not exist names no session.
@@ -55,7 +88,7 @@ pub fn find(w: &Worker, id: &str) -> Result<Rc<Live>, Reply> {
 
 /// `GET /api/sessions?offset=N&limit=M`: every worker's sessions, oldest first. Other
 /// cores describe their own sessions by message; nothing is shared or locked.
-pub async fn list(w: &Worker, query: Option<&str>) -> Reply {
+pub async fn list(w: &Worker, query: Option<&str>, p: &Principal) -> Reply {
     let mut offset = 0usize;
     let mut limit = 100usize;
     for (k, v) in query.unwrap_or("").split('&').filter_map(|kv| kv.split_once('=')) {
@@ -66,14 +99,14 @@ pub async fn list(w: &Worker, query: Option<&str>) -> Reply {
             _ => {}
         }
     }
-    let mut all: Vec<Value> = w.sessions().iter().map(|l| describe(w, l)).collect();
+    let mut all = visible(w, p);
     let mut replies = Vec::new();
     for (core, inbox) in w.shared.inboxes.iter().enumerate() {
         if core == w.index {
             continue;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if inbox.send(super::worker::CrossCore::List { reply: tx }).is_ok() {
+        if inbox.send(super::worker::CrossCore::List { reply: tx, principal: p.clone() }).is_ok() {
             replies.push(rx);
         }
     }
@@ -92,6 +125,15 @@ pub async fn list(w: &Worker, query: Option<&str>) -> Reply {
     ok(200, json!({ "sessions": page, "total": total, "offset": offset, "limit": limit }))
 }
 
+/// This worker's sessions that `p` reaches, described.
+pub fn visible(w: &Worker, p: &Principal) -> Vec<Value> {
+    w.sessions()
+        .iter()
+        .filter(|l| p.reaches(l.id.as_str(), l.meta.owner.as_deref()))
+        .map(|l| describe(w, l))
+        .collect()
+}
+
 pub fn describe(w: &Worker, live: &Live) -> Value {
     let mut map = Map::new();
     session::describe(live, w, &mut map);
@@ -99,11 +141,22 @@ pub fn describe(w: &Worker, live: &Live) -> Value {
 }
 
 /// Handles `/api/sessions/{id}[/...]` except the WebSocket attach.
-pub fn session_call(w: &Worker, req: &Request<'_>, part: SessionPart, id: &str, body: &[u8]) -> Reply {
-    let live = match find(w, id) {
+pub fn session_call(
+    w: &Worker,
+    req: &Request<'_>,
+    (part, id): (SessionPart, &str),
+    body: &[u8],
+    p: &Principal,
+) -> Reply {
+    let live = match find(w, id, p) {
         Ok(l) => l,
         Err(reply) => return reply,
     };
+    let changes = matches!(part, SessionPart::Input | SessionPart::Resize)
+        || (part == SessionPart::Itself && req.method == crate::http::Method::Delete);
+    if changes && !p.may_write() {
+        return fail(403, "read-only: this token (mode ro) may watch, not type, resize or terminate");
+    }
     match (part, req.method) {
         (SessionPart::Itself, crate::http::Method::Delete) => {
             let running = live.state.borrow().status() == crate::session::Status::Running;
@@ -144,7 +197,7 @@ fn input(w: &Worker, live: &Live, body: &[u8]) -> Reply {
         Err(_) => Reply {
             status: 503,
             body: json!({ "error": "the terminal's input queue is full; retry shortly" }),
-            extra: &[("Retry-After", "1")],
+            extra: vec![("Retry-After", "1".into())],
         },
     }
 }
@@ -184,7 +237,10 @@ struct CreateBody {
 }
 
 /// `POST /api/sessions`: starts a command on this worker (it owns the new session).
-pub async fn create(w: &Rc<Worker>, body: &[u8]) -> Reply {
+pub async fn create(w: &Rc<Worker>, body: &[u8], p: &Principal) -> Reply {
+    if !p.may_create() {
+        return fail(403, "a token for one session (a share link) cannot start sessions");
+    }
     let b: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
         CreateBody::default()
     } else {
@@ -214,6 +270,7 @@ pub async fn create(w: &Rc<Worker>, body: &[u8]) -> Reply {
         size,
         dialect: Dialect::Native,
         spawn_deadline: None,
+        owner: p.owner(),
     };
     match start(w, argv, opts).await {
         Ok(live) => ok(201, describe(w, &live)),
@@ -274,6 +331,8 @@ pub struct StartOpts {
     /// instead of failing at once (REST callers get 503 and retry; a ttyd client has no
     /// retry in its protocol).
     pub spawn_deadline: Option<std::time::Instant>,
+    /// The user who starts it (`None` with `--no-auth`): only they (and admins) reach it.
+    pub owner: Option<String>,
 }
 
 /// Takes a place under `--max-sessions`, spawns the child (off this worker's loop) and
@@ -285,7 +344,7 @@ pub async fn start(w: &Rc<Worker>, argv: Vec<OsString>, opts: StartOpts) -> Resu
         return Err(Reply {
             status: 503,
             body: json!({ "error": format!("at capacity: {max} sessions (--max-sessions)") }),
-            extra: &[("Retry-After", "1")],
+            extra: vec![("Retry-After", "1".into())],
         });
     }
     let started = spawn_session(w, argv, opts).await;
@@ -298,8 +357,13 @@ pub async fn start(w: &Rc<Worker>, argv: Vec<OsString>, opts: StartOpts) -> Resu
 
 async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Result<Rc<Live>, Reply> {
     let size = b.size;
-    let extra: Vec<(OsString, OsString)> =
+    let mut extra: Vec<(OsString, OsString)> =
         b.env.unwrap_or_default().into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    // Who started it, for the child (ttyd's -H sets TTYD_USER the same way).
+    if let Some(owner) = b.owner.as_deref().filter(|o| !o.is_empty()) {
+        extra.push(("RINGTTY_USER".into(), owner.into()));
+        extra.push(("TTYD_USER".into(), owner.into()));
+    }
     let env = pty::child_env(
         std::env::vars_os(),
         &EnvRules { term: &w.cfg.terminal.term, remove: &[], extra: &extra },
@@ -352,6 +416,7 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
         pid: spawned.child.pid().as_raw_nonzero().get(),
         tty: spawned.tty.clone(),
         created_unix,
+        owner: b.owner,
     };
     let live = session::start(w, id, state, spawned, meta)
         .map_err(|e| fail(500, format!("cannot watch the new terminal: {e}")))?;

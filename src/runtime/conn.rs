@@ -7,6 +7,7 @@
 //! still waiting on the stream see the end at once. An upgraded connection continues in
 //! a task of its own, sized for the WebSocket (see `serve_with`).
 
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use super::access_log::{ConnLog, Peer};
 use super::stream::Stream;
 use super::worker::{ConnHandle, Worker};
 use super::ws::{Ending, WsConfig};
-use crate::auth;
+use crate::auth::{self, Principal};
 use crate::http::{self, Head, HttpError, Parse, Request, Route};
 use crate::ws;
 
@@ -37,13 +38,15 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// Responses are flushed once this much is queued, even mid-pipeline.
 const FLUSH_AT: usize = 64 * 1024;
 
-pub async fn serve(w: Rc<Worker>, stream: Stream) {
-    serve_with(w, stream, Vec::new()).await
-}
-
-/// Serves a connection whose first `buffered` bytes were already read (by the core
-/// that handed it over).
-pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
+/// Serves a connection. When another core handed it over, `buffered` holds the bytes
+/// it had read (the next request first) and `carried` what its admission point decided
+/// for that request.
+pub async fn serve_with(
+    w: Rc<Worker>,
+    stream: Stream,
+    buffered: Vec<u8>,
+    carried: Option<Option<Principal>>,
+) {
     let (slot, handle) = w.register(stream.raw_fd());
     let tcp = matches!(w.cfg.listen, crate::config::Listen::Tcp(_));
     let log = w.shared.access_log.as_ref().map(|_| Box::new(ConnLog::new(Peer::of(stream.raw_fd(), tcp))));
@@ -51,6 +54,8 @@ pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
     stream.tally.rx.set(buffered.len() as u64);
     let mut conn = Conn {
         log,
+        carried,
+        peer: std::cell::Cell::new(None),
         moved: false,
         // Allocated by the first read, once the socket is readable.
         buf: buffered,
@@ -86,6 +91,12 @@ pub async fn serve_with(w: Rc<Worker>, stream: Stream, buffered: Vec<u8>) {
 }
 
 struct Conn {
+    /// The admission of the first request, decided by the core that handed the
+    /// connection over.
+    carried: Option<Option<Principal>>,
+    /// The peer's address, looked up once when first needed (`Some(None)`: a unix
+    /// socket, or unknown).
+    peer: std::cell::Cell<Option<Option<IpAddr>>>,
     /// Handed to another core: its socket lives on there.
     moved: bool,
     w: Rc<Worker>,
@@ -136,20 +147,42 @@ impl Conn {
     async fn serve_request(&mut self) -> Result<bool, Exit> {
         self.fill_head().await?;
         let limits = &self.w.cfg.http;
-        let Some(head) = head_facts(&self.w, &self.buf, self.log.as_deref_mut()) else {
+        let carried = self.carried.take();
+        let (w, stream, cache) = (&self.w, &self.stream, &self.peer);
+        let peer = || peer_ip(w, stream, cache);
+        let Some(head) = head_facts(&self.w, &self.buf, self.log.as_deref_mut(), carried, peer) else {
             // fill_head returned only once this parse completes.
             self.error(HttpError::Malformed.status(), HttpError::Malformed.reason(), &[]);
             return Err(Exit::Linger);
         };
         // Before anything else, and before the request moves to another core: one
         // admission point (the Host and origin checks), so no route can skip it.
-        if let Err(refusal) = head.admitted {
-            self.w.stats().request_denied(refusal);
-            self.error(refusal.status(), refusal.reason(), &[]);
+        let principal = match head.admitted {
+            Ok(p) => p,
+            Err(refusal) => {
+                self.w.stats().request_denied(refusal);
+                let location = head.login.as_deref().unwrap_or_default();
+                let extra: &[(&str, &str)] = match refusal {
+                    auth::Refusal::Login => &[("Location", location), ("Cache-Control", "no-store")],
+                    auth::Refusal::Unauthorized(_) => &[("WWW-Authenticate", "Bearer")],
+                    _ => &[],
+                };
+                self.error(refusal.status(), refusal.reason(), extra);
+                return Err(Exit::Linger);
+            }
+        };
+        if let Some(log) = self.log.as_deref_mut() {
+            log.user(principal.as_ref());
+        }
+        if let Err(retry) = self.rate_limited(head.client) {
+            self.w.stats().rate_limited();
+            let secs = retry.0.to_string();
+            let reason = format!("rate limited (--rate-limit): retry in {secs} s");
+            self.error(429, &reason, &[("Retry-After", &secs)]);
             return Err(Exit::Linger);
         }
         if let Some(core) = head.owner {
-            return Err(self.move_to(core).await);
+            return Err(self.move_to(core, principal).await);
         }
         if head.content_length > limits.max_body_bytes {
             let e = HttpError::BodyTooLarge;
@@ -181,20 +214,35 @@ impl Conn {
                 return Err(Exit::Linger);
             };
             let keep_alive = req.keep_alive && !self.w.shutting_down();
-            (dispatch(&self.w, &req, body, keep_alive, &mut self.out), keep_alive)
+            let call = Call { req: &req, body, keep_alive, principal, client: head.client };
+            (dispatch(&self.w, call, &mut self.out), keep_alive)
         };
         let consumed = head.len + cl.min(buffered);
         self.buf.drain(..consumed);
         match next {
             Next::Respond => {}
             Next::Upgrade(endpoint) => return Err(Exit::Upgrade(endpoint)),
-            Next::Create(body) => {
-                let reply = super::api::create(&self.w, &body).await;
+            Next::Create(body, p) => {
+                let reply = super::api::create(&self.w, &body, &p).await;
                 super::api::write(&self.w, reply, keep_alive, false, &mut self.out);
             }
-            Next::List(query, head_only) => {
-                let reply = super::api::list(&self.w, query.as_deref()).await;
+            Next::List(query, head_only, p) => {
+                let reply = super::api::list(&self.w, query.as_deref(), &p).await;
                 super::api::write(&self.w, reply, keep_alive, head_only, &mut self.out);
+            }
+            Next::Login(body, client) => {
+                let login = super::auth_api::login(&self.w, &body, client).await;
+                let reply = match login.cookie {
+                    Some(cookie) => {
+                        login.reply.with("Set-Cookie", cookie).with("Cache-Control", "no-store".into())
+                    }
+                    None => login.reply,
+                };
+                super::api::write(&self.w, reply, keep_alive, false, &mut self.out);
+            }
+            Next::Share(body, p) => {
+                let reply = super::auth_api::share(&self.w, &p, &body).await;
+                super::api::write(&self.w, reply, keep_alive, false, &mut self.out);
             }
         }
         if self.body.capacity() > 64 * 1024 {
@@ -279,7 +327,7 @@ impl Conn {
 
     /// Hands the connection to `core` with everything read so far (the current request
     /// first): a session and all its clients live on the core that owns it.
-    async fn move_to(&mut self, core: usize) -> Exit {
+    async fn move_to(&mut self, core: usize, principal: Option<Principal>) -> Exit {
         // Answers to earlier pipelined requests go out first, in order.
         if self.flush().await.is_err() {
             return Exit::Now;
@@ -296,7 +344,10 @@ impl Conn {
             return Exit::Linger;
         };
         let buffered = std::mem::take(&mut self.buf);
-        if self.w.shared.inboxes[core].send(super::worker::CrossCore::Adopt { fd, buffered }).is_err() {
+        if self.w.shared.inboxes[core]
+            .send(super::worker::CrossCore::Adopt { fd, buffered, principal })
+            .is_err()
+        {
             error_into(&self.w, &mut self.out, 503, "the session's worker is gone", &[]);
             return Exit::Linger;
         }
@@ -322,7 +373,7 @@ impl Conn {
                     WsConfig { max_message: ECHO_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
                 super::ws::serve_echo(&self.w, &self.stream, &self.handle, leftover, cfg).await
             }
-            Upgrade::Ttyd(argv) => {
+            Upgrade::Ttyd(argv, principal) => {
                 let cfg =
                     WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
                 // Boxed (once per connection): its wait for the first message and the
@@ -335,7 +386,7 @@ impl Conn {
                     &self.handle,
                     leftover,
                     cfg,
-                    argv,
+                    (argv, principal),
                     &sid,
                 ))
                 .await;
@@ -344,17 +395,33 @@ impl Conn {
                 }
                 ending
             }
-            Upgrade::Session(live, since) => {
+            Upgrade::Session(live, since, principal) => {
                 let cfg =
                     WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
-                super::ws::serve_session(&self.w, &self.stream, &self.handle, leftover, cfg, live, since)
-                    .await
+                let writable = principal.may_write();
+                super::ws::serve_session(
+                    &self.w,
+                    &self.stream,
+                    &self.handle,
+                    leftover,
+                    cfg,
+                    live,
+                    (since, writable),
+                )
+                .await
             }
         };
         match ending {
             Ending::Done => Exit::Now,
             Ending::Failed => Exit::Linger,
         }
+    }
+
+    /// `--rate-limit`: takes a token from the client's bucket on this core.
+    fn rate_limited(&self, client: Option<IpAddr>) -> Result<(), auth::RetryAfter> {
+        let Some(ip) = client else { return Ok(()) };
+        let now = self.w.now_ms();
+        self.w.limits.borrow_mut().requests.check(auth::LimitKind::Request, ip, now)
     }
 
     fn set_idle(&self, idle: bool) {
@@ -413,11 +480,22 @@ struct HeadFacts {
     /// The core owning the session the request is about, when it is not this one.
     owner: Option<usize>,
     /// The admission point's verdict (`auth::admit`).
-    admitted: Result<(), crate::auth::Refusal>,
+    admitted: Result<Option<Principal>, auth::Refusal>,
+    /// Where a page asked without a credential is sent (the login page).
+    login: Option<String>,
+    /// The client's address: the peer's, or the one a `--trusted-proxy` peer names in
+    /// `X-Forwarded-For`. Looked up only when something needs it.
+    client: Option<IpAddr>,
 }
 
 /// Parses the complete head at the start of `buf`; `None` if it does not parse.
-fn head_facts(w: &Worker, buf: &[u8], log: Option<&mut ConnLog>) -> Option<HeadFacts> {
+fn head_facts(
+    w: &Worker,
+    buf: &[u8],
+    log: Option<&mut ConnLog>,
+    carried: Option<Option<Principal>>,
+    peer: impl FnOnce() -> Option<IpAddr>,
+) -> Option<HeadFacts> {
     let limits = &w.cfg.http;
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let n = limits.max_headers.min(MAX_HEADERS);
@@ -430,18 +508,78 @@ fn head_facts(w: &Worker, buf: &[u8], log: Option<&mut ConnLog>) -> Option<HeadF
         _ if matches!(req.method, http::Method::Get | http::Method::Head) => auth::Kind::Read,
         _ => auth::Kind::Change,
     };
-    let ask = auth::Ask { kind, host: req.header("host"), origin: req.header("origin") };
+    let policy = &w.cfg.admission;
+    let proxies = policy.auth.as_ref().and_then(|a| a.trusted_proxies.as_ref());
+    let header = policy.auth.as_ref().and_then(|a| a.header.as_deref());
+    let proxy_user = header.and_then(|h| req.header(h));
+    // The peer is looked up only when an option needs it.
+    let wants_peer = proxy_user.is_some()
+        || proxies.is_some()
+        || w.cfg.access.rate_limit.is_some()
+        || route == Route::Login;
+    let peer = if wants_peer { peer() } else { None };
+    let client = peer.map(|p| auth::client_ip(p, req.header("x-forwarded-for"), proxies));
+    let ask = auth::Ask {
+        kind,
+        need: need(w, route),
+        host: req.header("host"),
+        origin: req.header("origin"),
+        peer,
+        authorization: req.header("authorization"),
+        cookie: req.header("cookie"),
+        query: req.query,
+        proxy_user,
+    };
     let session = session_id(w, route);
     if let Some(log) = log {
         log.head(&req, session);
     }
+    let admitted = match carried {
+        Some(decided) => Ok(decided),
+        None => auth::admit(&ask, policy, super::auth_api::unix_now()),
+    };
+    let login =
+        matches!(admitted, Err(auth::Refusal::Login)).then(|| super::auth_api::login_location(w, &req));
     Some(HeadFacts {
         len: req.head_len,
         content_length: req.content_length,
         expect_continue: req.expect_continue,
         owner: owning_core(w, session),
-        admitted: auth::admit(&ask, &w.cfg.admission),
+        admitted,
+        login,
+        client,
     })
+}
+
+/// The peer's address, from one `getpeername(2)` the first time it is needed.
+fn peer_ip(w: &Worker, stream: &Stream, cache: &std::cell::Cell<Option<Option<IpAddr>>>) -> Option<IpAddr> {
+    if let Some(known) = cache.get() {
+        return known;
+    }
+    let tcp = matches!(w.cfg.listen, crate::config::Listen::Tcp(_));
+    let ip = if tcp { crate::sys::peer_addr(stream.raw_fd()).map(|a| a.ip().to_canonical()) } else { None };
+    cache.set(Some(ip));
+    ip
+}
+
+/// What each route needs besides the `Host` and origin checks: pages a principal or the
+/// login page, the API and WebSockets a principal (ttyd's `/ws` may bring it in its
+/// first message), and only the health check, the login page, its assets and the
+/// login itself nothing.
+fn need(w: &Worker, route: Route<'_>) -> auth::Need {
+    use auth::Need;
+    match route {
+        Route::Health | Route::AuthInfo | Route::Login | Route::Logout | Route::AddSlash => Need::Open,
+        Route::MethodNotAllowed(_) | Route::NotFound => Need::Open,
+        Route::Page("/login") => Need::Open,
+        Route::Page(path) if w.shared.site.is_page(path) => Need::Page,
+        Route::Page(_) => Need::Open,
+        Route::Ttyd => Need::PrincipalOrInit,
+        Route::Metrics | Route::Sessions | Route::Session(..) | Route::WsEcho | Route::Token => {
+            Need::Principal
+        }
+        Route::Config | Route::Tokens => Need::Principal,
+    }
 }
 
 /// The core that owns the session a request is about, when it is not this one.
@@ -547,31 +685,62 @@ enum Next {
     /// A `101` was queued: the connection is now a WebSocket for this endpoint.
     Upgrade(Upgrade),
     /// `POST /api/sessions`: the spawn is awaited (off the loop) before answering.
-    Create(Vec<u8>),
+    Create(Vec<u8>, Principal),
     /// `GET /api/sessions`: the other cores are asked for theirs.
-    List(Option<String>, bool),
+    List(Option<String>, bool, Principal),
+    /// `POST /login`: a password check may run on a thread of its own.
+    Login(Vec<u8>, Option<IpAddr>),
+    /// `POST /api/tokens`: the session's core is asked who owns it.
+    Share(Vec<u8>, Principal),
 }
 
 enum Upgrade {
     Echo,
     /// The native protocol on a session, resuming at `since` if given.
-    Session(Rc<super::session::Live>, Option<u64>),
-    /// ttyd's protocol: a new process running this command line per connection.
-    Ttyd(Vec<std::ffi::OsString>),
+    Session(Rc<super::session::Live>, Option<u64>, Principal),
+    /// ttyd's protocol: a new process running this command line per connection, for
+    /// the principal of the upgrade or (if none) of its init message.
+    Ttyd(Vec<std::ffi::OsString>, Option<Principal>),
 }
 
 /// The largest message a session client may send (SPEC §4: 1 MiB by default).
 const SESSION_MAX_MESSAGE: u64 = 1024 * 1024;
 
-/// Routes one complete request and queues its response.
-fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) -> Next {
+/// One admitted request, for [`dispatch`].
+struct Call<'r, 'b> {
+    req: &'r Request<'b>,
+    body: &'r [u8],
+    keep_alive: bool,
+    /// `None` only on an open route asked without a credential (and ttyd's `/ws`).
+    principal: Option<Principal>,
+    client: Option<IpAddr>,
+}
+
+/// Routes one complete, admitted request and queues its response.
+fn dispatch(w: &Rc<Worker>, call: Call<'_, '_>, out: &mut Vec<u8>) -> Next {
+    let Call { req, body, keep_alive, principal, client } = call;
     let head_only = req.method == http::Method::Head;
     if w.fault_injection {
         w.inject_fault(req.path);
     }
     let route = http::route(req.method, req.path, &w.cfg.base_path, w.cfg.ws_echo.as_deref());
     match route {
-        Route::WsEcho => return upgrade(w, req, body, out, Upgrade::Echo, &[]),
+        Route::Health => {
+            let now = Instant::now();
+            let status = if w.shared.all_alive() { 200 } else { 503 };
+            let json = w.shared.health_json(w.index, now);
+            respond(w, out, status, "application/json", json.as_bytes(), keep_alive, &NO_STORE, head_only);
+            return Next::Respond;
+        }
+        Route::AuthInfo => {
+            super::api::write(w, super::auth_api::info(w, principal.as_ref()), keep_alive, head_only, out);
+            return Next::Respond;
+        }
+        Route::Login => return Next::Login(body.to_vec(), client),
+        Route::Logout => {
+            super::auth_api::logout(w, keep_alive, out);
+            return Next::Respond;
+        }
         Route::Ttyd => {
             let argv = match ttyd_command(w, req.query) {
                 Ok(argv) => argv,
@@ -580,88 +749,18 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
                     return Next::Respond;
                 }
             };
-            return upgrade(w, req, body, out, Upgrade::Ttyd(argv), &[TTYD_PROTOCOL]);
+            return upgrade(w, req, body, out, Upgrade::Ttyd(argv, principal), &[TTYD_PROTOCOL]);
         }
-        Route::Sessions | Route::Session(..)
-            if req.method != http::Method::Get && req.method != http::Method::Head =>
-        {
-            if let Route::Session(id, part) = route {
-                let reply = super::api::session_call(w, req, part, id, body);
-                super::api::write(w, reply, keep_alive, head_only, out);
-                return Next::Respond;
-            }
-            return Next::Create(body.to_vec());
-        }
-        Route::Sessions => return Next::List(req.query.map(str::to_owned), head_only),
-        Route::Session(id, http::SessionPart::Ws) => {
-            let live = match super::api::find(w, id) {
-                Ok(live) => live,
-                Err(reply) => {
-                    super::api::write(w, reply, keep_alive, head_only, out);
-                    return Next::Respond;
-                }
-            };
-            if live.state.borrow().config().dialect == crate::session::Dialect::Ttyd {
-                error_into(w, out, 409, "a ttyd (/ws) session has one client: its own connection", &[]);
-                return Next::Respond;
-            }
-            let since = match query_u64(req.query, "since") {
-                Ok(s) => s,
-                Err(()) => {
-                    error_into(w, out, 400, "since must be a byte offset", &[]);
-                    return Next::Respond;
-                }
-            };
-            return upgrade(w, req, body, out, Upgrade::Session(live, since), &[PROTOCOL]);
-        }
-        Route::Session(id, part) => {
-            let reply = super::api::session_call(w, req, part, id, body);
-            super::api::write(w, reply, keep_alive, head_only, out);
-        }
-        Route::Health => {
-            let now = Instant::now();
-            let status = if w.shared.all_alive() { 200 } else { 503 };
-            let json = w.shared.health_json(w.index, now);
-            respond(w, out, status, "application/json", json.as_bytes(), keep_alive, &NO_STORE, head_only);
-        }
-        Route::Metrics => {
-            let text = w.shared.metrics_text(Instant::now());
-            let ct = "text/plain; version=0.0.4; charset=utf-8";
-            respond(w, out, 200, ct, text.as_bytes(), keep_alive, &NO_STORE, head_only);
-        }
-        Route::Token => {
-            // ttyd's page asks for the token it sends in its first message. No
-            // credential is configured (ringtty never hands out a password here).
-            respond(w, out, 200, "application/json", b"{\"token\":\"\"}", keep_alive, &NO_STORE, head_only);
-        }
-        Route::Config => {
-            let json = w.shared.config_json.as_bytes();
-            respond(w, out, 200, "application/json", json, keep_alive, &NO_STORE, head_only);
-        }
-        Route::AddSlash => {
-            let mut location = format!("{}/", w.cfg.base_path);
-            if let Some(q) = req.query {
-                location.push('?');
-                location.push_str(q);
-            }
-            let mut json = Vec::new();
-            http::json_error("moved: the path ends with a slash", &mut json);
-            let extra = [("Location", location.as_str())];
-            respond(w, out, 301, "application/json", &json, keep_alive, &extra, head_only);
-        }
+        Route::AddSlash => add_slash(w, req, keep_alive, head_only, out),
         Route::Page(path) => {
-            let page = w.shared.site.get(path, req.header("accept-encoding"), req.header("if-none-match"));
-            match page {
-                Some(p) => {
-                    let head_only = head_only || p.status == 304;
-                    respond(w, out, p.status, p.content_type, p.body, keep_alive, &p.headers, head_only);
-                }
-                None => {
-                    let mut json = Vec::new();
-                    http::json_error("not found", &mut json);
-                    respond(w, out, 404, "application/json", &json, keep_alive, &[], head_only);
+            // A page asked with ?token=: swapped for the cookie, and the address cleaned.
+            if let Some(p) = principal.as_ref().filter(|p| p.via == auth::Via::Query) {
+                if w.shared.site.is_page(path) && !head_only {
+                    super::auth_api::swap_page(w, req, p, keep_alive, out);
+                    return Next::Respond;
                 }
             }
+            page(w, req, path, keep_alive, head_only, out);
         }
         Route::MethodNotAllowed(allow) => {
             let mut json = Vec::new();
@@ -673,8 +772,114 @@ fn dispatch(w: &Rc<Worker>, req: &Request<'_>, body: &[u8], keep_alive: bool, ou
             http::json_error("not found", &mut json);
             respond(w, out, 404, "application/json", &json, keep_alive, &[], head_only);
         }
+        _ => {
+            // Every other route needs a principal: admission gave one, or refused.
+            let Some(p) = principal else {
+                error_into(w, out, 401, auth::UNAUTHORIZED, &[]);
+                return Next::Respond;
+            };
+            return with_principal(w, req, route, (body, keep_alive), p, out);
+        }
     }
     Next::Respond
+}
+
+/// The routes that act for a principal.
+fn with_principal(
+    w: &Rc<Worker>,
+    req: &Request<'_>,
+    route: Route<'_>,
+    (body, keep_alive): (&[u8], bool),
+    p: Principal,
+    out: &mut Vec<u8>,
+) -> Next {
+    let head_only = req.method == http::Method::Head;
+    let changes = req.method != http::Method::Get && req.method != http::Method::Head;
+    match route {
+        Route::WsEcho => return upgrade(w, req, body, out, Upgrade::Echo, &[]),
+        Route::Sessions if changes => return Next::Create(body.to_vec(), p),
+        Route::Sessions => return Next::List(req.query.map(str::to_owned), head_only, p),
+        Route::Tokens => return Next::Share(body.to_vec(), p),
+        Route::Session(id, http::SessionPart::Ws) => return attach(w, req, (id, body), p, out),
+        Route::Session(id, part) => {
+            let reply = super::api::session_call(w, req, (part, id), body, &p);
+            super::api::write(w, reply, keep_alive, head_only, out);
+        }
+        Route::Metrics => {
+            let text = w.shared.metrics_text(Instant::now());
+            let ct = "text/plain; version=0.0.4; charset=utf-8";
+            respond(w, out, 200, ct, text.as_bytes(), keep_alive, &NO_STORE, head_only);
+        }
+        Route::Token => {
+            // ttyd's page asks for the token it sends in its first message: the
+            // caller's own (never a password).
+            let token = super::auth_api::ttyd_token(w, req, Some(&p));
+            let json = serde_json::json!({ "token": token }).to_string();
+            respond(w, out, 200, "application/json", json.as_bytes(), keep_alive, &NO_STORE, head_only);
+        }
+        Route::Config => {
+            let json = w.shared.config_json.as_bytes();
+            respond(w, out, 200, "application/json", json, keep_alive, &NO_STORE, head_only);
+        }
+        _ => error_into(w, out, 404, "not found", &[]),
+    }
+    Next::Respond
+}
+
+/// `GET .../ws`: the native attach, for a principal that reaches the session.
+fn attach(
+    w: &Rc<Worker>,
+    req: &Request<'_>,
+    (id, body): (&str, &[u8]),
+    p: Principal,
+    out: &mut Vec<u8>,
+) -> Next {
+    let live = match super::api::find(w, id, &p) {
+        Ok(live) => live,
+        Err(reply) => {
+            super::api::write(w, reply, false, false, out);
+            return Next::Respond;
+        }
+    };
+    if live.state.borrow().config().dialect == crate::session::Dialect::Ttyd {
+        error_into(w, out, 409, "a ttyd (/ws) session has one client: its own connection", &[]);
+        return Next::Respond;
+    }
+    let since = match query_u64(req.query, "since") {
+        Ok(s) => s,
+        Err(()) => {
+            error_into(w, out, 400, "since must be a byte offset", &[]);
+            return Next::Respond;
+        }
+    };
+    upgrade(w, req, body, out, Upgrade::Session(live, since, p), &[PROTOCOL])
+}
+
+fn add_slash(w: &Worker, req: &Request<'_>, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
+    let mut location = format!("{}/", w.cfg.base_path);
+    if let Some(q) = req.query {
+        location.push('?');
+        location.push_str(q);
+    }
+    let mut json = Vec::new();
+    http::json_error("moved: the path ends with a slash", &mut json);
+    let extra = [("Location", location.as_str())];
+    respond(w, out, 301, "application/json", &json, keep_alive, &extra, head_only);
+}
+
+fn page(w: &Worker, req: &Request<'_>, path: &str, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
+    let page = w.shared.site.get(path, req.header("accept-encoding"), req.header("if-none-match"));
+    match page {
+        Some(p) => {
+            let head_only = head_only || p.status == 304;
+            respond(w, out, p.status, p.content_type, p.body, keep_alive, &p.headers, head_only);
+        }
+        None => {
+            let mut json = Vec::new();
+            http::json_error("not found", &mut json);
+            respond(w, out, 404, "application/json", &json, keep_alive, &[], head_only);
+        }
+    }
 }
 
 /// The native protocol's subprotocol name (optional for clients).

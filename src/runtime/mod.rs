@@ -7,6 +7,7 @@
 
 mod access_log;
 mod api;
+mod auth_api;
 mod conn;
 mod fds;
 mod listen;
@@ -70,6 +71,14 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
     // The first line on stdout (`--access-log -` follows it): scripts and tests read the
     // address (and the port of -p 0).
     println!("Listening on {}", listeners.display);
+    // Jupyter's model: with tokens the only way in and a key nobody else has, the one
+    // who started the server gets a link that signs the browser in (then the cookie).
+    if let Some(token) = auth_api::startup_token(&cfg) {
+        match cfg.listen {
+            Listen::Tcp(_) => println!("Login: {}?token={token}", listeners.display),
+            Listen::Unix { .. } => println!("Login token: {token}"),
+        }
+    }
     let server = start_workers(Arc::new(cfg), listeners, defaults, max_conns, access_log)?;
     Ok(server.wait())
 }
@@ -207,16 +216,31 @@ impl Server {
         code
     }
 
+    /// Rereads `--credential-file` (SIGHUP): new logins see the new users at once; a
+    /// file that does not load is reported and the users already loaded are kept.
+    fn reread_credentials(&self) {
+        let Some(path) = &self.cfg.access.credential_file else { return };
+        match crate::config::credential_file(path) {
+            Ok(users) => {
+                info!("SIGHUP: {} users read from {}", users.len(), path.display());
+                self.shared.set_credentials(users);
+            }
+            Err(e) => error!("SIGHUP: keeping the users already loaded: {e}"),
+        }
+    }
+
     async fn supervise(mut self, logger: Option<&access_log::Logger>) -> ExitCode {
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
         else {
             error!("cannot install SIGTERM/SIGINT handlers");
             return ExitCode::FAILURE;
         };
-        // SIGHUP reopens the access log (logrotate). Caught only with a log file: without
-        // one it keeps its default action (the server ends, as before).
+        // SIGHUP reopens the access log (logrotate) and rereads --credential-file. Caught
+        // only when there is something to do: otherwise it keeps its default action (the
+        // server ends, as before).
         let reopens = self.cfg.access_log.as_ref().is_some_and(access_log::Logger::reopens);
-        let mut hup = match reopens {
+        let rereads = self.cfg.access.credential_file.is_some();
+        let mut hup = match reopens || rereads {
             true => {
                 Some(signal(SignalKind::hangup()).map_err(|e| error!("cannot install a SIGHUP handler: {e}")))
             }
@@ -224,7 +248,7 @@ impl Server {
         }
         .and_then(Result::ok);
         if hup.is_some() {
-            info!("access log: SIGHUP reopens it");
+            info!("SIGHUP reopens the access log and rereads the credential file (those given)");
         }
         let mut failed = false;
         loop {
@@ -238,10 +262,11 @@ impl Server {
                     tokio::time::sleep(DEGRADED_WINDOW).await;
                 }
                 _ = hangup(&mut hup) => {
-                    info!("SIGHUP: reopening the access log");
                     if let Some(logger) = logger {
+                        info!("SIGHUP: reopening the access log");
                         logger.reopen();
                     }
+                    self.reread_credentials();
                     continue;
                 }
             }

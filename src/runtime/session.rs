@@ -59,6 +59,8 @@ pub struct Meta {
     pub tty: String,
     /// Seconds since the Unix epoch.
     pub created_unix: u64,
+    /// The user who started it (`None` with `--no-auth`).
+    pub owner: Option<String>,
 }
 
 pub struct Live {
@@ -535,6 +537,7 @@ pub fn describe(live: &Live, w: &Worker, out: &mut serde_json::Map<String, serde
     out.insert("id".into(), json!(live.id.as_str()));
     out.insert("name".into(), json!(live.meta.name));
     out.insert("command".into(), json!(live.meta.command));
+    out.insert("owner".into(), json!(live.meta.owner));
     out.insert("pid".into(), json!(live.meta.pid));
     out.insert("tty".into(), json!(live.meta.tty));
     out.insert("status".into(), json!(status));

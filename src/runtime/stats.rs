@@ -33,6 +33,9 @@ pub struct WorkerStats {
     reclaimed: AtomicU64,
     denied_host: AtomicU64,
     denied_origin: AtomicU64,
+    auth_failures: AtomicU64,
+    login_redirects: AtomicU64,
+    rate_limited: AtomicU64,
     /// Connections closed at accept: peers outside `--allow-ip`.
     refused_peers: AtomicU64,
     access_log_dropped: AtomicU64,
@@ -62,6 +65,9 @@ impl WorkerStats {
             reclaimed: AtomicU64::new(0),
             denied_host: AtomicU64::new(0),
             denied_origin: AtomicU64::new(0),
+            auth_failures: AtomicU64::new(0),
+            login_redirects: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
             refused_peers: AtomicU64::new(0),
             access_log_dropped: AtomicU64::new(0),
         }
@@ -134,9 +140,17 @@ impl WorkerStats {
         match refusal {
             crate::auth::Refusal::Host(_) => Self::bump(&self.denied_host, 1),
             crate::auth::Refusal::Origin => Self::bump(&self.denied_origin, 1),
+            crate::auth::Refusal::Unauthorized(_) => Self::bump(&self.auth_failures, 1),
+            crate::auth::Refusal::Login => Self::bump(&self.login_redirects, 1),
         }
-        // Issue 12: authentication failures (401) and rate limiting (429) get their
-        // own counters here when those features land.
+    }
+    /// A credential refused after admission: ttyd's init message, a failed login.
+    pub fn auth_failed(&self) {
+        Self::bump(&self.auth_failures, 1);
+    }
+    /// A request answered 429 by `--rate-limit` or the failed-login limit.
+    pub fn rate_limited(&self) {
+        Self::bump(&self.rate_limited, 1);
     }
     /// A connection closed at accept: its peer is outside `--allow-ip`.
     pub fn peer_refused(&self) {
@@ -183,6 +197,9 @@ pub struct Shared {
     pub site: crate::web::Site,
     /// The access log's channel, when `--access-log` is given.
     pub access_log: Option<super::access_log::Sink>,
+    /// `--credential-file`'s users: read at startup, reread on SIGHUP (a lock taken
+    /// only by a password login and a reload, never by a request otherwise).
+    credentials: std::sync::RwLock<Option<std::sync::Arc<crate::auth::Credentials>>>,
 }
 
 /// What the web UI needs to know: `GET /api/config`.
@@ -224,7 +241,18 @@ impl Shared {
             running: Default::default(),
             clients: Default::default(),
             stop: tokio::sync::Notify::new(),
+            credentials: std::sync::RwLock::new(cfg.access.credentials.clone().map(std::sync::Arc::new)),
         }
+    }
+
+    /// The credential file's users, if the server has one.
+    pub fn credentials(&self) -> Option<std::sync::Arc<crate::auth::Credentials>> {
+        self.credentials.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the users (a SIGHUP reread the file).
+    pub fn set_credentials(&self, users: crate::auth::Credentials) {
+        *self.credentials.write().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(users));
     }
 
     pub fn all_alive(&self) -> bool {
@@ -341,7 +369,14 @@ impl Shared {
             "# HELP {name} Requests refused by the admission point, by reason.\n# TYPE {name} counter"
         );
         for (i, w) in self.workers.iter().enumerate() {
-            for (reason, c) in [("host", &w.denied_host), ("origin", &w.denied_origin)] {
+            let reasons = [
+                ("host", &w.denied_host),
+                ("origin", &w.denied_origin),
+                ("unauthorized", &w.auth_failures),
+                ("login", &w.login_redirects),
+                ("rate_limited", &w.rate_limited),
+            ];
+            for (reason, c) in reasons {
                 let _ = writeln!(s, "{name}{{worker=\"{i}\",reason=\"{reason}\"}} {}", c.load(Relaxed));
             }
         }
@@ -353,7 +388,21 @@ impl Shared {
         for (i, w) in self.workers.iter().enumerate() {
             let _ = writeln!(s, "{name}{{worker=\"{i}\"}} {}", w.refused_peers.load(Relaxed));
         }
-        // Issue 12: `ringtty_auth_failures_total` and `ringtty_rate_limited_total` go here.
+        for (name, help, pick) in [
+            (
+                "ringtty_auth_failures_total",
+                "Credentials refused: no or bad token, wrong password, a bad ttyd AuthToken.",
+                (|w: &WorkerStats| &w.auth_failures) as fn(&WorkerStats) -> &AtomicU64,
+            ),
+            ("ringtty_rate_limited_total", "Requests answered 429 by a rate limit.", |w: &WorkerStats| {
+                &w.rate_limited
+            }),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (i, w) in self.workers.iter().enumerate() {
+                let _ = writeln!(s, "{name}{{worker=\"{i}\"}} {}", pick(w).load(Relaxed));
+            }
+        }
         let name = "ringtty_http_responses_total";
         let _ = writeln!(s, "# HELP {name} HTTP responses by status code.\n# TYPE {name} counter");
         for (i, w) in self.workers.iter().enumerate() {

@@ -37,7 +37,7 @@ pub async fn serve(
     handle: &Rc<ConnHandle>,
     leftover: Vec<u8>,
     cfg: WsConfig,
-    argv: Vec<OsString>,
+    (argv, upgraded_as): (Vec<OsString>, Option<crate::auth::Principal>),
     session: &std::cell::Cell<Option<crate::session::SessionId>>,
 ) -> Ending {
     let Some(slot) = rws::ClientSlot::claim(w) else {
@@ -76,7 +76,17 @@ pub async fn serve(
         };
         match whole {
             Ok(Piece::Whole(bytes)) => match TtydClientMsg::parse(bytes) {
-                Ok(TtydClientMsg::Init(TtydInit { size, .. })) => break size,
+                Ok(TtydClientMsg::Init(TtydInit { size, auth_token })) => {
+                    // The upgrade's credential (a cookie, a Bearer), else the init's.
+                    let principal = match upgraded_as {
+                        Some(p) => Ok(p),
+                        None => {
+                            let token = auth_token.as_deref().unwrap_or_default();
+                            crate::auth::admit_ttyd_init(token, &w.cfg.admission, super::auth_api::unix_now())
+                        }
+                    };
+                    break (size, principal);
+                }
                 Ok(_) => {}
                 Err(e) => {
                     outbox.close(Some(e.close_code()), "invalid message", true);
@@ -90,11 +100,29 @@ pub async fn serve(
             }
         }
     };
-    // With credentials configured (auth lands later), the init's `AuthToken` is checked
-    // here; without, ttyd accepts any token and so do we.
+    let (init, principal) = init;
+    let Ok(principal) = principal else {
+        w.stats().auth_failed();
+        outbox.close(
+            Some(CloseCode::POLICY_VIOLATION),
+            "authentication required: a token in AuthToken",
+            true,
+        );
+        return send_queued(w, stream, &outbox).await;
+    };
+    if !principal.may_create() {
+        outbox.close(
+            Some(CloseCode::POLICY_VIOLATION),
+            "a one-session token cannot start a ttyd process",
+            true,
+        );
+        return send_queued(w, stream, &outbox).await;
+    }
     let size = init.apply(WinSize::DEFAULT);
     let spawn_deadline = Some(std::time::Instant::now() + INIT_TIMEOUT);
-    let opts = StartOpts { name: None, cwd: None, env: None, size, dialect: Dialect::Ttyd, spawn_deadline };
+    let owner = principal.owner();
+    let opts =
+        StartOpts { name: None, cwd: None, env: None, size, dialect: Dialect::Ttyd, spawn_deadline, owner };
     let live = match api::start(w, argv, opts).await {
         Ok(live) => live,
         Err(reply) => {
@@ -107,7 +135,8 @@ pub async fn serve(
         }
     };
     session.set(Some(live.id));
-    let attached = live.state.borrow_mut().attach(w.now(), w.cfg.terminal.writable, None);
+    let writable = w.cfg.terminal.writable && principal.may_write();
+    let attached = live.state.borrow_mut().attach(w.now(), writable, None);
     let Ok((client, hello)) = attached else {
         live.terminate(w);
         outbox.close(Some(CloseCode::INTERNAL_ERROR), "cannot attach", true);

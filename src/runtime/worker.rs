@@ -51,6 +51,8 @@ pub struct Worker {
     sessions: RefCell<std::collections::HashMap<String, Rc<Live>>>,
     pub node: Option<NodeId>,
     pub rng: ring::rand::SystemRandom,
+    /// This core's rate limits (`--rate-limit`, failed logins): per core, no locks.
+    pub limits: RefCell<Limits>,
     /// The origin of this worker's `Millis` clock.
     epoch: Instant,
     /// WebSocket read buffers between reads: a connection holds one only while bytes
@@ -63,6 +65,19 @@ pub struct Worker {
     fds: FdPressure,
 }
 
+/// Clients a worker's `--rate-limit` tracks; the least recently seen are forgotten
+/// first (a client forgotten starts with a full bucket: the bound costs precision, never
+/// memory).
+const RATE_LIMIT_CLIENTS: usize = 65_536;
+
+/// A worker's rate-limit buckets.
+#[derive(Default)]
+pub struct Limits {
+    /// `--rate-limit`: requests per client.
+    pub requests: crate::auth::Limiter,
+    pub logins: crate::auth::LoginLimits,
+}
+
 /// Size of a WebSocket read buffer: the decoder streams payloads, so it need not hold a
 /// message; 16 KiB keeps a paste to a few reads.
 pub const READ_BUF: usize = 16 * 1024;
@@ -71,6 +86,11 @@ const KEEP_READ_BUFS: usize = 64;
 
 impl Worker {
     /// Milliseconds on this worker's monotonic clock (the sessions' time).
+    /// Milliseconds since the worker started, for the rate limits.
+    pub fn now_ms(&self) -> u64 {
+        self.now().0
+    }
+
     pub fn now(&self) -> Millis {
         Millis(self.epoch.elapsed().as_millis() as u64)
     }
@@ -243,9 +263,14 @@ pub enum CrossCore {
     /// A connection whose next request is for a session this core owns: its socket
     /// (a duplicate descriptor; the sender closed its own) and the bytes it has already
     /// read, starting with that request's head.
-    Adopt { fd: OwnedFd, buffered: Vec<u8> },
-    /// Describe this core's sessions for a listing.
-    List { reply: tokio::sync::oneshot::Sender<Vec<serde_json::Value>> },
+    /// `principal` is what the admission point on the first core decided for that
+    /// request (`None`: an open route asked without a credential): it is not decided
+    /// twice.
+    Adopt { fd: OwnedFd, buffered: Vec<u8>, principal: Option<crate::auth::Principal> },
+    /// Describe this core's sessions that `principal` reaches, for a listing.
+    List { reply: tokio::sync::oneshot::Sender<Vec<serde_json::Value>>, principal: crate::auth::Principal },
+    /// Whether session `id` lives here, and its owner (for a share link).
+    Owner { id: String, reply: tokio::sync::oneshot::Sender<Option<Option<String>>> },
 }
 
 pub struct WorkerParams {
@@ -331,6 +356,13 @@ fn run(p: WorkerParams) {
     let node = node_id(&p.cfg);
     let pool =
         crate::buf::Pool::new(pool_config(&p.cfg, p.shared.workers.len())).expect("the pool config is valid");
+    let requests = match p.cfg.access.rate_limit {
+        Some(limit) => {
+            crate::auth::Limiter::default().with(crate::auth::LimitKind::Request, limit, RATE_LIMIT_CLIENTS)
+        }
+        None => crate::auth::Limiter::default(),
+    };
+    let limits = Limits { requests, logins: Default::default() };
     let worker = Rc::new(Worker {
         index: p.index,
         cfg: p.cfg,
@@ -346,6 +378,7 @@ fn run(p: WorkerParams) {
         sessions: RefCell::new(std::collections::HashMap::new()),
         node,
         rng: ring::rand::SystemRandom::new(),
+        limits: RefCell::new(limits),
         epoch: Instant::now(),
         read_bufs: RefCell::new(Stock::default()),
         max_conns: p.max_conns,
@@ -425,14 +458,16 @@ async fn serve(
 
 fn handle_cross_core(w: &Rc<Worker>, msg: CrossCore) {
     match msg {
-        CrossCore::Adopt { fd, buffered } => {
+        CrossCore::Adopt { fd, buffered, principal } => {
             if let Some(stream) = stream_of(w, fd) {
-                tokio_uring::spawn(conn::serve_with(w.clone(), stream, buffered));
+                tokio_uring::spawn(conn::serve_with(w.clone(), stream, buffered, Some(principal)));
             }
         }
-        CrossCore::List { reply } => {
-            let all = w.sessions().iter().map(|l| super::api::describe(w, l)).collect();
-            let _ = reply.send(all);
+        CrossCore::List { reply, principal } => {
+            let _ = reply.send(super::api::visible(w, &principal));
+        }
+        CrossCore::Owner { id, reply } => {
+            let _ = reply.send(w.session(&id).map(|l| l.meta.owner.clone()));
         }
     }
 }
@@ -496,7 +531,7 @@ fn admit(w: &Rc<Worker>, sock: OwnedFd) {
         let _ = rustix::net::sockopt::set_tcp_nodelay(&sock, true);
     }
     if let Some(stream) = stream_of(w, sock) {
-        tokio_uring::spawn(conn::serve(w.clone(), stream));
+        tokio_uring::spawn(conn::serve_with(w.clone(), stream, Vec::new(), None));
     }
 }
 

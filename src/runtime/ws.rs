@@ -311,7 +311,8 @@ async fn tick(ticker: &mut Option<tokio::time::Interval>) {
 /// Serves a native-protocol client of a session (SPEC §4): `hello` first, then the
 /// session's output from its cursor (shared frames, never copied), `gap`/`resize`/`exit`
 /// control messages; binary frames from the client are input, text frames are JSON
-/// control messages (`resize`, `ack`).
+/// control messages (`resize`, `ack`). `may_write`: the principal's mode allows typing.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_session(
     w: &Rc<Worker>,
     stream: &Rc<Stream>,
@@ -319,12 +320,14 @@ pub async fn serve_session(
     leftover: Vec<u8>,
     cfg: WsConfig,
     live: Rc<Live>,
-    since: Option<u64>,
+    (since, may_write): (Option<u64>, bool),
 ) -> Ending {
     let Some(slot) = ClientSlot::claim(w) else {
         return refuse(w, stream, CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
     };
-    let attached = live.state.borrow_mut().attach(w.now(), w.cfg.terminal.writable, since);
+    // Typing needs both the server's -W and a principal that may write (`ro` never).
+    let writable = w.cfg.terminal.writable && may_write;
+    let attached = live.state.borrow_mut().attach(w.now(), writable, since);
     let (client, hello) = match attached {
         Ok(a) => a,
         Err(e) => {

@@ -120,6 +120,12 @@ impl Site {
 
     /// The answer to GET/HEAD of `path` (relative to the base path, starting with '/',
     /// no query), or None when there is no such page or asset.
+    /// Whether `path` is a page (HTML) rather than an asset: pages show a session, so
+    /// they need a principal; assets are the same for everyone.
+    pub fn is_page(&self, path: &str) -> bool {
+        path == "/" || self.assets.iter().any(|a| a.path == path && a.html)
+    }
+
     pub fn get(
         &self,
         path: &str,

@@ -44,7 +44,10 @@ fn find<'a>(all: &'a [Value], what: &str, want: impl Fn(&Value) -> bool) -> &'a 
     all.iter().find(|v| want(v)).unwrap_or_else(|| panic!("no line for {what} in {all:#?}"))
 }
 
-const SECRETS: &str = "Authorization: Bearer SECRET\r\nCookie: ringtty_token=SECRET\r\n";
+/// Every place a credential can travel, all carrying the server's real token.
+fn secrets(token: &str) -> String {
+    format!("Authorization: Bearer {token}\r\nCookie: ringtty_token={token}\r\n")
+}
 
 #[test]
 fn every_kind_of_request_gets_its_line_and_no_secret_is_written() {
@@ -60,11 +63,11 @@ fn every_kind_of_request_gets_its_line_and_no_secret_is_written() {
         "--access-log",
         log.to_str().unwrap(),
     ]);
+    let secret = server.token.clone().unwrap();
+    let both = secrets(&secret);
     let r = request(
         &server,
-        &format!(
-            "GET /health?token=SECRET HTTP/1.1\r\nHost: 127.0.0.1\r\n{SECRETS}Connection: close\r\n\r\n"
-        ),
+        &format!("GET /health?token={secret} HTTP/1.1\r\nHost: 127.0.0.1\r\n{both}Connection: close\r\n\r\n"),
     );
     assert_eq!(r.status, 200);
     assert_eq!(get(&server, "/no-such-page").status, 404);
@@ -72,7 +75,7 @@ fn every_kind_of_request_gets_its_line_and_no_secret_is_written() {
     assert_eq!(r.status, 421);
     let body = r#"{"command":["cat"]}"#;
     let create = format!(
-        "POST /api/sessions?password=SECRET HTTP/1.1\r\nHost: 127.0.0.1\r\n{SECRETS}Content-Length: {}\r\n\
+        "POST /api/sessions?password=SECRET HTTP/1.1\r\nHost: 127.0.0.1\r\n{both}Content-Length: {}\r\n\
          Connection: close\r\n\r\n{body}",
         body.len()
     );
@@ -82,9 +85,9 @@ fn every_kind_of_request_gets_its_line_and_no_secret_is_written() {
 
     // A session attach with the credentials a browser could send, closed by the client.
     let mut req =
-        format!("ws://{}/api/sessions/{id}/ws?token=SECRET", server.addr).into_client_request().unwrap();
-    req.headers_mut().insert("Authorization", "Bearer SECRET".parse().unwrap());
-    req.headers_mut().insert("Cookie", "ringtty_token=SECRET".parse().unwrap());
+        format!("ws://{}/api/sessions/{id}/ws?token={secret}", server.addr).into_client_request().unwrap();
+    req.headers_mut().insert("Authorization", format!("Bearer {secret}").parse().unwrap());
+    req.headers_mut().insert("Cookie", format!("ringtty_token={secret}").parse().unwrap());
     let (mut ws, _) = tungstenite::client(req, server.connect()).expect("attach");
     ws.send(Message::binary(&b"typed\n"[..])).unwrap();
     let normal = tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
@@ -94,10 +97,15 @@ fn every_kind_of_request_gets_its_line_and_no_secret_is_written() {
     let all = wait_for(&log, "the WebSocket's end", |v| v["event"] == "ws_end");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("SECRET"), "a secret reached the log:\n{text}");
+    // Not even a piece of the token: its signature is the part that must stay secret.
+    let signature = secret.rsplit('.').next().unwrap();
+    assert!(!text.contains(signature) && !text.contains(&secret), "the token reached the log:\n{text}");
     for v in &all {
         assert!(v["time"].as_str().unwrap().ends_with('Z'), "{v}");
         assert!(v["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
-        assert!(v["user"].is_null(), "{v}");
+        // Every line but the refused one names the token's user.
+        let refused = v["status"] == 421;
+        assert_eq!(v["user"].as_str(), (!refused).then_some("owner"), "{v}");
         assert!(v["duration_ms"].as_f64().unwrap() >= 0.0, "{v}");
     }
     let health = find(&all, "/health", |v| v["path"] == "/health");
@@ -143,7 +151,7 @@ fn a_ttyd_connection_logs_its_session_and_how_it_ended() {
     let dir = temp_dir("ttyd");
     let log = dir.join("access.log");
     let server = Server::start(&["-P", "0", "--access-log", log.to_str().unwrap(), "sh", "-c", "exit 3"]);
-    let mut req = format!("ws://{}/ws", server.addr).into_client_request().unwrap();
+    let mut req = server.ws_request("/ws");
     req.headers_mut().insert("Sec-WebSocket-Protocol", "tty".parse().unwrap());
     let (mut ws, _) = tungstenite::client(req, server.connect()).expect("upgrade /ws");
     ws.send(Message::binary(&br#"{"AuthToken":"","columns":80,"rows":24}"#[..])).unwrap();
@@ -209,6 +217,9 @@ fn dash_writes_lines_to_stdout_after_the_listening_line() {
     });
     let first = rx.recv_timeout(DEADLINE).expect("a first line");
     let addr = first.strip_prefix("Listening on http://").expect(&first).trim_end_matches('/').to_owned();
+    // Then the login URL, once; the access log follows.
+    let login = rx.recv_timeout(DEADLINE).expect("the login line");
+    assert!(login.starts_with(&format!("Login: http://{addr}/?token=")), "{login}");
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
@@ -244,12 +255,10 @@ fn pipelined_requests_and_a_100_continue_get_one_line_each_with_their_own_bytes(
     let server = Server::start(&["--threads", "1", "--access-log", log.to_str().unwrap()]);
     let mut s = server.connect();
     // Three requests in one write: their responses go out together, each counted alone.
-    s.write_all(
-        b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\
-          GET /one HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\
-          HEAD /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-    )
-    .unwrap();
+    let three = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\
+                 GET /one HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\
+                 HEAD /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    s.write_all(with_auth(&server, three).as_bytes()).unwrap();
     let sizes: Vec<u64> = [false, false, true]
         .iter()
         .map(|&head| {
@@ -259,7 +268,7 @@ fn pipelined_requests_and_a_100_continue_get_one_line_each_with_their_own_bytes(
         })
         .collect();
     // A body sent only after the `100 Continue`.
-    s.write_all(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    s.write_all(with_auth(&server, "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n").as_bytes())
         .unwrap();
     let mut interim = [0u8; 25];
     std::io::Read::read_exact(&mut s, &mut interim).unwrap();

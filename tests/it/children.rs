@@ -32,8 +32,8 @@ fn create(server: &Server, command: &[&str]) -> serde_json::Value {
 /// once the job runs in its own group of the session, ignoring SIGHUP.
 fn start_escapee(server: &Server) -> (String, i32) {
     let id = create(server, &["sh", "-c", ESCAPEE])["id"].as_str().unwrap().to_owned();
-    let url = format!("ws://{}/api/sessions/{id}/ws", server.addr);
-    let mut ws = tungstenite::client(url, server.connect()).expect("attach").0;
+    let req = server.ws_request(&format!("/api/sessions/{id}/ws"));
+    let mut ws = tungstenite::client(req, server.connect()).expect("attach").0;
     let until = Instant::now() + DEADLINE;
     let mut out = String::new();
     let pid = loop {
@@ -91,7 +91,11 @@ fn delete_kills_a_background_job_that_ignores_sighup() {
     let server = Server::start(&["--threads", "1", "--allow-any-command", "--kill-grace", "1s"]);
     let (id, job) = start_escapee(&server);
     let mut s: TcpStream = server.connect();
-    s.write_all(format!("DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
+    s.write_all(
+        with_auth(&server, &format!("DELETE /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+            .as_bytes(),
+    )
+    .unwrap();
     assert_eq!(read_response(&mut s, false).map(|r| r.status), Some(202));
     wait_gone(job, "after DELETE", &server);
 }

@@ -13,6 +13,9 @@ pub struct Server {
     pub child: Child,
     /// `127.0.0.1:PORT`, or the unix socket path.
     pub addr: String,
+    /// The token of the `Login:` line (an admin who may type), when the server printed
+    /// one: every helper below sends it unless a test says otherwise.
+    pub token: Option<String>,
     pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -58,12 +61,29 @@ impl Server {
         });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        // Auth is on by default: the server prints a login line unless the arguments
+        // give another way in (or turn auth off).
+        let login_line = !gives_another_way_in(args);
         std::thread::spawn(move || {
+            let mut out = BufReader::new(stdout);
             let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            let _ = out.read_line(&mut line);
+            let mut login = String::new();
+            if login_line {
+                let _ = out.read_line(&mut login);
+            }
+            let _ = tx.send((line, login));
+            // Keep reading (and dropping) what follows, so the server never writes
+            // into a closed pipe.
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
         });
-        let line = rx.recv_timeout(DEADLINE).unwrap_or_default();
+        let (line, login) = rx.recv_timeout(DEADLINE).unwrap_or_default();
+        let token = login
+            .trim()
+            .strip_prefix("Login: ")
+            .and_then(|url| url.split_once("?token="))
+            .map(|(_, t)| t.to_owned())
+            .or_else(|| login.trim().strip_prefix("Login token: ").map(str::to_owned));
         let addr = line.trim().strip_prefix("Listening on ").map(|a| {
             a.trim_start_matches("http://").trim_end_matches('/').trim_start_matches("unix:").to_owned()
         });
@@ -71,7 +91,25 @@ impl Server {
             let _ = child.kill();
             panic!("no listening line; stderr: {}", stderr.lock().unwrap());
         };
-        Server { child, addr, stderr }
+        if login_line {
+            assert!(token.is_some(), "no Login line after {line:?}: {login:?}");
+        }
+        Server { child, addr, token, stderr }
+    }
+
+    /// `Authorization: Bearer TOKEN\r\n`, or nothing when the server has no token.
+    pub fn auth(&self) -> String {
+        self.token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default()
+    }
+
+    /// A WebSocket handshake request for `path` (tungstenite), with the token.
+    pub fn ws_request(&self, path: &str) -> tungstenite::handshake::client::Request {
+        use tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://{}{path}", self.addr).into_client_request().unwrap();
+        if let Some(t) = &self.token {
+            req.headers_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        req
     }
 
     pub fn pid(&self) -> u32 {
@@ -109,6 +147,21 @@ impl Server {
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
+}
+
+/// Whether the server's options turn auth off or give a way in besides the printed
+/// token (then it prints no `Login:` line). Options end at `--`; `-c` there is a
+/// credential only as `USER:PASS` (after a shell, it is the shell's).
+fn gives_another_way_in(args: &[&str]) -> bool {
+    let options = args.iter().position(|a| *a == "--").map_or(args, |end| &args[..end]);
+    let other_way =
+        ["--no-auth", "--auth-secret-file", "--credential", "-H", "--auth-header", "--credential-file"];
+    options.iter().enumerate().any(|(i, a)| {
+        other_way.contains(a)
+            || (*a == "-c"
+                && options.get(i + 1).is_some_and(|v| v.contains(':') && !v.contains(' '))
+                && !options.get(i.wrapping_sub(1)).is_some_and(|prev| prev.ends_with("sh")))
+    })
 }
 
 impl Drop for Server {
@@ -162,8 +215,27 @@ pub fn read_response(r: &mut impl Read, head_only: bool) -> Option<Response> {
     Some(Response { status, headers, body })
 }
 
-/// One request on a fresh connection.
+/// One request on a fresh connection, as the server's owner: the token goes in after
+/// the request line unless the request carries a credential of its own.
 pub fn request(server: &Server, raw: &str) -> Response {
+    request_anon(server, &with_auth(server, raw))
+}
+
+/// `raw` (one request or a pipelined batch) with the server's token added to every
+/// request's head (after its request line), unless `raw` carries a credential of its
+/// own (`Authorization` or `Cookie`).
+pub fn with_auth(server: &Server, raw: &str) -> String {
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("\r\nauthorization:") || lower.contains("\r\ncookie:") {
+        return raw.to_owned();
+    }
+    let auth = server.auth();
+    raw.replace(" HTTP/1.1\r\n", &format!(" HTTP/1.1\r\n{auth}"))
+        .replace(" HTTP/1.0\r\n", &format!(" HTTP/1.0\r\n{auth}"))
+}
+
+/// One request on a fresh connection, exactly as given (no credential added).
+pub fn request_anon(server: &Server, raw: &str) -> Response {
     let mut s = server.connect();
     s.write_all(raw.as_bytes()).unwrap();
     read_response(&mut s, raw.starts_with("HEAD ")).expect("a response")

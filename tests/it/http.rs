@@ -9,7 +9,7 @@ use crate::common::*;
 fn health_and_metrics_on_one_keep_alive_connection() {
     let server = Server::start(&["--threads", "2"]);
     let mut s = server.connect();
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    s.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
     let r = read_response(&mut s, false).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -18,7 +18,7 @@ fn health_and_metrics_on_one_keep_alive_connection() {
     let health = r.json();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["workers"].as_array().unwrap().len(), 2);
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    s.write_all(with_auth(&server, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
     let r = read_response(&mut s, false).unwrap();
     assert_eq!(r.status, 200);
     let text = String::from_utf8(r.body).unwrap();
@@ -34,6 +34,7 @@ fn pipelined_requests_are_answered_in_order() {
     let mut s = server.connect();
     let batch = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nHEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nPOST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhelloGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     // Also split the batch at odd points so heads straddle reads.
+    let batch = with_auth(&server, batch);
     for chunk in batch.as_bytes().chunks(7) {
         s.write_all(chunk).unwrap();
     }
@@ -110,7 +111,7 @@ fn expect_100_continue_is_honoured() {
     assert_eq!(read_response(&mut s, false).unwrap().status, 405);
     // Too large: refused at once, without 100.
     let mut s = server.connect();
-    s.write_all(b"POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n")
+    s.write_all(with_auth(&server, "POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n").as_bytes())
         .unwrap();
     assert_eq!(read_response(&mut s, false).unwrap().status, 413);
 }
@@ -128,7 +129,7 @@ fn large_body_spanning_many_reads_keeps_the_pipeline_intact() {
     for chunk in body.chunks(10_000) {
         s.write_all(chunk).unwrap();
     }
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    s.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
     assert_eq!(read_response(&mut s, false).unwrap().status, 405);
     assert_eq!(read_response(&mut s, false).unwrap().status, 200);
 }
@@ -137,7 +138,8 @@ fn large_body_spanning_many_reads_keeps_the_pipeline_intact() {
 fn slowloris_gets_408_and_is_closed() {
     let server = Server::start(&["--http-head-timeout", "300ms"]);
     let mut s = server.connect();
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
+    s.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").as_bytes())
+        .unwrap();
     // Keep dribbling: the deadline is for the whole head, not per read.
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(150));
@@ -152,7 +154,7 @@ fn slowloris_gets_408_and_is_closed() {
 fn idle_keep_alive_connections_are_closed() {
     let server = Server::start(&["--http-idle-timeout", "200ms"]);
     let mut s = server.connect();
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    s.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
     assert_eq!(read_response(&mut s, false).unwrap().status, 200);
     assert!(closed_by_peer(&mut s), "idle connection closed by the server");
 }
@@ -177,7 +179,11 @@ fn unix_socket_serves_http() {
     for _ in 0..4 {
         let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
         s.set_read_timeout(Some(DEADLINE)).unwrap();
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+        s.write_all(
+            with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
         let r = read_response(&mut s, false).unwrap();
         assert_eq!(r.status, 200);
     }
@@ -258,11 +264,13 @@ fn descriptors_return_to_baseline() {
     let baseline = server.fd_count();
     let mut open: Vec<_> = (0..100).map(|_| server.connect()).collect();
     for s in open.iter_mut().take(50) {
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        s.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+            .unwrap();
         assert_eq!(read_response(s, false).unwrap().status, 200);
     }
     for s in open.iter_mut().skip(50).take(25) {
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nPartial: ").unwrap();
+        s.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nPartial: ").as_bytes())
+            .unwrap();
     }
     assert!(server.fd_count() >= baseline + 100);
     drop(open);

@@ -18,7 +18,8 @@ fn startup_errors_are_one_line_and_nonzero() {
     let table: &[(&[&str], &str)] = &[
         (&["--bogus"], "--help"),
         (&["-p", "99999"], "--help"),
-        (&["-i", "0.0.0.0", "-p", "0"], "--no-auth"),
+        (&["--no-auth", "-c", "a:b"], "contradict"),
+        (&["-H", "X-User"], "--trusted-proxy"),
         (&["-p", &port], "choose another -p"),
         (&["-s", "NOPE"], "signal"),
     ];
@@ -49,11 +50,11 @@ fn sigterm_closes_idle_connections_finishes_busy_ones_and_exits_zero() {
     // One worker: the idle connection's close proves the busy one's worker is draining.
     let mut server = Server::start(&["--threads", "1"]);
     let mut idle = server.connect();
-    idle.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    idle.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
     assert_eq!(read_response(&mut idle, false).unwrap().status, 200);
     // A request in progress: its head is half sent.
     let mut busy = server.connect();
-    busy.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+    busy.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     server.signal(libc::SIGTERM);
     assert!(closed_by_peer(&mut idle), "idle keep-alive connection closed at once");
@@ -70,7 +71,7 @@ fn sigterm_closes_idle_connections_finishes_busy_ones_and_exits_zero() {
 fn sigint_with_a_stuck_client_still_exits_in_bounded_time() {
     let mut server = Server::start(&["--shutdown-timeout", "300ms"]);
     let mut stuck = server.connect();
-    stuck.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+    stuck.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     server.signal(libc::SIGINT);
     assert!(server.wait(DEADLINE).success(), "{}", server.stderr());
@@ -81,9 +82,13 @@ fn a_panicking_connection_closes_only_itself() {
     let server = Server::start_with_env(&["--threads", "1"], &[("RINGTTY_FAULT_INJECTION", "1")]);
     let mut other = server.connect();
     let mut victim = server.connect();
-    victim.write_all(b"GET /debug/panic HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    victim
+        .write_all(with_auth(&server, "GET /debug/panic HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .unwrap();
     assert!(read_response(&mut victim, false).is_none(), "no response from the panicked handler");
-    other.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    other
+        .write_all(with_auth(&server, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .unwrap();
     let metrics = String::from_utf8(read_response(&mut other, false).unwrap().body).unwrap();
     assert!(metrics.contains("ringtty_connection_panics_total{worker=\"0\"} 1"), "{metrics}");
     assert!(metrics.contains("ringtty_worker_alive{worker=\"0\"} 1"), "{metrics}");
@@ -94,14 +99,15 @@ fn a_panicking_connection_closes_only_itself() {
 fn a_dead_worker_shows_in_health_and_the_process_exits_nonzero() {
     let mut server = Server::start_with_env(&["--threads", "2"], &[("RINGTTY_FAULT_INJECTION", "1")]);
     let mut s = server.connect();
-    s.write_all(b"GET /debug/panic-worker HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    s.write_all(with_auth(&server, "GET /debug/panic-worker HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .unwrap();
     // New connections land on the surviving worker (the dead one's listener is gone).
     let until = std::time::Instant::now() + DEADLINE;
     let health = loop {
         assert!(std::time::Instant::now() < until, "never saw a degraded /health");
         let Ok(mut c) = std::net::TcpStream::connect(&server.addr) else { continue };
         c.set_read_timeout(Some(DEADLINE)).unwrap();
-        let _ = c.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        let _ = c.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes());
         match read_response(&mut c, false) {
             Some(r) if r.status == 503 => break r.json(),
             _ => std::thread::sleep(Duration::from_millis(10)),

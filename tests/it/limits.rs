@@ -12,21 +12,25 @@ use tungstenite::{Message, WebSocket};
 use crate::common::*;
 
 /// `POST` of a JSON body on an open keep-alive connection.
-fn post_on(s: &mut TcpStream, path: &str, body: &Value) -> Response {
+fn post_on(server: &Server, s: &mut TcpStream, path: &str, body: &Value) -> Response {
     let body = body.to_string();
     let head = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", body.len());
-    s.write_all(format!("{head}{body}").as_bytes()).unwrap();
+    s.write_all(with_auth(server, &format!("{head}{body}")).as_bytes()).unwrap();
     read_response(s, false).expect("a response")
 }
 
-fn send_on(s: &mut TcpStream, method: &str, path: &str) -> Response {
-    s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
+fn send_on(server: &Server, s: &mut TcpStream, method: &str, path: &str) -> Response {
+    s.write_all(
+        with_auth(server, &format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")).as_bytes(),
+    )
+    .unwrap();
     read_response(s, false).expect("a response")
 }
 
 fn attach(server: &Server, id: &str) -> WebSocket<TcpStream> {
-    let url = format!("ws://{}/api/sessions/{id}/ws", server.addr);
-    tungstenite::client(url, server.connect()).expect("attach").0
+    tungstenite::client(server.ws_request(&format!("/api/sessions/{id}/ws")), server.connect())
+        .expect("attach")
+        .0
 }
 
 /// Types `line` and reads the terminal until it echoes back.
@@ -61,7 +65,7 @@ fn out_of_descriptors_the_server_sheds_the_surplus_and_keeps_serving() {
     let args = ["--threads", "1", "-W", "--allow-any-command", "-P", "0", "--max-sessions", "1000"];
     let server = Server::start_with(&args, &[], nofile(128));
     let mut http = server.connect();
-    let id = post_on(&mut http, "/api/sessions", &json!({"command": ["cat"]})).json()["id"]
+    let id = post_on(&server, &mut http, "/api/sessions", &json!({"command": ["cat"]})).json()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -71,7 +75,7 @@ fn out_of_descriptors_the_server_sheds_the_surplus_and_keeps_serving() {
     // Sessions take the descriptors the connection cap cannot know about, until none is left.
     let mut sessions = Vec::new();
     for _ in 0..200 {
-        let r = post_on(&mut http, "/api/sessions", &json!({"command": ["sleep", "1000"]}));
+        let r = post_on(&server, &mut http, "/api/sessions", &json!({"command": ["sleep", "1000"]}));
         if r.status != 201 {
             assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
             break;
@@ -82,7 +86,8 @@ fn out_of_descriptors_the_server_sheds_the_surplus_and_keeps_serving() {
     // The surplus: every one is answered (503, or served if a descriptor came free).
     let mut surplus: Vec<TcpStream> = (0..40).map(|_| server.connect()).collect();
     for s in &mut surplus {
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        s.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+            .unwrap();
     }
     let until = Instant::now() + DEADLINE;
     for (i, s) in surplus.iter_mut().enumerate() {
@@ -94,10 +99,10 @@ fn out_of_descriptors_the_server_sheds_the_surplus_and_keeps_serving() {
     }
     // Meanwhile the attached session echoes and /health answers.
     echoes(&mut ws, "during");
-    assert_eq!(send_on(&mut http, "GET", "/health").status, 200);
+    assert_eq!(send_on(&server, &mut http, "GET", "/health").status, 200);
     drop(surplus);
     for id in &sessions {
-        assert_eq!(send_on(&mut http, "DELETE", &format!("/api/sessions/{id}")).status, 202);
+        assert_eq!(send_on(&server, &mut http, "DELETE", &format!("/api/sessions/{id}")).status, 202);
     }
     let until = Instant::now() + Duration::from_secs(20);
     while server.fd_count() > baseline {
@@ -116,7 +121,11 @@ fn out_of_descriptors_the_server_sheds_the_surplus_and_keeps_serving() {
 fn a_body_dripped_a_byte_at_a_time_is_cut_at_the_body_deadline() {
     let server = Server::start(&["--http-body-timeout", "1s"]);
     let mut s = server.connect();
-    s.write_all(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{").unwrap();
+    s.write_all(
+        with_auth(&server, "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+            .as_bytes(),
+    )
+    .unwrap();
     // A byte every 200 ms: each read comes well within any per-read timeout, the whole
     // body would take 20 s.
     let mut drip = s.try_clone().unwrap();
@@ -139,7 +148,8 @@ fn a_body_dripped_a_byte_at_a_time_is_cut_at_the_body_deadline() {
 fn exited_and_deleted_sessions_free_their_place_under_max_sessions() {
     let server = Server::start(&["--threads", "2", "--allow-any-command", "--max-sessions", "2"]);
     let mut http = server.connect();
-    let mut create = |command: &[&str]| post_on(&mut http, "/api/sessions", &json!({ "command": command }));
+    let mut create =
+        |command: &[&str]| post_on(&server, &mut http, "/api/sessions", &json!({ "command": command }));
     let short = create(&["sh", "-c", "exit 0"]);
     assert_eq!(short.status, 201);
     let long = create(&["sleep", "1000"]);
@@ -218,12 +228,15 @@ fn a_peer_outside_allow_ip_is_closed_before_a_byte_is_read() {
     let server = Server::start(&["--threads", "1", "--allow-ip", "127.0.0.1/32", "-P", "0"]);
     let mut outsider = connect_from("127.0.0.2".parse().unwrap(), &server.addr);
     // Whatever it sends, it gets nothing back: no status line, only the end.
-    let _ = outsider.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let _ =
+        outsider.write_all(with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes());
     let mut got = Vec::new();
     let _ = outsider.read_to_end(&mut got);
     assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
     let mut insider = connect_from("127.0.0.1".parse().unwrap(), &server.addr);
-    insider.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    insider
+        .write_all(with_auth(&server, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .unwrap();
     let r = read_response(&mut insider, false).unwrap();
     assert_eq!(r.status, 200);
     let metrics = String::from_utf8(r.body).unwrap();

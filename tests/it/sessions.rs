@@ -35,8 +35,8 @@ pub(crate) fn create(server: &Server, command: &[&str]) -> String {
 
 pub(crate) fn attach(server: &Server, id: &str, query: &str) -> WebSocket<TcpStream> {
     let stream = server.connect();
-    let url = format!("ws://{}/api/sessions/{id}/ws{query}", server.addr);
-    tungstenite::client(url, stream).expect("attach").0
+    let req = server.ws_request(&format!("/api/sessions/{id}/ws{query}"));
+    tungstenite::client(req, stream).expect("attach").0
 }
 
 /// What a client saw until the session's exit and close.
@@ -479,7 +479,7 @@ fn sessions_on_both_workers_are_reached_from_any_connection() {
     for id in &ids {
         let mut s = server.connect();
         let two = format!("GET /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /api/sessions/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-        s.write_all(two.as_bytes()).unwrap();
+        s.write_all(with_auth(&server, &two).as_bytes()).unwrap();
         for _ in 0..2 {
             let r = read_response(&mut s, false).unwrap();
             assert_eq!(r.status, 200);
@@ -543,7 +543,7 @@ fn an_exited_session_stays_listed_but_holds_no_pty() {
 fn head_on_an_api_error_sends_no_body_and_keeps_the_pipeline_framed() {
     let server = server(&[]);
     let mut s = server.connect();
-    s.write_all(b"HEAD /api/sessions/nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    s.write_all(with_auth(&server, "HEAD /api/sessions/nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
     let head = read_response(&mut s, true).unwrap();
     assert_eq!(head.status, 404);
     assert!(head.header("content-length").unwrap().parse::<usize>().unwrap() > 0);

@@ -5,13 +5,12 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
 use crate::common::*;
 
 fn connect(server: &Server, query: &str) -> WebSocket<TcpStream> {
-    let mut req = format!("ws://{}/ws{query}", server.addr).into_client_request().unwrap();
+    let mut req = server.ws_request(&format!("/ws{query}"));
     req.headers_mut().insert("Sec-WebSocket-Protocol", "tty".parse().unwrap());
     let (ws, resp) = tungstenite::client(req, server.connect()).expect("upgrade /ws");
     assert_eq!(resp.headers()["sec-websocket-protocol"], "tty");
@@ -148,8 +147,9 @@ fn pause_stops_reading_the_terminal_and_resume_restarts_it() {
 #[test]
 fn bad_first_messages_and_the_token_endpoint() {
     let server = Server::start(&["-P", "0", "cat"]);
+    // The caller's own token (ttyd's page sends it back as AuthToken), never a password.
     let r = get(&server, "/token");
-    assert_eq!((r.status, r.json()), (200, serde_json::json!({"token": ""})));
+    assert_eq!((r.status, r.json()), (200, serde_json::json!({ "token": server.token })));
     let mut ws = connect(&server, "");
     ws.send(Message::binary(b"{not json".to_vec())).unwrap();
     assert_eq!(close_code(&mut ws), Some(1002));

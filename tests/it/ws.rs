@@ -19,8 +19,7 @@ fn echo_server(extra: &[&str]) -> Server {
 
 fn connect(server: &Server) -> WebSocket<TcpStream> {
     let stream = server.connect();
-    let url = format!("ws://{}/echo", server.addr);
-    let (ws, resp) = tungstenite::client(url, stream).expect("handshake");
+    let (ws, resp) = tungstenite::client(server.ws_request("/echo"), stream).expect("handshake");
     assert_eq!(resp.status(), 101);
     ws
 }
@@ -63,11 +62,9 @@ struct Raw {
 impl Raw {
     fn open(server: &Server) -> Raw {
         let mut s = server.connect();
-        s.write_all(
-            b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .unwrap();
+        let head = "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        s.write_all(with_auth(server, head).as_bytes()).unwrap();
         let r = read_response(&mut s, true).expect("101");
         assert_eq!(r.status, 101);
         assert_eq!(r.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
@@ -290,9 +287,9 @@ fn server_pings_and_hangs_up_on_a_dead_peer() {
 fn frames_sent_right_behind_the_upgrade_request_are_not_lost() {
     let server = echo_server(&[]);
     let mut s = server.connect();
-    let mut bytes = b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        .to_vec();
+    let head = "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let mut bytes = with_auth(&server, head).into_bytes();
     encode_frame(&mut bytes, true, OpCode::Text, Some([9, 8, 7, 6]), b"early bird");
     encode_frame(&mut bytes, true, OpCode::Close, Some([1, 2, 3, 4]), &1000u16.to_be_bytes());
     s.write_all(&bytes).unwrap();

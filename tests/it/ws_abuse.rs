@@ -22,7 +22,7 @@ fn upgrade(server: &Server, path: &str) -> TcpStream {
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{protocol}\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
-    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(with_auth(server, &head).as_bytes()).unwrap();
     let r = read_response(&mut s, true).expect("101");
     assert_eq!(r.status, 101, "{path}");
     s
@@ -234,7 +234,12 @@ fn a_ping_flood_from_clients_that_never_read_leaves_the_core_responsive_and_memo
     // The worker that serves them still answers, and holds no pong per ping.
     let mut health = server.connect();
     health.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    health.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    health
+        .write_all(
+            with_auth(&server, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
     let answered = read_response(&mut health, false);
     let grown_mib = rss_kib(&server).saturating_sub(before) / 1024;
     stop.store(true, Relaxed);

@@ -114,10 +114,19 @@ impl ConnLog {
             path: Some(req.path.into()),
             query: req.query.is_some(),
             session,
-            // Issue 12: the principal's `sub` from `auth::admit` goes here.
+            // Set by `user` once admission has decided.
             user: None,
             bytes_in: (req.head_len as u64).saturating_add(req.content_length),
         });
+    }
+
+    /// The admitted principal's user (none for an open route asked anonymously, or with
+    /// `--no-auth`).
+    pub fn user(&mut self, p: Option<&crate::auth::Principal>) {
+        let user = p.filter(|p| p.via != crate::auth::Via::NoAuth).map(|p| p.user.clone());
+        if let Some(req) = self.req.as_mut() {
+            req.user = user;
+        }
     }
 
     /// The output is about to be written: what this request queued so far is carried.
