@@ -241,6 +241,16 @@ fn routes() {
         (Method::Get, "/echo", "", WsEcho),
         (Method::Post, "/echo", "", MethodNotAllowed("GET")),
         (Method::Get, "/base/echo", "/base", WsEcho),
+        (Method::Get, "/login", "", Page("/login")),
+        (Method::Post, "/login", "", Login),
+        (Method::Delete, "/login", "", MethodNotAllowed("GET, HEAD, POST")),
+        (Method::Post, "/base/login", "/base", Login),
+        (Method::Post, "/logout", "", Logout),
+        (Method::Get, "/logout", "", MethodNotAllowed("POST")),
+        (Method::Get, "/api/auth", "", AuthInfo),
+        (Method::Post, "/api/auth", "", MethodNotAllowed("GET, HEAD")),
+        (Method::Post, "/api/tokens", "", Tokens),
+        (Method::Get, "/api/tokens", "", MethodNotAllowed("POST")),
     ];
     for (m, path, base, want) in table {
         assert_eq!(route(*m, path, base, Some("/echo")), *want, "{m:?} {path} under {base:?}");

@@ -5,11 +5,14 @@ Run:  python3 tests/peers/jwt_peer.py PATH_TO_RINGTTY_BINARY   (needs `pip insta
 ringtty mints tokens with a secret file; PyJWT, given the same key, must verify them
 (signature, `alg`, required `exp`/`iat`) and read the claims ringtty wrote; and PyJWT,
 minting the same claims with the same key, must produce the very same token (SPEC §6:
-"any JWT library can mint them with the same key"). Prints 'N passed, N failed' and
-exits non-zero on failure.
+"any JWT library can mint them with the same key"). Then a running server, given the
+secret file, must admit the tokens PyJWT mints and refuse the bad ones with one 401.
+Prints 'N passed, N failed' and exits non-zero on failure.
 """
 import json
 import os
+import urllib.error
+import urllib.request
 import secrets
 import subprocess
 import sys
@@ -78,9 +81,63 @@ def main():
         # A token minted with a random key would be useless: refused without a file.
         out = ringtty("token", "--sub", "alice")
         check("no secret file: one-line error, exit 2", out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1, out.stderr)
+        against_the_server(path, key)
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def call(base, method, path, token=None, body=None):
+    req = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode())
+    req.add_header("Host", base.split("//")[1])
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def against_the_server(secret_path, key):
+    """Tokens PyJWT mints, presented to a server started with the same secret file."""
+    server = subprocess.Popen(
+        [BINARY, "-p", "0", "-W", "--allow-any-command", "--auth-secret-file", secret_path, "-d", "warn", "cat"],
+        stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    try:
+        line = server.stdout.readline().strip()
+        base = line.removeprefix("Listening on ").rstrip("/")
+        now = int(time.time())
+        alice = jwt.encode({"sub": "alice", "mode": "rw", "exp": now + 60, "iat": now}, key, algorithm="HS256")
+        status, body = call(base, "POST", "/api/sessions", alice, {"command": ["cat"]})
+        check("a PyJWT token creates a session", status == 201 and body.get("owner") == "alice", f"{status} {body}")
+        sid = body.get("id", "x")
+        ro = jwt.encode({"sub": "alice", "mode": "ro", "exp": now + 60}, key, algorithm="HS256")
+        status, _ = call(base, "POST", f"/api/sessions/{sid}/input", ro, {"data": "x"})
+        check("a PyJWT ro token may not type", status == 403, status)
+        bob = jwt.encode({"sub": "bob", "mode": "rw", "exp": now + 60}, key, algorithm="HS256")
+        status, _ = call(base, "GET", f"/api/sessions/{sid}", bob)
+        check("another user's token gets 404 for alice's session", status == 404, status)
+        unsigned = jwt.encode({"sub": "alice", "mode": "rw", "exp": now + 60}, None, algorithm="none")
+        bad = {
+            "alg none": unsigned,
+            "HS512": jwt.encode({"sub": "alice", "mode": "rw", "exp": now + 60}, key, algorithm="HS512"),
+            "expired": jwt.encode({"sub": "alice", "mode": "rw", "exp": now - 120}, key, algorithm="HS256"),
+            "no exp": jwt.encode({"sub": "alice", "mode": "rw"}, key, algorithm="HS256"),
+            "not yet valid": jwt.encode({"sub": "alice", "exp": now + 600, "nbf": now + 300}, key, algorithm="HS256"),
+            "another key": jwt.encode({"sub": "alice", "mode": "rw", "exp": now + 60}, key + b"x", algorithm="HS256"),
+            "none at all": None,
+        }
+        answers = set()
+        for name, token in bad.items():
+            status, body = call(base, "GET", "/api/sessions", token)
+            answers.add(json.dumps(body))
+            check(f"{name}: 401", status == 401, f"{status} {body}")
+        check("every refusal is the same answer", len(answers) == 1, answers)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def refused(token, key):
