@@ -38,6 +38,7 @@ fn build() -> Result<(), String> {
         "src",
         "index.html",
         "sessions.html",
+        "login.html",
         "package.json",
         "package-lock.json",
         "tsconfig.json",
@@ -146,7 +147,8 @@ fn asset_table(dist: &Path, manifest: &Path) -> Result<String, String> {
     Ok(table)
 }
 
-/// Pages are served without `.html`: `index.html` at `/`, `sessions.html` at `/sessions`.
+/// Pages are served without `.html`: `index.html` at `/`, `sessions.html` at `/sessions`,
+/// `login.html` at `/login`.
 /// Vite puts everything else, hashed, under `assets/`.
 fn url_path(rel: &str) -> String {
     match rel {

@@ -1,5 +1,6 @@
-// Vite builds two pages, the terminal (index.html, served at /) and the dashboard
-// (sessions.html, served at /sessions), into hashed files under assets/.
+// Vite builds three pages, the terminal (index.html, served at /), the dashboard
+// (sessions.html, served at /sessions) and the login page (login.html, served at
+// /login), into hashed files under assets/.
 // build.rs sets RINGTTY_WEB_OUT to a directory inside cargo's OUT_DIR.
 //
 // `vite dev` proxies the API and WebSockets to a running ringtty
@@ -27,9 +28,10 @@ export default defineConfig({
       input: {
         index: fileURLToPath(new URL('index.html', import.meta.url)),
         sessions: fileURLToPath(new URL('sessions.html', import.meta.url)),
+        login: fileURLToPath(new URL('login.html', import.meta.url)),
       },
       output: {
-        // What both pages share gets a name that says so.
+        // What the pages share gets a name that says so.
         manualChunks: (id) => (/\/src\/(common\/|style\.css)/.test(id) ? 'common' : undefined),
       },
     },
@@ -37,6 +39,9 @@ export default defineConfig({
   server: {
     proxy: {
       '/api': { target: server, ws: true, changeOrigin: false },
+      // POST /login goes to the server; GET /login is this dev server's login page.
+      '/login': { target: server, bypass: (req) => (req.method === 'GET' ? '/login.html' : undefined) },
+      '/logout': { target: server },
     },
   },
 });

@@ -1,6 +1,6 @@
-//! The embedded web UI: the terminal page (`/`), the session dashboard (`/sessions`) and
-//! their hashed assets, built from `web/` by `build.rs` (cargo feature `web`) and stored
-//! in the binary raw, gzip- and brotli-compressed.
+//! The embedded web UI: the terminal page (`/`), the session dashboard (`/sessions`), the
+//! login page (`/login`) and their hashed assets, built from `web/` by `build.rs` (cargo
+//! feature `web`) and stored in the binary raw, gzip- and brotli-compressed.
 //!
 //! [`Site`] answers GET/HEAD of a path with the bytes to send and every header that goes
 //! with them: the content coding chosen from `Accept-Encoding`, ETag and `304` for

@@ -302,14 +302,16 @@ fn custom_index_etag_follows_content() {
     assert_eq!(content_etag(b"a"), content_etag(b"a"));
 }
 
-/// The real table: both pages exist, and every asset a page refers to is embedded.
+/// The real table: the three pages exist under the CSP, and every asset a page refers
+/// to is embedded.
 #[cfg(feature = "web")]
 #[test]
 fn embedded_pages_refer_only_to_embedded_assets() {
     let site = Site::new(None, false).unwrap();
-    for page_path in ["/", "/sessions"] {
+    for page_path in ["/", "/sessions", "/login"] {
         let page = site.get(page_path, None, None).unwrap();
         assert_eq!(page.content_type, HTML);
+        assert!(header(&page, "Content-Security-Policy").is_some_and(|c| c.contains("script-src 'self'")));
         let html = std::str::from_utf8(page.body).unwrap();
         let refs: Vec<&str> = html.split("\"./assets/").skip(1).map(|r| &r[..r.find('"').unwrap()]).collect();
         assert!(refs.iter().any(|r| r.ends_with(".js")), "{page_path} loads no script: {html}");

@@ -6,23 +6,38 @@
 //    command on screen, in headless Chromium (DOM renderer, so the text is readable),
 //    the median of RUNS fresh page loads, each creating its own session.
 //
-// Start a server whose command prints a line at once, then:
+// Start a server whose command prints a line at once, then give the login link it
+// prints (or, with --no-auth, its address):
 //   ringtty -p 7681 -W sh -c 'echo ready; exec cat' &
-//   node web/scripts/measure.mjs http://127.0.0.1:7681 [RUNS]
-// (CHROMIUM overrides /usr/bin/chromium.)
+//   node web/scripts/measure.mjs 'http://127.0.0.1:7681/?token=...' [RUNS]
+// Each fresh browser context logs in first (POST /login, off the clock), so the loads
+// measured are those of a logged-in user. (CHROMIUM overrides /usr/bin/chromium.)
 import { chromium } from 'playwright-core';
 
-const [base, runsArg] = process.argv.slice(2);
-if (!base) {
-  console.error('usage: node web/scripts/measure.mjs http://HOST:PORT [RUNS]');
+const [address, runsArg] = process.argv.slice(2);
+if (!address) {
+  console.error('usage: node web/scripts/measure.mjs http://HOST:PORT[/?token=JWT] [RUNS]');
   process.exit(2);
 }
 const runs = Number(runsArg ?? 10);
+const loginLink = new URL(address);
+const token = loginLink.searchParams.get('token');
+const base = `${loginLink.origin}${loginLink.pathname.replace(/\/$/, '')}`;
+
+/** A fresh context (nothing cached), logged in when a token was given. */
+async function freshContext(browser) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 600 } });
+  if (token) {
+    const res = await context.request.post(`${base}/login`, { data: { token } });
+    if (!res.ok()) throw new Error(`POST /login: ${res.status()} ${await res.text()}`);
+  }
+  return context;
+}
 
 /** Every response of one default load of `/` (WebGL attempted, so its chunk counts),
  * as sent: Content-Length with the Content-Encoding the browser negotiated. */
 async function pageWeight(browser) {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 600 } });
+  const context = await freshContext(browser);
   const page = await context.newPage();
   const rows = [];
   page.on('response', (res) => {
@@ -45,7 +60,7 @@ async function firstOutput(browser) {
   const times = [];
   for (let i = 0; i < runs; i++) {
     // A fresh context each time: nothing cached, as on a first visit.
-    const context = await browser.newContext({ viewport: { width: 1000, height: 600 } });
+    const context = await freshContext(browser);
     const page = await context.newPage();
     await page.addInitScript(() => {
       // Time origin is navigation start; record when "ready" is first rendered.

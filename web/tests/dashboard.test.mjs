@@ -31,9 +31,9 @@ const rowOf = (page, id) => page.locator(`#sessions tbody tr[data-id="${id}"]`);
 test('the dashboard lists, opens and kills sessions', async () => {
   const server = await startServer(['-W', '--command', 'hello=echo hi; exec cat', ...SHELL]);
   try {
-    const alpha = (await api(server.url, 'POST', 'sessions', { name: 'alpha', cols: 90, rows: 20 })).json;
-    const beta = (await api(server.url, 'POST', 'sessions', { command: ['hello'] })).json;
-    const page = await newPage(browser);
+    const alpha = (await api(server, 'POST', 'sessions', { name: 'alpha', cols: 90, rows: 20 })).json;
+    const beta = (await api(server, 'POST', 'sessions', { command: ['hello'] })).json;
+    const page = await newPage(browser, { server });
     await page.goto(`${server.url}/sessions`);
     await rowOf(page, alpha.id).waitFor();
     await rowOf(page, beta.id).waitFor();
@@ -55,7 +55,7 @@ test('the dashboard lists, opens and kills sessions', async () => {
         { timeout: 10_000 },
       );
     await clients(0);
-    const viewer = await newPage(browser);
+    const viewer = await newPage(browser, { server });
     await viewer.goto(`${server.url}/?s=${alpha.id}`);
     await waitForStatus(viewer, 'connected');
     await clients(1);
@@ -66,7 +66,7 @@ test('the dashboard lists, opens and kills sessions', async () => {
     const kill = rowOf(page, beta.id).locator('button.kill');
     await kill.click();
     assert.equal(await kill.textContent(), 'Kill?');
-    assert.equal((await api(server.url, 'GET', `sessions/${beta.id}`)).json.status, 'running');
+    assert.equal((await api(server, 'GET', `sessions/${beta.id}`)).json.status, 'running');
     await kill.click();
     await page.waitForFunction(
       (id) => document.querySelector(`tr[data-id="${id}"]`)?.dataset.status === 'exited',
@@ -75,12 +75,12 @@ test('the dashboard lists, opens and kills sessions', async () => {
     );
     const cells = await rowOf(page, beta.id).locator('td').allTextContents();
     assert.deepEqual(cells.slice(2, 4), ['exited', 'SIGHUP']);
-    assert.equal((await api(server.url, 'GET', `sessions/${beta.id}`)).json.status, 'exited');
+    assert.equal((await api(server, 'GET', `sessions/${beta.id}`)).json.status, 'exited');
     // An exited session's button removes it from the list.
     await rowOf(page, beta.id).locator('button.kill').click();
     await rowOf(page, beta.id).locator('button.kill').click();
     await rowOf(page, beta.id).waitFor({ state: 'detached', timeout: 15_000 });
-    assert.equal((await api(server.url, 'GET', `sessions/${beta.id}`)).status, 404);
+    assert.equal((await api(server, 'GET', `sessions/${beta.id}`)).status, 404);
     assert.deepEqual(page.problems(), []);
     await page.close();
   } finally {
@@ -91,7 +91,7 @@ test('the dashboard lists, opens and kills sessions', async () => {
 test('the dashboard creates sessions: default and named commands', async () => {
   const server = await startServer(['-W', '--command', 'greet=echo greetings-$((1+1)); exec cat', ...SHELL]);
   try {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await page.goto(`${server.url}/sessions`);
     await createReady(page);
     const options = await page.locator('#create-command option').allTextContents();
@@ -105,7 +105,7 @@ test('the dashboard creates sessions: default and named commands', async () => {
     await page.waitForURL(/[?&]s=/);
     const id = new URL(page.url()).searchParams.get('s');
     await waitForStatus(page, 'connected');
-    const info = (await api(server.url, 'GET', `sessions/${id}`)).json;
+    const info = (await api(server, 'GET', `sessions/${id}`)).json;
     assert.equal(info.name, 'greeter');
     assert.deepEqual(info.command.slice(0, 2), ['/bin/sh', '-c']);
 
@@ -113,7 +113,7 @@ test('the dashboard creates sessions: default and named commands', async () => {
     await page.click('#create button[type=submit]');
     await page.waitForURL(/[?&]s=/);
     const id2 = new URL(page.url()).searchParams.get('s');
-    assert.deepEqual((await api(server.url, 'GET', `sessions/${id2}`)).json.command, [
+    assert.deepEqual((await api(server, 'GET', `sessions/${id2}`)).json.command, [
       'bash',
       '--norc',
       '--noprofile',
@@ -128,7 +128,7 @@ test('the dashboard creates sessions: default and named commands', async () => {
 test('with --allow-any-command the dashboard runs a typed command line', async () => {
   const server = await startServer(['-W', '--allow-any-command', ...SHELL]);
   try {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await page.goto(`${server.url}/sessions`);
     await createReady(page);
     await page.selectOption('#create-command', 'custom');
@@ -149,8 +149,8 @@ test('the dashboard paginates', async () => {
   const server = await startServer(['-W', 'sleep', '600']);
   try {
     const ids = [];
-    for (let i = 0; i < 23; i++) ids.push((await api(server.url, 'POST', 'sessions', { name: `s${i}` })).json.id);
-    const page = await newPage(browser);
+    for (let i = 0; i < 23; i++) ids.push((await api(server, 'POST', 'sessions', { name: `s${i}` })).json.id);
+    const page = await newPage(browser, { server });
     await page.goto(`${server.url}/sessions`);
     const shown = () => page.$$eval('#sessions tbody tr', (rows) => rows.map((r) => r.dataset.id));
     await page.waitForFunction(() => document.getElementById('page-info').textContent === '1–20 of 23');
@@ -177,7 +177,7 @@ test('the dashboard paginates', async () => {
 test('the terminal page links to the dashboard', async () => {
   const server = await startServer(['-W', ...SHELL]);
   try {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     const id = await openTerminal(page, server.url);
     await run(page, 'true');
     await page.click('.dashboard-link');

@@ -1,5 +1,10 @@
 // Shared helpers for the browser tests: a ringtty server per test on a free loopback
 // port, headless Chromium through playwright-core, and reading the terminal's screen.
+//
+// Every server runs with authentication on, as ringtty does by default: `startServer`
+// reads the token from the `Login:` line ringtty prints, `newPage` logs the browser
+// context in with it (POST /login, so the HttpOnly cookie is the server's own), and
+// `api` sends it as a Bearer token. Only a test about `--no-auth` turns it off.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -16,32 +21,55 @@ mkdirSync(SHOTS, { recursive: true });
 export const SHELL = ['bash', '--norc', '--noprofile'];
 export const PROMPT = 'rt$ ';
 
+/** Options after which ringtty prints no `Login:` line. */
+const NO_LOGIN_LINE = ['--no-auth', '--auth-secret-file', '-H', '--auth-header', '-c', '--credential', '--credential-file'];
+
+/** The value of option `name` in `args` (`-b /x` or `--base-path=/x`), if given. */
+function option(args, ...names) {
+  for (let i = 0; i < args.length; i++) {
+    if (names.includes(args[i])) return args[i + 1];
+    const eq = names.find((n) => n.startsWith('--') && args[i].startsWith(`${n}=`));
+    if (eq) return args[i].slice(eq.length + 1);
+  }
+  return undefined;
+}
+
 /**
- * Starts `ringtty -p 0 ARGS...` and resolves to `{ url, stop }` once it prints its
- * address. `url` is `http://127.0.0.1:PORT`.
+ * Starts `ringtty -p 0 ARGS...` and resolves once it prints its address (and, with the
+ * default authentication, its login link) to `{ url, base, loginUrl, token, basic,
+ * stop }`. `url` is `http://127.0.0.1:PORT` (without the base path, which is `base`);
+ * `token` is the login link's token, `basic` the `-c USER:PASSWORD` given, if any.
  */
 export async function startServer(args) {
+  const expectLogin = !args.some((a) => NO_LOGIN_LINE.includes(a.split('=')[0]));
   const child = spawn(BINARY, ['-p', '0', '-d', 'warn', ...args], {
     env: { ...process.env, PS1: PROMPT, HOME: process.env.HOME ?? '/tmp' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
   child.stderr.on('data', (d) => (log += d));
-  const url = await new Promise((ok, fail) => {
-    let out = '';
-    const timer = setTimeout(() => fail(new Error(`ringtty did not start within 10 s:\n${log}`)), 10_000);
+  let out = '';
+  const [url, loginUrl] = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`ringtty did not start within 10 s:\n${out}\n${log}`)), 10_000);
     child.stdout.on('data', (d) => {
       out += d;
-      const m = out.match(/^Listening on (http:\/\/[^/\s]+)\//m);
-      if (m) {
+      const listening = out.match(/^Listening on (http:\/\/[^/\s]+)\//m);
+      const login = out.match(/^Login: (http\S+)$/m);
+      if (listening && (login || !expectLogin)) {
         clearTimeout(timer);
-        ok(m[1]);
+        ok([listening[1], login?.[1]]);
       }
     });
     child.on('exit', (code) => fail(new Error(`ringtty exited (${code}):\n${log}`)));
   });
+  const basic = option(args, '-c', '--credential');
   return {
     url,
+    base: option(args, '-b', '--base-path') ?? '',
+    loginUrl,
+    token: loginUrl ? new URL(loginUrl).searchParams.get('token') : undefined,
+    basic,
+    stdout: () => out,
     log: () => log,
     stop: () =>
       new Promise((ok) => {
@@ -71,11 +99,15 @@ export async function launchBrowser() {
 }
 
 /**
- * A page that records what must never happen: uncaught errors and CSP violations.
- * `problems()` lists them; each test asserts it is empty.
+ * A page in a context of its own that records what must never happen: uncaught errors
+ * and CSP violations. `problems()` lists them; each test asserts it is empty.
+ *
+ * With `server`, the context is logged in first (POST /login with the server's token,
+ * or its `-c` user and password); `login: false` leaves it without a cookie.
  */
-export async function newPage(browser, viewport = { width: 1000, height: 600 }) {
+export async function newPage(browser, { server, viewport = { width: 1000, height: 600 }, login = true } = {}) {
   const context = await browser.newContext({ viewport });
+  if (server && login) await logIn(context, server);
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -135,14 +167,51 @@ export async function run(page, line) {
   await page.keyboard.press('Enter');
 }
 
-export async function api(url, method, path, body) {
-  const res = await fetch(`${url}/api/${path}`, {
+/** Logs a browser context in as the server's login link would: the cookie comes from
+ * the server's own `Set-Cookie`. */
+export async function logIn(context, server) {
+  const credential = authBody(server);
+  if (!credential) return;
+  const res = await context.request.post(`${server.url}${server.base}/login`, { data: credential });
+  if (!res.ok()) throw new Error(`POST /login answered ${res.status()}: ${await res.text()}`);
+}
+
+function authBody(server) {
+  if (server.token) return { token: server.token };
+  if (server.basic) {
+    const [user, ...rest] = server.basic.split(':');
+    return { user, password: rest.join(':') };
+  }
+  return null;
+}
+
+/** The header Node's fetch authenticates with: the login token, or `-c` as Basic. */
+export function authHeaders(server) {
+  if (typeof server === 'string') return {};
+  if (server.token) return { Authorization: `Bearer ${server.token}` };
+  if (server.basic) return { Authorization: `Basic ${Buffer.from(server.basic).toString('base64')}` };
+  return {};
+}
+
+/** Calls the REST API (`server`: what startServer returned, or a bare URL for no
+ * credential). `token` overrides the server's. */
+export async function api(server, method, path, body, { token } = {}) {
+  const root = typeof server === 'string' ? server : `${server.url}${server.base}`;
+  const headers = token ? { Authorization: `Bearer ${token}` } : authHeaders(server);
+  if (body) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${root}/api/${path}`, {
     method,
-    headers: body ? { 'Content-Type': 'application/json' } : {},
+    headers,
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = { text };
+  }
+  return { status: res.status, json, headers: res.headers };
 }
 
 /**

@@ -36,7 +36,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('a bare / creates a session; typing `echo hello` shows hello', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     const id = await openTerminal(page, server.url);
     assert.match(id, /^[A-Za-z0-9_-]{16,}$/);
     // Other query parameters survive the id being added.
@@ -50,7 +50,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('resizing the viewport resizes the PTY (stty size)', async () => {
-    const page = await newPage(browser, { width: 1000, height: 600 });
+    const page = await newPage(browser, { server, viewport: { width: 1000, height: 600 } });
     await openTerminal(page, server.url);
     const before = await page.textContent('#status-size');
     await page.setViewportSize({ width: 620, height: 380 });
@@ -64,7 +64,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('the window title follows the terminal; titleFixed pins it', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await openTerminal(page, server.url);
     await run(page, "printf '\\033]0;%s\\007' title-$((2*21))");
     await page.waitForFunction(() => document.title === 'title-42');
@@ -79,7 +79,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('select-to-copy, Ctrl+Shift+C and right-click paste', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
     await openTerminal(page, server.url);
     await run(page, 'echo copyme-$((4*4))');
@@ -112,7 +112,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('the key bar on a small screen sends Esc, Ctrl+key and arrows', async () => {
-    const page = await newPage(browser, { width: 480, height: 500 });
+    const page = await newPage(browser, { server, viewport: { width: 480, height: 500 } });
     await openTerminal(page, server.url);
     assert.ok(await page.isVisible('#keybar'));
     await run(page, 'cat -v');
@@ -133,7 +133,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('a sixel image is drawn (its WebAssembly decoder runs under the CSP)', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await openTerminal(page, server.url);
     // A 4x6 red block: DCS q, colour 0 = RGB(100%,0,0), four sixels of all six pixels.
     await run(page, "printf '\\033Pq#0;2;100;0;0#0~~~~\\033\\\\'; echo; echo drawn");
@@ -152,7 +152,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('a reload reattaches to the same session with its output', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     const id = await openTerminal(page, server.url);
     await run(page, 'echo pid=$$ mark-$((6*7))');
     const pidLine = await waitForLine(page, /^pid=\d+ mark-42$/);
@@ -170,7 +170,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('a dropped connection resumes with since=, losing and repeating nothing', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     const sockets = [];
     await page.routeWebSocket(/\/ws/, (ws) => {
       ws.connectToServer();
@@ -197,7 +197,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('a flood (yes) stops at Ctrl+C, acks follow rendering, the page stays responsive', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     const { messages } = await recordWebSockets(page);
     await openTerminal(page, server.url);
     await run(page, 'yes');
@@ -236,7 +236,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('a large paste goes out in messages of at most 64 KiB', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     const { messages } = await recordWebSockets(page);
     await openTerminal(page, server.url);
     // Non-canonical: a canonical-mode line holds only 4 KiB.
@@ -251,7 +251,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('exit shows the exit status and does not reconnect', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await openTerminal(page, server.url);
     await run(page, 'exit 3');
     await waitForStatus(page, 'exited (status 3)');
@@ -263,7 +263,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('an unknown session id says so and offers a new session', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await page.goto(`${server.url}/?s=AAnosuchsession000&rendererType=dom&fontSize=18`);
     await page.waitForFunction(() => /no longer exists/.test(document.getElementById('notice-text').textContent));
     await page.click('#notice-actions button:text("New session")');
@@ -275,7 +275,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('the default renderer is WebGL, and a lost WebGL context falls back to DOM', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await page.goto(`${server.url}/`);
     await page.waitForURL(/[?&]s=/);
     await waitForStatus(page, 'connected');
@@ -300,7 +300,7 @@ describe('writable terminal (ringtty -W bash)', () => {
   });
 
   test('without WebGL the DOM renderer runs', async () => {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await page.addInitScript(() => {
       const getContext = HTMLCanvasElement.prototype.getContext;
       HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
@@ -319,17 +319,17 @@ describe('writable terminal (ringtty -W bash)', () => {
 test('read-only (ringtty bash, no -W): banner, and typing changes nothing', async () => {
   const server = await startServer(SHELL);
   try {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     const id = await openTerminal(page, server.url);
     assert.ok(await page.isVisible('#readonly-banner'));
     assert.equal(await page.textContent('#status-role'), 'read-only');
-    const before = (await api(server.url, 'GET', `sessions/${id}`)).json.offset;
+    const before = (await api(server, 'GET', `sessions/${id}`)).json.offset;
     await run(page, 'echo typed-$((5*5))');
     await page.waitForTimeout(1500);
     const lines = await screenLines(page);
     assert.ok(!lines.some((l) => l.includes('typed-')), lines.join('\n'));
     // Nothing reached the shell: it printed nothing more.
-    assert.equal((await api(server.url, 'GET', `sessions/${id}`)).json.offset, before);
+    assert.equal((await api(server, 'GET', `sessions/${id}`)).json.offset, before);
     await page.screenshot({ path: join(SHOTS, 'terminal-read-only.png') });
     assert.deepEqual(page.problems(), []);
     await page.close();
@@ -341,7 +341,7 @@ test('read-only (ringtty bash, no -W): banner, and typing changes nothing', asyn
 test('under a base path (-b /prefix) every URL stays relative', async () => {
   const server = await startServer(['-W', '-b', '/prefix', ...SHELL]);
   try {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     await openTerminal(page, `${server.url}/prefix`);
     assert.match(page.url(), /\/prefix\/\?/);
     await run(page, 'echo based');
@@ -356,7 +356,7 @@ test('under a base path (-b /prefix) every URL stays relative', async () => {
 test('client options: -t KEY=VALUE from the server, overridden by the URL query', async () => {
   const server = await startServer(['-W', '-t', 'fontSize=21', '-t', 'theme={"background":"#102030"}', ...SHELL]);
   try {
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     const style = () =>
       page.evaluate(() => ({
         font: getComputedStyle(document.querySelector('#terminal .xterm-rows')).fontSize,
@@ -417,15 +417,15 @@ describe('the page types nothing nobody typed (issue 11)', () => {
     // The queries are printed before any page is attached; then `cat -v` shows
     // every byte the terminal is sent as input.
     const script = `printf '${QUERIES}'; printf 'queries-printed\\n'; exec cat -v`;
-    const created = await api(server.url, 'POST', 'sessions', { command: ['sh', '-c', script] });
+    const created = await api(server, 'POST', 'sessions', { command: ['sh', '-c', script] });
     assert.equal(created.status, 201);
     const id = created.json.id;
     // Attach only once the queries are in the scrollback.
-    for (let i = 0; (await api(server.url, 'GET', `sessions/${id}`)).json.offset < 100; i++) {
+    for (let i = 0; (await api(server, 'GET', `sessions/${id}`)).json.offset < 100; i++) {
       assert.ok(i < 200, 'the queries were printed');
       await new Promise((r) => setTimeout(r, 50));
     }
-    const page = await newPage(browser);
+    const page = await newPage(browser, { server });
     const { messages } = await recordWebSockets(page);
     await page.goto(`${server.url}/?s=${id}&rendererType=dom`);
     await waitForStatus(page, 'connected');
@@ -452,9 +452,9 @@ describe('the page types nothing nobody typed (issue 11)', () => {
   });
 
   test('two tabs on one session: a live DA query is answered once, by the driver', async () => {
-    const a = await newPage(browser);
+    const a = await newPage(browser, { server });
     const id = await openTerminal(a, server.url);
-    const b = await newPage(browser);
+    const b = await newPage(browser, { server });
     await b.goto(`${server.url}/?s=${id}&rendererType=dom`);
     await waitForStatus(b, 'connected');
     await waitForLine(b, /rt\$/);

@@ -1,6 +1,10 @@
 // The REST API as the pages use it (docs/PROTOCOL.md). Every URL is relative to the
 // page, so the UI works under any `-b/--base-path`: the terminal is served at BASE/ and
 // the dashboard at BASE/sessions, and both resolve `./api/...` to BASE/api/....
+//
+// Every call answering 401 (no credential, or an expired one) sends the page to the
+// login page, which brings it back here.
+import { toLogin } from './auth';
 
 /** A session as `GET /api/sessions` describes it. */
 export interface SessionInfo {
@@ -18,6 +22,19 @@ export interface SessionInfo {
   rows: number;
   clients: number;
   offset: number;
+  /** The `sub` that created it, where the server says (with authentication on). */
+  owner?: string | null;
+}
+
+/** `POST /api/tokens`: a share token for one session. */
+export interface ShareToken {
+  token: string;
+  /** `<base>/?s=ID&token=JWT`: the link, without scheme and host. */
+  path: string;
+  /** Unix seconds. */
+  exp: number;
+  mode: 'ro' | 'rw';
+  session: string;
 }
 
 export interface SessionList {
@@ -59,6 +76,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     init.headers = { ...init.headers, 'Content-Type': 'application/json' };
   }
   const response = await fetch(apiUrl(path), init);
+  if (response.status === 401) return toLogin();
   const text = await response.text();
   let json: unknown = null;
   try {
@@ -84,6 +102,7 @@ export const api = {
   list: (offset: number, limit: number) =>
     request<SessionList>('GET', `sessions?offset=${offset}&limit=${limit}`),
   kill: (id: string) => request<{ id: string; status: string }>('DELETE', `sessions/${encodeURIComponent(id)}`),
+  share: (session: string) => request<ShareToken>('POST', 'tokens', { session }),
 };
 
 /** The defaults the pages use when the server has no `/api/config` (an older server). */

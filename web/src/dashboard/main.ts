@@ -3,7 +3,9 @@
 // the server allows it) any command line.
 import '../style.css';
 import { api, loadConfig, type ServerConfig, type SessionInfo } from '../common/api';
+import { authInfo, canShare, showUser, type AuthInfo } from '../common/auth';
 import { age, commandLine, signalName } from '../common/format';
+import { shareSession } from '../common/share';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -18,6 +20,8 @@ let pollTimer: number | undefined;
 let latest = 0;
 /** Ids whose kill button is waiting for its confirming click. */
 const confirming = new Set<string>();
+/** Who is looking; until `/api/auth` answers, nobody (no Share buttons). */
+let auth: AuthInfo = { enabled: false, passwords: false, user: null };
 
 async function refresh(): Promise<void> {
   clearTimeout(pollTimer);
@@ -84,11 +88,25 @@ function createRow(id: string): HTMLTableRowElement {
   open.href = `./?s=${encodeURIComponent(id)}`;
   open.title = `open session ${id}`;
   cells[0].append(open);
+  const share = document.createElement('button');
+  share.type = 'button';
+  share.className = 'share';
+  share.textContent = 'Share';
+  share.title = 'Make a read-only link to this session';
+  share.setAttribute('aria-label', `Share read-only link to ${id}`);
+  share.hidden = true;
+  share.addEventListener('click', () => {
+    share.disabled = true;
+    void shareSession(id, (message) => ($('list-error').textContent = message)).finally(
+      () => (share.disabled = false),
+    );
+  });
   const kill = document.createElement('button');
   kill.type = 'button';
   kill.className = 'kill';
   kill.addEventListener('click', () => void killClicked(id, tr, kill));
-  cells[7].append(kill);
+  cells[7].className = 'actions';
+  cells[7].append(share, kill);
   tr.append(...cells);
   return tr;
 }
@@ -106,7 +124,11 @@ function updateRow(tr: HTMLTableRowElement, s: SessionInfo, now: number): void {
   setText(cells[4], String(s.clients));
   setText(cells[5], `${s.cols}×${s.rows}`);
   setText(cells[6], age(now - s.created));
-  const kill = cells[7].firstElementChild as HTMLButtonElement;
+  const [share, kill] = cells[7].children as unknown as [HTMLButtonElement, HTMLButtonElement];
+  // Only a session of one's own can be shared (an admin sees others' too).
+  share.hidden = !(canShare(auth) && running && (s.owner == null || s.owner === auth.user?.sub));
+  // A read-only login watches; it kills nothing.
+  kill.hidden = isReadOnly();
   const verb = running ? 'Kill' : 'Remove';
   setText(kill, confirming.has(s.id) ? `${verb}?` : verb);
   kill.title = running ? 'Send the stop signal to the command' : 'Remove it from the list';
@@ -183,6 +205,15 @@ async function create(choice: string, line: string, name: string): Promise<void>
   }
 }
 
+function isReadOnly(): boolean {
+  return auth.enabled && auth.user?.mode === 'ro';
+}
+
+/** A share link's login (one session) or a read-only one starts no sessions. */
+function startsNothing(): boolean {
+  return isReadOnly() || (auth.enabled && auth.user?.session != null);
+}
+
 async function main(): Promise<void> {
   $('prev').addEventListener('click', () => {
     offset = Math.max(0, offset - PAGE_SIZE);
@@ -195,6 +226,14 @@ async function main(): Promise<void> {
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) void refresh();
   });
+  try {
+    auth = await authInfo();
+  } catch {
+    // Shown as the list's error by the refresh below, which meets the same server.
+  }
+  showUser($('user'), auth);
+  $('create').hidden = startsNothing();
+  $('new-terminal').hidden = startsNothing();
   void refresh();
   try {
     const config = await loadConfig();

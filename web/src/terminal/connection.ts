@@ -8,6 +8,7 @@
 // from that, batched, never beyond what was received — so the server's flow control
 // throttles the command to the speed the browser really renders at.
 import { api, apiUrl, ApiError } from '../common/api';
+import { authInfo, toLogin } from '../common/auth';
 
 export interface Hello {
   id: string;
@@ -250,10 +251,16 @@ export class Connection {
     }, delay);
   }
 
-  /** A browser hides why a WebSocket handshake failed, so ask the API first: a 404
-   * means the session is gone for good, anything else is worth another try. */
+  /** A browser hides why a WebSocket handshake failed, so ask the API first: a 401
+   * sends the page to the login page (so does a login that is gone after repeated
+   * failures), a 404 means the session is gone for good, anything else is worth
+   * another try. */
   private async reconnect(): Promise<void> {
     try {
+      if (this.attempt >= 2) {
+        const auth = await authInfo();
+        if (auth.enabled && !auth.user) return toLogin();
+      }
       await api.session(this.id);
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {

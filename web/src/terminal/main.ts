@@ -5,7 +5,9 @@ import '../style.css';
 import type { Terminal } from '@xterm/xterm';
 import type { FitAddon } from '@xterm/addon-fit';
 import { api, loadConfig } from '../common/api';
+import { authInfo, canShare, showUser, type AuthInfo } from '../common/auth';
 import { signalName } from '../common/format';
+import { shareSession } from '../common/share';
 import { Answers } from './answers';
 import { Connection, type ExitStatus, type Hello, type State } from './connection';
 import { KeyBar } from './keybar';
@@ -35,6 +37,8 @@ class TerminalPage {
     private readonly fit: FitAddon,
     id: string,
     private readonly ui: UiOptions,
+    /** The login can watch, not type (a read-only share link). */
+    private readonly readOnlyLogin: boolean,
   ) {
     this.keybar = new KeyBar($('keybar'), term, (data) => this.input(data));
     // After the addons (main loads them first), so that its hooks run before theirs.
@@ -165,7 +169,9 @@ class TerminalPage {
     el.title = {
       driver: 'This window sets the terminal size',
       viewer: 'Another window sets the terminal size; type or resize to take over',
-      'read-only': 'This server does not accept input (start it with -W)',
+      'read-only': this.readOnlyLogin
+        ? 'This login can watch, not type'
+        : 'This server does not accept input (start it with -W)',
     }[role];
   }
 
@@ -249,6 +255,17 @@ function newSession(): void {
   location.assign(query ? `./?${query}` : './');
 }
 
+/** An error that leaves the terminal running: the notice, with a Dismiss button. */
+function showError(text: string): void {
+  $('notice-text').textContent = text;
+  const dismiss = document.createElement('button');
+  dismiss.type = 'button';
+  dismiss.textContent = 'Dismiss';
+  dismiss.addEventListener('click', () => ($('notice').hidden = true));
+  $('notice-actions').replaceChildren(dismiss);
+  $('notice').hidden = false;
+}
+
 function fatal(text: string): void {
   $('status-state').textContent = 'error';
   $('status-state').dataset.state = 'gone';
@@ -263,20 +280,30 @@ function fatal(text: string): void {
 
 async function main(): Promise<void> {
   let config;
+  let auth: AuthInfo;
   try {
-    config = await loadConfig();
+    [config, auth] = await Promise.all([loadConfig(), authInfo()]);
   } catch (e) {
     fatal(`Cannot reach the server: ${(e as Error).message}`);
     return;
   }
+  showUser($('user'), auth);
+  const readOnlyLogin = auth.enabled && auth.user?.mode === 'ro';
   const options = resolveOptions(config.client_options, location.search);
   for (const w of options.warnings) console.warn(`ringtty: ${w}`);
   // Shown before the first fit so that the terminal is sized for the space left.
-  $('readonly-banner').hidden = config.writable;
+  $('readonly-banner').hidden = config.writable && !readOnlyLogin;
+  $('readonly-server').hidden = readOnlyLogin;
+  $('readonly-link').hidden = !readOnlyLogin;
   const { term, fit } = createTerminal($('terminal'), options);
   const extras = loadExtras($('terminal'), term, options);
   const params = new URLSearchParams(location.search);
-  let id = params.get('s');
+  // A share link's login reaches one session: that is the one to show.
+  let id = params.get('s') ?? auth.user?.session ?? null;
+  if (id && !params.has('s')) {
+    params.set('s', id);
+    history.replaceState(history.state, '', `?${params}${location.hash}`);
+  }
   if (!id) {
     try {
       id = (await api.create({ cols: term.cols, rows: term.rows })).id;
@@ -289,7 +316,16 @@ async function main(): Promise<void> {
     history.replaceState(history.state, '', `?${params}${location.hash}`);
   }
   await extras;
-  new TerminalPage(term, fit, id, options.ui).start();
+  new TerminalPage(term, fit, id, options.ui, readOnlyLogin).start();
+  if (canShare(auth)) {
+    const share = $('share') as HTMLButtonElement;
+    const session = id;
+    share.hidden = false;
+    share.addEventListener('click', () => {
+      share.disabled = true;
+      void shareSession(session, (message) => showError(message)).finally(() => (share.disabled = false));
+    });
+  }
 }
 
 void main();
