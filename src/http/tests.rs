@@ -341,4 +341,13 @@ fn a_304_has_no_content_length_and_a_301_its_reason() {
     assert!(text.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{text}");
     assert!(!text.contains("Content-Length"), "{text}");
     assert_eq!(reason_phrase(301), "Moved Permanently");
+    assert_eq!(reason_phrase(303), "See Other");
+    assert_eq!(reason_phrase(421), "Misdirected Request");
+    // Every status the server sends has its phrase.
+    for status in [100, 101, 200, 201, 202, 204, 301, 303, 304, 400, 401, 403, 404, 405, 408, 409, 413] {
+        assert_ne!(reason_phrase(status), "Unknown", "{status}");
+    }
+    for status in [414, 417, 421, 426, 429, 431, 500, 501, 503, 505] {
+        assert_ne!(reason_phrase(status), "Unknown", "{status}");
+    }
 }
