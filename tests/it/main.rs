@@ -1,5 +1,6 @@
 //! Integration tests: the real `ringtty` binary over real sockets, one test binary.
 mod access_log;
+mod auth;
 mod children;
 mod common;
 mod hash_password;
@@ -7,6 +8,7 @@ mod host;
 mod http;
 mod lifecycle;
 mod limits;
+mod owners;
 mod replies;
 mod roles;
 mod sessions;
