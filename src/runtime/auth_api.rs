@@ -222,7 +222,7 @@ pub async fn login(w: &Worker, body: &[u8], client: Option<std::net::IpAddr>) ->
             "the body is a JSON object: {\"user\", \"password\"} or {\"token\"}",
         ));
     };
-    let allowed = w.limits.borrow().logins.allowed(client, b.user.as_deref(), w.now_ms());
+    let allowed = login_limits(w).allowed(client, b.user.as_deref(), w.now_ms());
     if let Err(retry) = allowed {
         w.stats().rate_limited();
         return LoginReply::refused(Reply::too_many(retry));
@@ -245,7 +245,7 @@ pub async fn login(w: &Worker, body: &[u8], client: Option<std::net::IpAddr>) ->
     };
     let Some((p, token)) = principal else {
         w.stats().auth_failed();
-        w.limits.borrow_mut().logins.failed(client, tried.as_deref(), w.now_ms());
+        login_limits(w).failed(client, tried.as_deref(), w.now_ms());
         return LoginReply::refused(Reply::fail(401, auth::UNAUTHORIZED));
     };
     let minted = match token {
@@ -259,6 +259,10 @@ pub async fn login(w: &Worker, body: &[u8], client: Option<std::net::IpAddr>) ->
         cookie: Some(set_cookie(w, &token, exp)),
         reply: Reply::ok(200, json!({ "user": &*p.user })),
     }
+}
+
+fn login_limits(w: &Worker) -> std::sync::MutexGuard<'_, auth::LoginLimits> {
+    w.shared.login_limits.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Checks a password: `-c`'s (one comparison), else the credential file's (PBKDF2 with

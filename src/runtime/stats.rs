@@ -200,6 +200,9 @@ pub struct Shared {
     /// `--credential-file`'s users: read at startup, reread on SIGHUP (a lock taken
     /// only by a password login and a reload, never by a request otherwise).
     credentials: std::sync::RwLock<Option<std::sync::Arc<crate::auth::Credentials>>>,
+    /// Failed-login budgets, one for the whole server (a guesser gets the same budget
+    /// whichever core accepts it); locked only by a login, never by other requests.
+    pub login_limits: std::sync::Mutex<crate::auth::LoginLimits>,
 }
 
 /// What the web UI needs to know: `GET /api/config`.
@@ -241,6 +244,7 @@ impl Shared {
             running: Default::default(),
             clients: Default::default(),
             stop: tokio::sync::Notify::new(),
+            login_limits: Default::default(),
             credentials: std::sync::RwLock::new(cfg.access.credentials.clone().map(std::sync::Arc::new)),
         }
     }

@@ -75,7 +75,6 @@ const RATE_LIMIT_CLIENTS: usize = 65_536;
 pub struct Limits {
     /// `--rate-limit`: requests per client.
     pub requests: crate::auth::Limiter,
-    pub logins: crate::auth::LoginLimits,
 }
 
 /// Size of a WebSocket read buffer: the decoder streams payloads, so it need not hold a
@@ -362,7 +361,7 @@ fn run(p: WorkerParams) {
         }
         None => crate::auth::Limiter::default(),
     };
-    let limits = Limits { requests, logins: Default::default() };
+    let limits = Limits { requests };
     let worker = Rc::new(Worker {
         index: p.index,
         cfg: p.cfg,
