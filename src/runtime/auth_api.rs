@@ -112,9 +112,8 @@ pub fn swap_page(w: &Worker, req: &Request<'_>, p: &Principal, keep_alive: bool,
     let extra = [
         ("Set-Cookie", cookie.as_str()),
         ("Cache-Control", "no-store"),
-        ("Referrer-Policy", "no-referrer"),
+        // Every response already says `Referrer-Policy: no-referrer` and `nosniff`.
         ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
-        ("X-Content-Type-Options", "nosniff"),
     ];
     super::conn::respond(w, out, 200, "text/html; charset=utf-8", body.as_bytes(), keep_alive, &extra, false);
 }
