@@ -139,6 +139,11 @@ impl BufMut {
     }
 
     /// The buffer's index in its pool.
+    /// Memory this buffer holds, as [`Buf::mem_size`] will say once it is frozen.
+    pub fn mem_size(&self) -> usize {
+        self.lease.mem_size()
+    }
+
     pub fn id(&self) -> BufId {
         self.lease.id()
     }

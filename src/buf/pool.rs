@@ -371,6 +371,11 @@ impl Pool {
         self.inner.capacity
     }
 
+    /// Memory a buffer from [`alloc_exact`](Self::alloc_exact)`(capacity)` costs.
+    pub fn exact_mem_size(&self, capacity: usize) -> usize {
+        mem_size(HEADROOM + capacity)
+    }
+
     /// Memory one buffer costs, whatever its payload: what scrollback accounting
     /// charges per buffer kept.
     pub fn mem_size(&self) -> usize {

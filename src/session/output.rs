@@ -16,8 +16,11 @@
 //!
 //! A keystroke echo is a 1-byte read in a 16 KiB buffer: kept as is, 64 echoes fill a
 //! 1 MiB scrollback. So small pushes are also *copied* into an open, unfrozen
-//! **merge buffer** (a fresh pool buffer), while the original is still what clients
-//! are sent, at once and without a copy:
+//! **merge buffer**, while the original is still what clients are sent, at once and
+//! without a copy. A merge buffer is allocated on its own, never from the pool (whose
+//! buffers are for reading terminals): it starts at [`MIN_MERGE`] bytes and doubles
+//! (its bytes moved) up to a pool buffer's capacity, so a terminal that printed a
+//! prompt holds a few hundred bytes from its first output on, not a 16 KiB buffer:
 //!
 //! ```text
 //!  sealed chunks (frozen)     | merge buffer (unfrozen copy of S..end)
@@ -27,7 +30,8 @@
 //! ```
 //!
 //! - A push of at most a quarter of a buffer opens the merge buffer (if none is
-//!   open) and is copied into it. While it is open, every push that fits is copied
+//!   open) and is copied into it. While it is open, every push that fits (once the
+//!   merge buffer has grown to a pool buffer's size, if need be) is copied
 //!   (so a large read between two echoes does not cut it short); one that does not
 //!   fit **seals** it first. Larger pushes with no merge buffer open stay zero-copy:
 //!   they hold at least a quarter of their buffer.
@@ -69,6 +73,14 @@ use std::collections::VecDeque;
 use super::Outgoing;
 use crate::buf::{Buf, BufError, BufId, BufMut, Pool, HEADROOM};
 use crate::ws::{FrameHeader, OpCode};
+
+/// A merge buffer's first size: it doubles from there to a pool buffer.
+pub const MIN_MERGE: usize = 512;
+
+/// Memory a buffer being filled holds (what it holds once frozen, `Buf::mem_size`).
+fn buf_mem(buf: &BufMut) -> usize {
+    buf.mem_size()
+}
 
 /// Most fresh originals kept waiting for slow clients before the merge buffer is
 /// sealed early.
@@ -174,6 +186,8 @@ pub struct ScrollStats {
     pub evicted: u64,
     /// Quiet tails copied into exact-size buffers ([`Scrollback::compact`]).
     pub compactions: u64,
+    /// Merge buffers moved into one twice their size.
+    pub merge_grows: u64,
 }
 
 /// A session's output: offsets, framed chunks, the merge buffer, memory accounting.
@@ -250,6 +264,7 @@ impl Scrollback {
     fn merge_copy(&mut self, bytes: &[u8]) -> bool {
         match self.merge.as_ref().map(|m| bytes.len() <= m.buf.remaining()) {
             Some(true) => {}
+            Some(false) if self.grow_merge(bytes.len()) => {}
             Some(false) => {
                 self.seal();
                 return self.open_merge(bytes);
@@ -270,10 +285,11 @@ impl Scrollback {
         if bytes.len() > self.small_max {
             return false;
         }
-        // A merge buffer only saves memory: never take the pool's last buffers for it.
-        let Some(mut buf) = self.pool.try_alloc() else { return false };
         let absorbed = self.sealed.back().filter(|c| c.end() == self.end && c.len <= 2 * self.small_max);
         let absorbed = absorbed.map_or(&[][..], |c| c.bytes_from(c.start));
+        // It starts small and grows (`grow_merge`): a terminal that printed a prompt
+        // holds a few hundred bytes, not a pool buffer, from its first output on.
+        let Some(mut buf) = self.merge_buffer(absorbed.len() + bytes.len()) else { return false };
         // Half and a quarter of the capacity: they fit a buffer of this pool.
         if buf.headroom() < HEADROOM || buf.remaining() < absorbed.len() + bytes.len() {
             return false;
@@ -282,8 +298,36 @@ impl Scrollback {
         buf.extend_from_slice(bytes);
         let start = self.end - absorbed.len() as u64;
         self.stats.merged_bytes += (absorbed.len() + bytes.len()) as u64;
+        self.mem += buf_mem(&buf);
         self.merge = Some(MergeBuf { buf, start });
-        self.mem += self.pool.mem_size();
+        true
+    }
+
+    /// A merge buffer for at least `need` bytes: a power of two from [`MIN_MERGE`] up to
+    /// a pool buffer's capacity, allocated on its own. Never a pool buffer: those are
+    /// for reading terminals, and a merge buffer only saves memory, so it must not
+    /// take the pool's last ones (and merging goes on when the pool is short).
+    fn merge_buffer(&self, need: usize) -> Option<BufMut> {
+        let full = self.pool.capacity();
+        (need <= full).then(|| self.pool.alloc_exact(need.max(MIN_MERGE).next_power_of_two().min(full)))
+    }
+
+    /// Makes room for `more` bytes in a merge buffer smaller than a pool buffer, by
+    /// moving its bytes into one twice its size (or the pool's). `false`: it is full
+    /// size already (or no bigger buffer is to be had): seal it instead.
+    fn grow_merge(&mut self, more: usize) -> bool {
+        let Some(merge) = self.merge.as_ref() else { return false };
+        if merge.buf.capacity() >= self.pool.capacity() {
+            return false;
+        }
+        let need = merge.buf.len() + more;
+        let want = (2 * merge.buf.capacity()).min(self.pool.capacity()).max(need);
+        let Some(mut bigger) = self.merge_buffer(want) else { return false };
+        bigger.extend_from_slice(merge.buf.as_slice());
+        let Some(merge) = self.merge.as_mut() else { return false };
+        let old = std::mem::replace(&mut merge.buf, bigger);
+        self.mem = self.mem - buf_mem(&old) + buf_mem(&merge.buf);
+        self.stats.merge_grows += 1;
         true
     }
 
@@ -349,9 +393,10 @@ impl Scrollback {
         self.retire(min_cursor);
         self.seal();
         let small = 2 * self.small_max;
-        if let Some(chunk) =
-            self.sealed.back_mut().filter(|c| c.len <= small && c.frame.id() != BufId::UNPOOLED)
-        {
+        // Small, and in a buffer larger than its bytes need (a pool buffer, or a merge
+        // buffer that had grown past them).
+        let loose = |c: &&mut Chunk| c.len <= small && c.frame.mem_size() > self.pool.exact_mem_size(c.len);
+        if let Some(chunk) = self.sealed.back_mut().filter(loose) {
             let head = Head::new(chunk.len, self.prefix);
             let mut exact = self.pool.alloc_exact(chunk.len);
             exact.extend_from_slice(chunk.bytes_from(chunk.start));
@@ -453,7 +498,7 @@ impl Scrollback {
     #[cfg(test)]
     pub fn mem_recount(&self) -> usize {
         let chunks = self.sealed.iter().chain(&self.fresh).map(|c| c.frame.mem_size()).sum::<usize>();
-        chunks + self.merge.as_ref().map_or(0, |_| self.pool.mem_size())
+        chunks + self.merge.as_ref().map_or(0, |m| buf_mem(&m.buf))
     }
 
     /// Counters.

@@ -283,38 +283,39 @@ fn replay_from_every_since() {
 }
 
 #[test]
-fn reads_are_kept_whole_when_the_pool_is_short_then_absorbed() {
+fn merging_needs_no_pool_buffer_and_a_mid_size_read_is_absorbed() {
     let mut f = Fixture::native(DEFAULT_CAPACITY, 1 << 20);
     let mut w = f.attach(true, None);
-    // Hold every free buffer, give back one per read: no merge buffer can be had.
+    // A read of more than a quarter of a buffer is kept whole, zero-copy.
+    let mid = DEFAULT_CAPACITY / 4 + 100;
+    f.push_pattern(mid, mid);
+    w.drain(&mut f.session, &f.output);
+    assert_eq!(f.session.metrics().scroll.merged_bytes, 0);
+    // Hold every free pool buffer but one per read: merge buffers are allocated on
+    // their own, so echoes are still merged; the first absorbs the mid-size chunk.
     let mut held: Vec<_> = std::iter::from_fn(|| f.pool.try_alloc()).collect();
     for byte in *b"abc" {
         drop(held.pop());
         f.push(&[byte]);
         w.drain(&mut f.session, &f.output);
     }
-    assert_eq!(f.session.metrics().scroll.merged_bytes, 0);
-    assert_eq!(f.session.scrollback().buffers(), 3, "kept whole, zero-copy");
-    // Buffers again: the next echo's merge buffer absorbs the small chunk before it.
-    drop(held);
-    f.push(b"d");
-    w.drain(&mut f.session, &f.output);
-    assert_eq!(f.session.metrics().scroll.merged_bytes, 2);
-    f.push(b"e");
+    assert_eq!(f.session.metrics().scroll.merged_bytes, mid as u64 + 3);
     assert_eq!(
         f.session.scrollback().buffers(),
-        5,
-        "a, b, c (absorbed, still served), merge(c d e), fresh e"
+        3,
+        "the mid-size chunk (absorbed, still served), merge(mid a b c), the original of c \
+         (retired by the next push)"
     );
+    drop(held);
     let mut v = f.attach(false, Some(0));
     v.drain(&mut f.session, &f.output);
-    w.drain(&mut f.session, &f.output);
-    assert_eq!((v.bytes, w.bytes), (5, 5));
+    assert_eq!(v.bytes, mid as u64 + 3);
     // Sealing (for an attach inside the merged range) replaces the absorbed chunk.
-    let mut m = f.attach(false, Some(2));
+    let mut m = f.attach(false, Some(mid as u64 + 1));
     m.drain(&mut f.session, &f.output);
-    assert_eq!(m.bytes, 3);
-    assert_eq!(f.session.scrollback().buffers(), 3, "a, b, sealed(c d e)");
+    assert_eq!(m.bytes, 2);
+    assert_eq!(f.session.scrollback().buffers(), 1, "sealed(mid a b c)");
+    f.check_memory();
 }
 
 #[test]
