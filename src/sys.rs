@@ -1,9 +1,13 @@
-//! The few libc calls that rustix does not cover. Every `unsafe` block in this file has
-//! the kernel or libc as its only reason.
+//! The few libc calls that rustix does not cover, the registration of a socket that a
+//! tokio-uring stream owns (it exposes only its raw fd) with the reactor, and safe
+//! wrappers for the calls the runtime makes on a socket it borrows ([`BorrowedFd`]).
+//! Every `unsafe` block in this file has the kernel, libc or that registration's
+//! contract as its only reason.
 
 use std::ffi::CStr;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// The addresses of network interface `name` (e.g. `eth0`), IPv4 ones first.
 pub fn interface_addrs(name: &str) -> io::Result<Vec<IpAddr>> {
@@ -48,13 +52,14 @@ pub fn interface_addrs(name: &str) -> io::Result<Vec<IpAddr>> {
 /// both to every thread, and ringtty calls this before starting its workers anyway.
 pub fn drop_privileges(uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     if let Some(gid) = gid {
-        // SAFETY: plain syscall wrappers with integer arguments.
+        // SAFETY: setgroups with a count of 0 reads nothing through its (null) list;
+        // setgid takes an integer.
         if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 || unsafe { libc::setgid(gid) } != 0 {
             return Err(io::Error::last_os_error());
         }
     }
     if let Some(uid) = uid {
-        // SAFETY: as above.
+        // SAFETY: setuid takes an integer.
         if unsafe { libc::setuid(uid) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -62,17 +67,14 @@ pub fn drop_privileges(uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     Ok(())
 }
 
-/// `shutdown(fd, SHUT_RDWR)`, ignoring errors (the socket may already be gone). Used on
-/// a socket owned by a tokio-uring stream, which exposes only its raw fd.
-pub fn shutdown(fd: std::os::fd::RawFd) {
-    // SAFETY: shutdown takes an integer fd; a stale fd yields EBADF/ENOTSOCK, ignored.
-    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+/// `shutdown(fd, SHUT_RDWR)`, ignoring errors (the peer may already be gone).
+pub fn shutdown(fd: BorrowedFd<'_>) {
+    let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
 }
 
 /// `shutdown(fd, SHUT_WR)`: send FIN but keep reading.
-pub fn shutdown_write(fd: std::os::fd::RawFd) {
-    // SAFETY: as above.
-    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+pub fn shutdown_write(fd: BorrowedFd<'_>) {
+    let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Write);
 }
 
 /// Registers an owned descriptor with the current tokio reactor for readiness.
@@ -95,12 +97,22 @@ impl std::os::fd::AsRawFd for StreamFd {
     }
 }
 
+impl AsFd for StreamFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: a `StreamFd` is made only by `register_stream_fd`, whose caller keeps
+        // the descriptor open until the registration, and the `StreamFd` in it, is
+        // dropped; so it is open for as long as `self` is borrowed.
+        unsafe { BorrowedFd::borrow_raw(self.0) }
+    }
+}
+
 /// Registers a socket that a tokio-uring stream owns (it exposes only the raw fd) with
 /// the current tokio reactor for read and write readiness.
 ///
 /// # Safety
-/// `fd` must stay open, naming the same socket, until the returned `AsyncFd` is dropped:
-/// the caller drops it before the stream that owns the descriptor.
+/// `fd` must stay open, naming the same socket, until the returned `AsyncFd` (and the
+/// `StreamFd` in it, which lends the descriptor out as a [`BorrowedFd`]) is dropped: the
+/// caller drops it before the stream that owns the descriptor.
 pub unsafe fn register_stream_fd(fd: std::os::fd::RawFd) -> io::Result<tokio::io::unix::AsyncFd<StreamFd>> {
     // SAFETY: upheld by the caller, as documented above.
     unsafe {
@@ -117,44 +129,28 @@ pub unsafe fn register_stream_fd(fd: std::os::fd::RawFd) -> io::Result<tokio::io
 pub fn read_spare(fd: &StreamFd, buf: &mut Vec<u8>, room: usize) -> io::Result<usize> {
     let len = buf.len();
     let spare = &mut buf.spare_capacity_mut()[..room];
-    // SAFETY: the stream that owns `fd` outlives its registration (see
-    // `register_stream_fd`), and the registration outlives this borrow of it.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.0) };
-    let (init, _) = rustix::io::read(borrowed, spare)?;
+    let (init, _) = rustix::io::read(fd, spare)?;
     let n = init.len();
-    // SAFETY: read(2) initialised the first `n` bytes of the spare capacity.
+    // SAFETY: read(2) initialised the first `n` bytes of the spare capacity (`n` is at
+    // most `room`, which is within it), so `len + n` bytes of `buf` are initialised.
     unsafe { buf.set_len(len + n) };
     Ok(n)
 }
 
-/// A non-blocking `writev(2)` on a socket owned by a tokio-uring stream (which exposes
-/// only its raw fd). The caller guarantees `fd` is open for the call.
-pub fn writev(fd: std::os::fd::RawFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: IoSlice is ABI-compatible with iovec (std guarantees it on Unix) and the
-    // slices outlive the call; the count fits an int (callers pass at most 64).
-    let n = unsafe { libc::writev(fd, bufs.as_ptr().cast(), bufs.len() as libc::c_int) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+/// A `writev(2)`; on a non-blocking socket, `WouldBlock` when it is full.
+pub fn writev(fd: BorrowedFd<'_>, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+    Ok(rustix::io::writev(fd, bufs)?)
 }
 
-/// A CLOEXEC duplicate of a descriptor owned by a tokio-uring stream (which exposes only
-/// its raw fd), to hand the socket to another core. The caller guarantees `fd` is open.
-pub fn dup(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
-    // SAFETY: the caller's stream owns `fd` for the duration of this call.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    Ok(rustix::io::fcntl_dupfd_cloexec(borrowed, 0)?)
+/// A CLOEXEC duplicate of a socket, to hand it to another core.
+pub fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    Ok(rustix::io::fcntl_dupfd_cloexec(fd, 0)?)
 }
 
-/// The peer address of a TCP socket owned by a tokio-uring stream (which exposes only
-/// its raw fd); `None` if the kernel has none (the peer is gone) or it is not IP. The
-/// caller guarantees `fd` is open.
-pub fn peer_addr(fd: std::os::fd::RawFd) -> Option<std::net::SocketAddr> {
-    // SAFETY: the caller's stream owns `fd` for the duration of this call.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    rustix::net::getpeername(borrowed).ok().flatten().and_then(|a| a.try_into().ok())
+/// The peer address of a TCP socket; `None` if the kernel has none (the peer is gone)
+/// or it is not IP.
+pub fn peer_addr(fd: BorrowedFd<'_>) -> Option<std::net::SocketAddr> {
+    rustix::net::getpeername(fd).ok().flatten().and_then(|a| a.try_into().ok())
 }
 
 /// Returns the calling thread's free allocator pages to the OS (`mi_collect`). mimalloc

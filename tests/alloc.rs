@@ -24,7 +24,9 @@ fn counted() -> bool {
     !EXCLUDED.try_with(Cell::get).unwrap_or(true)
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; we only count.
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches
+// only an atomic and a const-initialised thread-local (`try_with`: no allocation, no
+// panic), so the allocator never unwinds or re-enters itself.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if counted() {

@@ -142,9 +142,10 @@ fn count_children(pid: u32) -> (u64, u64) {
 
 /// The harness's own CPU time (user + system, every thread), for the raw baseline.
 pub fn self_cpu_s() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we own; RUSAGE_SELF is valid.
+    // SAFETY: `rusage` is plain integers (two timevals and longs): all zeros is a value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
+    // SAFETY: getrusage writes one `rusage` into `ru`, which we own; RUSAGE_SELF is a
+    // valid `who`.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)

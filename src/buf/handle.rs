@@ -155,24 +155,6 @@ impl BufMut {
         self.check();
         Buf { lease: self.lease, start: self.start, end: self.end }
     }
-
-    /// Pointers and lengths for the io_uring impls (see `uring.rs`).
-    pub(super) fn io_ptr(&self) -> *const u8 {
-        self.lease.mem()[self.start..].as_ptr()
-    }
-
-    pub(super) fn io_mut_ptr(&mut self) -> *mut u8 {
-        let start = self.start;
-        self.lease.mem_mut()[start..].as_mut_ptr()
-    }
-
-    /// The kernel wrote `pos` bytes from the start: the content is at least that long.
-    pub(super) fn io_set_init(&mut self, pos: usize) {
-        debug_assert!(pos <= self.capacity());
-        let end = self.start.saturating_add(pos).min(self.lease.mem().len());
-        self.end = self.end.max(end);
-        self.check();
-    }
 }
 
 impl Deref for BufMut {
@@ -201,7 +183,7 @@ impl fmt::Debug for BufMut {
 
 /// A frozen pool buffer: read-only, shared. `Clone` is an `Rc` increment; every
 /// clone sees the same memory, which is never written again and goes back to the
-/// pool when the last clone (or the last io_uring op holding one) is dropped.
+/// pool when the last clone is dropped.
 ///
 /// A `Buf` is a view `start..end` of its buffer: [`view`](Self::view) narrows it.
 #[derive(Clone)]
@@ -265,11 +247,6 @@ impl Buf {
     /// The buffer's index in its pool.
     pub fn id(&self) -> BufId {
         self.lease.id()
-    }
-
-    /// Pointer for the io_uring impl (see `uring.rs`).
-    pub(super) fn io_ptr(&self) -> *const u8 {
-        self.as_slice().as_ptr()
     }
 }
 

@@ -1,5 +1,5 @@
 //! The per-core buffer pool: fixed-size buffers with headroom, for zero-copy
-//! PTY → WebSocket frames (the IoBuf impls let io_uring read or write them too).
+//! PTY → WebSocket frames.
 //!
 //! # What it owns
 //!
@@ -23,20 +23,15 @@
 //!   after it ([`BufMut::spare_mut`] for a plain `read(2)`), and [`HEADROOM`]
 //!   bytes in front that only [`BufMut::prepend`] claims.
 //! - [`Buf`] — frozen by [`BufMut::freeze`]: read-only, `Clone` is an `Rc`
-//!   increment, no copy and no allocation. [`Buf::view`] narrows it to a `Buf`.
-//!   (tokio-uring's `BoundedBuf::slice` works too: `buf.slice(n..)` is a
-//!   `Slice<Buf>` that `write_all` and `writev` accept. But it panics on bounds,
-//!   even `..` of an empty buffer, and changes the type; `view` returns
-//!   `Option<Buf>`, so whole frames and tails mix in one `writev` vector.)
-//! - Both implement tokio-uring's `IoBuf` (and `BufMut` `IoBufMut`), with
-//!   `Vec<u8>`'s semantics: a read fills from the start of the content, a write
-//!   sends the content.
+//!   increment, no copy and no allocation. [`Buf::view`] narrows it to a `Buf`
+//!   (`None` out of bounds, never a panic), so whole frames and tails mix in one
+//!   `writev` vector.
 //!
 //! # Invariants
 //!
-//! - A buffer is never reused while any handle or in-flight io_uring op refers to
-//!   it: every handle holds an `Rc` to the buffer's slot, ops own handles, and the
-//!   pool gets a slot back only when its last `Rc` drops.
+//! - A buffer is never reused while any handle refers to it: every handle holds an
+//!   `Rc` to the buffer's slot, and the pool gets a slot back only when its last
+//!   `Rc` drops.
 //! - A buffer's address never changes while it is allocated: each slot owns a boxed
 //!   slice (allocated on first use, zeroed once, then reused), and growing the slab
 //!   moves only the pointers to slots, never the memory.
@@ -60,8 +55,8 @@
 //! Why slots behind an `Rc` rather than handles holding a slab index and a raw
 //! pointer, or big chunks carved into buffers: with an `Rc` per slot the refcount
 //! and the memory travel together, every access is safe code (`Rc::get_mut` proves
-//! a `BufMut` exclusive), a clone touches no shared table, and the only `unsafe` is
-//! the `IoBuf`/`IoBufMut` impls that io_uring needs. Chunks would save one
+//! a `BufMut` exclusive), a clone touches no shared table, and the module has no
+//! `unsafe` at all. Chunks would save one
 //! allocation per buffer but could never be trimmed while any buffer in them lived.
 //!
 //! # Reserve
@@ -100,30 +95,21 @@
 //! 3. For ttyd, `buf.prepend(b"0")` first (the prefix is part of the frame's payload);
 //!    then `buf.prepend(&header)`, the encoded WebSocket header for `buf.len()` bytes.
 //! 4. `let frame = buf.freeze();` then `frame.clone()` into each viewer's send queue
-//!    and into the scrollback; a writer hands a clone to `write_all`/`writev`.
+//!    and into the scrollback; a writer passes them to `writev(2)` as slices.
 //!    After a short `writev`, send `frame.view(n..)`.
 //!
 //! # What callers must never do
 //!
-//! - Abandon an io_uring read they still need: a dropped tokio-uring op is not
-//!   cancelled, its buffer stays in use until the completion arrives and the data
-//!   read into it is lost (never race a read future in `select!`). An abandoned
-//!   read on an idle socket holds its buffer until data, EOF or shutdown arrives.
-//! - Read with io_uring into a `BufMut` that has content to keep: the read
-//!   overwrites from the start (as for a `Vec`); append with
-//!   `buf.slice(buf.len()..)` (which panics when `remaining() == 0`: check first).
-//!   Prepend only after the last read, for the same reason.
-//! - Use tokio-uring's `BoundedBuf::slice` on an empty `Buf`: it asserts
-//!   `begin < bytes_total`, so even `..` panics. [`Buf::view`] never panics.
 //! - Keep raw pointers to buffer memory beyond the handle that produced them, or
 //!   read a buffer past its `len` (the spare holds stale bytes of earlier uses).
 //! - Treat `None` from `try_alloc` as an error to retry in a loop: it is the
 //!   signal to stop reading.
 
+#![forbid(unsafe_code)]
+
 mod handle;
 mod pool;
 mod stock;
-mod uring;
 
 #[cfg(test)]
 mod tests;

@@ -100,7 +100,7 @@ impl std::error::Error for ConfigError {}
 /// A snapshot of a pool's accounting, from [`Pool::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
-    /// Buffers lent out: held by a handle, or by an io_uring op until it completes.
+    /// Buffers lent out: held by a handle.
     pub in_use: usize,
     /// Buffers allocated and idle, ready for reuse.
     pub free: usize,

@@ -196,8 +196,10 @@ pub fn signal_from_raw(number: i32) -> Option<Signal> {
         return Some(s);
     }
     if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&number) {
-        // SAFETY: a non-zero signal number at or above libc's SIGRTMIN, so not one of the
-        // real-time signals libc reserves for itself; sending it is all we do.
+        // SAFETY: a valid, non-zero signal number, within libc's SIGRTMIN..=SIGRTMAX: the
+        // real-time signals libc leaves to applications (glibc keeps the ones below its
+        // SIGRTMIN for itself), so sending one is sound. rustix's docs word that range
+        // loosely; its own tests build `Signal`s from `libc::SIGRTMIN()` the same way.
         return Some(unsafe { Signal::from_raw_unchecked(number) });
     }
     None

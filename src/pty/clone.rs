@@ -127,9 +127,10 @@ pub(super) fn start(
     let mut pidfd: c_int = -1;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
     let old_mask = set_signal_mask(!0);
-    // SAFETY: `child_main` only reads `plan`, which outlives the child's use of it: with
-    // CLONE_VFORK this thread (and so `plan` and `stack`) is suspended until the child
-    // has exec'd or exited. `top` is the 16-byte aligned top of `stack`, which nothing
+    // SAFETY: `child_main` only reads `plan` (and stores to its two atomics, through a
+    // shared reference), and `plan` outlives the child's use of it: with CLONE_VFORK
+    // this thread (and so `plan` and `stack`) is suspended until the child has exec'd
+    // or exited. `top` is the 16-byte aligned top of `stack`, which nothing
     // else uses. The kernel writes the pidfd (CLONE_PIDFD) into `pidfd`.
     let pid =
         unsafe { libc::clone(child_main, top, flags, (&raw const plan).cast_mut().cast(), &raw mut pidfd) };

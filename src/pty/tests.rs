@@ -304,7 +304,9 @@ fn make_hostile_thread() {
     one.set(0);
     rustix::thread::sched_setaffinity(None, &one).unwrap();
     // SAFETY: plain libc calls on local, initialized signal sets and a zeroed (valid,
-    // SIG_DFL) sigaction whose handler is then set to SIG_IGN.
+    // SIG_DFL) sigaction whose handler is then set to SIG_IGN; the raw rt_sigaction
+    // reads a kernel `struct sigaction` (handler first, 32 bytes at most) from a local
+    // array of that size and writes no old action.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);

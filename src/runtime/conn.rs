@@ -8,6 +8,7 @@
 //! a task of its own, sized for the WebSocket (see `serve_with`).
 
 use std::net::IpAddr;
+use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -47,9 +48,10 @@ pub async fn serve_with(
     buffered: Vec<u8>,
     carried: Option<Option<Principal>>,
 ) {
-    let (slot, handle) = w.register(stream.raw_fd());
+    let stream = Rc::new(stream);
+    let (slot, handle) = w.register(&stream);
     let tcp = matches!(w.cfg.listen, crate::config::Listen::Tcp(_));
-    let log = w.shared.access_log.as_ref().map(|_| Box::new(ConnLog::new(Peer::of(stream.raw_fd(), tcp))));
+    let log = w.shared.access_log.as_ref().map(|_| Box::new(ConnLog::new(Peer::of(stream.as_fd(), tcp))));
     // An adopted connection's first bytes were read on the core that handed it over.
     stream.tally.rx.set(buffered.len() as u64);
     let mut conn = Conn {
@@ -62,7 +64,7 @@ pub async fn serve_with(
         out: Vec::new(),
         body: Vec::new(),
         w,
-        stream: Rc::new(stream),
+        stream,
         slot,
         handle,
     };
@@ -119,7 +121,7 @@ impl Drop for Conn {
         // only when the last reference goes. Not for a moved connection: the socket
         // lives on in another core's duplicate descriptor.
         if !self.moved {
-            crate::sys::shutdown(self.stream.raw_fd());
+            crate::sys::shutdown(self.stream.as_fd());
         }
         self.w.unregister(self.slot, std::thread::panicking());
     }
@@ -332,7 +334,7 @@ impl Conn {
         if self.flush().await.is_err() {
             return Exit::Now;
         }
-        let dup = crate::sys::dup(self.stream.raw_fd());
+        let dup = crate::sys::dup(self.stream.as_fd());
         let Ok(fd) = dup else {
             error_into(
                 &self.w,
@@ -456,7 +458,7 @@ impl Conn {
     /// After an error response: stop sending, read and discard what the client is still
     /// sending for a bounded time, so the response is not destroyed by a reset.
     async fn linger(&mut self) {
-        crate::sys::shutdown_write(self.stream.raw_fd());
+        crate::sys::shutdown_write(self.stream.as_fd());
         let until = Instant::now() + LINGER;
         let mut discarded = 0;
         let mut scratch = std::mem::take(&mut self.buf);
@@ -557,7 +559,7 @@ fn peer_ip(w: &Worker, stream: &Stream, cache: &std::cell::Cell<Option<Option<Ip
         return known;
     }
     let tcp = matches!(w.cfg.listen, crate::config::Listen::Tcp(_));
-    let ip = if tcp { crate::sys::peer_addr(stream.raw_fd()).map(|a| a.ip().to_canonical()) } else { None };
+    let ip = if tcp { crate::sys::peer_addr(stream.as_fd()).map(|a| a.ip().to_canonical()) } else { None };
     cache.set(Some(ip));
     ip
 }

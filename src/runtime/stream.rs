@@ -1,7 +1,7 @@
 //! A connection's socket (TCP or unix) as the worker reads and writes it: readiness
 //! first, then a buffer; and what went through it, for the access log.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use tokio::io::unix::AsyncFd;
 use tokio_uring::buf::BoundedBuf;
@@ -108,8 +108,12 @@ impl Stream {
         }
         (res, buf)
     }
+}
 
-    pub(super) fn raw_fd(&self) -> RawFd {
-        self.ready.get_ref().as_raw_fd()
+/// The socket, lent for a call (`shutdown`, a non-blocking `writev`, `getpeername`,
+/// a duplicate for another core); open for as long as the `Stream` is.
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.ready.get_ref().as_fd()
     }
 }

@@ -4,8 +4,8 @@
 //! stats block (each worker writes only its own) and the shutdown signal.
 
 use std::cell::{Cell, RefCell};
-use std::os::fd::{OwnedFd, RawFd};
-use std::rc::Rc;
+use std::os::fd::{AsFd, OwnedFd};
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -207,9 +207,10 @@ impl Worker {
         fresh
     }
 
-    pub fn register(&self, fd: RawFd) -> (usize, Rc<ConnHandle>) {
+    pub fn register(&self, stream: &Rc<Stream>) -> (usize, Rc<ConnHandle>) {
         self.stats().conn_opened();
-        let handle = Rc::new(ConnHandle { fd, idle: Cell::new(true), close: Notify::new() });
+        let stream = Rc::downgrade(stream);
+        let handle = Rc::new(ConnHandle { stream, idle: Cell::new(true), close: Notify::new() });
         (self.conns.borrow_mut().insert(handle.clone()), handle)
     }
 
@@ -239,7 +240,7 @@ impl Worker {
     fn close_connections(&self, all: bool) {
         for (_, c) in self.conns.borrow().iter() {
             if all || c.idle.get() {
-                crate::sys::shutdown(c.fd);
+                c.shutdown();
             } else {
                 c.close.notify_one();
             }
@@ -249,12 +250,24 @@ impl Worker {
 
 /// What the worker knows about one of its connections.
 pub struct ConnHandle {
-    /// The socket; open for as long as the handle is registered.
-    pub fd: RawFd,
+    /// The socket. The connection holds it (strongly) until it unregisters, so it is
+    /// there for as long as the handle is registered; a weak link keeps the registry
+    /// from holding a socket open.
+    stream: Weak<Stream>,
     /// Between HTTP requests, with nothing buffered: safe to close at any moment.
     pub idle: Cell<bool>,
     /// Notified when the server shuts down (a WebSocket answers with close 1001).
     pub close: Notify,
+}
+
+impl ConnHandle {
+    /// Ends the socket both ways (`shutdown(2)`, errors ignored): whatever waits on it
+    /// wakes up with end of stream or an error.
+    pub fn shutdown(&self) {
+        if let Some(stream) = self.stream.upgrade() {
+            crate::sys::shutdown(stream.as_fd());
+        }
+    }
 }
 
 /// Work handed from one core to another (SPEC §1: cross-core work goes by message).

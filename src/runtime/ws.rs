@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::os::fd::AsFd;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -660,12 +661,12 @@ async fn session_writer(
                 }
             };
             if sent.is_err() {
-                crate::sys::shutdown(handle.fd);
+                handle.shutdown();
                 return;
             }
         }
         if flush(w, stream, &mut iov).await.is_err() {
-            crate::sys::shutdown(handle.fd);
+            handle.shutdown();
             return;
         }
     }
@@ -683,7 +684,7 @@ fn ping_ticker(cfg: WsConfig) -> Option<tokio::time::Interval> {
 fn ping_or_hang_up(outbox: &Outbox, handle: &ConnHandle, cfg: WsConfig) -> bool {
     let interval = cfg.ping_interval.unwrap_or_default();
     if outbox.last_rx.get().elapsed() > 2 * interval {
-        crate::sys::shutdown(handle.fd);
+        handle.shutdown();
         return false;
     }
     outbox.push(Out::Control(Box::new(ControlFrame::ping(b""))));
@@ -702,14 +703,14 @@ async fn send_out(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &Out
     // Message buffers go back to the reader for reuse: nothing is allocated per frame.
     let close = outbox.written(out);
     if sent.is_err() {
-        crate::sys::shutdown(handle.fd);
+        handle.shutdown();
         return Sent::Stop;
     }
     let Some(ours) = close else { return Sent::More };
     outbox.close_sent.set(true);
     if ours && !outbox.reader_done.get() {
         tokio::time::sleep(CLOSE_WAIT).await;
-        crate::sys::shutdown(handle.fd);
+        handle.shutdown();
     }
     Sent::Stop
 }
@@ -734,7 +735,7 @@ async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Resu
             for (slice, buf) in slices.iter_mut().zip(iov.iter()) {
                 *slice = std::io::IoSlice::new(buf.as_slice());
             }
-            crate::sys::writev(stream.raw_fd(), &slices[..count])
+            crate::sys::writev(stream.as_fd(), &slices[..count])
         };
         match written {
             Ok(n) => {
@@ -752,7 +753,7 @@ async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Resu
 /// when the socket is full (an io_uring write would keep a larger future per client).
 pub(super) async fn write_bytes(w: &Worker, stream: &Stream, mut bytes: &[u8]) -> std::io::Result<()> {
     while !bytes.is_empty() {
-        match crate::sys::writev(stream.raw_fd(), &[std::io::IoSlice::new(bytes)]) {
+        match crate::sys::writev(stream.as_fd(), &[std::io::IoSlice::new(bytes)]) {
             Ok(n) => {
                 w.stats().bytes_out(n);
                 stream.tally.tx.set(stream.tally.tx.get() + n as u64);

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 use crate::http::MAX_METHOD_BYTES;
@@ -23,7 +23,7 @@ pub enum Peer {
 impl Peer {
     /// The peer of a connection's socket: one `getpeername(2)`, made only when the log
     /// is on. IPv4-mapped IPv6 addresses (a dual-stack bind) are shown as IPv4.
-    pub fn of(fd: RawFd, tcp: bool) -> Peer {
+    pub fn of(fd: BorrowedFd<'_>, tcp: bool) -> Peer {
         if !tcp {
             return Peer::Unix;
         }
