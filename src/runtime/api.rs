@@ -218,7 +218,9 @@ fn resize(w: &Worker, live: &Live, body: &[u8]) -> Reply {
     else {
         return fail(400, r#"the body must be {"cols": N, "rows": N} with sizes from 1 to 4096"#);
     };
-    if let Some(size) = live.state.borrow_mut().api_resize(size) {
+    // Not in the `if let`: its borrow would last through `apply_size`.
+    let applied = live.state.borrow_mut().api_resize(size);
+    if let Some(size) = applied {
         live.apply_size(size);
     }
     let size = live.state.borrow().size();

@@ -209,24 +209,24 @@ fn control(w: &Worker, live: &Live, client: ClientId, bytes: &[u8]) -> Result<()
     let parsed = TtydClientMsg::parse(bytes).map_err(|e| (e.close_code(), "invalid message"))?;
     let now = w.now();
     let mut state = live.state.borrow_mut();
+    // The new size, if any, is applied once the borrow has ended.
     let result = match parsed {
         TtydClientMsg::Resize(size) => {
             let size = size.apply(state.size());
-            state.resize(client, size, now).map(|applied| {
-                if let Some(size) = applied {
-                    live.apply_size(size);
-                }
-            })
+            state.resize(client, size, now)
         }
-        TtydClientMsg::Pause => state.set_paused(client, true, now),
-        TtydClientMsg::Resume => state.set_paused(client, false, now),
-        TtydClientMsg::Init(_) | TtydClientMsg::Input(_) | TtydClientMsg::Ignored => Ok(()),
+        TtydClientMsg::Pause => state.set_paused(client, true, now).map(|()| None),
+        TtydClientMsg::Resume => state.set_paused(client, false, now).map(|()| None),
+        TtydClientMsg::Init(_) | TtydClientMsg::Input(_) | TtydClientMsg::Ignored => Ok(None),
     };
     drop(state);
+    if let Ok(Some(size)) = result {
+        live.apply_size(size);
+    }
     live.flow_changed();
     match result.map_err(|e| e.close_code()) {
         Err(Some(code)) => Err((code, "message refused")),
-        Ok(()) | Err(None) => Ok(()),
+        Ok(_) | Err(None) => Ok(()),
     }
 }
 
