@@ -83,8 +83,8 @@ pub struct Live {
     /// has exited, whatever else of its terminal session still runs is SIGKILLed.
     terminating: Cell<bool>,
     removed: Cell<bool>,
-    /// Its task panicked: the session was ended and removed, and its clients are closed
-    /// with 1011 (see `fail`).
+    /// Its task panicked (or gave up on an error): the session was ended and removed,
+    /// and its clients are closed with 1011 (see `fail`).
     failed: Cell<bool>,
     /// Fault injection (tests only): the session task panics when it next wakes.
     panic_requested: Cell<bool>,
@@ -144,7 +144,7 @@ impl Live {
         self.removed.get()
     }
 
-    /// Its task panicked (it is removed too): clients close with 1011, not 1000.
+    /// Its task panicked or gave up (it is removed too): clients close with 1011.
     pub fn is_failed(&self) -> bool {
         self.failed.get()
     }
@@ -274,10 +274,11 @@ async fn catch_unwind<F: std::future::Future>(task: F) -> Result<F::Output, ()> 
     .await
 }
 
-/// After a panic in the session's task (or its early end): nothing drives the session any more, so it ends
-/// now. Its terminal is closed (whatever else still holds it gets SIGHUP), its place
-/// under `--max-sessions` is given back, and it is removed; its clients send what they
-/// have and close with 1011; the next request for it finds no such session.
+/// After a panic in the session's task (or its early end): nothing drives the session
+/// any more, so it ends now. Its terminal is closed (whatever else still holds it gets
+/// SIGHUP), its place under `--max-sessions` is given back, and it is removed; its
+/// clients send what they have and close with 1011; the next request for it finds no
+/// such session.
 fn fail(w: &Worker, live: &Live, panicked: bool) {
     let why = if panicked { "panicked" } else { "stopped on an error" };
     error!("session {}: its task {why}; the session is ended and its command killed", live.id.as_str());
