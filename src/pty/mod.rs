@@ -50,7 +50,7 @@ mod sweep;
 pub use child::{signal_from_raw, signal_session, sweep_session, Child, ExitStatus};
 pub use env::{child_env, EnvRules};
 pub use io::{foreground_pgrp, nudge, read_into, resize, size, write_some, ReadOutcome};
-pub use spawn::{ChildDefaults, SpawnError, SpawnRequest, Spawned};
+pub use spawn::{Blame, ChildDefaults, SpawnError, SpawnRequest, Spawned};
 pub use spawner::{Spawner, SpawnerConfig};
 
 #[cfg(test)]

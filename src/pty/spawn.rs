@@ -109,15 +109,27 @@ pub enum SpawnError {
     Setup { doing: &'static str, error: io::Error },
 }
 
+/// Whose a failure to start is, for the caller to answer by (the runtime turns it into
+/// an HTTP status or a close code; this module knows neither).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blame {
+    /// The request's: a command or directory that cannot be used. Retrying will not help.
+    Request,
+    /// The server's capacity: processes, memory, descriptors, PTYs, spawner threads.
+    /// Retrying later may help.
+    Capacity,
+    /// The server's setup or state: it cannot start sessions as configured.
+    Server,
+}
+
 impl SpawnError {
-    /// The HTTP status for `POST /api/sessions`: the caller's mistake (400), the
-    /// server's capacity (503), or its setup (500).
-    pub fn status(&self) -> u16 {
+    /// Whose the failure is: the request's, the server's capacity, or its setup.
+    pub fn blame(&self) -> Blame {
         match self {
-            SpawnError::NoCommand | SpawnError::Cwd { .. } => 400,
-            SpawnError::Start { error, .. } if !is_capacity(error) => 400,
-            SpawnError::Start { .. } | SpawnError::Busy | SpawnError::Pty(_) => 503,
-            SpawnError::Stopped | SpawnError::Setup { .. } => 500,
+            SpawnError::NoCommand | SpawnError::Cwd { .. } => Blame::Request,
+            SpawnError::Start { error, .. } if !is_capacity(error) => Blame::Request,
+            SpawnError::Start { .. } | SpawnError::Busy | SpawnError::Pty(_) => Blame::Capacity,
+            SpawnError::Stopped | SpawnError::Setup { .. } => Blame::Server,
         }
     }
 }

@@ -127,36 +127,36 @@ fn start_failures_are_clear_errors() {
     let fail = |argv: &[&str], cwd: Option<&str>| {
         let req = SpawnRequest { cwd: cwd.map(Into::into), ..request(argv) };
         let err = run(s.spawn(req)).unwrap_err();
-        (err.to_string(), err.status())
+        (err.to_string(), err.blame())
     };
     let not_executable = std::env::temp_dir().join(format!("ringtty-not-executable-{}", std::process::id()));
     std::fs::write(&not_executable, "echo hi\n").unwrap();
     let not_executable = not_executable.to_str().unwrap();
     let denied = format!("cannot start `{not_executable}`: Permission denied");
-    let table: &[(&[&str], Option<&str>, &str, u16)] = &[
+    let table: &[(&[&str], Option<&str>, &str, Blame)] = &[
         (
             &["ringtty-no-such-command"],
             None,
             "cannot start `ringtty-no-such-command`: No such file or directory",
-            400,
+            Blame::Request,
         ),
-        (&[not_executable], None, &denied, 400),
+        (&[not_executable], None, &denied, Blame::Request),
         (
             &["true"],
             Some("/nonexistent"),
             "cannot use `/nonexistent` as working directory: No such file or directory",
-            400,
+            Blame::Request,
         ),
         (
             &["true"],
             Some("/etc/hostname"),
             "cannot use `/etc/hostname` as working directory: Not a directory",
-            400,
+            Blame::Request,
         ),
-        (&[], None, "no command to run", 400),
+        (&[], None, "no command to run", Blame::Request),
     ];
-    for &(argv, cwd, message, status) in table {
-        assert_eq!(fail(argv, cwd), (message.to_owned(), status), "{argv:?} in {cwd:?}");
+    for &(argv, cwd, message, blame) in table {
+        assert_eq!(fail(argv, cwd), (message.to_owned(), blame), "{argv:?} in {cwd:?}");
     }
     std::fs::remove_file(not_executable).unwrap();
 }
@@ -612,7 +612,7 @@ fn a_child_that_cannot_prepare_says_at_what() {
     let _g = shared();
     let err = run(failing_spawner().spawn(request(&["true"]))).unwrap_err();
     let message = "cannot prepare the terminal session (restoring resource limits): Operation not permitted";
-    assert_eq!((err.to_string().as_str(), err.status()), (message, 500));
+    assert_eq!((err.to_string().as_str(), err.blame()), (message, Blame::Server));
 }
 
 #[test]

@@ -16,7 +16,7 @@ use super::worker::Worker;
 use crate::auth::Principal;
 use crate::http::{Request, SessionPart};
 use crate::protocol::WinSize;
-use crate::pty::{self, EnvRules, SpawnRequest};
+use crate::pty::{self, Blame, EnvRules, SpawnRequest};
 use crate::session::{Dialect, Session, SessionConfig, SessionId, Timers};
 
 /// A response: status and JSON body.
@@ -218,7 +218,9 @@ fn resize(w: &Worker, live: &Live, body: &[u8]) -> Reply {
     else {
         return fail(400, r#"the body must be {"cols": N, "rows": N} with sizes from 1 to 4096"#);
     };
-    if let Some(size) = live.state.borrow_mut().api_resize(size) {
+    // Not in the `if let`: its borrow would last through `apply_size`.
+    let applied = live.state.borrow_mut().api_resize(size);
+    if let Some(size) = applied {
         live.apply_size(size);
     }
     let size = live.state.borrow().size();
@@ -274,7 +276,23 @@ pub async fn create(w: &Rc<Worker>, body: &[u8], p: &Principal) -> Reply {
     };
     match start(w, argv, opts).await {
         Ok(live) => ok(201, describe(w, &live)),
-        Err(reply) => reply,
+        Err(e) => start_failed(&e),
+    }
+}
+
+/// `POST /api/sessions`'s answer to a session that could not start: the request's
+/// mistake (400), the server's capacity (503; with `Retry-After` when every place under
+/// `--max-sessions` is taken), or its setup (500).
+fn start_failed(e: &StartError) -> Reply {
+    let status = match e.blame() {
+        Blame::Request => 400,
+        Blame::Capacity => 503,
+        Blame::Server => 500,
+    };
+    let reply = fail(status, e.to_string());
+    match e {
+        StartError::AtCapacity { .. } => reply.with("Retry-After", "1".into()),
+        _ => reply,
     }
 }
 
@@ -335,17 +353,69 @@ pub struct StartOpts {
     pub owner: Option<String>,
 }
 
+/// Why a session could not be started. Each endpoint answers it in its own terms: the
+/// REST API as a status (`start_failed`), ttyd's `/ws` as a close code.
+/// `Display` is the message for the client: it never echoes request bytes.
+#[derive(Debug)]
+pub enum StartError {
+    /// Every place under `--max-sessions` is taken.
+    AtCapacity { max: usize },
+    /// The spawner's queue is full: too many sessions are starting at once.
+    SpawnerBusy,
+    /// The child could not be started.
+    Spawn(pty::SpawnError),
+    /// The system's random source failed: no id for the session.
+    NoRandomness,
+    /// No session id could be formed for this worker (its core index is beyond what an
+    /// id can name).
+    NoId,
+    /// The new terminal could not be registered with the worker's reactor.
+    Watch(std::io::Error),
+}
+
+impl StartError {
+    /// Whose the failure is: the request's, the server's capacity, or its setup.
+    pub fn blame(&self) -> Blame {
+        match self {
+            StartError::AtCapacity { .. } | StartError::SpawnerBusy => Blame::Capacity,
+            StartError::Spawn(e) => e.blame(),
+            StartError::NoRandomness | StartError::NoId | StartError::Watch(_) => Blame::Server,
+        }
+    }
+}
+
+impl From<pty::SpawnError> for StartError {
+    fn from(e: pty::SpawnError) -> StartError {
+        match e {
+            pty::SpawnError::Busy => StartError::SpawnerBusy,
+            e => StartError::Spawn(e),
+        }
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::AtCapacity { max } => write!(f, "at capacity: {max} sessions (--max-sessions)"),
+            StartError::SpawnerBusy => pty::SpawnError::Busy.fmt(f),
+            // Without the program and directory names, which came from the request.
+            StartError::Spawn(e) => f.write_str(&e.reason()),
+            StartError::NoRandomness => f.write_str("no randomness for a session id"),
+            StartError::NoId => f.write_str("cannot form a session id"),
+            StartError::Watch(e) => write!(f, "cannot watch the new terminal: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 /// Takes a place under `--max-sessions`, spawns the child (off this worker's loop) and
 /// registers the session; on failure the place is given back.
-pub async fn start(w: &Rc<Worker>, argv: Vec<OsString>, opts: StartOpts) -> Result<Rc<Live>, Reply> {
+pub async fn start(w: &Rc<Worker>, argv: Vec<OsString>, opts: StartOpts) -> Result<Rc<Live>, StartError> {
     let max = w.cfg.sessions.max_sessions;
     if w.shared.sessions.fetch_add(1, Relaxed) >= max {
         w.shared.sessions.fetch_sub(1, Relaxed);
-        return Err(Reply {
-            status: 503,
-            body: json!({ "error": format!("at capacity: {max} sessions (--max-sessions)") }),
-            extra: vec![("Retry-After", "1".into())],
-        });
+        return Err(StartError::AtCapacity { max });
     }
     let started = spawn_session(w, argv, opts).await;
     if started.is_err() {
@@ -355,7 +425,7 @@ pub async fn start(w: &Rc<Worker>, argv: Vec<OsString>, opts: StartOpts) -> Resu
     started
 }
 
-async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Result<Rc<Live>, Reply> {
+async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Result<Rc<Live>, StartError> {
     let size = b.size;
     let mut extra: Vec<(OsString, OsString)> =
         b.env.unwrap_or_default().into_iter().map(|(k, v)| (k.into(), v.into())).collect();
@@ -370,24 +440,21 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
     );
     let cwd = b.cwd.map(Into::into).or_else(|| w.cfg.terminal.cwd.clone());
     let command: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    let req = SpawnRequest { argv, cwd, env, cols: size.cols, rows: size.rows };
-    let mut req = Some(req);
+    let mut req = SpawnRequest { argv, cwd, env, cols: size.cols, rows: size.rows };
     let spawned = loop {
-        let Some(this) = req.take() else { return Err(fail(500, "no spawn request")) };
         let waiting = b.spawn_deadline.is_some_and(|d| std::time::Instant::now() < d);
-        let again = waiting.then(|| this.clone());
-        match w.spawner.spawn(this).await {
-            Err(pty::SpawnError::Busy) if again.is_some() => {
-                req = again;
+        let again = waiting.then(|| req.clone());
+        match (w.spawner.spawn(req).await, again) {
+            (Err(pty::SpawnError::Busy), Some(retry)) => {
+                req = retry;
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
-            result => break result.map_err(|e| fail(e.status(), e.reason()))?,
+            (result, _) => break result?,
         }
     };
     let mut random = [0u8; crate::session::id::RANDOM_BYTES];
-    w.rng.fill(&mut random).map_err(|_| fail(500, "no randomness for a session id"))?;
-    let id = SessionId::new(w.node.as_ref(), w.index, random)
-        .map_err(|_| fail(500, "cannot form a session id"))?;
+    w.rng.fill(&mut random).map_err(|_| StartError::NoRandomness)?;
+    let id = SessionId::new(w.node.as_ref(), w.index, random).map_err(|_| StartError::NoId)?;
     let s = &w.cfg.sessions;
     let timers = match b.dialect {
         Dialect::Native => {
@@ -418,9 +485,49 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
         created_unix,
         owner: b.owner,
     };
-    let live = session::start(w, id, state, spawned, meta)
-        .map_err(|e| fail(500, format!("cannot watch the new terminal: {e}")))?;
+    let live = session::start(w, id, state, spawned, meta).map_err(StartError::Watch)?;
     w.add_session(live.clone());
     info!("session {} started: {:?} (pid {})", id.as_str(), live.meta.command, live.meta.pid);
     Ok(live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(code: i32) -> std::io::Error {
+        std::io::Error::from_raw_os_error(code)
+    }
+
+    #[test]
+    fn start_errors_keep_their_status_body_and_retry_after() {
+        let start = |code| pty::SpawnError::Start { program: "x".into(), error: os(code) };
+        let table: Vec<(StartError, u16, &str, Option<&str>)> = vec![
+            (StartError::AtCapacity { max: 2 }, 503, "at capacity: 2 sessions (--max-sessions)", Some("1")),
+            (pty::SpawnError::Busy.into(), 503, "too many sessions are starting at once; retry", None),
+            (start(libc::ENOENT).into(), 400, "cannot start the command: No such file or directory", None),
+            (
+                start(libc::EAGAIN).into(),
+                503,
+                "cannot start the command: Resource temporarily unavailable",
+                None,
+            ),
+            (pty::SpawnError::NoCommand.into(), 400, "no command to run", None),
+            (
+                pty::SpawnError::Pty(os(libc::ENOSPC)).into(),
+                503,
+                "cannot open a terminal: No space left on device",
+                None,
+            ),
+            (pty::SpawnError::Stopped.into(), 500, "the server is not starting sessions any more", None),
+            (StartError::NoRandomness, 500, "no randomness for a session id", None),
+            (StartError::NoId, 500, "cannot form a session id", None),
+        ];
+        for (e, status, text, retry) in table {
+            let reply = start_failed(&e);
+            assert_eq!((reply.status, reply.body["error"].as_str()), (status, Some(text)), "{e:?}");
+            let retry_after = reply.extra.iter().find(|(n, _)| *n == "Retry-After").map(|(_, v)| v.as_str());
+            assert_eq!(retry_after, retry, "{e:?}");
+        }
+    }
 }

@@ -151,7 +151,10 @@ fn start_workers(
     let (exit_tx, exits) = mpsc::unbounded_channel();
     let fault_injection = std::env::var_os("RINGTTY_FAULT_INJECTION").is_some_and(|v| v == "1");
     if fault_injection {
-        warn!("RINGTTY_FAULT_INJECTION=1: /debug/panic and /debug/panic-worker are enabled (tests only)");
+        warn!(
+            "RINGTTY_FAULT_INJECTION=1: /debug/panic, /debug/panic-session/ID and /debug/panic-worker are enabled \
+             (tests only)"
+        );
     }
     let mut running = 0;
     for (index, (listener, cpu)) in listeners.fds.into_iter().zip(cpus).enumerate() {

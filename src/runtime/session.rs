@@ -83,6 +83,11 @@ pub struct Live {
     /// has exited, whatever else of its terminal session still runs is SIGKILLed.
     terminating: Cell<bool>,
     removed: Cell<bool>,
+    /// Its task panicked (or gave up on an error): the session was ended and removed,
+    /// and its clients are closed with 1011 (see `fail`).
+    failed: Cell<bool>,
+    /// Fault injection (tests only): the session task panics when it next wakes.
+    panic_requested: Cell<bool>,
 }
 
 impl Live {
@@ -137,6 +142,18 @@ impl Live {
 
     pub fn is_removed(&self) -> bool {
         self.removed.get()
+    }
+
+    /// Its task panicked or gave up (it is removed too): clients close with 1011.
+    pub fn is_failed(&self) -> bool {
+        self.failed.get()
+    }
+
+    /// Fault injection (`RINGTTY_FAULT_INJECTION=1` only): makes the session's task
+    /// panic, to prove that the panic is contained.
+    pub fn inject_panic(&self) {
+        self.panic_requested.set(true);
+        self.wake.notify_one();
     }
 
     /// Applies a size to the PTY (the kernel signals the foreground group).
@@ -218,9 +235,69 @@ pub fn start(
         kill: Cell::new(None),
         terminating: Cell::new(false),
         removed: Cell::new(false),
+        failed: Cell::new(false),
+        panic_requested: Cell::new(false),
     });
-    tokio_uring::spawn(run(w.clone(), live.clone(), spawned.child));
+    tokio_uring::spawn(contained(w.clone(), live.clone(), spawned.child));
     Ok(live)
+}
+
+/// The session's task with a panic in it contained, like a connection's: the task's
+/// state is dropped at once (its child with it: killed and reaped, see `pty::Child`),
+/// then the session fails (`fail`). The worker and its other sessions go on. A task
+/// that gave up on an error (its terminal or its child could not be watched) before
+/// the session was removed fails it the same way, instead of leaving it "running".
+async fn contained(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
+    // The panic hook has logged the panic; its payload says nothing more.
+    match catch_unwind(run(w.clone(), live.clone(), child)).await {
+        Err(()) => fail(&w, &live, true),
+        Ok(()) if !live.is_removed() => fail(&w, &live, false),
+        Ok(()) => {}
+    }
+}
+
+/// Polls `task` to its end; `Err` once a poll panicked (the task is dropped then, out
+/// of the unwinding, so its destructors run like any other's).
+///
+/// `AssertUnwindSafe`: after a panic only `fail` looks at what the task shared (the
+/// `Live`): it reads the session's status and ends it; a `RefCell` borrow the task held
+/// was released while unwinding.
+async fn catch_unwind<F: std::future::Future>(task: F) -> Result<F::Output, ()> {
+    use std::panic::AssertUnwindSafe;
+    use std::task::Poll;
+    let mut task = std::pin::pin!(task);
+    std::future::poll_fn(|cx| match std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(cx))) {
+        Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(_) => Poll::Ready(Err(())),
+    })
+    .await
+}
+
+/// After a panic in the session's task (or its early end): nothing drives the session
+/// any more, so it ends now. Its terminal is closed (whatever else still holds it gets
+/// SIGHUP), its place under `--max-sessions` is given back, and it is removed; its
+/// clients send what they have and close with 1011; the next request for it finds no
+/// such session.
+fn fail(w: &Worker, live: &Live, panicked: bool) {
+    let why = if panicked { "panicked" } else { "stopped on an error" };
+    error!("session {}: its task {why}; the session is ended and its command killed", live.id.as_str());
+    if panicked {
+        w.stats().session_panicked();
+    }
+    live.failed.set(true);
+    live.master.borrow_mut().take();
+    // `finish` did not run: the session still counts as running.
+    if live.state.try_borrow().is_ok_and(|s| s.status() == Status::Running) {
+        w.shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        w.shared.sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    w.remove_session(&live.id);
+    live.removed.set(true);
+    live.wake_writers();
+    live.input_drained.notify_waiters();
+    w.something_ended();
+    w.stop_if_no_conn();
 }
 
 /// Where the child and the terminal stand.
@@ -252,6 +329,11 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
     // When to compact: QUIET after the last output, if any came since the last time.
     let mut quiet_at: Option<tokio::time::Instant> = None;
     loop {
+        if live.panic_requested.take() {
+            // Inside a borrow: a panic must not leave the session unusable for `fail`.
+            let _state = live.state.borrow_mut();
+            panic!("fault injection: panic in a session task");
+        }
         let removed = live.removed.get();
         let signal = if removed { Some(Signal::KILL) } else { live.kill.take() };
         if let (Some(sig), Some(master), Some(child)) =

@@ -20,6 +20,7 @@ pub struct WorkerStats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     panics: AtomicU64,
+    session_panics: AtomicU64,
     statuses: Box<[AtomicU64]>,
     sessions: AtomicU64,
     sessions_created: AtomicU64,
@@ -52,6 +53,7 @@ impl WorkerStats {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             panics: AtomicU64::new(0),
+            session_panics: AtomicU64::new(0),
             statuses: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             sessions: AtomicU64::new(0),
             sessions_created: AtomicU64::new(0),
@@ -89,6 +91,9 @@ impl WorkerStats {
     }
     pub fn conn_panicked(&self) {
         Self::bump(&self.panics, 1);
+    }
+    pub fn session_panicked(&self) {
+        Self::bump(&self.session_panics, 1);
     }
     pub fn bytes_in(&self, n: usize) {
         Self::bump(&self.bytes_in, n as u64);
@@ -294,7 +299,7 @@ impl Shared {
         let _ = writeln!(s, "# TYPE ringtty_uptime_seconds gauge");
         let _ = writeln!(s, "ringtty_uptime_seconds {}", now.duration_since(self.started).as_secs_f64());
         type Get = fn(&WorkerStats) -> u64;
-        let families: [(&str, &str, &str, Get); 18] = [
+        let families: [(&str, &str, &str, Get); 19] = [
             ("ringtty_worker_alive", "gauge", "1 while the worker thread runs.", |w| u64::from(w.alive())),
             ("ringtty_connections", "gauge", "Open connections.", |w| w.connections.load(Relaxed)),
             ("ringtty_connections_accepted_total", "counter", "Connections accepted.", |w| {
@@ -311,6 +316,12 @@ impl Shared {
                 "counter",
                 "Connections closed by a panic in their handler.",
                 |w| w.panics.load(Relaxed),
+            ),
+            (
+                "ringtty_session_panics_total",
+                "counter",
+                "Sessions ended by a panic in their task (their command killed).",
+                |w| w.session_panics.load(Relaxed),
             ),
             ("ringtty_received_bytes_total", "counter", "Bytes read from clients.", |w| {
                 w.bytes_in.load(Relaxed)

@@ -125,12 +125,8 @@ pub async fn serve(
         StartOpts { name: None, cwd: None, env: None, size, dialect: Dialect::Ttyd, spawn_deadline, owner };
     let live = match api::start(w, argv, opts).await {
         Ok(live) => live,
-        Err(reply) => {
-            let code =
-                if reply.status == 503 { CloseCode::TRY_AGAIN_LATER } else { CloseCode::INTERNAL_ERROR };
-            let reason =
-                reply.body.get("error").and_then(|e| e.as_str()).unwrap_or("cannot start the command");
-            outbox.close(Some(code), reason, true);
+        Err(e) => {
+            outbox.close(Some(start_close_code(&e)), &e.to_string(), true);
             return send_queued(w, stream, &outbox).await;
         }
     };
@@ -154,6 +150,16 @@ pub async fn serve(
     let ending = rws::serve_attached(w, stream, handle, &outbox, cfg, &live, client, reader).await;
     drop(slot);
     ending
+}
+
+/// How a ttyd client is told that its process could not start: "try again later"
+/// (1013) when the server is out of room, "internal error" (1011) otherwise (ttyd's
+/// protocol has no way to say the request was wrong).
+fn start_close_code(e: &api::StartError) -> CloseCode {
+    match e.blame() {
+        crate::pty::Blame::Capacity => CloseCode::TRY_AGAIN_LATER,
+        crate::pty::Blame::Request | crate::pty::Blame::Server => CloseCode::INTERNAL_ERROR,
+    }
 }
 
 /// The window title ttyd sends: the command line and the host.
@@ -203,24 +209,24 @@ fn control(w: &Worker, live: &Live, client: ClientId, bytes: &[u8]) -> Result<()
     let parsed = TtydClientMsg::parse(bytes).map_err(|e| (e.close_code(), "invalid message"))?;
     let now = w.now();
     let mut state = live.state.borrow_mut();
+    // The new size, if any, is applied once the borrow has ended.
     let result = match parsed {
         TtydClientMsg::Resize(size) => {
             let size = size.apply(state.size());
-            state.resize(client, size, now).map(|applied| {
-                if let Some(size) = applied {
-                    live.apply_size(size);
-                }
-            })
+            state.resize(client, size, now)
         }
-        TtydClientMsg::Pause => state.set_paused(client, true, now),
-        TtydClientMsg::Resume => state.set_paused(client, false, now),
-        TtydClientMsg::Init(_) | TtydClientMsg::Input(_) | TtydClientMsg::Ignored => Ok(()),
+        TtydClientMsg::Pause => state.set_paused(client, true, now).map(|()| None),
+        TtydClientMsg::Resume => state.set_paused(client, false, now).map(|()| None),
+        TtydClientMsg::Init(_) | TtydClientMsg::Input(_) | TtydClientMsg::Ignored => Ok(None),
     };
     drop(state);
+    if let Ok(Some(size)) = result {
+        live.apply_size(size);
+    }
     live.flow_changed();
     match result.map_err(|e| e.close_code()) {
         Err(Some(code)) => Err((code, "message refused")),
-        Ok(()) | Err(None) => Ok(()),
+        Ok(_) | Err(None) => Ok(()),
     }
 }
 
@@ -296,6 +302,24 @@ impl Assembler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_failure_closes_1013_when_out_of_room_else_1011() {
+        use crate::pty::SpawnError;
+        let start =
+            |code| SpawnError::Start { program: "x".into(), error: std::io::Error::from_raw_os_error(code) };
+        let table: Vec<(api::StartError, u16)> = vec![
+            (api::StartError::AtCapacity { max: 1 }, 1013),
+            (SpawnError::Busy.into(), 1013),
+            (start(libc::EAGAIN).into(), 1013),
+            (start(libc::ENOENT).into(), 1011),
+            (SpawnError::Stopped.into(), 1011),
+            (api::StartError::NoRandomness, 1011),
+        ];
+        for (e, code) in table {
+            assert_eq!(start_close_code(&e).as_u16(), code, "{e:?}");
+        }
+    }
 
     fn whole(p: Result<Piece<'_>, Refusal>) -> Option<Vec<u8>> {
         match p {

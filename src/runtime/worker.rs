@@ -226,12 +226,19 @@ impl Worker {
     }
 
     /// Test hooks, enabled only by `RINGTTY_FAULT_INJECTION=1` in the environment: they
-    /// prove that a panic in one connection, or of a whole worker, is contained.
+    /// prove that a panic in one connection, in one session's task
+    /// (`/debug/panic-session/ID`, for a session of this worker), or of a whole worker,
+    /// is contained.
     pub fn inject_fault(&self, path: &str) {
         match path {
             "/debug/panic" => panic!("fault injection: panic in a connection handler"),
             "/debug/panic-worker" => self.kill.notify_one(),
-            _ => {}
+            _ => {
+                let id = path.strip_prefix("/debug/panic-session/");
+                if let Some(live) = id.and_then(|id| self.session(id)) {
+                    live.inject_panic();
+                }
+            }
         }
     }
 

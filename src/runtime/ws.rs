@@ -606,6 +606,10 @@ async fn session_writer(
             live.flow_changed();
         }
         if batch.is_empty() {
+            if live.is_failed() {
+                outbox.close(Some(CloseCode::INTERNAL_ERROR), "session failed", true);
+                continue;
+            }
             if live.is_removed() {
                 outbox.close(Some(CloseCode::NORMAL), "session removed", true);
                 continue;

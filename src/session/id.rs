@@ -75,14 +75,6 @@ pub enum IdError {
     CoreOutOfRange,
 }
 
-impl IdError {
-    /// The HTTP status for a request naming such an ID: the session is not here.
-    /// (`BadNodeName` and `CoreOutOfRange` are startup and programming errors.)
-    pub const fn status(self) -> u16 {
-        404
-    }
-}
-
 impl fmt::Display for IdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -179,3 +179,54 @@ fn shutdown_signals_the_sessions_commands() {
     let _ = std::fs::remove_file(&marker);
     let _ = std::fs::remove_file(&ready);
 }
+
+#[test]
+fn a_panicking_session_task_ends_only_its_session_and_reaps_its_child() {
+    use crate::sessions::{attach, children, create};
+    use tungstenite::Message;
+    let args = ["--threads", "1", "-W", "--allow-any-command", "-P", "0", "--max-sessions", "2"];
+    let server = Server::start_with_env(&args, &[("RINGTTY_FAULT_INJECTION", "1")]);
+    let (victim, other) = (create(&server, &["cat"]), create(&server, &["cat"]));
+    let pid = get(&server, &format!("/api/sessions/{victim}")).json()["pid"].as_i64().unwrap();
+    let (mut victim_ws, mut other_ws) = (attach(&server, &victim, ""), attach(&server, &other, ""));
+    for ws in [&mut victim_ws, &mut other_ws] {
+        assert!(matches!(ws.read().unwrap(), Message::Text(_)), "hello");
+    }
+    get(&server, &format!("/debug/panic-session/{victim}"));
+    let close = loop {
+        match victim_ws.read().expect("a close before the connection ends") {
+            Message::Close(frame) => break frame.map(|f| u16::from(f.code)),
+            _ => continue,
+        }
+    };
+    assert_eq!(close, Some(1011), "the failed session's client is told of an internal error");
+    // The child was killed and reaped: gone from /proc, not left a zombie.
+    let until = std::time::Instant::now() + DEADLINE;
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(std::time::Instant::now() < until, "the panicked session's child {pid} is still there");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(children(server.pid()), (1, 0), "only the other session's child is left, and no zombie");
+    // The other session still echoes, on the same worker.
+    other_ws.send(Message::binary(b"still-here\n".to_vec())).unwrap();
+    let mut echoed = Vec::new();
+    while !String::from_utf8_lossy(&echoed).contains("still-here") {
+        assert!(std::time::Instant::now() < until, "no echo: {:?}", String::from_utf8_lossy(&echoed));
+        if let Message::Binary(b) = other_ws.read().unwrap() {
+            echoed.extend_from_slice(&b);
+        }
+    }
+    assert_eq!(get(&server, &format!("/api/sessions/{victim}")).status, 404);
+    let list = get(&server, "/api/sessions").json();
+    assert_eq!(list["total"], 1, "{list}");
+    let metrics = String::from_utf8(get(&server, "/metrics").body).unwrap();
+    assert!(metrics.contains("ringtty_session_panics_total{worker=\"0\"} 1"), "{metrics}");
+    assert!(metrics.contains("ringtty_worker_alive{worker=\"0\"} 1"), "{metrics}");
+    assert!(
+        server.stderr().contains("panic: fault injection: panic in a session task"),
+        "{}",
+        server.stderr()
+    );
+    // Its place under --max-sessions (2) was given back.
+    create(&server, &["cat"]);
+}
