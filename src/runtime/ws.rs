@@ -499,7 +499,7 @@ async fn session_writer(
             // The peer is gone or closed: nothing more is worth sending.
             return;
         }
-        if outbox.closing.get() {
+        if outbox.closing() {
             outbox.more.notified().await;
             continue;
         }

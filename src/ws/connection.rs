@@ -35,8 +35,7 @@ use std::time::Duration;
 use super::decoder::{Decoder, Event, MessageKind, Role};
 use super::encode::ControlFrame;
 use super::frame::{write_header_in_headroom, FrameHeader, OpCode};
-use super::outbox::Outbox;
-pub use super::outbox::{Out, OUTBOX_LIMIT, PONG_BACKLOG};
+pub use super::outbox::{Out, Outbox, OUTBOX_LIMIT, PONG_BACKLOG};
 use super::CloseCode;
 
 /// How long our close waits for the peer's close before the connection is hung up.

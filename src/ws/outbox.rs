@@ -84,9 +84,11 @@ fn mem(out: &Out) -> usize {
 
 const PONG_MEM: usize = size_of::<Queued>() + size_of::<ControlFrame>();
 
-/// The send queue of one connection.
+/// The send queue of one connection (the rules above; [`Connection`](super::Connection)
+/// holds one, and so does each endpoint's reader/writer pair in the runtime not yet
+/// converted to it).
 #[derive(Default)]
-pub(super) struct Outbox {
+pub struct Outbox {
     queue: VecDeque<Queued>,
     /// Memory held: queued items, the ones being written, and `spare`.
     held: usize,
@@ -102,7 +104,7 @@ pub(super) struct Outbox {
 
 impl Outbox {
     /// Queues `out`, unless a close is already queued (nothing goes after it).
-    pub(super) fn push(&mut self, out: Out) {
+    pub fn push(&mut self, out: Out) {
         if self.closing {
             return;
         }
@@ -113,17 +115,19 @@ impl Outbox {
         self.queue.push_back(Queued::Out(out));
     }
 
-    pub(super) fn close(&mut self, code: Option<CloseCode>, reason: &str, ours: bool) {
+    /// Queues the close frame: `ours` if we initiate the handshake.
+    pub fn close(&mut self, code: Option<CloseCode>, reason: &str, ours: bool) {
         self.push(Out::Close { frame: Box::new(ControlFrame::close(code, reason)), ours });
     }
 
-    pub(super) fn is_closing(&self) -> bool {
+    /// A close frame is queued or written: nothing more will be.
+    pub fn is_closing(&self) -> bool {
         self.closing
     }
 
     /// Answers a ping: a pong of its own while the backlog has room, else the last
     /// waiting pong now answers this ping.
-    pub(super) fn pong(&mut self, payload: &[u8]) {
+    pub fn pong(&mut self, payload: &[u8]) {
         if self.closing {
             return;
         }
@@ -142,13 +146,14 @@ impl Outbox {
         }
     }
 
-    pub(super) fn is_empty(&self) -> bool {
+    /// Nothing is queued (items being written may still be held).
+    pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 
     /// The next item to write. It is still held until handed back to
     /// [`written`](Self::written): reading waits for the write, not just the pop.
-    pub(super) fn pop(&mut self) -> Option<Out> {
+    pub fn pop(&mut self) -> Option<Out> {
         let queued = self.queue.pop_front()?;
         if self.queue.is_empty() && self.queue.capacity() > KEEP_SLOTS {
             self.queue.shrink_to(KEEP_SLOTS);
@@ -170,7 +175,7 @@ impl Outbox {
 
     /// Takes back a popped item once written (or abandoned): its memory is released,
     /// its buffer kept for reuse. `Some(ours)` if it was the close frame.
-    pub(super) fn written(&mut self, out: Out) -> Option<bool> {
+    pub fn written(&mut self, out: Out) -> Option<bool> {
         let mut released = mem(&out);
         let ours = match out {
             Out::Frame { mut buf, .. } => {
@@ -193,21 +198,130 @@ impl Outbox {
         ours
     }
 
-    /// Whether reading should wait for writes first.
-    pub(super) fn full(&self) -> bool {
+    /// Whether reading should wait for writes first (never once closing).
+    pub fn full(&self) -> bool {
         self.held > OUTBOX_LIMIT && !self.closing
     }
 
     /// An empty buffer for the next message: a spare one if there is one. It leaves
     /// the outbox's account (it is the caller's until queued).
-    pub(super) fn spare_buffer(&mut self) -> Vec<u8> {
+    pub fn spare_buffer(&mut self) -> Vec<u8> {
         let buf = self.spare.pop().unwrap_or_default();
         self.held = self.held.saturating_sub(buf.capacity());
         buf
     }
 
     /// The memory held now.
-    pub(super) fn held(&self) -> usize {
+    pub fn held(&self) -> usize {
         self.held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: usize) -> Out {
+        Out::Frame { buf: vec![7; len], start: 0 }
+    }
+
+    fn drain(outbox: &mut Outbox) -> Vec<Vec<u8>> {
+        let mut sent = Vec::new();
+        while let Some(out) = outbox.pop() {
+            sent.push(out.bytes().to_vec());
+            outbox.written(out);
+        }
+        sent
+    }
+
+    fn pong(payload: &[u8]) -> Vec<u8> {
+        ControlFrame::pong(payload).as_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_burst_of_pings_gets_every_pong_and_a_flood_only_the_latest() {
+        let mut outbox = Outbox::default();
+        for i in 0..PONG_BACKLOG as u32 - 1 {
+            outbox.pong(&i.to_be_bytes());
+        }
+        let backlog = outbox.held();
+        for i in 0..100_000u32 {
+            outbox.pong(&(1000 + i).to_be_bytes());
+        }
+        assert_eq!(outbox.held(), backlog + PONG_MEM, "a flood grew it");
+        outbox.pong(b"last");
+        let mut want: Vec<Vec<u8>> = (0..PONG_BACKLOG as u32 - 1).map(|i| pong(&i.to_be_bytes())).collect();
+        want.push(pong(b"last"));
+        assert_eq!(drain(&mut outbox), want);
+        assert_eq!(outbox.held(), 0);
+        // With the backlog sent, every ping gets its own pong again.
+        outbox.pong(b"a");
+        outbox.pong(b"b");
+        assert_eq!(drain(&mut outbox), [pong(b"a"), pong(b"b")]);
+    }
+
+    #[test]
+    fn the_latest_pong_keeps_the_place_of_the_first_ping_it_answers() {
+        let mut outbox = Outbox::default();
+        for _ in 0..PONG_BACKLOG - 1 {
+            outbox.pong(b"early");
+        }
+        outbox.push(frame(3));
+        outbox.pong(b"a");
+        outbox.push(frame(4));
+        outbox.pong(b"b");
+        let sent = drain(&mut outbox);
+        assert_eq!(sent[PONG_BACKLOG - 1..], [vec![7; 3], pong(b"b"), vec![7; 4]]);
+    }
+
+    #[test]
+    fn memory_counts_until_written_not_until_popped() {
+        let mut outbox = Outbox::default();
+        outbox.push(frame(OUTBOX_LIMIT));
+        assert!(outbox.full());
+        let out = outbox.pop().unwrap();
+        assert!(outbox.full(), "a frame being written is still held");
+        outbox.written(out);
+        assert!(!outbox.full());
+        assert_eq!(outbox.held(), 0, "a buffer over the spare size is not kept");
+    }
+
+    #[test]
+    fn bounded_by_memory_not_wire_bytes() {
+        // Empty frames: no wire bytes to speak of, but each is a slot and a buffer.
+        let mut outbox = Outbox::default();
+        let mut pushed = 0;
+        while !outbox.full() {
+            outbox.push(Out::Frame { buf: Vec::with_capacity(16), start: 0 });
+            pushed += 1;
+        }
+        assert!(pushed <= OUTBOX_LIMIT / (size_of::<Queued>() + 16) + 1, "{pushed}");
+    }
+
+    #[test]
+    fn spares_are_kept_within_the_limit_and_handed_out_uncounted() {
+        let mut outbox = Outbox::default();
+        for _ in 0..64 {
+            outbox.push(frame(KEEP_SPARE_UP_TO));
+        }
+        drain(&mut outbox);
+        // The spares alone never stop reading.
+        assert!(!outbox.full());
+        assert!(outbox.held() <= OUTBOX_LIMIT && outbox.held() > 0);
+        let buf = outbox.spare_buffer();
+        assert!(buf.is_empty() && buf.capacity() >= KEEP_SPARE_UP_TO);
+        while outbox.spare_buffer().capacity() > 0 {}
+        assert_eq!(outbox.held(), 0);
+    }
+
+    #[test]
+    fn nothing_is_queued_after_the_close() {
+        let mut outbox = Outbox::default();
+        outbox.close(Some(CloseCode::NORMAL), "", true);
+        outbox.pong(b"late");
+        outbox.push(frame(1));
+        let out = outbox.pop().unwrap();
+        assert_eq!(outbox.written(out), Some(true));
+        assert!(outbox.pop().is_none());
     }
 }
