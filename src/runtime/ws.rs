@@ -28,14 +28,10 @@ use crate::protocol::ClientMsg;
 use crate::session::{ClientId, Outgoing, SessionError};
 use crate::ws::{CloseCode, ControlFrame, Decoder, Event, MessageKind, Role};
 
-/// How long a server-initiated close waits for the peer's close frame.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// A write that makes no progress for this long means the peer is gone.
-pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-/// A reader lets the other tasks on its core run after reading this much in full reads
-/// (the socket never ran dry): a peer that never stops sending (a ping flood) cannot
-/// keep the core.
-const READ_BATCH: usize = 4 * READ_BUF;
+// The close wait, the write timeout and the read batch after which a reader yields
+// are the connection machine's (and documented there).
+pub(super) use crate::ws::connection::WRITE_TIMEOUT;
+use crate::ws::connection::{CLOSE_WAIT, READ_BATCH};
 /// Input is queued for the PTY in pieces of at most this size (the input queue takes
 /// a piece whole or not at all, and a message may be larger than the queue).
 const INPUT_PIECE: usize = READ_BUF;
