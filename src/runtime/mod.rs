@@ -18,6 +18,7 @@ mod stream;
 mod ttyd;
 mod worker;
 mod ws;
+mod ws_driver;
 
 use std::process::ExitCode;
 use std::sync::Arc;

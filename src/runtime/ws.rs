@@ -27,18 +27,12 @@ use super::worker::{ConnHandle, Worker, READ_BUF};
 use crate::buf::Buf;
 use crate::protocol::ClientMsg;
 use crate::session::{ClientId, Outgoing, SessionError};
-use crate::ws::{self, CloseCode, ControlFrame, Decoder, Event, MessageKind, OpCode, Role};
+use crate::ws::{CloseCode, ControlFrame, Decoder, Event, MessageKind, Role};
 
-/// Headroom kept in front of an assembled message for its frame header.
-const HEADROOM: usize = ws::FrameHeader::MAX_SERVER_LEN;
-/// How long a server-initiated close waits for the peer's close frame.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// A write that makes no progress for this long means the peer is gone.
-pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-/// A reader lets the other tasks on its core run after reading this much in full reads
-/// (the socket never ran dry): a peer that never stops sending (a ping flood) cannot
-/// keep the core.
-const READ_BATCH: usize = 4 * READ_BUF;
+// The close wait, the write timeout and the read batch after which a reader yields
+// are the connection machine's (and documented there).
+pub(super) use crate::ws::connection::WRITE_TIMEOUT;
+use crate::ws::connection::{CLOSE_WAIT, READ_BATCH};
 /// Input is queued for the PTY in pieces of at most this size (the input queue takes
 /// a piece whole or not at all, and a message may be larger than the queue).
 const INPUT_PIECE: usize = READ_BUF;
@@ -52,12 +46,7 @@ pub struct WsConfig {
 }
 
 /// How the WebSocket ended, for the connection's final close.
-pub enum Ending {
-    /// Close handshake done or the peer is gone: close the socket now.
-    Done,
-    /// We failed the connection (protocol error): linger so our close frame arrives.
-    Failed,
-}
+pub use crate::ws::connection::Ending;
 
 /// Serves the echo endpoint: every message comes back as one frame of the same type.
 /// `leftover` is the connection's read buffer, holding the bytes that arrived behind the
@@ -69,10 +58,10 @@ pub async fn serve_echo(
     leftover: Vec<u8>,
     cfg: WsConfig,
 ) -> Ending {
-    let outbox = Outbox::new();
-    let reader = pin!(read_loop(w, stream, &outbox, leftover, cfg));
-    let writer = pin!(write_loop(w, stream, handle, &outbox, cfg));
-    side_by_side(&outbox, reader, writer).await
+    super::ws_driver::drive(w, stream, handle, leftover, cfg, |conn, kind, payload, first, last| {
+        conn.echo(kind, payload, first, last)
+    })
+    .await
 }
 
 /// Runs a connection's reader and writer in the calling task until the reader ends,
@@ -150,11 +139,6 @@ impl<'a> Reader<'a> {
         self.outbox
     }
 
-    /// The rest of the current data frame's payload, declared by its header.
-    fn frame_remaining(&self) -> usize {
-        usize::try_from(self.decoder.frame_remaining()).unwrap_or(usize::MAX)
-    }
-
     /// The next event from what is buffered; `None` when more bytes are needed. On a
     /// protocol error our close (with its code) is queued and the error returned.
     pub(super) fn next_event(&mut self) -> Result<Option<Event<'_>>, Ending> {
@@ -212,91 +196,6 @@ impl<'a> Reader<'a> {
 pub(super) async fn yield_to_core() {
     if tokio_uring::no_op().await.is_err() {
         tokio::task::yield_now().await;
-    }
-}
-
-async fn read_loop(w: &Worker, stream: &Stream, outbox: &Outbox, leftover: Vec<u8>, cfg: WsConfig) -> Ending {
-    let mut reader = Reader::new(w, stream, outbox, leftover, cfg);
-    let mut msg = outbox.spare_buffer();
-    let largest = HEADROOM.saturating_add(usize::try_from(cfg.max_message).unwrap_or(usize::MAX));
-    loop {
-        let event = match reader.next_event() {
-            Ok(Some(event)) => event,
-            Ok(None) => match reader.fill().await {
-                Ok(()) => continue,
-                Err(ending) => return ending,
-            },
-            Err(ending) => return ending,
-        };
-        match event {
-            Event::Data { kind, payload, first, last } => {
-                if first {
-                    msg.clear();
-                    msg.resize(HEADROOM, 0);
-                }
-                reserve(&mut msg, payload.len(), largest);
-                msg.extend_from_slice(payload);
-                if last {
-                    let opcode = match kind {
-                        MessageKind::Text => OpCode::Text,
-                        MessageKind::Binary => OpCode::Binary,
-                    };
-                    // HEADROOM always fits the header: the frame is built in place.
-                    let frame_start =
-                        ws::write_header_in_headroom(&mut msg, HEADROOM, true, opcode).unwrap_or_default();
-                    let full = std::mem::replace(&mut msg, outbox.spare_buffer());
-                    outbox.push(Out::Frame { buf: full, start: frame_start });
-                }
-            }
-            other => {
-                if let Some(ending) = outbox.answer_control(&other) {
-                    return ending;
-                }
-                continue;
-            }
-        }
-        // The rest of the frame is on its way: room for it now, not in doublings (which
-        // copy, and leave the allocator holding the smaller buffers). Not while the
-        // outbox is full: a peer that does not read gets no more memory than it sent.
-        if !outbox.full() {
-            reserve(&mut msg, reader.frame_remaining(), largest);
-        }
-    }
-}
-
-/// Makes room for `more` bytes in a message being assembled. Its buffer grows by
-/// doubling, as a `Vec` does, but never past `largest` (the largest frame the message
-/// can make) unless asked for more: a message of the largest size must not hold twice
-/// its size.
-fn reserve(msg: &mut Vec<u8>, more: usize, largest: usize) {
-    let needed = msg.len().saturating_add(more);
-    if needed > msg.capacity() {
-        let grown = (msg.capacity() * 2).min(largest).max(needed);
-        msg.reserve_exact(grown - msg.len());
-    }
-}
-
-async fn write_loop(w: &Worker, stream: &Stream, handle: &ConnHandle, outbox: &Outbox, cfg: WsConfig) {
-    let mut ticker = ping_ticker(cfg);
-    loop {
-        let Some(out) = outbox.pop() else {
-            if outbox.reader_done.get() {
-                return;
-            }
-            tokio::select! {
-                _ = outbox.more.notified() => {}
-                _ = handle.close.notified() => outbox.close(Some(CloseCode::GOING_AWAY), "server shutting down", true),
-                _ = tick(&mut ticker) => {
-                    if !ping_or_hang_up(outbox, handle, cfg) {
-                        return;
-                    }
-                }
-            }
-            continue;
-        };
-        if let Sent::Stop = send_out(w, stream, handle, outbox, out).await {
-            return;
-        }
     }
 }
 
@@ -597,7 +496,7 @@ async fn session_writer(
             // The peer is gone or closed: nothing more is worth sending.
             return;
         }
-        if outbox.closing.get() {
+        if outbox.closing() {
             outbox.more.notified().await;
             continue;
         }
@@ -809,31 +708,6 @@ fn advance(iov: &mut Vec<Buf>, mut n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_message_buffer_grows_by_doubling_but_never_past_the_largest_frame() {
-        let largest = HEADROOM + 16 * 1024 * 1024;
-        let mut msg = vec![0; HEADROOM];
-        let chunk = vec![1u8; READ_BUF];
-        while msg.len() < largest {
-            let n = READ_BUF.min(largest - msg.len());
-            reserve(&mut msg, n, largest);
-            msg.extend_from_slice(&chunk[..n]);
-            assert!(msg.capacity() <= largest, "{} for {}", msg.capacity(), msg.len());
-        }
-        assert_eq!(msg.len(), largest);
-        // Small messages still grow geometrically, not chunk by chunk.
-        let mut small = Vec::new();
-        for _ in 0..100 {
-            reserve(&mut small, 10, largest);
-            small.extend_from_slice(b"0123456789");
-        }
-        assert!(small.capacity() < 2 * small.len());
-        // The rest of a frame declared by its header is made room for at once.
-        let mut frame = vec![0; HEADROOM + 100];
-        reserve(&mut frame, 1_000_000, largest);
-        assert_eq!(frame.capacity(), HEADROOM + 1_000_100);
-    }
 
     #[test]
     fn input_is_handed_on_whole_and_only_for_a_client_that_may_type() {

@@ -13,22 +13,28 @@
 //! (no panics, no `unwrap` on parsed data), which is what lets it be tested byte by
 //! byte and fuzzed (`fuzz/fuzz_targets/ws_*`, with tungstenite as the oracle).
 //!
+//! On top of the codec, [`Connection`] is a server connection's state machine, time
+//! passed in: the close handshake and its timing, pings and dead peers, the send
+//! queue's memory bound, when to read and when to yield. The runtime drives it.
+//!
 //! What it does not decide: policy (origin, auth, which subprotocol an endpoint
-//! requires), timeouts and pings, the close handshake's timing; those are the
-//! runtime's, which drives this codec.
+//! requires), and what an endpoint makes of the messages.
 
 #![forbid(unsafe_code)]
 
 mod close;
+pub mod connection;
 mod decoder;
 mod encode;
 mod error;
 mod frame;
 mod mask;
+mod outbox;
 mod upgrade;
 mod utf8;
 
 pub use close::CloseCode;
+pub use connection::Connection;
 pub use decoder::{Decoded, Decoder, Event, MessageKind, Role};
 pub use encode::{encode_frame, ControlFrame};
 pub use error::WsError;
