@@ -14,6 +14,7 @@
 //! reader/writer pair of `ws.rs` (their input may wait for the terminal).
 
 use std::io::IoSlice;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use super::stream::Stream;
@@ -134,7 +135,7 @@ fn write_ready(w: &Worker, stream: &Stream, conn: &mut Connection, writing: &mut
         let rest = current.out.bytes().get(current.sent..).unwrap_or_default();
         let written = match rest.is_empty() {
             true => Ok(0),
-            false => crate::sys::writev(stream.raw_fd(), &[IoSlice::new(rest)]),
+            false => crate::sys::writev(stream.as_fd(), &[IoSlice::new(rest)]),
         };
         match written {
             Ok(n) => {

@@ -17,10 +17,12 @@
 //! A keystroke echo is a 1-byte read in a 16 KiB buffer: kept as is, 64 echoes fill a
 //! 1 MiB scrollback. So small pushes are also *copied* into an open, unfrozen
 //! **merge buffer**, while the original is still what clients are sent, at once and
-//! without a copy. A merge buffer is allocated on its own, never from the pool (whose
-//! buffers are for reading terminals): it starts at [`MIN_MERGE`] bytes and doubles
-//! (its bytes moved) up to a pool buffer's capacity, so a terminal that printed a
-//! prompt holds a few hundred bytes from its first output on, not a 16 KiB buffer:
+//! without a copy. For a new or quiet terminal the merge buffer is allocated on its
+//! own: it starts at [`MIN_MERGE`] bytes and doubles (its bytes moved) up to a pool
+//! buffer's capacity, so a terminal that printed a prompt holds a few hundred bytes
+//! from its first output on, not a 16 KiB buffer. A busy terminal (a whole buffer of
+//! output since it was new or quiet) takes pool buffers, which are reused without an
+//! allocation:
 //!
 //! ```text
 //!  sealed chunks (frozen)     | merge buffer (unfrozen copy of S..end)
@@ -71,7 +73,7 @@
 use std::collections::VecDeque;
 
 use super::Outgoing;
-use crate::buf::{Buf, BufError, BufId, BufMut, Pool, HEADROOM};
+use crate::buf::{Buf, BufError, BufMut, Pool, HEADROOM};
 use crate::ws::{FrameHeader, OpCode};
 
 /// A merge buffer's first size: it doubles from there to a pool buffer.
@@ -208,6 +210,10 @@ pub struct Scrollback {
     mem: usize,
     limit: usize,
     small_max: usize,
+    /// Merge buffers start small (and grow) while the terminal is new or has been
+    /// quiet; once it has filled a whole buffer since, they come from the pool, whose
+    /// buffers are reused without an allocation (a busy terminal's steady state).
+    small_merges: bool,
     stats: ScrollStats,
 }
 
@@ -227,6 +233,7 @@ impl Scrollback {
             mem: 0,
             limit,
             small_max,
+            small_merges: true,
             stats: ScrollStats::default(),
         }
     }
@@ -303,13 +310,22 @@ impl Scrollback {
         true
     }
 
-    /// A merge buffer for at least `need` bytes: a power of two from [`MIN_MERGE`] up to
-    /// a pool buffer's capacity, allocated on its own. Never a pool buffer: those are
-    /// for reading terminals, and a merge buffer only saves memory, so it must not
-    /// take the pool's last ones (and merging goes on when the pool is short).
+    /// A merge buffer for at least `need` bytes. For a new or quiet terminal, a power of
+    /// two from [`MIN_MERGE`] allocated on its own (it grows as output comes); at a pool
+    /// buffer's size, or for a busy terminal, a pool buffer if one is spare (a merge
+    /// buffer only saves memory: it never takes the pool's last ones), else one of that
+    /// size on its own, so merging goes on when the pool is short.
     fn merge_buffer(&self, need: usize) -> Option<BufMut> {
         let full = self.pool.capacity();
-        (need <= full).then(|| self.pool.alloc_exact(need.max(MIN_MERGE).next_power_of_two().min(full)))
+        if need > full {
+            return None;
+        }
+        let small = need.max(MIN_MERGE).next_power_of_two();
+        if self.small_merges && small < full {
+            return Some(self.pool.alloc_exact(small));
+        }
+        let pooled = self.pool.try_alloc().filter(|b| b.headroom() >= HEADROOM && b.remaining() >= need);
+        Some(pooled.unwrap_or_else(|| self.pool.alloc_exact(full)))
     }
 
     /// Makes room for `more` bytes in a merge buffer smaller than a pool buffer, by
@@ -322,6 +338,10 @@ impl Scrollback {
         }
         let need = merge.buf.len() + more;
         let want = (2 * merge.buf.capacity()).min(self.pool.capacity()).max(need);
+        if want >= self.pool.capacity() {
+            // A whole buffer of output since it was new or quiet: a busy terminal.
+            self.small_merges = false;
+        }
         let Some(mut bigger) = self.merge_buffer(want) else { return false };
         bigger.extend_from_slice(merge.buf.as_slice());
         let Some(merge) = self.merge.as_mut() else { return false };
@@ -390,6 +410,7 @@ impl Scrollback {
     /// of at most half a buffer. Returns the bytes of memory released.
     pub fn compact(&mut self, min_cursor: u64) -> usize {
         let before = self.mem;
+        self.small_merges = true;
         self.retire(min_cursor);
         self.seal();
         let small = 2 * self.small_max;
