@@ -208,6 +208,10 @@ impl Session {
                 batch.push(item);
             }
         }
+        if !batch.is_empty() {
+            let clients = &self.clients;
+            self.scrollback.retire_sent(|| clients.iter().map(|(_, c)| c.cursor).min().unwrap_or(u64::MAX));
+        }
         self.note_flow()
     }
 

@@ -373,6 +373,17 @@ impl Scrollback {
     }
 
     /// Drops fresh originals that every client has been sent (all below `min_cursor`).
+    /// Drops the fresh originals every client has been sent (`min_cursor`: the
+    /// smallest cursor): the merge buffer holds their bytes, and the originals' pool
+    /// buffers go back to the pool as soon as their last send is written, instead of
+    /// waiting for the next push or the quiet-time compaction. Cheap when there are
+    /// none (no small output lately).
+    pub fn retire_sent(&mut self, min_cursor: impl FnOnce() -> u64) {
+        if !self.fresh.is_empty() {
+            self.retire(min_cursor());
+        }
+    }
+
     fn retire(&mut self, min_cursor: u64) {
         while let Some(chunk) = self.fresh.front().filter(|c| c.end() <= min_cursor) {
             self.mem -= chunk.frame.mem_size();

@@ -302,9 +302,9 @@ fn merging_needs_no_pool_buffer_and_a_mid_size_read_is_absorbed() {
     assert_eq!(f.session.metrics().scroll.merged_bytes, mid as u64 + 3);
     assert_eq!(
         f.session.scrollback().buffers(),
-        3,
-        "the mid-size chunk (absorbed, still served), merge(mid a b c), the original of c \
-         (retired by the next push)"
+        2,
+        "the mid-size chunk (absorbed, still served) and merge(mid a b c): each original is \
+         retired once its one client has been sent it"
     );
     drop(held);
     let mut v = f.attach(false, Some(0));
@@ -763,4 +763,20 @@ fn hello_encodes_as_the_first_message() {
     let want =
         format!(r#"{{"type":"hello","id":"{}","offset":1,"cols":80,"rows":24,"writable":true}}"#, id());
     assert_eq!(String::from_utf8(out).unwrap(), want);
+}
+
+#[test]
+fn an_echo_s_pool_buffer_is_given_back_once_every_client_was_sent_it() {
+    let mut f = Fixture::native(DEFAULT_CAPACITY, 1 << 20);
+    let mut fast = f.attach(true, None);
+    let mut slow = f.attach(false, None);
+    f.push(b"prompt$ ");
+    let before = f.pool.stats().in_use;
+    fast.drain(&mut f.session, &f.output);
+    assert_eq!(f.session.scrollback().buffers(), 2, "merge buffer and the original, which slow still needs");
+    slow.drain(&mut f.session, &f.output);
+    assert_eq!(f.session.scrollback().buffers(), 1, "only the merge buffer: the original is retired");
+    // The writers' sends were dropped by `drain`: the pool buffer is free again.
+    assert!(f.pool.stats().in_use < before, "{} -> {}", before, f.pool.stats().in_use);
+    f.check_memory();
 }
