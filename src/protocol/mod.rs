@@ -132,6 +132,13 @@ fn check_object(input: &[u8]) -> Result<(), ProtocolError> {
     if input.trim_ascii_start().first() != Some(&b'{') {
         return Err(ProtocolError::Malformed);
     }
+    // JSON is UTF-8 (RFC 8259 §8.1). serde_json checks the strings it reads, but skips
+    // the ones it ignores (an unknown field's value) without looking: a message with
+    // invalid bytes there would parse. A ttyd message comes in a binary frame, which
+    // the codec does not check.
+    if std::str::from_utf8(input).is_err() {
+        return Err(ProtocolError::Malformed);
+    }
     Ok(())
 }
 

@@ -262,3 +262,18 @@ fn win_size_bounds() {
     assert_eq!(WinSize::new(MAX_DIMENSION + 1, 1), None);
     assert_eq!(WinSize::new(MAX_DIMENSION, MAX_DIMENSION), Some(WinSize { cols: 4096, rows: 4096 }));
 }
+
+#[test]
+fn invalid_utf8_anywhere_is_malformed_even_in_an_ignored_field() {
+    // Found by fuzz/protocol_json: serde skips an unknown field's string unread.
+    let native = b"{\"type\":\"resize\",\"ce\":\"\x9besize\",\"cols\":80,\"rows\":24}";
+    assert_eq!(ClientMsg::parse(native), Err(ProtocolError::Malformed));
+    let init = b"{\"AuthToken\":\"\",\"x\":\"\xff\",\"columns\":80,\"rows\":24}";
+    assert_eq!(TtydClientMsg::parse(init), Err(ProtocolError::Malformed));
+    let mut resize = b"1".to_vec();
+    resize.extend_from_slice(b"{\"columns\":80,\"rows\":24,\"y\":\"\xc3\"}");
+    assert_eq!(TtydClientMsg::parse(&resize), Err(ProtocolError::Malformed));
+    // Valid UTF-8 in an ignored field is fine.
+    let ok = "{\"type\":\"resize\",\"note\":\"zoë\",\"cols\":80,\"rows\":24}";
+    assert!(ClientMsg::parse(ok.as_bytes()).is_ok());
+}
