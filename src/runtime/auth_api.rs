@@ -2,6 +2,8 @@
 //! cookie, `POST /login` and `/logout`, `GET /api/auth`, `POST /api/tokens` (share
 //! links) and ttyd's `GET /token`. Admission itself is `auth::admit`'s, in `conn`.
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use ring::rand::SecureRandom;
 use serde::Deserialize;
 use serde_json::json;
@@ -232,9 +234,13 @@ pub async fn login(w: &Worker, body: &[u8], client: Option<std::net::IpAddr>) ->
         (None, None, Some(token)) => auth::verify(token.as_bytes(), &auth.key, now)
             .ok()
             .map(|claims| (Principal::from_claims(claims, Via::Cookie), Some(token))),
-        (Some(user), Some(password), None) => {
-            password_ok(w, auth, &user, password).await.then(|| (Principal::user(user, Via::Cookie), None))
-        }
+        (Some(user), Some(password), None) => match password_ok(w, auth, &user, password).await {
+            Ok(ok) => ok.then(|| (Principal::user(user, Via::Cookie), None)),
+            Err(Busy) => {
+                let busy = Reply::fail(503, "too many logins are being checked: retry in a second");
+                return LoginReply::refused(busy.with("Retry-After", "1".into()));
+            }
+        },
         _ => {
             return LoginReply::refused(Reply::fail(
                 400,
@@ -266,20 +272,43 @@ fn login_limits(w: &Worker) -> std::sync::MutexGuard<'_, auth::LoginLimits> {
 
 /// Checks a password: `-c`'s (one comparison), else the credential file's (PBKDF2 with
 /// its iterations, ~0.3 s: on a thread of its own, never on the worker's loop).
-async fn password_ok(w: &Worker, auth: &auth::Auth, user: &str, password: String) -> bool {
+///
+/// The failed-login budget is charged only when a check has failed, so checks that
+/// are still running are bounded on their own: at most [`PASSWORD_CHECKS`] threads at
+/// once, server-wide; beyond, `Busy` (503, not charged). Without that bound, a burst
+/// of logins from one client would each get a thread before the first failure counts.
+async fn password_ok(w: &Worker, auth: &auth::Auth, user: &str, password: String) -> Result<bool, Busy> {
     if let Some(basic) = &auth.basic {
         if basic.verify(user, password.as_bytes()) {
-            return true;
+            return Ok(true);
         }
     }
-    let Some(users) = w.shared.credentials() else { return false };
+    let Some(users) = w.shared.credentials() else { return Ok(false) };
+    let running = &w.shared.password_checks;
+    if running.fetch_add(1, Relaxed) >= PASSWORD_CHECKS {
+        running.fetch_sub(1, Relaxed);
+        return Err(Busy);
+    }
+    // Given back by the thread when the check ends, even if this request is gone.
+    let shared = w.shared.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let user = user.to_owned();
     let spawned = std::thread::Builder::new().name("ringtty-login".into()).spawn(move || {
         let _ = tx.send(users.verify(&user, password.as_bytes()));
+        shared.password_checks.fetch_sub(1, Relaxed);
     });
-    spawned.is_ok() && rx.await.unwrap_or(false)
+    if spawned.is_err() {
+        running.fetch_sub(1, Relaxed);
+        return Err(Busy);
+    }
+    Ok(rx.await.unwrap_or(false))
 }
+
+/// Password checks (PBKDF2, ~0.3 s of a core each) running at once, server-wide.
+const PASSWORD_CHECKS: usize = 4;
+
+/// Every password-check thread is taken.
+struct Busy;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

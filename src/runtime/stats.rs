@@ -208,6 +208,8 @@ pub struct Shared {
     /// Failed-login budgets, one for the whole server (a guesser gets the same budget
     /// whichever core accepts it); locked only by a login, never by other requests.
     pub login_limits: std::sync::Mutex<crate::auth::LoginLimits>,
+    /// Password checks running on their threads (`auth_api`: bounded).
+    pub password_checks: std::sync::atomic::AtomicUsize,
 }
 
 /// What the web UI needs to know: `GET /api/config`.
@@ -250,6 +252,7 @@ impl Shared {
             clients: Default::default(),
             stop: tokio::sync::Notify::new(),
             login_limits: Default::default(),
+            password_checks: Default::default(),
             credentials: std::sync::RwLock::new(cfg.access.credentials.clone().map(std::sync::Arc::new)),
         }
     }
