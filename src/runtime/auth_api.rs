@@ -34,20 +34,8 @@ pub fn startup_token(cfg: &crate::config::Config) -> Option<String> {
     if other_ways || cfg.auth_secret_file.is_some() {
         return None;
     }
-    let mut jti = [0u8; 12];
-    ring::rand::SystemRandom::new().fill(&mut jti).ok()?;
-    let now = unix_now();
-    let claims = Claims {
-        sub: Some(STARTUP_USER.into()),
-        mode: Mode::Rw,
-        sid: None,
-        admin: true,
-        exp: now + STARTUP_TTL,
-        nbf: None,
-        iat: Some(now),
-        jti: Some(jti.iter().map(|b| format!("{b:02x}")).collect()),
-    };
-    Some(auth::sign(&claims, &auth.key))
+    let owner = Principal { admin: true, ..Principal::user(STARTUP_USER.into(), Via::Bearer) };
+    sign(&auth.key, &ring::rand::SystemRandom::new(), claims_for(&owner), STARTUP_TTL).map(|(t, _)| t)
 }
 
 /// The user the startup token names.
@@ -74,11 +62,15 @@ fn clear_cookie(w: &Worker) -> String {
 }
 
 /// A token for `claims`, with a random `jti` and the times set from now.
-fn mint(w: &Worker, mut claims: Claims, ttl: u64) -> Option<(String, u64)> {
-    let key = &w.cfg.admission.auth.as_ref()?.key;
+fn mint(w: &Worker, claims: Claims, ttl: u64) -> Option<(String, u64)> {
+    sign(&w.cfg.admission.auth.as_ref()?.key, &w.rng, claims, ttl)
+}
+
+/// Signs `claims` valid from now for `ttl` seconds, with a random `jti`; and its `exp`.
+fn sign(key: &auth::Key, rng: &dyn SecureRandom, mut claims: Claims, ttl: u64) -> Option<(String, u64)> {
     let now = unix_now();
     let mut jti = [0u8; 12];
-    w.rng.fill(&mut jti).ok()?;
+    rng.fill(&mut jti).ok()?;
     claims.iat = Some(now);
     claims.exp = now + ttl;
     claims.jti = Some(jti.iter().map(|b| format!("{b:02x}")).collect());
