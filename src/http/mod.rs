@@ -3,7 +3,7 @@
 //!
 //! Pure: no IO, no clock (the `Date` value comes in as an argument), no allocation while
 //! parsing. Limits are checked before the caller grows anything. The connection loop that
-//! drives this lives in `runtime::conn`.
+//! drives this lives in `runtime::httpconn`.
 #![forbid(unsafe_code)]
 
 mod date;

@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 use crate::http::MAX_METHOD_BYTES;
@@ -21,14 +20,13 @@ pub enum Peer {
 }
 
 impl Peer {
-    /// The peer of a connection's socket: one `getpeername(2)`, made only when the log
-    /// is on. IPv4-mapped IPv6 addresses (a dual-stack bind) are shown as IPv4.
-    pub fn of(fd: BorrowedFd<'_>, tcp: bool) -> Peer {
+    /// The peer of a connection: its address for TCP (`None`: `getpeername(2)` failed,
+    /// the peer is already gone), shown as IPv4 if IPv4-mapped (a dual-stack bind).
+    pub fn of(addr: Option<SocketAddr>, tcp: bool) -> Peer {
         if !tcp {
             return Peer::Unix;
         }
-        crate::sys::peer_addr(fd)
-            .map_or(Peer::Unknown, |a| Peer::Ip(SocketAddr::new(a.ip().to_canonical(), a.port())))
+        addr.map_or(Peer::Unknown, |a| Peer::Ip(SocketAddr::new(a.ip().to_canonical(), a.port())))
     }
 }
 

@@ -27,11 +27,10 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::Notify;
 
-use super::worker::Worker;
 use crate::buf::BufMut;
-use crate::protocol::WinSize;
 use crate::pty::{self, ReadOutcome};
-use crate::session::{Actions, ClientId, ExitStatus, Millis, Session, SessionId, Status};
+use crate::runtime::worker::{write_input, yield_to_core, Live, Meta, Worker};
+use crate::session::{ExitStatus, Millis, Session, SessionId, Status};
 
 /// After the child exits, how long to wait for the PTY's EIO while a background
 /// process keeps the terminal open, before the session ends anyway.
@@ -50,169 +49,8 @@ const INPUT_RETRY: Duration = Duration::from_millis(1);
 /// How long a terminal must be silent before its scrollback's tail is compacted.
 const QUIET: Duration = Duration::from_secs(2);
 
-/// What the API shows about a session besides its state.
-#[derive(Debug, Clone)]
-pub struct Meta {
-    pub name: Option<String>,
-    pub command: Vec<String>,
-    pub pid: i32,
-    pub tty: String,
-    /// Seconds since the Unix epoch.
-    pub created_unix: u64,
-    /// The user who started it (`None` with `--no-auth`).
-    pub owner: Option<String>,
-}
-
-pub struct Live {
-    pub id: SessionId,
-    pub meta: Meta,
-    pub state: RefCell<Session>,
-    /// The PTY master; closed (taken) once the command has ended and its output is read,
-    /// so an exited session kept for `--exited-ttl` holds no PTY.
-    master: RefCell<Option<Rc<AsyncFd<OwnedFd>>>>,
-    /// One waker per attached client's writer, keyed like the session's clients.
-    writers: RefCell<Slab<(ClientId, Rc<Notify>)>>,
-    /// Something the session task waits on may have changed (an ack, a detach, input,
-    /// a kill request, a removal): it re-evaluates everything.
-    wake: Notify,
-    /// Input was drained from the queue: readers blocked on a full queue retry.
-    pub input_drained: Notify,
-    /// A kill request for the session task: the signal to send.
-    kill: Cell<Option<Signal>>,
-    /// The session is being ended (DELETE, detach timeout, shutdown): once its command
-    /// has exited, whatever else of its terminal session still runs is SIGKILLed.
-    terminating: Cell<bool>,
-    removed: Cell<bool>,
-    /// Its task panicked (or gave up on an error): the session was ended and removed,
-    /// and its clients are closed with 1011 (see `fail`).
-    failed: Cell<bool>,
-    /// Fault injection (tests only): the session task panics when it next wakes.
-    panic_requested: Cell<bool>,
-}
-
-impl Live {
-    /// Wakes every client's writer (new output, exit, resize).
-    pub fn wake_writers(&self) {
-        for (_, (_, n)) in self.writers.borrow().iter() {
-            n.notify_one();
-        }
-    }
-
-    pub fn add_writer(&self, client: ClientId) -> (usize, Rc<Notify>) {
-        let n = Rc::new(Notify::new());
-        (self.writers.borrow_mut().insert((client, n.clone())), n)
-    }
-
-    pub fn remove_writer(&self, key: usize) {
-        self.writers.borrow_mut().try_remove(key);
-    }
-
-    /// Runs `f` (input or a resize) on the session; if it changed the driver, wakes
-    /// every writer: the old and the new driver are told (`Outgoing::Role`).
-    pub fn changing_driver<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
-        let mut state = self.state.borrow_mut();
-        let before = state.driver();
-        let result = f(&mut state);
-        let changed = state.driver() != before;
-        drop(state);
-        if changed {
-            self.wake_writers();
-        }
-        result
-    }
-
-    /// After any call that may resume reading or move a deadline (ack, detach, resize).
-    pub fn flow_changed(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Input was queued. The terminal almost always has room: it is written now, from
-    /// the client's task (a keystroke reaches the child without waiting for the session
-    /// task's turn); whatever does not fit is left to the session task, woken anyway so
-    /// that it re-evaluates flow control.
-    pub fn input_queued(&self) {
-        let master = self.master.borrow().clone();
-        if let Some(master) = master {
-            if !self.state.borrow().pending_input().is_empty() {
-                write_input(self, master.get_ref());
-            }
-        }
-        self.wake.notify_one();
-    }
-
-    pub fn is_removed(&self) -> bool {
-        self.removed.get()
-    }
-
-    /// Its task panicked or gave up (it is removed too): clients close with 1011.
-    pub fn is_failed(&self) -> bool {
-        self.failed.get()
-    }
-
-    /// Fault injection (`RINGTTY_FAULT_INJECTION=1` only): makes the session's task
-    /// panic, to prove that the panic is contained.
-    pub fn inject_panic(&self) {
-        self.panic_requested.set(true);
-        self.wake.notify_one();
-    }
-
-    /// Applies a size to the PTY (the kernel signals the foreground group).
-    pub fn apply_size(&self, size: WinSize) {
-        if let Some(master) = self.master.borrow().as_ref() {
-            let _ = pty::resize(master.get_ref(), size.cols, size.rows);
-        }
-        self.wake_writers();
-    }
-
-    /// SIGWINCH without a size change, so full-screen programs redraw after a gap.
-    pub fn nudge(&self) {
-        if let Some(master) = self.master.borrow().as_ref() {
-            let _ = pty::nudge(master.get_ref());
-        }
-    }
-
-    /// Server shutdown: the command gets the configured signal (`-s`) now.
-    pub fn signal_for_shutdown(&self, w: &Worker) {
-        if self.state.borrow().status() == Status::Running {
-            self.terminating.set(true);
-            self.kill.set(Some(pty::signal_from_raw(w.cfg.terminal.signal).unwrap_or(Signal::HUP)));
-            self.wake.notify_one();
-        }
-    }
-
-    /// `DELETE`: starts termination (or removes an exited session).
-    pub fn terminate(&self, w: &Worker) {
-        let actions = self.state.borrow_mut().kill(w.now());
-        self.apply(w, actions);
-        self.wake.notify_one();
-    }
-
-    pub fn apply(&self, w: &Worker, actions: Actions) {
-        if actions.contains(Actions::KILL) {
-            let sig = pty::signal_from_raw(w.cfg.terminal.signal).unwrap_or(Signal::HUP);
-            self.kill.set(Some(sig));
-            self.terminating.set(true);
-        }
-        if actions.contains(Actions::FORCE_KILL) {
-            self.kill.set(Some(Signal::KILL));
-            self.terminating.set(true);
-        }
-        if actions.contains(Actions::DEMOTE_DRIVER) {
-            // The demoted driver is told.
-            self.wake_writers();
-        }
-        if actions.contains(Actions::REMOVE) {
-            w.remove_session(&self.id);
-            self.removed.set(true);
-            self.wake_writers();
-            self.input_drained.notify_waiters();
-        }
-        self.wake.notify_one();
-    }
-}
-
 /// Starts a session's tasks on this worker. `spawned` comes from the spawner.
-pub fn start(
+pub fn launch(
     w: &Rc<Worker>,
     id: SessionId,
     session: Session,
@@ -396,7 +234,7 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
                         // A flood gives the core back now and then: its clients' input
                         // (Ctrl+C, a pause) and every other task on the core run.
                         drop(ready);
-                        super::ws::yield_to_core().await;
+                        yield_to_core().await;
                     }
                     Drained::Eio => end.eio = true,
                 }
@@ -527,29 +365,6 @@ fn reclaim(w: &Worker) -> usize {
         debug!("worker {}: reclaimed {freed} bytes of scrollback for the core's budget", w.index);
     }
     freed
-}
-
-/// Writes queued input into the PTY; true once the PTY would block.
-fn write_input(live: &Live, master: &OwnedFd) -> bool {
-    let written = {
-        let state = live.state.borrow();
-        pty::write_some(master, state.pending_input())
-    };
-    match written {
-        Ok(n) => {
-            live.state.borrow_mut().input_written(n);
-            live.input_drained.notify_waiters();
-            false
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
-        Err(_) => {
-            // The terminal is gone; what is queued can never be written.
-            let n = live.state.borrow().pending_input().len();
-            live.state.borrow_mut().input_written(n);
-            live.input_drained.notify_waiters();
-            false
-        }
-    }
 }
 
 enum Drained {

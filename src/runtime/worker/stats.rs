@@ -193,7 +193,7 @@ pub struct Shared {
     /// A worker asks the supervisor to stop the server (`-o`, `-q`).
     pub stop: tokio::sync::Notify,
     /// Each worker's inbox, for work that belongs to its core.
-    pub inboxes: Box<[tokio::sync::mpsc::UnboundedSender<super::worker::CrossCore>]>,
+    pub inboxes: Box<[tokio::sync::mpsc::UnboundedSender<super::cross_core::CrossCore>]>,
     /// ttyd's preferences message body (`-t` options), built once.
     pub ttyd_preferences: String,
     /// The `GET /api/config` body, built once.
@@ -201,14 +201,14 @@ pub struct Shared {
     /// The web UI's pages and assets (or the `-I` page).
     pub site: crate::web::Site,
     /// The access log's channel, when `--access-log` is given.
-    pub access_log: Option<super::access_log::Sink>,
+    pub access_log: Option<crate::runtime::access_log::Sink>,
     /// `--credential-file`'s users: read at startup, reread on SIGHUP (a lock taken
     /// only by a password login and a reload, never by a request otherwise).
     credentials: std::sync::RwLock<Option<std::sync::Arc<crate::auth::Credentials>>>,
     /// Failed-login budgets, one for the whole server (a guesser gets the same budget
     /// whichever core accepts it); locked only by a login, never by other requests.
     pub login_limits: std::sync::Mutex<crate::auth::LoginLimits>,
-    /// Password checks running on their threads (`auth_api`: bounded).
+    /// Password checks running on their threads (`api::auth`: bounded).
     pub password_checks: std::sync::atomic::AtomicUsize,
 }
 
@@ -232,10 +232,10 @@ fn config_json(cfg: &crate::config::Config, preferences: &str) -> String {
 impl Shared {
     pub fn new(
         cpus: impl Iterator<Item = usize>,
-        inboxes: Box<[tokio::sync::mpsc::UnboundedSender<super::worker::CrossCore>]>,
+        inboxes: Box<[tokio::sync::mpsc::UnboundedSender<super::cross_core::CrossCore>]>,
         cfg: &crate::config::Config,
         site: crate::web::Site,
-        access_log: Option<super::access_log::Sink>,
+        access_log: Option<crate::runtime::access_log::Sink>,
     ) -> Shared {
         let options = cfg.terminal.client_options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let ttyd_preferences = crate::protocol::ttyd::preferences_json(options);

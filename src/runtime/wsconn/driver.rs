@@ -14,14 +14,20 @@
 //! reader/writer pair of `ws.rs` (their input may wait for the terminal).
 
 use std::io::IoSlice;
-use std::os::fd::AsFd;
 use std::time::Duration;
 
-use super::stream::Stream;
-use super::worker::{ConnHandle, Worker, READ_BUF};
-use super::ws::{yield_to_core, Ending, WsConfig};
-use crate::ws::connection::{Config, Connection, Out};
+use crate::runtime::transport::Transport as Stream;
+use crate::runtime::worker::{yield_to_core, ConnHandle, Worker, READ_BUF};
+use crate::ws::connection::{Config, Connection, Ending, Out};
 use crate::ws::{CloseCode, Decoder, Event, MessageKind};
+
+/// Limits of one WebSocket endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct WsConfig {
+    pub max_message: u64,
+    /// Server pings (`-P`); `None` disables pings and dead-peer detection.
+    pub ping_interval: Option<Duration>,
+}
 
 /// A frame being written and how much of it is out.
 struct Writing {
@@ -135,12 +141,11 @@ fn write_ready(w: &Worker, stream: &Stream, conn: &mut Connection, writing: &mut
         let rest = current.out.bytes().get(current.sent..).unwrap_or_default();
         let written = match rest.is_empty() {
             true => Ok(0),
-            false => crate::sys::writev(stream.as_fd(), &[IoSlice::new(rest)]),
+            false => stream.try_writev(&[IoSlice::new(rest)]),
         };
         match written {
             Ok(n) => {
                 w.stats().bytes_out(n);
-                stream.tally.tx.set(stream.tally.tx.get() + n as u64);
                 current.sent += n;
                 if current.sent < current.out.bytes().len() {
                     conn.handle_write_progress();

@@ -4,50 +4,18 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::rc::Rc;
-use std::sync::atomic::Ordering::Relaxed;
 
-use ring::rand::SecureRandom;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::conn::respond;
-use super::session::{self, Live, Meta};
-use super::worker::Worker;
+use super::reply::Reply;
 use crate::auth::Principal;
 use crate::http::{Request, SessionPart};
 use crate::protocol::WinSize;
-use crate::pty::{self, Blame, EnvRules, SpawnRequest};
-use crate::session::{Dialect, Session, SessionConfig, SessionId, Timers};
-
-/// A response: status and JSON body.
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
-    /// Extra header fields (e.g. `Retry-After`, `Set-Cookie`).
-    pub extra: Vec<(&'static str, String)>,
-}
-
-impl Reply {
-    pub fn ok(status: u16, body: Value) -> Reply {
-        Reply { status, body, extra: Vec::new() }
-    }
-
-    pub fn fail(status: u16, reason: impl Into<String>) -> Reply {
-        Reply { status, body: json!({ "error": reason.into() }), extra: Vec::new() }
-    }
-
-    /// `429` with the seconds to wait.
-    pub fn too_many(retry: crate::auth::RetryAfter) -> Reply {
-        let mut reply = Reply::fail(429, format!("rate limited: retry in {} s", retry.0));
-        reply.extra.push(("Retry-After", retry.0.to_string()));
-        reply
-    }
-
-    pub fn with(mut self, name: &'static str, value: String) -> Reply {
-        self.extra.push((name, value));
-        self
-    }
-}
+use crate::pty::Blame;
+use crate::runtime::pty_task::{self, StartError, StartOpts};
+use crate::runtime::worker::{CrossCore, Live, Worker};
+use crate::session::{Dialect, SessionId};
 
 fn ok(status: u16, body: Value) -> Reply {
     Reply::ok(status, body)
@@ -55,15 +23,6 @@ fn ok(status: u16, body: Value) -> Reply {
 
 fn fail(status: u16, reason: impl Into<String>) -> Reply {
     Reply::fail(status, reason)
-}
-
-/// Writes `reply` into `out`.
-/// Writes `reply` into `out`. Errors are `{"error": ...}` bodies like any other reply, so
-/// keep-alive and HEAD apply to them too.
-pub fn write(w: &Worker, reply: Reply, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
-    let body = serde_json::to_vec(&reply.body).unwrap_or_default();
-    let extra: Vec<(&str, &str)> = reply.extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    respond(w, out, reply.status, "application/json", &body, keep_alive, &extra, head_only);
 }
 
 /// Looks a session up by the id in the path, for `p`: a session it does not reach is
@@ -106,7 +65,7 @@ pub async fn list(w: &Worker, query: Option<&str>, p: &Principal) -> Reply {
             continue;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if inbox.send(super::worker::CrossCore::List { reply: tx, principal: p.clone() }).is_ok() {
+        if inbox.send(CrossCore::List { reply: tx, principal: p.clone() }).is_ok() {
             replies.push(rx);
         }
     }
@@ -136,7 +95,7 @@ pub fn visible(w: &Worker, p: &Principal) -> Vec<Value> {
 
 pub fn describe(w: &Worker, live: &Live) -> Value {
     let mut map = Map::new();
-    session::describe(live, w, &mut map);
+    pty_task::describe(live, w, &mut map);
     Value::Object(map)
 }
 
@@ -274,7 +233,7 @@ pub async fn create(w: &Rc<Worker>, body: &[u8], p: &Principal) -> Reply {
         spawn_deadline: None,
         owner: p.owner(),
     };
-    match start(w, argv, opts).await {
+    match pty_task::start(w, argv, opts).await {
         Ok(live) => ok(201, describe(w, &live)),
         Err(e) => start_failed(&e),
     }
@@ -337,163 +296,10 @@ fn command(w: &Worker, b: &CreateBody) -> Result<Vec<OsString>, Reply> {
     }
 }
 
-/// How to start a session, besides its command.
-pub struct StartOpts {
-    pub name: Option<String>,
-    pub cwd: Option<String>,
-    pub env: Option<BTreeMap<String, String>>,
-    pub size: WinSize,
-    /// A ttyd session lives exactly as long as its one connection (ttyd's semantics).
-    pub dialect: Dialect,
-    /// While the spawner's queue is full (a storm of starts), wait for room until then
-    /// instead of failing at once (REST callers get 503 and retry; a ttyd client has no
-    /// retry in its protocol).
-    pub spawn_deadline: Option<std::time::Instant>,
-    /// The user who starts it (`None` with `--no-auth`): only they (and admins) reach it.
-    pub owner: Option<String>,
-}
-
-/// Why a session could not be started. Each endpoint answers it in its own terms: the
-/// REST API as a status (`start_failed`), ttyd's `/ws` as a close code.
-/// `Display` is the message for the client: it never echoes request bytes.
-#[derive(Debug)]
-pub enum StartError {
-    /// Every place under `--max-sessions` is taken.
-    AtCapacity { max: usize },
-    /// The spawner's queue is full: too many sessions are starting at once.
-    SpawnerBusy,
-    /// The child could not be started.
-    Spawn(pty::SpawnError),
-    /// The system's random source failed: no id for the session.
-    NoRandomness,
-    /// No session id could be formed for this worker (its core index is beyond what an
-    /// id can name).
-    NoId,
-    /// The new terminal could not be registered with the worker's reactor.
-    Watch(std::io::Error),
-}
-
-impl StartError {
-    /// Whose the failure is: the request's, the server's capacity, or its setup.
-    pub fn blame(&self) -> Blame {
-        match self {
-            StartError::AtCapacity { .. } | StartError::SpawnerBusy => Blame::Capacity,
-            StartError::Spawn(e) => e.blame(),
-            StartError::NoRandomness | StartError::NoId | StartError::Watch(_) => Blame::Server,
-        }
-    }
-}
-
-impl From<pty::SpawnError> for StartError {
-    fn from(e: pty::SpawnError) -> StartError {
-        match e {
-            pty::SpawnError::Busy => StartError::SpawnerBusy,
-            e => StartError::Spawn(e),
-        }
-    }
-}
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StartError::AtCapacity { max } => write!(f, "at capacity: {max} sessions (--max-sessions)"),
-            StartError::SpawnerBusy => pty::SpawnError::Busy.fmt(f),
-            // Without the program and directory names, which came from the request.
-            StartError::Spawn(e) => f.write_str(&e.reason()),
-            StartError::NoRandomness => f.write_str("no randomness for a session id"),
-            StartError::NoId => f.write_str("cannot form a session id"),
-            StartError::Watch(e) => write!(f, "cannot watch the new terminal: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
-/// Takes a place under `--max-sessions`, spawns the child (off this worker's loop) and
-/// registers the session; on failure the place is given back.
-pub async fn start(w: &Rc<Worker>, argv: Vec<OsString>, opts: StartOpts) -> Result<Rc<Live>, StartError> {
-    let max = w.cfg.sessions.max_sessions;
-    if w.shared.sessions.fetch_add(1, Relaxed) >= max {
-        w.shared.sessions.fetch_sub(1, Relaxed);
-        return Err(StartError::AtCapacity { max });
-    }
-    let started = spawn_session(w, argv, opts).await;
-    if started.is_err() {
-        w.shared.sessions.fetch_sub(1, Relaxed);
-        w.stats().spawn_failed();
-    }
-    started
-}
-
-async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Result<Rc<Live>, StartError> {
-    let size = b.size;
-    let mut extra: Vec<(OsString, OsString)> =
-        b.env.unwrap_or_default().into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-    // Who started it, for the child (ttyd's -H sets TTYD_USER the same way).
-    if let Some(owner) = b.owner.as_deref().filter(|o| !o.is_empty()) {
-        extra.push(("RINGTTY_USER".into(), owner.into()));
-        extra.push(("TTYD_USER".into(), owner.into()));
-    }
-    let env = pty::child_env(
-        std::env::vars_os(),
-        &EnvRules { term: &w.cfg.terminal.term, remove: &[], extra: &extra },
-    );
-    let cwd = b.cwd.map(Into::into).or_else(|| w.cfg.terminal.cwd.clone());
-    let command: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    let mut req = SpawnRequest { argv, cwd, env, cols: size.cols, rows: size.rows };
-    let spawned = loop {
-        let waiting = b.spawn_deadline.is_some_and(|d| std::time::Instant::now() < d);
-        let again = waiting.then(|| req.clone());
-        match (w.spawner.spawn(req).await, again) {
-            (Err(pty::SpawnError::Busy), Some(retry)) => {
-                req = retry;
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-            (result, _) => break result?,
-        }
-    };
-    let mut random = [0u8; crate::session::id::RANDOM_BYTES];
-    w.rng.fill(&mut random).map_err(|_| StartError::NoRandomness)?;
-    let id = SessionId::new(w.node.as_ref(), w.index, random).map_err(|_| StartError::NoId)?;
-    let s = &w.cfg.sessions;
-    let timers = match b.dialect {
-        Dialect::Native => {
-            Timers { detach_timeout: s.detach_timeout, exited_ttl: s.exited_ttl, kill_grace: s.kill_grace }
-        }
-        // ttyd: the process ends with its connection, and nothing is kept after it.
-        Dialect::Ttyd => Timers {
-            detach_timeout: std::time::Duration::ZERO,
-            exited_ttl: std::time::Duration::ZERO,
-            kill_grace: s.kill_grace,
-        },
-    };
-    let config = SessionConfig {
-        dialect: b.dialect,
-        scrollback: s.scrollback,
-        window: s.window,
-        timers,
-        ..SessionConfig::default()
-    };
-    let state = Session::new(id, w.pool.clone(), config, size, w.now());
-    let created_unix =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let meta = Meta {
-        name: b.name,
-        command,
-        pid: spawned.child.pid().as_raw_nonzero().get(),
-        tty: spawned.tty.clone(),
-        created_unix,
-        owner: b.owner,
-    };
-    let live = session::start(w, id, state, spawned, meta).map_err(StartError::Watch)?;
-    w.add_session(live.clone());
-    info!("session {} started: {:?} (pid {})", id.as_str(), live.meta.command, live.meta.pid);
-    Ok(live)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pty;
 
     fn os(code: i32) -> std::io::Error {
         std::io::Error::from_raw_os_error(code)

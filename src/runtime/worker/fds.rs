@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 use rustix::net::SocketFlags;
 use tokio::sync::Notify;
 
-use super::worker::Worker;
-
 /// How long a worker stops accepting after running out of descriptors (unless one of
 /// its connections closes first).
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -53,7 +51,8 @@ impl FdPressure {
 
     /// `accept` just failed for want of descriptors: answers what is pending on
     /// `listener` with 503 through the reserve descriptor, and logs (once per interval).
-    pub fn shed(&self, w: &Worker, listener: &OwnedFd) {
+    /// `reject` answers and closes one connection.
+    pub fn shed(&self, worker: usize, listener: &OwnedFd, mut reject: impl FnMut(OwnedFd)) {
         let mut shed = 0;
         while shed < SHED_BATCH {
             let Some(reserve) = self.reserve.borrow_mut().take() else { break };
@@ -62,7 +61,7 @@ impl FdPressure {
             let sock = accepted.ok();
             let got = sock.is_some();
             if let Some(sock) = sock {
-                super::worker::reject_at_capacity(w, sock);
+                reject(sock);
                 shed += 1;
             }
             *self.reserve.borrow_mut() = open_reserve();
@@ -71,10 +70,10 @@ impl FdPressure {
             }
         }
         self.shed_since.set(self.shed_since.get() + shed as u64);
-        self.log(w);
+        self.log(worker);
     }
 
-    fn log(&self, w: &Worker) {
+    fn log(&self, worker: usize) {
         let now = Instant::now();
         if self.logged.get().is_some_and(|at| now.duration_since(at) < LOG_EVERY) {
             return;
@@ -84,10 +83,9 @@ impl FdPressure {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
         let limit = limit.map_or("unlimited".to_owned(), |n| n.to_string());
         error!(
-            "worker {}: out of file descriptors (open-file limit {limit}): accepting paused, \
+            "worker {worker}: out of file descriptors (open-file limit {limit}): accepting paused, \
              {shed} new connections answered 503 since the last report; raise the limit \
-             (ulimit -n, LimitNOFILE=) or lower --max-connections or --max-sessions",
-            w.index
+             (ulimit -n, LimitNOFILE=) or lower --max-connections or --max-sessions"
         );
     }
 }

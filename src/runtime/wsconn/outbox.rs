@@ -14,10 +14,13 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use super::ws::{Ending, Refusal};
+use crate::ws::connection::Ending;
 pub(super) use crate::ws::connection::Out;
 use crate::ws::connection::{Outbox as Queue, OUTBOX_LIMIT};
 use crate::ws::{CloseCode, Event};
+
+/// Why a client's message is refused: the close code and reason the connection ends with.
+pub(super) type Refusal = (CloseCode, &'static str);
 
 /// The queue between a connection's reader and its writer.
 pub(super) struct Outbox {

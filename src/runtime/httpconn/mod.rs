@@ -1,26 +1,33 @@
 //! One HTTP/1.1 connection: read heads into a bounded buffer, answer pipelined requests
 //! in order, keep alive, and close on error, timeout or shutdown.
 //!
-//! Reads wait for readiness first and take the buffer only then (see `Stream`), so a
+//! Reads wait for readiness first and take the buffer only then (see `Transport`), so a
 //! keep-alive connection between requests holds no buffer and a timed-out read loses
 //! nothing. Closing a connection starts with `shutdown(2)`, so the peer and any write
 //! still waiting on the stream see the end at once. An upgraded connection continues in
 //! a task of its own, sized for the WebSocket (see `serve_with`).
 
+mod admission;
+mod conn_log;
+mod dispatch;
+
 use std::net::IpAddr;
-use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tokio::time::timeout;
 
-use super::access_log::{ConnLog, Peer};
-use super::stream::Stream;
-use super::worker::{ConnHandle, Worker};
-use super::ws::{Ending, WsConfig};
 use crate::auth::{self, Principal};
-use crate::http::{self, Head, HttpError, Parse, Request, Route};
-use crate::ws;
+use crate::http::{self, HttpError, Parse};
+use crate::runtime::access_log::Peer;
+use crate::runtime::api::{self, error_into};
+use crate::runtime::transport::{Kind, Transport};
+use crate::runtime::worker::{ConnHandle, CrossCore, Worker};
+use crate::runtime::wsconn::{self, Ending, WsConfig};
+use admission::{head_facts, peer_ip};
+pub use conn_log::refused_at_capacity;
+use conn_log::ConnLog;
+use dispatch::{dispatch, Call, Next, Upgrade, ECHO_MAX_MESSAGE, SESSION_MAX_MESSAGE};
 
 /// Why the connection loop stops.
 enum Exit {
@@ -44,14 +51,16 @@ const FLUSH_AT: usize = 64 * 1024;
 /// for that request.
 pub async fn serve_with(
     w: Rc<Worker>,
-    stream: Stream,
+    stream: Transport,
     buffered: Vec<u8>,
     carried: Option<Option<Principal>>,
 ) {
     let stream = Rc::new(stream);
     let (slot, handle) = w.register(&stream);
-    let tcp = matches!(w.cfg.listen, crate::config::Listen::Tcp(_));
-    let log = w.shared.access_log.as_ref().map(|_| Box::new(ConnLog::new(Peer::of(stream.as_fd(), tcp))));
+    let log = w.shared.access_log.as_ref().map(|_| {
+        let peer = Peer::of(stream.peer_addr(), stream.kind() == Kind::Tcp);
+        Box::new(ConnLog::new(peer))
+    });
     // An adopted connection's first bytes were read on the core that handed it over.
     stream.tally.rx.set(buffered.len() as u64);
     let mut conn = Conn {
@@ -102,7 +111,7 @@ struct Conn {
     /// Handed to another core: its socket lives on there.
     moved: bool,
     w: Rc<Worker>,
-    stream: Rc<Stream>,
+    stream: Rc<Transport>,
     slot: usize,
     handle: Rc<ConnHandle>,
     /// Request heads and whatever follows them (bodies, pipelined requests).
@@ -121,7 +130,7 @@ impl Drop for Conn {
         // only when the last reference goes. Not for a moved connection: the socket
         // lives on in another core's duplicate descriptor.
         if !self.moved {
-            crate::sys::shutdown(self.stream.as_fd());
+            self.stream.shutdown();
         }
         self.w.unregister(self.slot, std::thread::panicking());
     }
@@ -150,8 +159,8 @@ impl Conn {
         self.fill_head().await?;
         let limits = &self.w.cfg.http;
         let carried = self.carried.take();
-        let (w, stream, cache) = (&self.w, &self.stream, &self.peer);
-        let peer = || peer_ip(w, stream, cache);
+        let (stream, cache) = (&self.stream, &self.peer);
+        let peer = || peer_ip(stream, cache);
         let Some(head) = head_facts(&self.w, &self.buf, self.log.as_deref_mut(), carried, peer) else {
             // fill_head returned only once this parse completes.
             self.error(HttpError::Malformed.status(), HttpError::Malformed.reason(), &[]);
@@ -225,26 +234,26 @@ impl Conn {
             Next::Respond => {}
             Next::Upgrade(endpoint) => return Err(Exit::Upgrade(endpoint)),
             Next::Create(body, p) => {
-                let reply = super::api::create(&self.w, &body, &p).await;
-                super::api::write(&self.w, reply, keep_alive, false, &mut self.out);
+                let reply = api::create(&self.w, &body, &p).await;
+                api::write(&self.w, reply, keep_alive, false, &mut self.out);
             }
             Next::List(query, head_only, p) => {
-                let reply = super::api::list(&self.w, query.as_deref(), &p).await;
-                super::api::write(&self.w, reply, keep_alive, head_only, &mut self.out);
+                let reply = api::list(&self.w, query.as_deref(), &p).await;
+                api::write(&self.w, reply, keep_alive, head_only, &mut self.out);
             }
             Next::Login(body, client) => {
-                let login = super::auth_api::login(&self.w, &body, client).await;
+                let login = api::auth::login(&self.w, &body, client).await;
                 let reply = match login.cookie {
                     Some(cookie) => {
                         login.reply.with("Set-Cookie", cookie).with("Cache-Control", "no-store".into())
                     }
                     None => login.reply,
                 };
-                super::api::write(&self.w, reply, keep_alive, false, &mut self.out);
+                api::write(&self.w, reply, keep_alive, false, &mut self.out);
             }
             Next::Share(body, p) => {
-                let reply = super::auth_api::share(&self.w, &p, &body).await;
-                super::api::write(&self.w, reply, keep_alive, false, &mut self.out);
+                let reply = api::auth::share(&self.w, &p, &body).await;
+                api::write(&self.w, reply, keep_alive, false, &mut self.out);
             }
         }
         if self.body.capacity() > 64 * 1024 {
@@ -334,8 +343,8 @@ impl Conn {
         if self.flush().await.is_err() {
             return Exit::Now;
         }
-        let dup = crate::sys::dup(self.stream.as_fd());
-        let Ok(fd) = dup else {
+        let buffered = std::mem::take(&mut self.buf);
+        let Ok(parcel) = self.stream.pack(buffered) else {
             error_into(
                 &self.w,
                 &mut self.out,
@@ -345,11 +354,7 @@ impl Conn {
             );
             return Exit::Linger;
         };
-        let buffered = std::mem::take(&mut self.buf);
-        if self.w.shared.inboxes[core]
-            .send(super::worker::CrossCore::Adopt { fd, buffered, principal })
-            .is_err()
-        {
+        if self.w.shared.inboxes[core].send(CrossCore::Adopt { parcel, principal }).is_err() {
             error_into(&self.w, &mut self.out, 503, "the session's worker is gone", &[]);
             return Exit::Linger;
         }
@@ -373,7 +378,7 @@ impl Conn {
             Upgrade::Echo => {
                 let cfg =
                     WsConfig { max_message: ECHO_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
-                super::ws::serve_echo(&self.w, &self.stream, &self.handle, leftover, cfg).await
+                wsconn::serve_echo(&self.w, &self.stream, &self.handle, leftover, cfg).await
             }
             Upgrade::Ttyd(argv, principal) => {
                 let cfg =
@@ -382,7 +387,7 @@ impl Conn {
                 // spawn make it the largest endpoint, and every connection's future
                 // would be as large.
                 let sid = std::cell::Cell::new(None);
-                let ending = Box::pin(super::ttyd::serve(
+                let ending = Box::pin(wsconn::serve_ttyd(
                     &self.w,
                     &self.stream,
                     &self.handle,
@@ -401,7 +406,7 @@ impl Conn {
                 let cfg =
                     WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
                 let writable = principal.may_write();
-                super::ws::serve_session(
+                wsconn::serve_session(
                     &self.w,
                     &self.stream,
                     &self.handle,
@@ -458,7 +463,7 @@ impl Conn {
     /// After an error response: stop sending, read and discard what the client is still
     /// sending for a bounded time, so the response is not destroyed by a reset.
     async fn linger(&mut self) {
-        crate::sys::shutdown_write(self.stream.as_fd());
+        self.stream.shutdown_write();
         let until = Instant::now() + LINGER;
         let mut discarded = 0;
         let mut scratch = std::mem::take(&mut self.buf);
@@ -474,132 +479,10 @@ impl Conn {
     }
 }
 
-/// What `Conn::request` needs from a complete head across its reads.
-struct HeadFacts {
-    len: usize,
-    content_length: u64,
-    expect_continue: bool,
-    /// The core owning the session the request is about, when it is not this one.
-    owner: Option<usize>,
-    /// The admission point's verdict (`auth::admit`).
-    admitted: Result<Option<Principal>, auth::Refusal>,
-    /// Where a page asked without a credential is sent (the login page).
-    login: Option<String>,
-    /// The client's address: the peer's, or the one a `--trusted-proxy` peer names in
-    /// `X-Forwarded-For`. Looked up only when something needs it.
-    client: Option<IpAddr>,
-}
-
-/// Parses the complete head at the start of `buf`; `None` if it does not parse.
-fn head_facts(
-    w: &Worker,
-    buf: &[u8],
-    log: Option<&mut ConnLog>,
-    carried: Option<Option<Principal>>,
-    peer: impl FnOnce() -> Option<IpAddr>,
-) -> Option<HeadFacts> {
-    let limits = &w.cfg.http;
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let n = limits.max_headers.min(MAX_HEADERS);
-    let Ok(Parse::Complete(req)) = http::parse(buf, &mut headers[..n], limits) else {
-        return None;
-    };
-    let route = http::route(req.method, req.path, &w.cfg.base_path, w.cfg.ws_echo.as_deref());
-    let kind = match route {
-        Route::Ttyd | Route::WsEcho | Route::Session(_, http::SessionPart::Ws) => auth::Kind::Upgrade,
-        _ if matches!(req.method, http::Method::Get | http::Method::Head) => auth::Kind::Read,
-        _ => auth::Kind::Change,
-    };
-    let policy = &w.cfg.admission;
-    let proxies = policy.auth.as_ref().and_then(|a| a.trusted_proxies.as_ref());
-    let header = policy.auth.as_ref().and_then(|a| a.header.as_deref());
-    let proxy_user = header.and_then(|h| req.header(h));
-    // The peer is looked up only when an option needs it.
-    let wants_peer = proxy_user.is_some()
-        || proxies.is_some()
-        || w.cfg.access.rate_limit.is_some()
-        || route == Route::Login;
-    let peer = if wants_peer { peer() } else { None };
-    let client = peer.map(|p| auth::client_ip(p, req.header("x-forwarded-for"), proxies));
-    let ask = auth::Ask {
-        kind,
-        need: need(w, route),
-        host: req.header("host"),
-        origin: req.header("origin"),
-        peer,
-        authorization: req.header("authorization"),
-        cookie: req.header("cookie"),
-        query: req.query,
-        proxy_user,
-    };
-    let session = session_id(w, route);
-    if let Some(log) = log {
-        log.head(&req, session);
-    }
-    let admitted = match carried {
-        Some(decided) => Ok(decided),
-        None => auth::admit(&ask, policy, super::auth_api::unix_now()),
-    };
-    let login =
-        matches!(admitted, Err(auth::Refusal::Login)).then(|| super::auth_api::login_location(w, &req));
-    Some(HeadFacts {
-        len: req.head_len,
-        content_length: req.content_length,
-        expect_continue: req.expect_continue,
-        owner: owning_core(w, session),
-        admitted,
-        login,
-        client,
-    })
-}
-
-/// The peer's address, from one `getpeername(2)` the first time it is needed.
-fn peer_ip(w: &Worker, stream: &Stream, cache: &std::cell::Cell<Option<Option<IpAddr>>>) -> Option<IpAddr> {
-    if let Some(known) = cache.get() {
-        return known;
-    }
-    let tcp = matches!(w.cfg.listen, crate::config::Listen::Tcp(_));
-    let ip = if tcp { crate::sys::peer_addr(stream.as_fd()).map(|a| a.ip().to_canonical()) } else { None };
-    cache.set(Some(ip));
-    ip
-}
-
-/// What each route needs besides the `Host` and origin checks: pages a principal or the
-/// login page, the API and WebSockets a principal (ttyd's `/ws` may bring it in its
-/// first message), and only the health check, the login page, its assets and the
-/// login itself nothing.
-fn need(w: &Worker, route: Route<'_>) -> auth::Need {
-    use auth::Need;
-    match route {
-        Route::Health | Route::AuthInfo | Route::Login | Route::Logout | Route::AddSlash => Need::Open,
-        Route::MethodNotAllowed(_) | Route::NotFound => Need::Open,
-        Route::Page("/login") => Need::Open,
-        Route::Page(path) if w.shared.site.is_page(path) => Need::Page,
-        Route::Page(_) => Need::Open,
-        Route::Ttyd => Need::PrincipalOrInit,
-        Route::Metrics | Route::Sessions | Route::Session(..) | Route::WsEcho | Route::Token => {
-            Need::Principal
-        }
-        Route::Config | Route::Tokens => Need::Principal,
-    }
-}
-
-/// The core that owns the session a request is about, when it is not this one.
-fn owning_core(w: &Worker, session: Option<crate::session::SessionId>) -> Option<usize> {
-    let core = session?.core();
-    (core != w.index && core < w.shared.inboxes.len()).then_some(core)
-}
-
-/// The session a request is about (its owner may be another core).
-fn session_id(w: &Worker, route: Route<'_>) -> Option<crate::session::SessionId> {
-    let Route::Session(id, _) = route else { return None };
-    crate::session::SessionId::parse(id, w.node.as_ref()).ok()
-}
-
 /// The header array's size; `Limits::max_headers` may lower it, never raise it.
 const MAX_HEADERS: usize = 128;
 
-async fn write_out(w: &Worker, stream: &Stream, out: &mut Vec<u8>) -> Result<(), Exit> {
+async fn write_out(w: &Worker, stream: &Transport, out: &mut Vec<u8>) -> Result<(), Exit> {
     if out.is_empty() {
         return Ok(());
     }
@@ -621,7 +504,7 @@ async fn write_out(w: &Worker, stream: &Stream, out: &mut Vec<u8>) -> Result<(),
 /// 16 KiB, not 1 MiB).
 async fn read_body(
     w: &Worker,
-    stream: &Stream,
+    stream: &Transport,
     mut body: Vec<u8>,
     len: usize,
     out: &mut Vec<u8>,
@@ -654,298 +537,5 @@ fn body_read_room(have: usize, len: usize) -> usize {
     len.saturating_sub(have).min(have.max(BODY_CHUNK))
 }
 
-pub(super) fn error_into(w: &Worker, out: &mut Vec<u8>, status: u16, reason: &str, extra: &[(&str, &str)]) {
-    let mut body = Vec::with_capacity(64);
-    http::json_error(reason, &mut body);
-    respond(w, out, status, "application/json", &body, false, extra, false);
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) fn respond(
-    w: &Worker,
-    out: &mut Vec<u8>,
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-    keep_alive: bool,
-    extra: &[(&str, &str)],
-    head_only: bool,
-) {
-    Head { status, content_type, content_length: body.len(), keep_alive, extra }.write(&w.date(), out);
-    if !head_only {
-        out.extend_from_slice(body);
-    }
-    w.stats().response(status);
-}
-
-/// The echo endpoint accepts messages of up to 16 MiB (conformance suites send them).
-const ECHO_MAX_MESSAGE: u64 = 16 * 1024 * 1024;
-
-/// What the connection does after a response.
-enum Next {
-    Respond,
-    /// A `101` was queued: the connection is now a WebSocket for this endpoint.
-    Upgrade(Upgrade),
-    /// `POST /api/sessions`: the spawn is awaited (off the loop) before answering.
-    Create(Vec<u8>, Principal),
-    /// `GET /api/sessions`: the other cores are asked for theirs.
-    List(Option<String>, bool, Principal),
-    /// `POST /login`: a password check may run on a thread of its own.
-    Login(Vec<u8>, Option<IpAddr>),
-    /// `POST /api/tokens`: the session's core is asked who owns it.
-    Share(Vec<u8>, Principal),
-}
-
-enum Upgrade {
-    Echo,
-    /// The native protocol on a session, resuming at `since` if given.
-    Session(Rc<super::session::Live>, Option<u64>, Principal),
-    /// ttyd's protocol: a new process running this command line per connection, for
-    /// the principal of the upgrade or (if none) of its init message.
-    Ttyd(Vec<std::ffi::OsString>, Option<Principal>),
-}
-
-/// The largest message a session client may send (SPEC §4: 1 MiB by default).
-const SESSION_MAX_MESSAGE: u64 = 1024 * 1024;
-
-/// One admitted request, for [`dispatch`].
-struct Call<'r, 'b> {
-    req: &'r Request<'b>,
-    body: &'r [u8],
-    keep_alive: bool,
-    /// `None` only on an open route asked without a credential (and ttyd's `/ws`).
-    principal: Option<Principal>,
-    client: Option<IpAddr>,
-}
-
-/// Routes one complete, admitted request and queues its response.
-fn dispatch(w: &Rc<Worker>, call: Call<'_, '_>, out: &mut Vec<u8>) -> Next {
-    let Call { req, body, keep_alive, principal, client } = call;
-    let head_only = req.method == http::Method::Head;
-    if w.fault_injection {
-        w.inject_fault(req.path);
-    }
-    let route = http::route(req.method, req.path, &w.cfg.base_path, w.cfg.ws_echo.as_deref());
-    match route {
-        Route::Health => {
-            let now = Instant::now();
-            let status = if w.shared.all_alive() { 200 } else { 503 };
-            let json = w.shared.health_json(w.index, now);
-            respond(w, out, status, "application/json", json.as_bytes(), keep_alive, &NO_STORE, head_only);
-            return Next::Respond;
-        }
-        Route::AuthInfo => {
-            super::api::write(w, super::auth_api::info(w, principal.as_ref()), keep_alive, head_only, out);
-            return Next::Respond;
-        }
-        Route::Login => return Next::Login(body.to_vec(), client),
-        Route::Logout => {
-            super::auth_api::logout(w, keep_alive, out);
-            return Next::Respond;
-        }
-        Route::Ttyd => {
-            let argv = match ttyd_command(w, req.query) {
-                Ok(argv) => argv,
-                Err(reason) => {
-                    error_into(w, out, 400, reason, &[]);
-                    return Next::Respond;
-                }
-            };
-            return upgrade(w, req, body, out, Upgrade::Ttyd(argv, principal), &[TTYD_PROTOCOL]);
-        }
-        Route::AddSlash => add_slash(w, req, keep_alive, head_only, out),
-        Route::Page(path) => {
-            // A page asked with ?token=: swapped for the cookie, and the address cleaned.
-            if let Some(p) = principal.as_ref().filter(|p| p.via == auth::Via::Query) {
-                if w.shared.site.is_page(path) && !head_only {
-                    super::auth_api::swap_page(w, req, p, keep_alive, out);
-                    return Next::Respond;
-                }
-            }
-            page(w, req, path, keep_alive, head_only, out);
-        }
-        Route::MethodNotAllowed(allow) => {
-            let mut json = Vec::new();
-            http::json_error("method not allowed", &mut json);
-            respond(w, out, 405, "application/json", &json, keep_alive, &[("Allow", allow)], head_only);
-        }
-        Route::NotFound => {
-            let mut json = Vec::new();
-            http::json_error("not found", &mut json);
-            respond(w, out, 404, "application/json", &json, keep_alive, &[], head_only);
-        }
-        _ => {
-            // Every other route needs a principal: admission gave one, or refused.
-            let Some(p) = principal else {
-                error_into(w, out, 401, auth::UNAUTHORIZED, &[]);
-                return Next::Respond;
-            };
-            return with_principal(w, req, route, (body, keep_alive), p, out);
-        }
-    }
-    Next::Respond
-}
-
-/// The routes that act for a principal.
-fn with_principal(
-    w: &Rc<Worker>,
-    req: &Request<'_>,
-    route: Route<'_>,
-    (body, keep_alive): (&[u8], bool),
-    p: Principal,
-    out: &mut Vec<u8>,
-) -> Next {
-    let head_only = req.method == http::Method::Head;
-    let changes = req.method != http::Method::Get && req.method != http::Method::Head;
-    match route {
-        Route::WsEcho => return upgrade(w, req, body, out, Upgrade::Echo, &[]),
-        Route::Sessions if changes => return Next::Create(body.to_vec(), p),
-        Route::Sessions => return Next::List(req.query.map(str::to_owned), head_only, p),
-        Route::Tokens => return Next::Share(body.to_vec(), p),
-        Route::Session(id, http::SessionPart::Ws) => return attach(w, req, (id, body), p, out),
-        Route::Session(id, part) => {
-            let reply = super::api::session_call(w, req, (part, id), body, &p);
-            super::api::write(w, reply, keep_alive, head_only, out);
-        }
-        Route::Metrics => {
-            let text = w.shared.metrics_text(Instant::now());
-            let ct = "text/plain; version=0.0.4; charset=utf-8";
-            respond(w, out, 200, ct, text.as_bytes(), keep_alive, &NO_STORE, head_only);
-        }
-        Route::Token => {
-            // ttyd's page asks for the token it sends in its first message: the
-            // caller's own (never a password).
-            let token = super::auth_api::ttyd_token(w, req, Some(&p));
-            let json = serde_json::json!({ "token": token }).to_string();
-            respond(w, out, 200, "application/json", json.as_bytes(), keep_alive, &NO_STORE, head_only);
-        }
-        Route::Config => {
-            let json = w.shared.config_json.as_bytes();
-            respond(w, out, 200, "application/json", json, keep_alive, &NO_STORE, head_only);
-        }
-        _ => error_into(w, out, 404, "not found", &[]),
-    }
-    Next::Respond
-}
-
-/// `GET .../ws`: the native attach, for a principal that reaches the session.
-fn attach(
-    w: &Rc<Worker>,
-    req: &Request<'_>,
-    (id, body): (&str, &[u8]),
-    p: Principal,
-    out: &mut Vec<u8>,
-) -> Next {
-    let live = match super::api::find(w, id, &p) {
-        Ok(live) => live,
-        Err(reply) => {
-            super::api::write(w, reply, false, false, out);
-            return Next::Respond;
-        }
-    };
-    if live.state.borrow().config().dialect == crate::session::Dialect::Ttyd {
-        error_into(w, out, 409, "a ttyd (/ws) session has one client: its own connection", &[]);
-        return Next::Respond;
-    }
-    let since = match query_u64(req.query, "since") {
-        Ok(s) => s,
-        Err(()) => {
-            error_into(w, out, 400, "since must be a byte offset", &[]);
-            return Next::Respond;
-        }
-    };
-    upgrade(w, req, body, out, Upgrade::Session(live, since, p), &[PROTOCOL])
-}
-
-fn add_slash(w: &Worker, req: &Request<'_>, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
-    let mut location = format!("{}/", w.cfg.base_path);
-    if let Some(q) = req.query {
-        location.push('?');
-        location.push_str(q);
-    }
-    let mut json = Vec::new();
-    http::json_error("moved: the path ends with a slash", &mut json);
-    let extra = [("Location", location.as_str())];
-    respond(w, out, 301, "application/json", &json, keep_alive, &extra, head_only);
-}
-
-fn page(w: &Worker, req: &Request<'_>, path: &str, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
-    let page = w.shared.site.get(path, req.header("accept-encoding"), req.header("if-none-match"));
-    match page {
-        Some(p) => {
-            let head_only = head_only || p.status == 304;
-            respond(w, out, p.status, p.content_type, p.body, keep_alive, &p.headers, head_only);
-        }
-        None => {
-            let mut json = Vec::new();
-            http::json_error("not found", &mut json);
-            respond(w, out, 404, "application/json", &json, keep_alive, &[], head_only);
-        }
-    }
-}
-
-/// The native protocol's subprotocol name (optional for clients).
-const PROTOCOL: &str = "ringtty.v1";
-/// ttyd's subprotocol name (its page offers it; echoed when offered).
-const TTYD_PROTOCOL: &str = "tty";
-
-/// The command line of a ttyd connection: COMMAND, plus (with `-a`) every `arg` of the
-/// query, percent-decoded, as ttyd does.
-fn ttyd_command(w: &Worker, query: Option<&str>) -> Result<Vec<std::ffi::OsString>, &'static str> {
-    use std::os::unix::ffi::OsStringExt;
-    if w.cfg.terminal.command.is_empty() {
-        return Err("ringtty was started without a COMMAND: /ws has nothing to run");
-    }
-    let mut argv = w.cfg.terminal.command.clone();
-    if let (true, Some(q)) = (w.cfg.terminal.url_arg, query) {
-        argv.extend(http::query_values(q, "arg").map(std::ffi::OsString::from_vec));
-    }
-    Ok(argv)
-}
-
-/// `name=N` from a query string; `Ok(None)` when absent.
-fn query_u64(query: Option<&str>, name: &str) -> Result<Option<u64>, ()> {
-    let Some(q) = query else { return Ok(None) };
-    match q.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name) {
-        None => Ok(None),
-        Some((_, v)) => v.parse().map(Some).map_err(|_| ()),
-    }
-}
-
-/// Answers a WebSocket upgrade request: `101` and the endpoint, or an error status.
-fn upgrade(
-    w: &Worker,
-    req: &Request<'_>,
-    body: &[u8],
-    out: &mut Vec<u8>,
-    endpoint: Upgrade,
-    protocols: &[&str],
-) -> Next {
-    if !body.is_empty() {
-        error_into(w, out, 400, "a WebSocket upgrade request has no body", &[]);
-        return Next::Respond;
-    }
-    // RFC 6455 §4.1: "the HTTP version MUST be at least 1.1". An HTTP/1.0 upgrade
-    // comes from no browser; refusing it keeps one shape of handshake to reason about.
-    if req.minor_version < 1 {
-        error_into(w, out, 400, "a WebSocket upgrade needs HTTP/1.1", &[]);
-        return Next::Respond;
-    }
-    match ws::accept_upgrade(req.method_str, req.header_pairs(), protocols) {
-        Ok(handshake) => {
-            handshake.write_response(out);
-            w.stats().response(101);
-            Next::Upgrade(endpoint)
-        }
-        Err(e) => {
-            error_into(w, out, e.status(), e.reason(), e.response_headers());
-            Next::Respond
-        }
-    }
-}
-
-const NO_STORE: [(&str, &str); 1] = [("Cache-Control", "no-store")];
-
 #[cfg(test)]
-#[path = "conn_body_tests.rs"]
 mod body_tests;

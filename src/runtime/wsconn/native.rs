@@ -4,28 +4,26 @@
 //! not two tasks. They meet in an [`Outbox`], which is bounded by memory: a peer that
 //! sends faster than it reads stops being read.
 //!
-//! Reads are readiness-based (see `stream::Stream`): an idle client holds no read buffer.
+//! Reads are readiness-based (see `transport::Transport`): an idle client holds no read buffer.
 //! The writer ends a connection by `shutdown(2)`, which wakes the reader with EOF; when
 //! either side ends, the other ends with it.
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::os::fd::AsFd;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::Notify;
 use tokio::time::timeout;
 
 use std::sync::atomic::Ordering::Relaxed;
 
-pub(super) use super::outbox::{Out, Outbox};
-use super::session::Live;
-use super::stream::Stream;
-use super::worker::{ConnHandle, Worker, READ_BUF};
+pub(super) use super::outbox::{Out, Outbox, Refusal};
 use crate::buf::Buf;
 use crate::protocol::ClientMsg;
+use crate::runtime::transport::Transport as Stream;
+use crate::runtime::worker::{yield_to_core, ConnHandle, Live, Worker, READ_BUF};
 use crate::session::{ClientId, Outgoing, SessionError};
 use crate::ws::{CloseCode, ControlFrame, Decoder, Event, MessageKind, Role};
 
@@ -37,14 +35,7 @@ use crate::ws::connection::{CLOSE_WAIT, READ_BATCH};
 /// a piece whole or not at all, and a message may be larger than the queue).
 const INPUT_PIECE: usize = READ_BUF;
 
-/// Limits of one WebSocket endpoint.
-#[derive(Debug, Clone, Copy)]
-pub struct WsConfig {
-    pub max_message: u64,
-    /// Server pings (`-P`); `None` disables pings and dead-peer detection.
-    pub ping_interval: Option<Duration>,
-}
-
+pub use super::driver::WsConfig;
 /// How the WebSocket ended, for the connection's final close.
 pub use crate::ws::connection::Ending;
 
@@ -58,7 +49,7 @@ pub async fn serve_echo(
     leftover: Vec<u8>,
     cfg: WsConfig,
 ) -> Ending {
-    super::ws_driver::drive(w, stream, handle, leftover, cfg, |conn, kind, payload, first, last| {
+    super::driver::drive(w, stream, handle, leftover, cfg, |conn, kind, payload, first, last| {
         conn.echo(kind, payload, first, last)
     })
     .await
@@ -184,18 +175,6 @@ impl<'a> Reader<'a> {
                 Ok(())
             }
         }
-    }
-}
-
-/// Lets every other task on this core run, and the core's pending io_uring operations
-/// be submitted, before going on. `tokio::task::yield_now` is not enough here: a task
-/// that yields is runnable again at once, so a core with a busy task never parks, and
-/// tokio-uring submits its operations (every HTTP response is one) only when the
-/// runtime parks or its queue is full. A no-op io_uring operation completes only after
-/// that submission: once everything else on the core has had its turn.
-pub(super) async fn yield_to_core() {
-    if tokio_uring::no_op().await.is_err() {
-        tokio::task::yield_now().await;
     }
 }
 
@@ -366,8 +345,6 @@ async fn session_reader(
         }
     }
 }
-
-pub(super) type Refusal = (CloseCode, &'static str);
 
 /// Terminal input arrives as chunks of a message; it is typed once the message is
 /// whole, so that a message over the limit (all its fragments together, checked by the
@@ -638,12 +615,11 @@ async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Resu
             for (slice, buf) in slices.iter_mut().zip(iov.iter()) {
                 *slice = std::io::IoSlice::new(buf.as_slice());
             }
-            crate::sys::writev(stream.as_fd(), &slices[..count])
+            stream.try_writev(&slices[..count])
         };
         match written {
             Ok(n) => {
                 w.stats().bytes_out(n);
-                stream.tally.tx.set(stream.tally.tx.get() + n as u64);
                 advance(iov, n);
             }
             Err(e) => wait_for_room(stream, e).await?,
@@ -656,10 +632,9 @@ async fn flush(w: &Worker, stream: &Stream, iov: &mut Vec<Buf>) -> std::io::Resu
 /// when the socket is full (an io_uring write would keep a larger future per client).
 pub(super) async fn write_bytes(w: &Worker, stream: &Stream, mut bytes: &[u8]) -> std::io::Result<()> {
     while !bytes.is_empty() {
-        match crate::sys::writev(stream.as_fd(), &[std::io::IoSlice::new(bytes)]) {
+        match stream.try_writev(&[std::io::IoSlice::new(bytes)]) {
             Ok(n) => {
                 w.stats().bytes_out(n);
-                stream.tally.tx.set(stream.tally.tx.get() + n as u64);
                 bytes = &bytes[n..];
             }
             Err(e) => wait_for_room(stream, e).await?,

@@ -1,6 +1,6 @@
 //! The HTTP side of authentication (docs/SECURITY.md): the `?token=` swap for the
 //! cookie, `POST /login` and `/logout`, `GET /api/auth`, `POST /api/tokens` (share
-//! links) and ttyd's `GET /token`. Admission itself is `auth::admit`'s, in `conn`.
+//! links) and ttyd's `GET /token`. Admission itself is `auth::admit`'s, in `httpconn`.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -8,10 +8,10 @@ use ring::rand::SecureRandom;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::api::Reply;
-use super::worker::Worker;
+use super::reply::{respond, Reply};
 use crate::auth::{self, Claims, Mode, Principal, Via};
 use crate::http::Request;
+use crate::runtime::worker::{unix_now, CrossCore, Worker};
 
 /// A password login's token (and cookie) lasts this long.
 const LOGIN_TTL: u64 = 12 * 3600;
@@ -40,10 +40,6 @@ pub fn startup_token(cfg: &crate::config::Config) -> Option<String> {
 
 /// The user the startup token names.
 pub const STARTUP_USER: &str = "owner";
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
 
 /// `Set-Cookie` for a browser's token: `HttpOnly` (no script reads it),
 /// `SameSite=Strict` (no other site's request carries it), scoped to the base path, and
@@ -109,7 +105,7 @@ pub fn swap_page(w: &Worker, req: &Request<'_>, p: &Principal, keep_alive: bool,
         // Every response already says `Referrer-Policy: no-referrer` and `nosniff`.
         ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
     ];
-    super::conn::respond(w, out, 200, "text/html; charset=utf-8", body.as_bytes(), keep_alive, &extra, false);
+    respond(w, out, 200, "text/html; charset=utf-8", body.as_bytes(), keep_alive, &extra, false);
 }
 
 /// The request's path and query without `token=`.
@@ -176,7 +172,7 @@ pub fn info(w: &Worker, p: Option<&Principal>) -> Reply {
 pub fn logout(w: &Worker, keep_alive: bool, out: &mut Vec<u8>) {
     let cookie = clear_cookie(w);
     let extra = [("Set-Cookie", cookie.as_str()), ("Cache-Control", "no-store")];
-    super::conn::respond(w, out, 204, "application/json", b"", keep_alive, &extra, false);
+    respond(w, out, 204, "application/json", b"", keep_alive, &extra, false);
 }
 
 #[derive(Deserialize)]
@@ -356,7 +352,7 @@ async fn owner_of(w: &Worker, id: crate::session::SessionId) -> Option<Option<St
     }
     let inbox = w.shared.inboxes.get(id.core())?;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    inbox.send(super::worker::CrossCore::Owner { id: id.as_str().to_owned(), reply: tx }).ok()?;
+    inbox.send(CrossCore::Owner { id: id.as_str().to_owned(), reply: tx }).ok()?;
     tokio::time::timeout(std::time::Duration::from_secs(1), rx).await.ok()?.ok()?
 }
 

@@ -16,13 +16,12 @@ use std::time::Duration;
 
 use tokio::time::timeout;
 
-use super::api::{self, StartOpts};
-use super::session::Live;
-use super::stream::Stream;
-use super::worker::{ConnHandle, Worker};
-use super::ws::{self as rws, Ending, Out, Outbox, Reader, Refusal, WsConfig};
+use super::native::{self as rws, Ending, Out, Outbox, Reader, Refusal, WsConfig};
 use crate::protocol::ttyd::{self, TtydClientMsg, TtydInit, TtydServerMsg};
 use crate::protocol::{WinSize, MAX_CONTROL_LEN};
+use crate::runtime::pty_task::{self as api, StartOpts};
+use crate::runtime::transport::Transport as Stream;
+use crate::runtime::worker::{unix_now, ConnHandle, Live, Worker};
 use crate::session::{ClientId, Dialect};
 use crate::ws::{CloseCode, Event};
 
@@ -82,7 +81,7 @@ pub async fn serve(
                         Some(p) => Ok(p),
                         None => {
                             let token = auth_token.as_deref().unwrap_or_default();
-                            crate::auth::admit_ttyd_init(token, &w.cfg.admission, super::auth_api::unix_now())
+                            crate::auth::admit_ttyd_init(token, &w.cfg.admission, unix_now())
                         }
                     };
                     break (size, principal);
