@@ -195,6 +195,12 @@ pub struct Buf {
 }
 
 impl Buf {
+    /// A frozen view of `lease`'s bytes `start..end`.
+    pub(super) fn from_parts(lease: Lease, start: usize, end: usize) -> Buf {
+        debug_assert!(start <= end && end <= lease.mem().len());
+        Buf { lease, start, end }
+    }
+
     /// The bytes of this view (after a freeze: prepended bytes and data).
     pub fn as_slice(&self) -> &[u8] {
         &self.lease.mem()[self.start..self.end]

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
-use super::handle::BufMut;
+use super::handle::{Buf, BufMut};
 use super::stock::Stock;
 
 /// Bytes kept free in front of the data of every buffer, for prepends only.
@@ -276,8 +276,10 @@ impl Pool {
             }
             return None;
         }
-        let slot = match st.free.take() {
-            Some(id) => st.slots[id.0].take().expect("a free id names a free slot"),
+        // A free id names a free slot (`give_back` stores both); were it ever not
+        // so, a fresh slot serves rather than a panic.
+        let slot = match st.free.take().and_then(|id| st.slots[id.0].take()) {
+            Some(slot) => slot,
             None => self.fresh_slot(&mut st),
         };
         st.in_use += 1;
@@ -299,6 +301,19 @@ impl Pool {
             mem: vec![0; HEADROOM + capacity].into_boxed_slice(),
         });
         BufMut::new(Lease(slot))
+    }
+
+    /// A frozen exact-size buffer holding `head` then `bytes`: a frame copied out of
+    /// a buffer that cannot take its head in place. It cannot fail (the buffer is made
+    /// to fit), so the output path needs no `expect`.
+    pub fn exact_framed(&self, head: &[u8], bytes: &[u8]) -> Buf {
+        let room = HEADROOM.max(head.len());
+        let mut mem = vec![0; room + bytes.len()].into_boxed_slice();
+        mem[room - head.len()..room].copy_from_slice(head);
+        mem[room..].copy_from_slice(bytes);
+        let end = mem.len();
+        let slot = Rc::new(Slot { id: BufId::UNPOOLED, pool: Weak::new(), mem });
+        Buf::from_parts(Lease(slot), room - head.len(), end)
     }
 
     /// Grows the pool by one slot; the caller has checked the bound (no free

@@ -367,3 +367,15 @@ fn a_stock_keeps_what_an_interval_used() {
     assert!(s.is_empty() && s.take().is_none());
     assert_eq!(s.trim().count(), 0);
 }
+
+#[test]
+fn an_exact_framed_buffer_holds_the_head_then_the_bytes_whatever_the_head_size() {
+    let pool = Pool::new(PoolConfig::default()).unwrap();
+    let framed = pool.exact_framed(&[0x82, 5], b"hello");
+    assert_eq!(framed.as_slice(), b"\x82\x05hello");
+    assert_eq!(framed.mem_size(), pool.exact_mem_size(b"\x82\x05hello".len() - 2));
+    let big_head = vec![7u8; HEADROOM + 3];
+    let framed = pool.exact_framed(&big_head, b"x");
+    assert_eq!(&framed.as_slice()[..HEADROOM + 3], &big_head[..]);
+    assert_eq!(&framed.as_slice()[HEADROOM + 3..], b"x");
+}

@@ -357,8 +357,14 @@ impl Scrollback {
         let Some(MergeBuf { mut buf, start }) = self.merge.take() else { return };
         let len = buf.len();
         let head = Head::new(len, self.prefix);
-        // Checked when it was opened: a merge buffer keeps its whole headroom.
-        buf.prepend(head.as_slice()).expect("a merge buffer has its whole headroom");
+        // A merge buffer keeps its whole headroom until here (nothing else prepends),
+        // so the head goes in place; were it not so, the frame is copied whole.
+        let merged_mem = buf_mem(&buf);
+        let frame = match buf.prepend(head.as_slice()) {
+            Ok(()) => buf.freeze(),
+            Err(_) => self.pool.exact_framed(head.as_slice(), buf.as_slice()),
+        };
+        self.mem = self.mem - merged_mem + frame.mem_size();
         for chunk in self.fresh.drain(..) {
             self.mem -= chunk.frame.mem_size();
         }
@@ -368,11 +374,10 @@ impl Scrollback {
                 self.mem -= chunk.frame.mem_size();
             }
         }
-        self.sealed.push_back(Chunk { frame: buf.freeze(), start, len, head: head.len });
+        self.sealed.push_back(Chunk { frame, start, len, head: head.len });
         self.stats.seals += 1;
     }
 
-    /// Drops fresh originals that every client has been sent (all below `min_cursor`).
     /// Drops the fresh originals every client has been sent (`min_cursor`: the
     /// smallest cursor): the merge buffer holds their bytes, and the originals' pool
     /// buffers go back to the pool as soon as their last send is written, instead of
@@ -430,11 +435,8 @@ impl Scrollback {
         let loose = |c: &&mut Chunk| c.len <= small && c.frame.mem_size() > self.pool.exact_mem_size(c.len);
         if let Some(chunk) = self.sealed.back_mut().filter(loose) {
             let head = Head::new(chunk.len, self.prefix);
-            let mut exact = self.pool.alloc_exact(chunk.len);
-            exact.extend_from_slice(chunk.bytes_from(chunk.start));
-            // A fresh buffer has its whole headroom, which fits any head.
-            exact.prepend(head.as_slice()).expect("a fresh buffer has its whole headroom");
-            let old = std::mem::replace(&mut chunk.frame, exact.freeze());
+            let exact = self.pool.exact_framed(head.as_slice(), chunk.bytes_from(chunk.start));
+            let old = std::mem::replace(&mut chunk.frame, exact);
             chunk.head = head.len;
             self.mem = self.mem - old.mem_size() + chunk.frame.mem_size();
             self.stats.compactions += 1;
