@@ -139,7 +139,7 @@ fn fail(w: &Worker, live: &Live, panicked: bool) {
 }
 
 /// Where the child and the terminal stand.
-struct Ending {
+struct ChildState {
     /// The child's exit status, once reaped.
     status: Option<pty::ExitStatus>,
     /// The PTY reported EIO: every holder of the terminal is gone, all output was read.
@@ -161,7 +161,7 @@ async fn run(w: Rc<Worker>, live: Rc<Live>, child: pty::Child) {
     };
     // Dropped (its pidfd closed) once the command has ended, like the master.
     let mut child = Some(child);
-    let mut end = Ending { status: None, eio: false, drain_until: None, done: false, swept: false };
+    let mut end = ChildState { status: None, eio: false, drain_until: None, done: false, swept: false };
     let mut held = false;
     let mut want_buffer = false;
     // When to compact: QUIET after the last output, if any came since the last time.
@@ -308,7 +308,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 /// Whether to stop waiting for EIO after the exit: the drain time is over and nothing
 /// holds reading back (flow control may legitimately keep output in the PTY longer).
-fn drain_over(end: &Ending, live: &Live) -> bool {
+fn drain_over(end: &ChildState, live: &Live) -> bool {
     let over = end.drain_until.is_some_and(|at| tokio::time::Instant::now() >= at);
     over && live.state.borrow().should_read_pty()
 }
