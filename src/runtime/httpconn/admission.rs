@@ -73,7 +73,7 @@ pub fn head_facts(
         query: req.query,
         proxy_user,
     };
-    let session = route::session_id(w, route);
+    let session = route::Here::of(w).session_id(route);
     if let Some(log) = log {
         log.head(&req, session);
     }
@@ -86,7 +86,7 @@ pub fn head_facts(
         len: req.head_len,
         content_length: req.content_length,
         expect_continue: req.expect_continue,
-        owner: route::owning_core(w, session),
+        owner: route::Here::of(w).owning_core(session),
         admitted,
         login,
         client,

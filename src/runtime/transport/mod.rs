@@ -227,6 +227,73 @@ impl Parcel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    fn pair() -> (Transport, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        (Transport::new(OwnedFd::from(ours), Kind::Unix).unwrap(), peer)
+    }
+
+    /// A hand-off keeps the bytes read and the connection: what the peer sends next
+    /// reaches the unpacked transport, what it writes reaches the peer, and its
+    /// shutdown is the peer's end of stream.
+    #[test]
+    fn a_packed_connection_unpacks_with_its_bytes_and_its_socket() {
+        tokio_uring::start(async {
+            let (t, mut peer) = pair();
+            assert_eq!(t.kind(), Kind::Unix);
+            assert_eq!(t.peer_addr(), None, "a unix socket has no address to log");
+            peer.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            let mut buf = Vec::new();
+            let n = t.read(&mut buf, 64).await.unwrap();
+            assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n");
+            assert_eq!(t.tally.rx.get(), n as u64);
+
+            let parcel = t.pack(buf.clone()).unwrap();
+            drop(t); // the sending core's descriptor closes; the socket lives on
+            let (t, buffered) = parcel.unpack().unwrap();
+            assert_eq!(buffered, buf);
+            peer.write_all(b"Host: x\r\n").unwrap();
+            let mut more = Vec::new();
+            let n = t.read(&mut more, 64).await.unwrap();
+            assert_eq!(&more[..n], b"Host: x\r\n");
+
+            let n = t.try_writev(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")]).unwrap();
+            assert_eq!((n, t.tally.tx.get()), (4, 4));
+            let mut got = [0u8; 4];
+            peer.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"abcd");
+
+            t.shutdown();
+            let mut rest = Vec::new();
+            assert_eq!(peer.read_to_end(&mut rest).unwrap(), 0, "the peer sees the end");
+        });
+    }
+
+    #[test]
+    fn a_full_socket_would_block_and_then_becomes_writable() {
+        tokio_uring::start(async {
+            let (t, mut peer) = pair();
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut sent = 0;
+            loop {
+                match t.try_writev(&[IoSlice::new(&chunk)]) {
+                    Ok(n) => sent += n,
+                    Err(e) => {
+                        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+                        break;
+                    }
+                }
+            }
+            assert!(sent > 0);
+            let mut sink = vec![0u8; sent];
+            peer.read_exact(&mut sink).unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(5), t.writable()).await.unwrap().unwrap();
+            assert!(t.try_writev(&[IoSlice::new(b"y")]).is_ok());
+        });
+    }
 
     #[test]
     fn a_close_frame_payload_gives_its_code_or_1005() {
