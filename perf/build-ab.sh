@@ -9,7 +9,9 @@
 #   throughput  one session printing base64 of BYTES: MB/s and server CPU s/GB
 #   echo        SESSIONS sessions typing 10 keys/s for DURATION: p50/p99, server CPU
 #   fan-out     one session printing BYTES/4 to a driver and 99 viewers (100 clients)
-#   idle        SESSIONS attached, silent sessions: server RSS KiB per session
+#   idle        SESSIONS attached, silent sessions, on a freshly started server each
+#               time (what earlier scenarios left in the allocator would hide it):
+#               server RSS KiB per session right after setup and after DURATION idle
 # Usage: perf/build-ab.sh BIN_A BIN_B [SESSIONS] [ROUNDS] [DURATION] [BYTES] [THREADS]
 #   defaults: 1000 sessions, 3 rounds, 10s, 64M, 2 workers. The harness is B's
 #   directory's ringtty-bench (falling back to target/release/ringtty-bench).
@@ -46,12 +48,14 @@ fi
 
 opts=(--threads "$threads" -p 0 -W --allow-any-command --max-sessions "$need" -d warn cat)
 declare -A url pid auth
-for side in a b; do
-  bin=$bin_a; [ $side = b ] && bin=$bin_b
-  ringtty_start "$work/$side.log" "$work/$side.token" "$bin" "${opts[@]}" || exit 1
-  url[$side]=$RT_URL; pid[$side]=$RT_PID; pids+=("$RT_PID")
-  auth[$side]=${RT_TOKEN_FILE:+--token-file $RT_TOKEN_FILE}
-done
+fresh() { # SIDE: (re)starts the side's server, waiting for the old one to end
+  local bin=$bin_a; [ "$1" = b ] && bin=$bin_b
+  if [ -n "${pid[$1]:-}" ]; then kill "${pid[$1]}" 2>/dev/null || true; wait "${pid[$1]}" 2>/dev/null || true; fi
+  ringtty_start "$work/$1.log" "$work/$1.token" "$bin" "${opts[@]}" || exit 1
+  url[$1]=$RT_URL; pid[$1]=$RT_PID; pids+=("$RT_PID")
+  auth[$1]=${RT_TOKEN_FILE:+--token-file $RT_TOKEN_FILE}
+}
+fresh a; fresh b
 
 run() { # SIDE ROUND NAME SCENARIO ARGS...: one run, its report in $work/NAME-SIDE-ROUND.json
   local side=$1 round=$2 name=$3 scenario=$4; shift 4
@@ -67,7 +71,7 @@ for round in $(seq "$rounds"); do
   for side in $order; do run $side "$round" throughput throughput --sessions 1 --bytes "$bytes" --duration 120s; done
   for side in $order; do run $side "$round" echo echo --sessions "$sessions" --rate 10 --duration "$duration" --concurrency 32; done
   for side in $order; do run $side "$round" fanout throughput --sessions 1 --viewers 99 --bytes "$fan_bytes" --duration 120s; done
-  for side in $order; do run $side "$round" idle idle --sessions "$sessions" --duration "$duration" --concurrency 32; done
+  for side in $order; do fresh $side; run $side "$round" idle idle --sessions "$sessions" --duration "$duration" --concurrency 32; done
 done
 
 python3 - "$work" "$rounds" "$bin_a" "$bin_b" "$sessions" "$duration" "$bytes" "$threads" <<'EOF'
@@ -84,7 +88,8 @@ metrics = {
              ("server CPU s", lambda r: (r.get("server") or {}).get("cpu_s")),
              ("lost", lambda r: res(r, "lost"))],
     "fanout": [("MB/s", lambda r: res(r, "mb_per_s")), ("CPU s/GB", lambda r: res(r, "server_cpu_s_per_gb"))],
-    "idle": [("KiB/session", lambda r: res(r, "server_rss_kib_per_session"))],
+    "idle": [("KiB/s. setup", lambda r: res(r, "server_rss_kib_per_session_at_setup")),
+             ("KiB/s. idle", lambda r: res(r, "server_rss_kib_per_session"))],
 }
 print(f"A: {bin_a}\nB: {bin_b}\n--threads {threads}, auth on, {rounds} rounds interleaved; medians (per-round values)")
 print(f"throughput: 1 session, {nbytes}; echo: {sessions} sessions x 10 keys/s for {duration}; "
