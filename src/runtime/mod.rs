@@ -11,7 +11,6 @@ mod auth_api;
 mod conn;
 mod fds;
 mod listen;
-mod outbox;
 mod session;
 mod stats;
 mod stream;

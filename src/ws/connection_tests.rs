@@ -368,3 +368,45 @@ fn an_endpoint_refusal_fails_the_connection_and_nothing_follows_its_close() {
     assert_eq!(drain(&mut c, 2), [server_close(CloseCode::POLICY_VIOLATION, "no")]);
     assert_eq!(c.ending(), Some(Ending::Failed));
 }
+
+#[test]
+fn a_paused_reader_reads_nothing_and_its_pause_is_not_the_peers_silence() {
+    let mut c = conn(1024, Some(1000));
+    let ping = ControlFrame::ping(b"").as_bytes().to_vec();
+    c.handle_bytes_in(2, 16, 500);
+    // Input waits for the terminal from 600 on: 100 ms of silence so far.
+    c.pause_reading(600);
+    assert!(!c.wants_read() && c.is_read_paused());
+    for now in [1000, 2000, 3000, 9000] {
+        c.handle_timeout(now);
+        assert_eq!(c.ending(), None, "hung up at {now} while not reading");
+        assert_eq!(drain(&mut c, now), std::slice::from_ref(&ping), "pings go on at {now}");
+    }
+    c.resume_reading(9500);
+    assert!(c.wants_read() && !c.is_read_paused());
+    // Silent for 100 ms before the pause and 1500 after it: within two intervals.
+    c.handle_timeout(11_000);
+    assert_eq!(c.ending(), None);
+    drain(&mut c, 11_000);
+    // 100 + 2500 ms: more than two intervals.
+    c.handle_timeout(12_000);
+    assert_eq!(c.ending(), Some(Ending::Done));
+}
+
+#[test]
+fn an_endpoint_may_send_until_a_close_or_the_end_of_reading() {
+    let mut c = conn(1024, None);
+    assert!(c.may_send());
+    c.close(CloseCode::NORMAL, "");
+    assert!(!c.may_send(), "nothing goes after our close");
+    let mut c = conn(1024, None);
+    feed(&mut c, &close_frame(1000, ""), 0);
+    assert!(!c.may_send(), "nor after the peer's");
+    let mut c = conn(1024, None);
+    c.handle_eof(0);
+    assert!(!c.may_send(), "nor once the peer has left");
+    let mut c = conn(1024, None);
+    c.handle_write_failed();
+    assert!(!c.may_send());
+    assert_eq!(c.ending(), Some(Ending::Done));
+}
