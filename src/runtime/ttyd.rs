@@ -69,7 +69,11 @@ pub async fn serve(
     let owner = principal.owner();
     let opts =
         StartOpts { name: None, cwd: None, env: None, size, dialect: Dialect::Ttyd, spawn_deadline, owner };
-    let live = match api::start(w, argv, opts).await {
+    // Nothing is read while the process starts: not the peer's silence.
+    driver.conn.pause_reading(w.now().0);
+    let started = api::start(w, argv, opts).await;
+    driver.conn.resume_reading(w.now().0);
+    let live = match started {
         Ok(live) => live,
         Err(e) => return driver.refuse(start_close_code(&e), &e.to_string()).await,
     };
