@@ -46,24 +46,10 @@ pub async fn serve(
     let Some(slot) = rws::ClientSlot::claim(w) else {
         return driver.refuse(CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
     };
-    let deadline = w.now().0.saturating_add(INIT_TIMEOUT.as_millis() as u64);
-    let mut init = Init { w, upgraded_as, msg: Assembler::default(), deadline, found: None };
-    if let Some(ending) = driver.run(&mut init).await {
-        return ending;
-    }
-    let Init { msg, found, .. } = init;
-    let Some((size, principal)) = found else { return driver.finish().await };
-    let Ok(principal) = principal else {
-        w.stats().auth_failed();
-        return driver
-            .refuse(CloseCode::POLICY_VIOLATION, "authentication required: a token in AuthToken")
-            .await;
+    let (size, principal) = match first_message(&mut driver, upgraded_as).await {
+        Ok(admitted) => admitted,
+        Err(ending) => return ending,
     };
-    if !principal.may_create() {
-        return driver
-            .refuse(CloseCode::POLICY_VIOLATION, "a one-session token cannot start a ttyd process")
-            .await;
-    }
     let size = size.apply(WinSize::DEFAULT);
     let spawn_deadline = Some(std::time::Instant::now() + INIT_TIMEOUT);
     let owner = principal.owner();
@@ -91,10 +77,35 @@ pub async fn serve(
         m.encode_frame(&mut frame);
         driver.conn.send_frame(frame, 0);
     }
-    let messages = Assembler { keep_input: hello.writable, ..msg };
+    let messages = Assembler { keep_input: hello.writable, ..Assembler::default() };
     let ending = rws::serve_attached(&mut driver, &live, client, messages).await;
     drop(slot);
     ending
+}
+
+/// Waits for the first message and admits its sender: the size to start at and who
+/// starts it, or how the connection ended (a refusal is closed here).
+async fn first_message(
+    driver: &mut Driver<'_>,
+    upgraded_as: Option<crate::auth::Principal>,
+) -> Result<(TtydSize, crate::auth::Principal), Ending> {
+    let w = driver.worker();
+    let deadline = w.now().0.saturating_add(INIT_TIMEOUT.as_millis() as u64);
+    let mut init = Init { w, upgraded_as, msg: Assembler::default(), deadline, found: None };
+    if let Some(ending) = driver.run(&mut init).await {
+        return Err(ending);
+    }
+    let Some((size, principal)) = init.found else { return Err(driver.finish().await) };
+    let Ok(principal) = principal else {
+        w.stats().auth_failed();
+        let reason = "authentication required: a token in AuthToken";
+        return Err(driver.refuse(CloseCode::POLICY_VIOLATION, reason).await);
+    };
+    if !principal.may_create() {
+        let reason = "a one-session token cannot start a ttyd process";
+        return Err(driver.refuse(CloseCode::POLICY_VIOLATION, reason).await);
+    }
+    Ok((size, principal))
 }
 
 /// Before the process exists: everything but the first JSON message is ignored, as
