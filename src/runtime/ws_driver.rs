@@ -375,8 +375,10 @@ impl<'a> Driver<'a> {
             self.start += read.consumed;
             let chunk = match read.event {
                 Some(Event::Data { kind, payload, first, last }) => Chunk { kind, payload, first, last },
-                // Control frames are the machine's, answered already.
+                // Control frames are the machine's, answered already; data after our
+                // close was skipped.
                 Some(_) => continue,
+                None if read.consumed > 0 => continue,
                 None => break,
             };
             match ep.handle_data(&mut self.conn, chunk, now) {

@@ -89,8 +89,10 @@ pub struct Read<'a> {
     /// Bytes from the front of the input used; the caller drops them.
     pub consumed: usize,
     /// The next event. Control frames are answered already (a ping's pong is queued,
-    /// a close is echoed); only data is the endpoint's to act on. `None`: more bytes
-    /// are needed, or reading is over ([`Connection::is_read_closed`]).
+    /// a close is echoed); only data is the endpoint's to act on. `None` with nothing
+    /// consumed: more bytes are needed, or reading is over
+    /// ([`Connection::is_read_closed`]); `None` with bytes consumed: call again (data
+    /// that arrived after our close was skipped).
     pub event: Option<Event<'a>>,
 }
 
@@ -189,6 +191,11 @@ impl Connection {
             }
         };
         match decoded.event {
+            // After our close the endpoint gets no more data: the peer may still be
+            // sending (§5.5.1), but what it says is not acted on.
+            Some(Event::Data { .. }) if self.outbox.is_closing() => {
+                return Read { consumed: decoded.consumed, event: None };
+            }
             // Any byte received counts as life: a pong needs nothing more.
             Some(Event::Ping(payload)) => self.outbox.pong(payload),
             Some(Event::Close { code, .. }) => {
@@ -324,9 +331,10 @@ impl Connection {
     }
 
     /// A write found the socket full at `now`: it must make progress within
-    /// [`WRITE_TIMEOUT`].
+    /// [`WRITE_TIMEOUT`] of the first attempt that found it full (later attempts
+    /// without progress, after any wake-up, do not move the deadline).
     pub fn handle_write_blocked(&mut self, now: u64) {
-        self.write_deadline = Some(now.saturating_add(ms(WRITE_TIMEOUT)));
+        self.write_deadline.get_or_insert(now.saturating_add(ms(WRITE_TIMEOUT)));
     }
 
     /// Writing `out` failed: the peer is gone.

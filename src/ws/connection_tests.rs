@@ -34,6 +34,7 @@ fn feed(c: &mut Connection, bytes: &[u8], now: u64) -> Vec<u8> {
         match read.event {
             Some(Event::Data { kind, payload, first, last }) => c.echo(kind, payload, first, last),
             Some(_) => {}
+            None if read.consumed > 0 => {}
             None => break,
         }
     }
@@ -87,7 +88,16 @@ fn after_our_close_data_is_ignored_until_the_peer_answers() {
     bytes.extend(frame(true, OpCode::Ping, b"late"));
     feed(&mut c, &bytes, 20);
     assert!(c.poll_transmit().is_none(), "nothing is sent after our close");
-    feed(&mut c, &close_frame(1001, ""), 30);
+    // Data is skipped, not handed to the endpoint, and what follows it is still read.
+    let mut bytes = frame(true, OpCode::Binary, b"typed late");
+    bytes.extend(close_frame(1001, ""));
+    let mut start = 0;
+    while start < bytes.len() {
+        let read = c.handle_read(&mut bytes[start..], 30);
+        assert!(!matches!(read.event, Some(Event::Data { .. })), "data after our close");
+        assert!(read.consumed > 0);
+        start += read.consumed;
+    }
     assert!(c.poll_transmit().is_none(), "the peer's answer is not echoed");
     assert_eq!(c.ending(), Some(Ending::Done));
     assert_eq!(c.initiator(), Some(Initiator::Us));
@@ -239,6 +249,30 @@ fn a_write_that_makes_no_progress_for_the_timeout_hangs_up() {
     assert_eq!(c.ending(), Some(Ending::Done));
     c.handle_write_error(out);
     assert!(c.poll_transmit().is_none());
+}
+
+#[test]
+fn a_write_blocked_again_without_progress_keeps_its_first_deadline() {
+    let mut c = conn(1024, None);
+    feed(&mut c, &frame(true, OpCode::Binary, b"x"), 0);
+    let out = c.poll_transmit().unwrap();
+    c.handle_write_blocked(10);
+    // The peer keeps sending (each read wakes the driver, which tries the write again).
+    for now in [1_000, 30_000, 59_000] {
+        feed(&mut c, &frame(true, OpCode::Ping, b""), now);
+        c.handle_write_blocked(now);
+    }
+    c.handle_timeout(10 + WRITE_TIMEOUT.as_millis() as u64);
+    assert_eq!(c.ending(), Some(Ending::Done));
+    c.handle_write_error(out);
+    // Progress restarts the clock.
+    let mut c = conn(1024, None);
+    feed(&mut c, &frame(true, OpCode::Binary, b"x"), 0);
+    c.handle_write_blocked(10);
+    c.handle_write_progress();
+    c.handle_write_blocked(50_000);
+    c.handle_timeout(10 + WRITE_TIMEOUT.as_millis() as u64);
+    assert_eq!(c.ending(), None);
 }
 
 #[test]
