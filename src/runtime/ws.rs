@@ -321,6 +321,9 @@ impl Client<'_> {
             }
             return;
         }
+        // A partial frame is two segments (its head, its payload).
+        let partial = |item: &Outgoing| usize::from(matches!(item, Outgoing::Partial { .. }));
+        frames.reserve(self.batch.iter().map(|item| 1 + partial(item)).sum());
         for item in self.batch.drain(..) {
             match item {
                 Outgoing::Frame(frame) => frames.shared(frame),

@@ -150,6 +150,12 @@ enum Seg {
 const _: () = assert!(size_of::<Seg>() == size_of::<Buf>());
 
 impl Frames {
+    /// Makes room for `n` more segments, exactly: a client's queue keeps its largest
+    /// batch's size for its life, not the next power of two.
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.segs.reserve_exact(n);
+    }
+
     /// Queues a shared buffer (a whole frame, or the payload behind a [`head`](Self::head)).
     pub(super) fn shared(&mut self, buf: Buf) {
         self.segs.push(Seg::Shared(buf));
