@@ -16,13 +16,12 @@
 //! Two kinds of output go out, never interleaved within a frame: the machine's frames
 //! ([`Connection::poll_transmit`]: replies, pongs, pings, the close) first, then, while
 //! the machine has nothing and [`Connection::may_send`], the endpoint's [`Frames`]
-//! (a session's shared pool buffers, written with one `writev(2)` per batch, never
-//! copied). The close is always last: once it is queued, the endpoint is not asked for
-//! more.
+//! (a session's shared pool buffers, never copied, up to 32 of them per `writev(2)`).
+//! The close is always last: once it is queued, the endpoint is not asked for more.
 //!
-//! It never blocks on anything but the one `select!`, and never holds a read buffer
-//! while waiting for the endpoint: input waiting for room leaves its bytes in the
-//! buffer only while it has some, and the socket is not read meanwhile.
+//! It waits on nothing but the one `select!`, and holds a read buffer only while bytes
+//! are in it: not while idle, nor while the endpoint holds input that waits for room
+//! with nothing more read (the socket is not read meanwhile).
 
 use std::io::IoSlice;
 use std::os::fd::AsFd;
@@ -389,7 +388,12 @@ impl<'a> Driver<'a> {
             };
             match ep.handle_data(&mut self.conn, chunk, now) {
                 Flow::Go => {}
-                Flow::Hold => self.conn.pause_reading(now),
+                Flow::Hold => {
+                    self.conn.pause_reading(now);
+                    if self.start == self.buf.len() {
+                        self.make_room();
+                    }
+                }
                 Flow::Stop => return Flow::Stop,
             }
         }
@@ -397,7 +401,8 @@ impl<'a> Driver<'a> {
     }
 
     /// Drops what is decoded; gives the buffer back to the worker when nothing is left
-    /// in it (an idle client holds none). The room for the next read.
+    /// in it (an idle client holds none). The room for the next read (a buffer is
+    /// taken only once the socket is readable).
     fn make_room(&mut self) -> usize {
         self.buf.drain(..self.start);
         self.start = 0;
