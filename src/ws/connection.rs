@@ -10,8 +10,13 @@
 //! by memory (see [`Out`] and the `outbox` module: pongs beyond [`PONG_BACKLOG`] answer
 //! only the latest ping, and the peer is not read while the queue is over
 //! [`OUTBOX_LIMIT`]), the decoder's limits (a message over the maximum, all fragments
-//! together, fails with 1009; bad UTF-8 with 1007), and the yield after every
-//! [`READ_BATCH`] bytes of reads that found the socket full.
+//! together, fails with 1009; bad UTF-8 with 1007), the yield after every
+//! [`READ_BATCH`] bytes of reads that found the socket full, and the endpoint's part
+//! in reading and sending: an endpoint that cannot take more input yet (a terminal's
+//! full input queue) pauses reading, and the pause is not counted as the peer's
+//! silence ([`pause_reading`](Connection::pause_reading)); an endpoint's own frames
+//! (a session's shared output, written by the driver beside this queue) go out only
+//! while [`may_send`](Connection::may_send), so nothing follows the close.
 //!
 //! It must never do IO, read a clock or spawn: time comes in as milliseconds on the
 //! caller's monotonic clock (`now`), bytes come in as slices of the caller's read
@@ -24,6 +29,7 @@
 //! loop {
 //!     while let Some(event) = conn.handle_read(&mut buf[start..], now) { .. }  // data
 //!     while let Some(out) = conn.poll_transmit() { write(out); conn.handle_written(out, now) }
+//!     if conn.may_send() { write the endpoint's frames }
 //!     if let Some(ending) = conn.ending() { return ending }
 //!     wait for: readable if conn.wants_read(), writable if a write is pending,
 //!               conn.poll_timeout() -> conn.handle_timeout(now)
@@ -83,8 +89,10 @@ pub struct Read<'a> {
     /// Bytes from the front of the input used; the caller drops them.
     pub consumed: usize,
     /// The next event. Control frames are answered already (a ping's pong is queued,
-    /// a close is echoed); only data is the endpoint's to act on. `None`: more bytes
-    /// are needed, or reading is over ([`Connection::is_read_closed`]).
+    /// a close is echoed); only data is the endpoint's to act on. `None` with nothing
+    /// consumed: more bytes are needed, or reading is over
+    /// ([`Connection::is_read_closed`]); `None` with bytes consumed: call again (data
+    /// that arrived after our close was skipped).
     pub event: Option<Event<'a>>,
 }
 
@@ -102,6 +110,8 @@ pub struct Connection {
     next_ping: Option<u64>,
     /// When the peer's bytes last arrived (any, pongs included).
     last_rx: u64,
+    /// Since when the endpoint has held reading (its input waits for room).
+    paused_since: Option<u64>,
     /// Bytes read in full reads since the last yield or a read that emptied the socket.
     unyielded: usize,
     /// Reading is over, and how the connection ends once the queue is written.
@@ -135,6 +145,7 @@ impl Connection {
             ping_every,
             next_ping: ping_every.map(|p| now.saturating_add(p)),
             last_rx: now,
+            paused_since: None,
             unyielded: 0,
             read_done: None,
             in_flight: 0,
@@ -180,6 +191,11 @@ impl Connection {
             }
         };
         match decoded.event {
+            // After our close the endpoint gets no more data: the peer may still be
+            // sending (§5.5.1), but what it says is not acted on.
+            Some(Event::Data { .. }) if self.outbox.is_closing() => {
+                return Read { consumed: decoded.consumed, event: None };
+            }
             // Any byte received counts as life: a pong needs nothing more.
             Some(Event::Ping(payload)) => self.outbox.pong(payload),
             Some(Event::Close { code, .. }) => {
@@ -197,7 +213,31 @@ impl Connection {
     /// queue is within its bound (a peer that does not read its replies is not read
     /// either).
     pub fn wants_read(&self) -> bool {
-        self.read_done.is_none() && self.ending.is_none() && !self.outbox.full()
+        self.read_done.is_none()
+            && self.ending.is_none()
+            && !self.outbox.full()
+            && self.paused_since.is_none()
+    }
+
+    /// The endpoint cannot take more of the peer's data now (its input waits for room
+    /// in the terminal's input queue): nothing is read or decoded until
+    /// [`resume_reading`](Self::resume_reading), and the time in between does not count
+    /// as the peer's silence (its bytes may be waiting unread in the socket).
+    pub fn pause_reading(&mut self, now: u64) {
+        self.paused_since.get_or_insert(now);
+    }
+
+    /// Reading goes on after [`pause_reading`](Self::pause_reading): the silence clock
+    /// resumes where it stood.
+    pub fn resume_reading(&mut self, now: u64) {
+        if let Some(since) = self.paused_since.take() {
+            self.last_rx = self.last_rx.saturating_add(now.saturating_sub(since));
+        }
+    }
+
+    /// Whether reading is paused by the endpoint.
+    pub fn is_read_paused(&self) -> bool {
+        self.paused_since.is_some()
     }
 
     /// Whether reading is over for good (the peer closed or left, or we failed it).
@@ -239,6 +279,12 @@ impl Connection {
     pub fn fail(&mut self, code: CloseCode, reason: &str, now: u64) {
         self.close(code, reason);
         self.end_reading(Ending::Failed, now);
+    }
+
+    /// Whether the endpoint may send data of its own now: no close is queued or sent,
+    /// and the peer is still there to read it (reading is not over).
+    pub fn may_send(&self) -> bool {
+        !self.outbox.is_closing() && self.read_done.is_none() && self.ending.is_none()
     }
 
     /// Queues a frame built in `buf` from `start` on (ignored after a close).
@@ -285,15 +331,22 @@ impl Connection {
     }
 
     /// A write found the socket full at `now`: it must make progress within
-    /// [`WRITE_TIMEOUT`].
+    /// [`WRITE_TIMEOUT`] of the first attempt that found it full (later attempts
+    /// without progress, after any wake-up, do not move the deadline).
     pub fn handle_write_blocked(&mut self, now: u64) {
-        self.write_deadline = Some(now.saturating_add(ms(WRITE_TIMEOUT)));
+        self.write_deadline.get_or_insert(now.saturating_add(ms(WRITE_TIMEOUT)));
     }
 
     /// Writing `out` failed: the peer is gone.
     pub fn handle_write_error(&mut self, out: Out) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.outbox.written(out);
+        self.end(Ending::Done);
+    }
+
+    /// A write of the driver's own (an endpoint's shared frames, not from
+    /// [`poll_transmit`](Self::poll_transmit)) failed: the peer is gone.
+    pub fn handle_write_failed(&mut self) {
         self.end(Ending::Done);
     }
 
@@ -325,7 +378,7 @@ impl Connection {
             return self.end(self.read_done.unwrap_or(Ending::Done));
         }
         if let (true, Some(every)) = (passed(self.next_ping), self.ping_every) {
-            if now.saturating_sub(self.last_rx) > every.saturating_mul(2) {
+            if self.silence(now) > every.saturating_mul(2) {
                 return self.end(Ending::Done);
             }
             self.outbox.push(Out::Control(Box::new(ControlFrame::ping(b""))));
@@ -409,6 +462,11 @@ impl Connection {
         if let (Some(ending), true, 0) = (self.read_done, self.outbox.is_empty(), self.in_flight) {
             self.end(ending);
         }
+    }
+
+    /// How long the peer has been silent while we were reading.
+    fn silence(&self, now: u64) -> u64 {
+        self.paused_since.unwrap_or(now).saturating_sub(self.last_rx)
     }
 
     fn end(&mut self, ending: Ending) {

@@ -34,6 +34,7 @@ fn feed(c: &mut Connection, bytes: &[u8], now: u64) -> Vec<u8> {
         match read.event {
             Some(Event::Data { kind, payload, first, last }) => c.echo(kind, payload, first, last),
             Some(_) => {}
+            None if read.consumed > 0 => {}
             None => break,
         }
     }
@@ -87,7 +88,16 @@ fn after_our_close_data_is_ignored_until_the_peer_answers() {
     bytes.extend(frame(true, OpCode::Ping, b"late"));
     feed(&mut c, &bytes, 20);
     assert!(c.poll_transmit().is_none(), "nothing is sent after our close");
-    feed(&mut c, &close_frame(1001, ""), 30);
+    // Data is skipped, not handed to the endpoint, and what follows it is still read.
+    let mut bytes = frame(true, OpCode::Binary, b"typed late");
+    bytes.extend(close_frame(1001, ""));
+    let mut start = 0;
+    while start < bytes.len() {
+        let read = c.handle_read(&mut bytes[start..], 30);
+        assert!(!matches!(read.event, Some(Event::Data { .. })), "data after our close");
+        assert!(read.consumed > 0);
+        start += read.consumed;
+    }
     assert!(c.poll_transmit().is_none(), "the peer's answer is not echoed");
     assert_eq!(c.ending(), Some(Ending::Done));
     assert_eq!(c.initiator(), Some(Initiator::Us));
@@ -242,6 +252,30 @@ fn a_write_that_makes_no_progress_for_the_timeout_hangs_up() {
 }
 
 #[test]
+fn a_write_blocked_again_without_progress_keeps_its_first_deadline() {
+    let mut c = conn(1024, None);
+    feed(&mut c, &frame(true, OpCode::Binary, b"x"), 0);
+    let out = c.poll_transmit().unwrap();
+    c.handle_write_blocked(10);
+    // The peer keeps sending (each read wakes the driver, which tries the write again).
+    for now in [1_000, 30_000, 59_000] {
+        feed(&mut c, &frame(true, OpCode::Ping, b""), now);
+        c.handle_write_blocked(now);
+    }
+    c.handle_timeout(10 + WRITE_TIMEOUT.as_millis() as u64);
+    assert_eq!(c.ending(), Some(Ending::Done));
+    c.handle_write_error(out);
+    // Progress restarts the clock.
+    let mut c = conn(1024, None);
+    feed(&mut c, &frame(true, OpCode::Binary, b"x"), 0);
+    c.handle_write_blocked(10);
+    c.handle_write_progress();
+    c.handle_write_blocked(50_000);
+    c.handle_timeout(10 + WRITE_TIMEOUT.as_millis() as u64);
+    assert_eq!(c.ending(), None);
+}
+
+#[test]
 fn a_failed_write_ends_the_connection() {
     let mut c = conn(1024, None);
     feed(&mut c, &frame(true, OpCode::Binary, b"x"), 0);
@@ -367,4 +401,46 @@ fn an_endpoint_refusal_fails_the_connection_and_nothing_follows_its_close() {
     c.send_frame(b"x".to_vec(), 0);
     assert_eq!(drain(&mut c, 2), [server_close(CloseCode::POLICY_VIOLATION, "no")]);
     assert_eq!(c.ending(), Some(Ending::Failed));
+}
+
+#[test]
+fn a_paused_reader_reads_nothing_and_its_pause_is_not_the_peers_silence() {
+    let mut c = conn(1024, Some(1000));
+    let ping = ControlFrame::ping(b"").as_bytes().to_vec();
+    c.handle_bytes_in(2, 16, 500);
+    // Input waits for the terminal from 600 on: 100 ms of silence so far.
+    c.pause_reading(600);
+    assert!(!c.wants_read() && c.is_read_paused());
+    for now in [1000, 2000, 3000, 9000] {
+        c.handle_timeout(now);
+        assert_eq!(c.ending(), None, "hung up at {now} while not reading");
+        assert_eq!(drain(&mut c, now), std::slice::from_ref(&ping), "pings go on at {now}");
+    }
+    c.resume_reading(9500);
+    assert!(c.wants_read() && !c.is_read_paused());
+    // Silent for 100 ms before the pause and 1500 after it: within two intervals.
+    c.handle_timeout(11_000);
+    assert_eq!(c.ending(), None);
+    drain(&mut c, 11_000);
+    // 100 + 2500 ms: more than two intervals.
+    c.handle_timeout(12_000);
+    assert_eq!(c.ending(), Some(Ending::Done));
+}
+
+#[test]
+fn an_endpoint_may_send_until_a_close_or_the_end_of_reading() {
+    let mut c = conn(1024, None);
+    assert!(c.may_send());
+    c.close(CloseCode::NORMAL, "");
+    assert!(!c.may_send(), "nothing goes after our close");
+    let mut c = conn(1024, None);
+    feed(&mut c, &close_frame(1000, ""), 0);
+    assert!(!c.may_send(), "nor after the peer's");
+    let mut c = conn(1024, None);
+    c.handle_eof(0);
+    assert!(!c.may_send(), "nor once the peer has left");
+    let mut c = conn(1024, None);
+    c.handle_write_failed();
+    assert!(!c.may_send());
+    assert_eq!(c.ending(), Some(Ending::Done));
 }

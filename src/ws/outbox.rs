@@ -84,9 +84,8 @@ fn mem(out: &Out) -> usize {
 
 const PONG_MEM: usize = size_of::<Queued>() + size_of::<ControlFrame>();
 
-/// The send queue of one connection (the rules above; [`Connection`](super::Connection)
-/// holds one, and so does each endpoint's reader/writer pair in the runtime not yet
-/// converted to it).
+/// The send queue of one connection (the rules above); [`Connection`](super::Connection)
+/// holds it.
 #[derive(Default)]
 pub struct Outbox {
     queue: VecDeque<Queued>,

@@ -265,6 +265,24 @@ fn a_big_paste_into_cat_while_output_flows_does_not_deadlock() {
     }
 }
 
+/// Input that finds the terminal's queue full waits, the socket unread meanwhile: none
+/// of it is dropped, and the wait is not the client's silence (server pings every
+/// 300 ms; the terminal reads nothing for 2 s).
+#[test]
+fn input_waiting_for_a_busy_terminal_is_kept_and_its_client_not_taken_for_dead() {
+    let server = Server::start(&["--threads", "1", "-W", "--allow-any-command", "-P", "300ms"]);
+    let total = 1_000_000;
+    let script = format!("stty raw -echo; sleep 2; head -c {total} | wc -c");
+    let id = create(&server, &["sh", "-c", &script]);
+    let mut ws = attach(&server, &id, "");
+    for chunk in vec![b'x'; total].chunks(64 * 1024) {
+        ws.send(Message::binary(chunk.to_vec())).unwrap();
+    }
+    let seen = read_until_exit(&mut ws);
+    assert_eq!(String::from_utf8_lossy(&seen.output).trim(), total.to_string());
+    assert_eq!(seen.exit.unwrap()["code"], 0);
+}
+
 #[test]
 fn state_changing_requests_from_another_site_are_refused() {
     let server = server(&[]);

@@ -161,6 +161,30 @@ fn bad_first_messages_and_the_token_endpoint() {
     assert_eq!(session_count(&server), 0);
 }
 
+/// The first message must come within 10 s of the upgrade (`INIT_TIMEOUT`); a client
+/// that only pings meanwhile is closed with 1008 all the same, no process started.
+#[test]
+fn a_client_that_pings_but_never_sends_its_first_message_is_closed_after_the_init_timeout() {
+    let server = Server::start(&["-P", "0", "cat"]);
+    let mut ws = connect(&server, "");
+    ws.get_mut().set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let started = Instant::now();
+    let code = loop {
+        assert!(started.elapsed() < Duration::from_secs(20), "never closed");
+        match ws.read() {
+            Ok(Message::Close(f)) => break f.map(|f| u16::from(f.code)),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                ws.send(Message::Ping(Vec::new().into())).unwrap();
+            }
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1008));
+    assert!(started.elapsed() >= Duration::from_secs(9), "closed early: {:?}", started.elapsed());
+    assert_eq!(session_count(&server), 0);
+}
+
 #[test]
 fn a_flood_arrives_whole_without_acks() {
     // ttyd clients never ack: the window is counted from what the writer has taken, and

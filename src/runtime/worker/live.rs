@@ -41,7 +41,7 @@ pub struct Live {
     /// Something the session task waits on may have changed (an ack, a detach, input,
     /// a kill request, a removal): it re-evaluates everything.
     pub(in crate::runtime) wake: Notify,
-    /// Input was drained from the queue: readers blocked on a full queue retry.
+    /// Input was drained from the queue: clients whose input found it full retry.
     pub input_drained: Notify,
     /// A kill request for the session task: the signal to send.
     pub(in crate::runtime) kill: Cell<Option<Signal>>,

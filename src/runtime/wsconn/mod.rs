@@ -4,7 +4,6 @@
 
 mod driver;
 mod native;
-mod outbox;
 mod ttyd;
 
 pub use native::{serve_echo, serve_session, Ending, WsConfig};

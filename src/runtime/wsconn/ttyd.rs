@@ -1,8 +1,10 @@
 //! ttyd's protocol on `GET /ws` (SPEC §5), with ttyd's semantics: one process per
 //! connection, started once the client's first message gives its size, ended when the
 //! connection closes. The session underneath is an ordinary one of dialect `Ttyd` (its
-//! output buffers are framed with ttyd's `'0'` in front, once), served by the same
-//! writer as a native client; only the reader differs.
+//! output buffers are framed with ttyd's `'0'` in front, once), served on the same
+//! WebSocket driver (`ws_driver`) and as the same attached client (`ws::Client`) as a
+//! native one; what differs is the wait for the first message ([`Init`], at most
+//! [`INIT_TIMEOUT`] after the upgrade) and how messages are read ([`Assembler`]).
 //!
 //! Messages may arrive fragmented: every message is collected and acted on whole, like
 //! native input (see `ws::whole_input`): input (`'0'`) up to the message limit, so one
@@ -14,16 +16,16 @@ use std::ffi::OsString;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tokio::time::timeout;
-
-use super::native::{self as rws, Ending, Out, Outbox, Reader, Refusal, WsConfig};
-use crate::protocol::ttyd::{self, TtydClientMsg, TtydInit, TtydServerMsg};
+use super::driver::{Chunk, Driver, Endpoint, Flow};
+use super::native::{self as rws, Client, Ending, Messages, Refusal, WsConfig};
+use crate::protocol::ttyd::{self, TtydClientMsg, TtydInit, TtydServerMsg, TtydSize};
 use crate::protocol::{WinSize, MAX_CONTROL_LEN};
-use crate::runtime::pty_task::{self as api, StartOpts};
-use crate::runtime::transport::Transport as Stream;
+use crate::runtime::pty_task::{self, StartError, StartOpts};
+use crate::runtime::transport::Transport;
 use crate::runtime::worker::{unix_now, ConnHandle, Live, Worker};
 use crate::session::{ClientId, Dialect};
-use crate::ws::{CloseCode, Event};
+use crate::ws::connection::Connection;
+use crate::ws::CloseCode;
 
 /// How long a client may take to send its first message after the upgrade.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,129 +34,137 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// relays until either side ends. The process is killed when the connection closes.
 pub async fn serve(
     w: &Rc<Worker>,
-    stream: &Rc<Stream>,
+    stream: &Rc<Transport>,
     handle: &Rc<ConnHandle>,
     leftover: Vec<u8>,
     cfg: WsConfig,
     (argv, upgraded_as): (Vec<OsString>, Option<crate::auth::Principal>),
     session: &std::cell::Cell<Option<crate::session::SessionId>>,
 ) -> Ending {
+    let mut driver = Driver::new(w, stream, handle, leftover, cfg);
     let Some(slot) = rws::ClientSlot::claim(w) else {
-        return rws::refuse(w, stream, CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
+        return driver.refuse(CloseCode::TRY_AGAIN_LATER, "too many clients (-m)").await;
     };
-    let outbox = Outbox::new();
-    let mut reader = Reader::new(w, stream, &outbox, leftover, cfg);
-    let mut msg = Assembler::default();
-    // Before the process exists: everything but the first JSON message is ignored, as
-    // ttyd does (it has nowhere to go).
-    let init = loop {
-        let event = match reader.next_event() {
-            Ok(Some(event)) => event,
-            Ok(None) => match timeout(INIT_TIMEOUT, reader.fill()).await {
-                Ok(Ok(())) => continue,
-                Ok(Err(ending)) => return ending,
-                Err(_) => {
-                    outbox.close(Some(CloseCode::POLICY_VIOLATION), "no initial message", true);
-                    return send_queued(w, stream, &outbox).await;
-                }
-            },
-            Err(ending) => {
-                send_queued(w, stream, &outbox).await;
-                return ending;
-            }
-        };
-        let whole = match event {
-            Event::Data { payload, first, last, .. } => msg.feed(payload, first, last),
-            other => match outbox.answer_control(&other) {
-                Some(ending) => {
-                    send_queued(w, stream, &outbox).await;
-                    return ending;
-                }
-                None => continue,
-            },
-        };
-        match whole {
-            Ok(Piece::Whole(bytes)) => match TtydClientMsg::parse(bytes) {
-                Ok(TtydClientMsg::Init(TtydInit { size, auth_token })) => {
-                    // The upgrade's credential (a cookie, a Bearer), else the init's.
-                    let principal = match upgraded_as {
-                        Some(p) => Ok(p),
-                        None => {
-                            let token = auth_token.as_deref().unwrap_or_default();
-                            crate::auth::admit_ttyd_init(token, &w.cfg.admission, unix_now())
-                        }
-                    };
-                    break (size, principal);
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    outbox.close(Some(e.close_code()), "invalid message", true);
-                    return send_queued(w, stream, &outbox).await;
-                }
-            },
-            Ok(Piece::Input(_) | Piece::Nothing) => {}
-            Err((code, reason)) => {
-                outbox.close(Some(code), reason, true);
-                return send_queued(w, stream, &outbox).await;
-            }
-        }
+    let (size, principal) = match first_message(&mut driver, upgraded_as).await {
+        Ok(admitted) => admitted,
+        Err(ending) => return ending,
     };
-    let (init, principal) = init;
-    let Ok(principal) = principal else {
-        w.stats().auth_failed();
-        outbox.close(
-            Some(CloseCode::POLICY_VIOLATION),
-            "authentication required: a token in AuthToken",
-            true,
-        );
-        return send_queued(w, stream, &outbox).await;
-    };
-    if !principal.may_create() {
-        outbox.close(
-            Some(CloseCode::POLICY_VIOLATION),
-            "a one-session token cannot start a ttyd process",
-            true,
-        );
-        return send_queued(w, stream, &outbox).await;
-    }
-    let size = init.apply(WinSize::DEFAULT);
+    let size = size.apply(WinSize::DEFAULT);
     let spawn_deadline = Some(std::time::Instant::now() + INIT_TIMEOUT);
     let owner = principal.owner();
     let opts =
         StartOpts { name: None, cwd: None, env: None, size, dialect: Dialect::Ttyd, spawn_deadline, owner };
-    let live = match api::start(w, argv, opts).await {
+    // Nothing is read while the process starts: not the peer's silence.
+    driver.conn.pause_reading(w.now().0);
+    let started = pty_task::start(w, argv, opts).await;
+    driver.conn.resume_reading(w.now().0);
+    let live = match started {
         Ok(live) => live,
-        Err(e) => {
-            outbox.close(Some(start_close_code(&e)), &e.to_string(), true);
-            return send_queued(w, stream, &outbox).await;
-        }
+        Err(e) => return driver.refuse(start_close_code(&e), &e.to_string()).await,
     };
     session.set(Some(live.id));
     let writable = w.cfg.terminal.writable && principal.may_write();
     let attached = live.state.borrow_mut().attach(w.now(), writable, None);
     let Ok((client, hello)) = attached else {
         live.terminate(w);
-        outbox.close(Some(CloseCode::INTERNAL_ERROR), "cannot attach", true);
-        return send_queued(w, stream, &outbox).await;
+        return driver.refuse(CloseCode::INTERNAL_ERROR, "cannot attach").await;
     };
     w.stats().client_attached();
     live.flow_changed();
     for m in [TtydServerMsg::Title(&title(&live)), TtydServerMsg::Preferences(&w.shared.ttyd_preferences)] {
-        let mut frame = outbox.spare_buffer();
+        let mut frame = driver.conn.spare_buffer();
         m.encode_frame(&mut frame);
-        outbox.push(Out::Frame { buf: frame, start: 0 });
+        driver.conn.send_frame(frame, 0);
     }
-    msg.keep_input = hello.writable;
-    let reader = std::pin::pin!(relay(w, reader, &live, client, msg));
-    let ending = rws::serve_attached(w, stream, handle, &outbox, cfg, &live, client, reader).await;
+    let messages = Assembler { keep_input: hello.writable, ..Assembler::default() };
+    let ending = rws::serve_attached(&mut driver, &live, client, messages).await;
     drop(slot);
     ending
+}
+
+/// Waits for the first message and admits its sender: the size to start at and who
+/// starts it, or how the connection ended (a refusal is closed here).
+async fn first_message(
+    driver: &mut Driver<'_>,
+    upgraded_as: Option<crate::auth::Principal>,
+) -> Result<(TtydSize, crate::auth::Principal), Ending> {
+    let w = driver.worker();
+    let deadline = w.now().0.saturating_add(INIT_TIMEOUT.as_millis() as u64);
+    let mut init = Init { w, upgraded_as, msg: Assembler::default(), deadline, found: None };
+    if let Some(ending) = driver.run(&mut init).await {
+        return Err(ending);
+    }
+    let Some((size, principal)) = init.found else { return Err(driver.finish().await) };
+    let Ok(principal) = principal else {
+        w.stats().auth_failed();
+        let reason = "authentication required: a token in AuthToken";
+        return Err(driver.refuse(CloseCode::POLICY_VIOLATION, reason).await);
+    };
+    if !principal.may_create() {
+        let reason = "a one-session token cannot start a ttyd process";
+        return Err(driver.refuse(CloseCode::POLICY_VIOLATION, reason).await);
+    }
+    Ok((size, principal))
+}
+
+/// Before the process exists: everything but the first JSON message is ignored, as
+/// ttyd does (it has nowhere to go). It must come within [`INIT_TIMEOUT`] of the
+/// upgrade.
+struct Init<'a> {
+    w: &'a Worker,
+    /// The upgrade's credential (a cookie, a Bearer), if it had one.
+    upgraded_as: Option<crate::auth::Principal>,
+    msg: Assembler,
+    deadline: u64,
+    /// The first message's size, and who sent it.
+    found: Option<(TtydSize, Result<crate::auth::Principal, crate::auth::Unauthorized>)>,
+}
+
+impl Endpoint for Init<'_> {
+    fn handle_data(&mut self, conn: &mut Connection, c: Chunk<'_>, now: u64) -> Flow {
+        let bytes = match self.msg.feed(c.payload, c.first, c.last) {
+            Ok(Piece::Whole(bytes)) => bytes,
+            Ok(Piece::Input(_) | Piece::Nothing) => return Flow::Go,
+            Err((code, reason)) => {
+                conn.fail(code, reason, now);
+                return Flow::Go;
+            }
+        };
+        match TtydClientMsg::parse(bytes) {
+            Ok(TtydClientMsg::Init(TtydInit { size, auth_token })) => {
+                // The upgrade's credential, else the init's.
+                let principal = match self.upgraded_as.take() {
+                    Some(p) => Ok(p),
+                    None => {
+                        let token = auth_token.as_deref().unwrap_or_default();
+                        let now_unix = unix_now();
+                        crate::auth::admit_ttyd_init(token, &self.w.cfg.admission, now_unix)
+                    }
+                };
+                self.found = Some((size, principal));
+                Flow::Stop
+            }
+            Ok(_) => Flow::Go,
+            Err(e) => {
+                conn.fail(e.close_code(), "invalid message", now);
+                Flow::Go
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        Some(self.deadline)
+    }
+
+    fn handle_timeout(&mut self, conn: &mut Connection, now: u64) {
+        conn.fail(CloseCode::POLICY_VIOLATION, "no initial message", now);
+    }
 }
 
 /// How a ttyd client is told that its process could not start: "try again later"
 /// (1013) when the server is out of room, "internal error" (1011) otherwise (ttyd's
 /// protocol has no way to say the request was wrong).
-fn start_close_code(e: &api::StartError) -> CloseCode {
+fn start_close_code(e: &StartError) -> CloseCode {
     match e.blame() {
         crate::pty::Blame::Capacity => CloseCode::TRY_AGAIN_LATER,
         crate::pty::Blame::Request | crate::pty::Blame::Server => CloseCode::INTERNAL_ERROR,
@@ -168,37 +178,12 @@ fn title(live: &Live) -> String {
 }
 
 /// After the process started: input, resize, pause and resume until the peer goes.
-async fn relay(
-    w: &Worker,
-    mut reader: Reader<'_>,
-    live: &Live,
-    client: ClientId,
-    mut msg: Assembler,
-) -> Ending {
-    let outbox = reader.outbox();
-    loop {
-        let event = match reader.next_event() {
-            Ok(Some(event)) => event,
-            Ok(None) => match reader.fill().await {
-                Ok(()) => continue,
-                Err(ending) => return ending,
-            },
-            Err(ending) => return ending,
-        };
-        let result = match event {
-            Event::Data { payload, first, last, .. } => match msg.feed(payload, first, last) {
-                Ok(Piece::Input(bytes)) => rws::input(w, live, client, &bytes).await,
-                Ok(Piece::Whole(bytes)) => control(w, live, client, bytes),
-                Ok(Piece::Nothing) => Ok(()),
-                Err(refusal) => Err(refusal),
-            },
-            other => match outbox.answer_control(&other) {
-                Some(ending) => return ending,
-                None => Ok(()),
-            },
-        };
-        if let Err(refusal) = result {
-            return outbox.fail(refusal);
+impl Messages for Assembler {
+    fn handle(&mut self, client: &mut Client<'_>, c: Chunk<'_>) -> Result<Flow, Refusal> {
+        match self.feed(c.payload, c.first, c.last)? {
+            Piece::Input(bytes) => client.input(&bytes),
+            Piece::Whole(bytes) => control(client.w, client.live, client.id, bytes).map(|()| Flow::Go),
+            Piece::Nothing => Ok(Flow::Go),
         }
     }
 }
@@ -227,19 +212,6 @@ fn control(w: &Worker, live: &Live, client: ClientId, bytes: &[u8]) -> Result<()
         Err(Some(code)) => Err((code, "message refused")),
         Ok(_) | Err(None) => Ok(()),
     }
-}
-
-/// Writes what is queued (a pong, the close frame) before the session's writer runs.
-async fn send_queued(w: &Worker, stream: &Stream, outbox: &Outbox) -> Ending {
-    while let Some(out) = outbox.pop() {
-        let sent = rws::write_bytes(w, stream, out.bytes()).await;
-        rws::note_close(stream, &out);
-        outbox.written(out);
-        if sent.is_err() {
-            return Ending::Done;
-        }
-    }
-    Ending::Failed
 }
 
 /// What a fragment of a ttyd message amounts to.
@@ -307,13 +279,13 @@ mod tests {
         use crate::pty::SpawnError;
         let start =
             |code| SpawnError::Start { program: "x".into(), error: std::io::Error::from_raw_os_error(code) };
-        let table: Vec<(api::StartError, u16)> = vec![
-            (api::StartError::AtCapacity { max: 1 }, 1013),
+        let table: Vec<(StartError, u16)> = vec![
+            (StartError::AtCapacity { max: 1 }, 1013),
             (SpawnError::Busy.into(), 1013),
             (start(libc::EAGAIN).into(), 1013),
             (start(libc::ENOENT).into(), 1011),
             (SpawnError::Stopped.into(), 1011),
-            (api::StartError::NoRandomness, 1011),
+            (StartError::NoRandomness, 1011),
         ];
         for (e, code) in table {
             assert_eq!(start_close_code(&e).as_u16(), code, "{e:?}");
