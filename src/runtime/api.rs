@@ -187,7 +187,7 @@ fn input(w: &Worker, live: &Live, body: &[u8]) -> Reply {
     let Ok(InputBody { data }) = serde_json::from_slice(body) else {
         return fail(400, r#"the body must be {"data": "..."}"#);
     };
-    let queued = live.state.borrow_mut().api_input(data.as_bytes());
+    let queued = live.state.borrow_mut().api_input(data.as_bytes(), w.now());
     match queued {
         Ok(()) => {
             w.stats().input(data.len());
@@ -219,7 +219,7 @@ fn resize(w: &Worker, live: &Live, body: &[u8]) -> Reply {
         return fail(400, r#"the body must be {"cols": N, "rows": N} with sizes from 1 to 4096"#);
     };
     // Not in the `if let`: its borrow would last through `apply_size`.
-    let applied = live.state.borrow_mut().api_resize(size);
+    let applied = live.state.borrow_mut().api_resize(size, w.now());
     if let Some(size) = applied {
         live.apply_size(size);
     }
@@ -475,6 +475,9 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
         ..SessionConfig::default()
     };
     let state = Session::new(id, w.pool.clone(), config, size, w.now());
+    // A sink for the session's output, input and resizes (a recording, metrics) is
+    // attached here when wanted, in one line: `state.set_tap(Box::new(sink), w.now())`
+    // (`mut state`; see `session::tap`).
     let created_unix =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let meta = Meta {

@@ -242,7 +242,19 @@ impl Scrollback {
     /// (fresh from the pool; data read or appended, nothing prepended), else
     /// `NoHeadroom` and nothing changes but the buffer is dropped. `min_cursor` is the
     /// smallest cursor of any client (or `end()` with none): what may be retired.
-    pub fn push(&mut self, mut buf: BufMut, min_cursor: u64) -> Result<(), BufError> {
+    pub fn push(&mut self, buf: BufMut, min_cursor: u64) -> Result<(), BufError> {
+        self.push_tapped(buf, min_cursor, |_, _| {})
+    }
+
+    /// [`push`](Self::push), handing `tapped` the offset and the terminal bytes of
+    /// the push once it is in (not on `NoHeadroom`, nor for an empty buffer): the
+    /// session's output tap.
+    pub fn push_tapped(
+        &mut self,
+        mut buf: BufMut,
+        min_cursor: u64,
+        tapped: impl FnOnce(u64, &[u8]),
+    ) -> Result<(), BufError> {
         let len = buf.len();
         if len == 0 {
             return Ok(());
@@ -251,6 +263,7 @@ impl Scrollback {
         let head = Head::new(len, self.prefix);
         buf.prepend(head.as_slice())?;
         let chunk = Chunk { frame: buf.freeze(), start: self.end, len, head: head.len };
+        tapped(chunk.start, chunk.bytes_from(chunk.start));
         let merged = self.merge_copy(chunk.bytes_from(chunk.start));
         self.end += len as u64;
         self.mem += chunk.frame.mem_size();
