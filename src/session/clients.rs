@@ -135,6 +135,11 @@ impl Session {
             driver_from: 0,
             driver_until: None,
         };
+        // Most sessions have one client: room for one, not the four a first insert
+        // reserves (104 bytes each). A second client grows it as usual.
+        if self.clients.capacity() == 0 {
+            self.clients.reserve_exact(1);
+        }
         let key = self.clients.insert(client);
         self.metrics.attaches += 1;
         self.note_flow();

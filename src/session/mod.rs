@@ -279,6 +279,18 @@ pub struct Metrics {
     pub scroll: ScrollStats,
 }
 
+/// The cumulative counters of [`Metrics`] that only the session knows (a session keeps
+/// these 48 bytes, not the whole `Metrics`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    bytes_sent: u64,
+    bytes_in: u64,
+    gaps: u64,
+    pty_pauses: u64,
+    demotions: u64,
+    attaches: u64,
+}
+
 /// One terminal session's state. See the [module docs](self).
 #[derive(Debug)]
 pub struct Session {
@@ -295,7 +307,8 @@ pub struct Session {
     resized_at: u64,
     input: InputQueue,
     life: lifecycle::Lifecycle,
-    metrics: Metrics,
+    /// The counters kept here (the rest of [`Metrics`] is read off the scrollback).
+    metrics: Counters,
     /// `should_read_pty` as of the last mutation, to count pauses.
     reading: bool,
     /// Since when (as first seen by `tick`) the driver holds the PTY back.
@@ -326,8 +339,8 @@ impl Session {
             size,
             resized_at: 0,
             input: InputQueue::new(config.input_queue),
-            life: lifecycle::Lifecycle::new(now, config.timers),
-            metrics: Metrics::default(),
+            life: lifecycle::Lifecycle::new(now),
+            metrics: Counters::default(),
             reading: true,
             held_since: None,
             tap: tap::TapSlot::default(),
@@ -437,7 +450,7 @@ impl Session {
     /// Timers due at `now`: detach timeout (`KILL`), kill grace (`FORCE_KILL`),
     /// exited TTL with no client left (`REMOVE`), driver demotion (`DEMOTE_DRIVER`).
     pub fn tick(&mut self, now: Millis) -> Actions {
-        let mut actions = self.life.tick(now, self.clients.len());
+        let mut actions = self.life.tick(now, self.clients.len(), &self.config.timers);
         if let Some(last_heard) = self.held_by_driver().map(|driver| driver.last_heard) {
             let since = *self.held_since.get_or_insert(now);
             if now >= since.max(last_heard).after(DEMOTE_AFTER) {
@@ -458,7 +471,7 @@ impl Session {
             Some(since) => since.max(driver.last_heard).after(DEMOTE_AFTER),
             None => driver.last_heard,
         });
-        match (self.life.deadline(self.clients.len()), demotion) {
+        match (self.life.deadline(self.clients.len(), &self.config.timers), demotion) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -527,11 +540,17 @@ impl Session {
 
     /// The counters now.
     pub fn metrics(&self) -> Metrics {
+        let Counters { bytes_sent, bytes_in, gaps, pty_pauses, demotions, attaches } = self.metrics;
         Metrics {
             bytes_out: self.scrollback.end(),
+            bytes_sent,
+            bytes_in,
+            gaps,
+            pty_pauses,
+            demotions,
             clients: self.clients.len(),
+            attaches,
             scroll: self.scrollback.stats(),
-            ..self.metrics
         }
     }
 }
