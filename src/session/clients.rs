@@ -135,6 +135,11 @@ impl Session {
             driver_from: 0,
             driver_until: None,
         };
+        // Most sessions have one client: room for one, not the four a first insert
+        // reserves (104 bytes each). A second client grows it as usual.
+        if self.clients.capacity() == 0 {
+            self.clients.reserve_exact(1);
+        }
         let key = self.clients.insert(client);
         self.metrics.attaches += 1;
         self.note_flow();
@@ -248,27 +253,31 @@ impl Session {
         }
         c.last_heard = now;
         let resized = match self.config.dialect {
-            Dialect::Native => self.make_driver(key),
+            Dialect::Native => self.make_driver(key, now),
             Dialect::Ttyd => None,
         };
-        let queued = self.queue_input(data);
+        let queued = self.queue_input(data, now);
         self.note_flow();
         queued.map(|()| resized)
     }
 
-    /// Input from `POST /api/sessions/{id}/input` (the caller is allowed to write).
-    pub fn api_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
-        let queued = self.queue_input(data);
+    /// Input from `POST /api/sessions/{id}/input` at `now` (the caller is allowed to
+    /// write).
+    pub fn api_input(&mut self, data: &[u8], now: Millis) -> Result<(), SessionError> {
+        let queued = self.queue_input(data, now);
         self.note_flow();
         queued
     }
 
-    fn queue_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
+    fn queue_input(&mut self, data: &[u8], now: Millis) -> Result<(), SessionError> {
         if !self.life.is_running() {
             return Ok(());
         }
         self.input.push(data).map_err(|_| SessionError::InputFull)?;
         self.metrics.bytes_in += data.len() as u64;
+        if let Some(tap) = self.tap.get() {
+            tap.on_input(data, now);
+        }
         Ok(())
     }
 
@@ -317,14 +326,14 @@ impl Session {
         if native {
             self.set_driver(Some(key));
         }
-        let resized = self.set_size(size);
+        let resized = self.set_size(size, now);
         self.note_flow();
         Ok(resized)
     }
 
-    /// `POST /api/sessions/{id}/resize`. `Some(size)`: apply it to the PTY.
-    pub fn api_resize(&mut self, size: WinSize) -> Option<WinSize> {
-        self.set_size(size)
+    /// `POST /api/sessions/{id}/resize` at `now`. `Some(size)`: apply it to the PTY.
+    pub fn api_resize(&mut self, size: WinSize, now: Millis) -> Option<WinSize> {
+        self.set_size(size, now)
     }
 
     /// ttyd's pause (`'2'`) and resume (`'3'`): a paused client holds PTY reading
@@ -340,7 +349,7 @@ impl Session {
 
     /// Makes `key` the driver; if the driver changed and the new one has asked for
     /// a size, the terminal takes it: `Some(size)`.
-    fn make_driver(&mut self, key: usize) -> Option<WinSize> {
+    fn make_driver(&mut self, key: usize, now: Millis) -> Option<WinSize> {
         if self.driver == Some(key) {
             return None;
         }
@@ -348,7 +357,7 @@ impl Session {
         let c = &mut self.clients[key];
         let size = c.requested?;
         c.size_seen = size;
-        self.set_size(size)
+        self.set_size(size, now)
     }
 
     /// Changes the driver (`None`: there is none), noting for the old and the new
@@ -369,12 +378,15 @@ impl Session {
         self.driver = new;
     }
 
-    fn set_size(&mut self, size: WinSize) -> Option<WinSize> {
+    fn set_size(&mut self, size: WinSize, now: Millis) -> Option<WinSize> {
         if size == self.size {
             return None;
         }
         self.size = size;
         self.resized_at = self.scrollback.end();
+        if let Some(tap) = self.tap.get() {
+            tap.on_resize(size, self.resized_at, now);
+        }
         Some(size)
     }
 }

@@ -40,7 +40,8 @@ pub struct InputFull;
 #[derive(Debug)]
 pub struct InputQueue {
     bytes: VecDeque<u8>,
-    bound: usize,
+    /// At most `u32::MAX` (a larger bound is as good as none): every session keeps one.
+    bound: u32,
     /// A push was refused and the PTY has taken nothing since.
     stalled: bool,
 }
@@ -49,7 +50,8 @@ impl InputQueue {
     /// An empty queue holding at most `bound` bytes (at least 1). Allocates nothing
     /// until input is queued.
     pub fn new(bound: usize) -> InputQueue {
-        InputQueue { bytes: VecDeque::new(), bound: bound.max(1), stalled: false }
+        let bound = u32::try_from(bound).unwrap_or(u32::MAX).max(1);
+        InputQueue { bytes: VecDeque::new(), bound, stalled: false }
     }
 
     /// Queues all of `data`, or nothing: `InputFull` if it does not fit in
@@ -92,7 +94,7 @@ impl InputQueue {
 
     /// Bytes a message may have to be queued now.
     pub fn space(&self) -> usize {
-        self.bound.saturating_sub(self.bytes.len())
+        (self.bound as usize).saturating_sub(self.bytes.len())
     }
 
     /// A push was refused and a client's socket is not being read: see the module docs.

@@ -142,7 +142,6 @@ pub const FIRST_ATTACH_GRACE: Duration = Duration::from_secs(10);
 pub(super) struct Lifecycle {
     pub(super) created: Millis,
     pub(super) status: Status,
-    timers: Timers,
     /// When the client count last dropped to 0; `None` while never attached.
     last_detach: Option<Millis>,
     /// When KILL was returned; `None` before.
@@ -152,11 +151,12 @@ pub(super) struct Lifecycle {
 }
 
 impl Lifecycle {
-    pub(super) fn new(now: Millis, timers: Timers) -> Lifecycle {
+    /// The timers are the session's (`SessionConfig::timers`), passed to the methods
+    /// that need them rather than kept twice in every session.
+    pub(super) fn new(now: Millis) -> Lifecycle {
         Lifecycle {
             created: now,
             status: Status::Running,
-            timers,
             last_detach: None,
             kill_sent: None,
             force_kill_sent: false,
@@ -195,8 +195,8 @@ impl Lifecycle {
     }
 
     /// The actions due at `now` for a session with `clients` clients.
-    pub(super) fn tick(&mut self, now: Millis, clients: usize) -> Actions {
-        let Some(deadline) = self.deadline(clients) else {
+    pub(super) fn tick(&mut self, now: Millis, clients: usize, timers: &Timers) -> Actions {
+        let Some(deadline) = self.deadline(clients, timers) else {
             return Actions::NONE;
         };
         if now < deadline {
@@ -219,26 +219,24 @@ impl Lifecycle {
     }
 
     /// When `tick` will next return something (with `clients` clients), if ever.
-    pub(super) fn deadline(&self, clients: usize) -> Option<Millis> {
+    pub(super) fn deadline(&self, clients: usize, timers: &Timers) -> Option<Millis> {
         match self.status {
-            Status::Exited { at, .. } if clients == 0 && !self.removed => {
-                Some(at.after(self.timers.exited_ttl))
-            }
+            Status::Exited { at, .. } if clients == 0 && !self.removed => Some(at.after(timers.exited_ttl)),
             Status::Exited { .. } => None,
             Status::Running => match self.kill_sent {
-                Some(sent) if !self.force_kill_sent => Some(sent.after(self.timers.kill_grace)),
+                Some(sent) if !self.force_kill_sent => Some(sent.after(timers.kill_grace)),
                 Some(_) => None,
                 None if clients > 0 => None,
-                None => Some(self.detach_deadline()),
+                None => Some(self.detach_deadline(timers)),
             },
         }
     }
 
-    fn detach_deadline(&self) -> Millis {
+    fn detach_deadline(&self, timers: &Timers) -> Millis {
         match self.last_detach {
-            Some(at) => at.after(self.timers.detach_timeout),
-            None if self.timers.detach_timeout.is_zero() => self.created.after(FIRST_ATTACH_GRACE),
-            None => self.created.after(self.timers.detach_timeout),
+            Some(at) => at.after(timers.detach_timeout),
+            None if timers.detach_timeout.is_zero() => self.created.after(FIRST_ATTACH_GRACE),
+            None => self.created.after(timers.detach_timeout),
         }
     }
 }

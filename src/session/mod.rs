@@ -34,7 +34,7 @@
 //! # How the runtime drives it
 //!
 //! - **PTY readable**: `if session.should_read_pty()` → `pool.try_alloc()` → read
-//!   into it until EAGAIN or full → `session.push_output(buf)` → wake every client's
+//!   into it until EAGAIN or full → `session.push_output(buf, clock)` → wake every client's
 //!   writer. Check `should_read_pty` again before each buffer.
 //! - **Writer of a client** (loop): `session.poll_send(client, &mut batch)`; empty →
 //!   wait for a wake; else write the items in order ([`Outgoing`] says how) with one
@@ -49,6 +49,9 @@
 //! - **Timers**: `session.tick(now)` at `session.next_deadline()` → act on the
 //!   [`Actions`]. After any call, re-check `should_read_pty` (an ack, a detach, a
 //!   demotion can resume reading).
+//! - **A sink** (a recording, metrics): `session.set_tap(Box::new(sink), now)`; it is
+//!   then told every output byte once, with its offset and time, and every input,
+//!   resize and the exit, by the calls above ([`tap`]). None by default, at no cost.
 #![forbid(unsafe_code)]
 
 mod clients;
@@ -56,6 +59,7 @@ pub mod id;
 mod input;
 mod lifecycle;
 pub mod output;
+pub mod tap;
 
 #[cfg(test)]
 mod lifecycle_tests;
@@ -63,6 +67,8 @@ mod lifecycle_tests;
 mod prop_tests;
 #[cfg(test)]
 mod role_tests;
+#[cfg(test)]
+mod tap_tests;
 #[cfg(test)]
 mod tests;
 
@@ -81,6 +87,7 @@ pub use id::{IdError, NodeId, SessionId};
 pub use input::{InputFull, InputQueue, DEFAULT_INPUT_QUEUE};
 pub use lifecycle::{Actions, ExitStatus, Millis, Status, Timers, FIRST_ATTACH_GRACE};
 pub use output::{Head, ScrollStats, Scrollback, MIN_BUFS};
+pub use tap::Tap;
 
 /// A driver silent this long with a full window is demoted to viewer (SPEC §4).
 pub const DEMOTE_AFTER: Duration = Duration::from_secs(10);
@@ -272,6 +279,18 @@ pub struct Metrics {
     pub scroll: ScrollStats,
 }
 
+/// The cumulative counters of [`Metrics`] that only the session knows (a session keeps
+/// these 48 bytes, not the whole `Metrics`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    bytes_sent: u64,
+    bytes_in: u64,
+    gaps: u64,
+    pty_pauses: u64,
+    demotions: u64,
+    attaches: u64,
+}
+
 /// One terminal session's state. See the [module docs](self).
 #[derive(Debug)]
 pub struct Session {
@@ -288,11 +307,14 @@ pub struct Session {
     resized_at: u64,
     input: InputQueue,
     life: lifecycle::Lifecycle,
-    metrics: Metrics,
+    /// The counters kept here (the rest of [`Metrics`] is read off the scrollback).
+    metrics: Counters,
     /// `should_read_pty` as of the last mutation, to count pauses.
     reading: bool,
     /// Since when (as first seen by `tick`) the driver holds the PTY back.
     held_since: Option<Millis>,
+    /// The output tap's sink, if any ([`tap`]).
+    tap: tap::TapSlot,
 }
 
 impl Session {
@@ -317,22 +339,47 @@ impl Session {
             size,
             resized_at: 0,
             input: InputQueue::new(config.input_queue),
-            life: lifecycle::Lifecycle::new(now, config.timers),
-            metrics: Metrics::default(),
+            life: lifecycle::Lifecycle::new(now),
+            metrics: Counters::default(),
             reading: true,
             held_since: None,
+            tap: tap::TapSlot::default(),
         }
     }
 
     /// Appends PTY output read into `buf` (from this session's pool, with its whole
-    /// headroom: data read or appended, nothing prepended): frames it once, adds it
-    /// to the scrollback. Wake every client's writer after. `NoHeadroom` only if the
-    /// precondition was broken (the buffer is dropped).
-    pub fn push_output(&mut self, buf: BufMut) -> Result<(), BufError> {
+    /// headroom: data read or appended, nothing prepended): frames it once, adds it to
+    /// the scrollback, passes it to the tap with the time `now()`. Wake every client's
+    /// writer after. `NoHeadroom` only if the precondition was broken (the buffer is
+    /// dropped). `now` is called only when a tap is attached: without one, output
+    /// does not cost a clock read per read.
+    pub fn push_output(&mut self, buf: BufMut, now: impl FnOnce() -> Millis) -> Result<(), BufError> {
         let min_cursor = self.clients.iter().map(|(_, c)| c.cursor).min().unwrap_or(u64::MAX);
-        self.scrollback.push(buf, min_cursor)?;
+        let tap = &mut self.tap;
+        self.scrollback.push_tapped(buf, min_cursor, |offset, bytes| {
+            if let Some(tap) = tap.get() {
+                tap.on_output(offset, bytes, now());
+            }
+        })?;
         self.note_flow();
         Ok(())
+    }
+
+    /// Attaches `tap` at `now` (it is told the offset and size now, then every event:
+    /// see [`tap`]); returns the one it replaces.
+    pub fn set_tap(&mut self, mut tap: Box<dyn Tap>, now: Millis) -> Option<Box<dyn Tap>> {
+        tap.on_attach(self.scrollback.end(), self.size, now);
+        self.tap.set(tap)
+    }
+
+    /// Detaches the tap, if any.
+    pub fn take_tap(&mut self) -> Option<Box<dyn Tap>> {
+        self.tap.take()
+    }
+
+    /// Whether a tap is attached.
+    pub fn has_tap(&self) -> bool {
+        self.tap.is_attached()
     }
 
     /// The terminal has been quiet for a while: compacts the scrollback's tail (see
@@ -386,7 +433,11 @@ impl Session {
     /// The child has exited and the PTY reported EIO: all output has been pushed.
     /// Each client is sent what remains, then [`Outgoing::Exit`]. Wake the writers.
     pub fn exited(&mut self, status: ExitStatus, now: Millis) {
+        let was_running = self.life.is_running();
         self.life.exited(status, now);
+        if let Some(tap) = self.tap.get().filter(|_| was_running) {
+            tap.on_exit(status, self.scrollback.end(), now);
+        }
         self.note_flow();
     }
 
@@ -399,7 +450,7 @@ impl Session {
     /// Timers due at `now`: detach timeout (`KILL`), kill grace (`FORCE_KILL`),
     /// exited TTL with no client left (`REMOVE`), driver demotion (`DEMOTE_DRIVER`).
     pub fn tick(&mut self, now: Millis) -> Actions {
-        let mut actions = self.life.tick(now, self.clients.len());
+        let mut actions = self.life.tick(now, self.clients.len(), &self.config.timers);
         if let Some(last_heard) = self.held_by_driver().map(|driver| driver.last_heard) {
             let since = *self.held_since.get_or_insert(now);
             if now >= since.max(last_heard).after(DEMOTE_AFTER) {
@@ -420,7 +471,7 @@ impl Session {
             Some(since) => since.max(driver.last_heard).after(DEMOTE_AFTER),
             None => driver.last_heard,
         });
-        match (self.life.deadline(self.clients.len()), demotion) {
+        match (self.life.deadline(self.clients.len(), &self.config.timers), demotion) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -489,11 +540,17 @@ impl Session {
 
     /// The counters now.
     pub fn metrics(&self) -> Metrics {
+        let Counters { bytes_sent, bytes_in, gaps, pty_pauses, demotions, attaches } = self.metrics;
         Metrics {
             bytes_out: self.scrollback.end(),
+            bytes_sent,
+            bytes_in,
+            gaps,
+            pty_pauses,
+            demotions,
             clients: self.clients.len(),
+            attaches,
             scroll: self.scrollback.stats(),
-            ..self.metrics
         }
     }
 }

@@ -209,7 +209,6 @@ pub struct Scrollback {
     end: u64,
     mem: usize,
     limit: usize,
-    small_max: usize,
     /// Merge buffers start small (and grow) while the terminal is new or has been
     /// quiet; once it has filled a whole buffer since, they come from the pool, whose
     /// buffers are reused without an allocation (a busy terminal's steady state).
@@ -222,7 +221,6 @@ impl Scrollback {
     /// [`MIN_BUFS`] buffers), framing for ttyd when `prefix` is `Some(b'0')`.
     pub fn new(pool: Pool, prefix: Option<u8>, limit: usize) -> Scrollback {
         let limit = limit.max(MIN_BUFS * pool.mem_size());
-        let small_max = pool.capacity() / 4;
         Scrollback {
             pool,
             prefix,
@@ -232,17 +230,33 @@ impl Scrollback {
             end: 0,
             mem: 0,
             limit,
-            small_max,
             small_merges: true,
             stats: ScrollStats::default(),
         }
+    }
+
+    /// The largest push that opens a merge buffer: a quarter of a pool buffer.
+    fn small_max(&self) -> usize {
+        self.pool.capacity() / 4
     }
 
     /// Frames `buf` in place and appends it. `buf` must have its whole headroom
     /// (fresh from the pool; data read or appended, nothing prepended), else
     /// `NoHeadroom` and nothing changes but the buffer is dropped. `min_cursor` is the
     /// smallest cursor of any client (or `end()` with none): what may be retired.
-    pub fn push(&mut self, mut buf: BufMut, min_cursor: u64) -> Result<(), BufError> {
+    pub fn push(&mut self, buf: BufMut, min_cursor: u64) -> Result<(), BufError> {
+        self.push_tapped(buf, min_cursor, |_, _| {})
+    }
+
+    /// [`push`](Self::push), handing `tapped` the offset and the terminal bytes of
+    /// the push once it is in (not on `NoHeadroom`, nor for an empty buffer): the
+    /// session's output tap.
+    pub fn push_tapped(
+        &mut self,
+        mut buf: BufMut,
+        min_cursor: u64,
+        tapped: impl FnOnce(u64, &[u8]),
+    ) -> Result<(), BufError> {
         let len = buf.len();
         if len == 0 {
             return Ok(());
@@ -251,6 +265,7 @@ impl Scrollback {
         let head = Head::new(len, self.prefix);
         buf.prepend(head.as_slice())?;
         let chunk = Chunk { frame: buf.freeze(), start: self.end, len, head: head.len };
+        tapped(chunk.start, chunk.bytes_from(chunk.start));
         let merged = self.merge_copy(chunk.bytes_from(chunk.start));
         self.end += len as u64;
         self.mem += chunk.frame.mem_size();
@@ -289,10 +304,11 @@ impl Scrollback {
     /// the new buffer absorbs a copy of it, and replaces it when sealed: early seals
     /// do not leave a trail of nearly empty buffers.
     fn open_merge(&mut self, bytes: &[u8]) -> bool {
-        if bytes.len() > self.small_max {
+        let small_max = self.small_max();
+        if bytes.len() > small_max {
             return false;
         }
-        let absorbed = self.sealed.back().filter(|c| c.end() == self.end && c.len <= 2 * self.small_max);
+        let absorbed = self.sealed.back().filter(|c| c.end() == self.end && c.len <= 2 * small_max);
         let absorbed = absorbed.map_or(&[][..], |c| c.bytes_from(c.start));
         // It starts small and grows (`grow_merge`): a terminal that printed a prompt
         // holds a few hundred bytes, not a pool buffer, from its first output on.
@@ -429,7 +445,7 @@ impl Scrollback {
         self.small_merges = true;
         self.retire(min_cursor);
         self.seal();
-        let small = 2 * self.small_max;
+        let small = 2 * self.small_max();
         // Small, and in a buffer larger than its bytes need (a pool buffer, or a merge
         // buffer that had grown past them).
         let loose = |c: &&mut Chunk| c.len <= small && c.frame.mem_size() > self.pool.exact_mem_size(c.len);
@@ -441,6 +457,11 @@ impl Scrollback {
             self.mem = self.mem - old.mem_size() + chunk.frame.mem_size();
             self.stats.compactions += 1;
         }
+        // The chunk lists too: `fresh` is empty now and `sealed` of a quiet terminal
+        // often holds one chunk, but each kept the room of its busiest moment (at least
+        // four entries, 192 bytes). The next output grows them again, once per spell.
+        self.fresh.shrink_to_fit();
+        self.sealed.shrink_to_fit();
         before.saturating_sub(self.mem)
     }
 

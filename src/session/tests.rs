@@ -38,7 +38,7 @@ impl Fixture {
     pub fn push(&mut self, bytes: &[u8]) {
         let mut buf = self.pool.try_alloc().unwrap();
         assert_eq!(buf.extend_from_slice(bytes), bytes.len());
-        self.session.push_output(buf).unwrap();
+        self.session.push_output(buf, || T0).unwrap();
         self.output.extend_from_slice(bytes);
         self.check_memory();
     }
@@ -520,7 +520,7 @@ fn resize_rules() {
     assert_eq!(f.session.resize(b.id, small, T0), Ok(Some(small)));
     assert_eq!(f.session.input(a.id, b"ls\r", T0), Ok(Some(big)));
     assert_eq!(f.session.input(a.id, b"\r", T0), Ok(None));
-    assert_eq!(f.session.api_resize(small), Some(small));
+    assert_eq!(f.session.api_resize(small, T0), Some(small));
 }
 
 #[test]
@@ -667,8 +667,8 @@ fn input_queue_bounds_and_window_suspension() {
     }
     assert_eq!(drained, [&[b'a'; 30][..], &[b'b'; 41]].concat());
     // A message larger than the bound is taken when the queue is empty.
-    assert_eq!(f.session.api_input(&[b'c'; 500]), Ok(()));
-    assert_eq!(f.session.api_input(b"d"), Err(SessionError::InputFull));
+    assert_eq!(f.session.api_input(&[b'c'; 500], T0), Ok(()));
+    assert_eq!(f.session.api_input(b"d", T0), Err(SessionError::InputFull));
     assert_eq!(f.session.metrics().bytes_in, 60 + 41 + 500);
 }
 

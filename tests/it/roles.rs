@@ -28,6 +28,26 @@ fn next_role(ws: &mut WebSocket<TcpStream>, offset: &mut u64) -> Value {
     }
 }
 
+/// Reads output until it ends with `needle`, counting it in `offset` like `next_role`.
+fn read_output_until(ws: &mut WebSocket<TcpStream>, offset: &mut u64, needle: &[u8]) {
+    let mut seen = Vec::new();
+    while !seen.ends_with(needle) {
+        match ws.read().expect("the output before the deadline") {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "hello" {
+                    *offset = v["offset"].as_u64().unwrap();
+                }
+            }
+            Message::Binary(b) => {
+                *offset += b.len() as u64;
+                seen.extend_from_slice(&b);
+            }
+            _ => {}
+        }
+    }
+}
+
 fn resize(ws: &mut WebSocket<TcpStream>) {
     ws.send(Message::text(r#"{"type":"resize","cols":80,"rows":24}"#)).unwrap();
 }
@@ -39,6 +59,8 @@ fn each_writable_client_is_told_when_it_drives() {
     let id = create(&server, &["sh", "-c", "printf 'replayed\\033[c\\n'; exec cat"]);
     let (mut a_at, mut b_at) = (0, 0);
     let mut a = attach(&server, &id, "");
+    // The command may not have printed yet when `a` attached: wait for all of it.
+    read_output_until(&mut a, &mut a_at, b"replayed\x1b[c\r\n");
     // Asking for a size makes it the driver: from the end of the output then, which is
     // past the replay (the replay is all there is: `cat` prints nothing by itself).
     resize(&mut a);

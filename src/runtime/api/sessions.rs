@@ -146,7 +146,7 @@ fn input(w: &Worker, live: &Live, body: &[u8]) -> Reply {
     let Ok(InputBody { data }) = serde_json::from_slice(body) else {
         return fail(400, r#"the body must be {"data": "..."}"#);
     };
-    let queued = live.state.borrow_mut().api_input(data.as_bytes());
+    let queued = live.state.borrow_mut().api_input(data.as_bytes(), w.now());
     match queued {
         Ok(()) => {
             w.stats().input(data.len());
@@ -178,7 +178,7 @@ fn resize(w: &Worker, live: &Live, body: &[u8]) -> Reply {
         return fail(400, r#"the body must be {"cols": N, "rows": N} with sizes from 1 to 4096"#);
     };
     // Not in the `if let`: its borrow would last through `apply_size`.
-    let applied = live.state.borrow_mut().api_resize(size);
+    let applied = live.state.borrow_mut().api_resize(size, w.now());
     if let Some(size) = applied {
         live.apply_size(size);
     }

@@ -152,6 +152,9 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
         ..SessionConfig::default()
     };
     let state = Session::new(id, w.pool.clone(), config, size, w.now());
+    // A sink for the session's output, input and resizes (a recording, metrics) is
+    // attached here when wanted, in one line: `state.set_tap(Box::new(sink), w.now())`
+    // (`mut state`; see `session::tap`).
     let created_unix =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let meta = Meta {

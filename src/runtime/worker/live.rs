@@ -66,7 +66,12 @@ impl Live {
 
     pub fn add_writer(&self, client: ClientId) -> (usize, Rc<Notify>) {
         let n = Rc::new(Notify::new());
-        (self.writers.borrow_mut().insert((client, n.clone())), n)
+        let mut writers = self.writers.borrow_mut();
+        // Room for the one client most sessions have (a first insert reserves four).
+        if writers.capacity() == 0 {
+            writers.reserve_exact(1);
+        }
+        (writers.insert((client, n.clone())), n)
     }
 
     pub fn remove_writer(&self, key: usize) {
