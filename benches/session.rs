@@ -25,7 +25,7 @@ fn push_fan_out(c: &mut Criterion, name: &str, len: usize) {
         b.iter(|| {
             let mut buf = pool.try_alloc().unwrap();
             buf.extend_from_slice(black_box(&payload));
-            session.push_output(buf, || Millis(0)).unwrap();
+            session.push_output(buf, || Millis(0));
             for &viewer in &viewers {
                 session.poll_send(viewer, &mut batch);
                 black_box(&batch);

@@ -77,7 +77,7 @@ use std::time::Duration;
 
 use slab::Slab;
 
-use crate::buf::{Buf, BufError, BufMut, Pool};
+use crate::buf::{Buf, BufMut, Pool};
 use crate::protocol::{ServerMsg, WinSize};
 use crate::ws::CloseCode;
 
@@ -350,19 +350,18 @@ impl Session {
     /// Appends PTY output read into `buf` (from this session's pool, with its whole
     /// headroom: data read or appended, nothing prepended): frames it once, adds it to
     /// the scrollback, passes it to the tap with the time `now()`. Wake every client's
-    /// writer after. `NoHeadroom` only if the precondition was broken (the buffer is
-    /// dropped). `now` is called only when a tap is attached: without one, output
-    /// does not cost a clock read per read.
-    pub fn push_output(&mut self, buf: BufMut, now: impl FnOnce() -> Millis) -> Result<(), BufError> {
+    /// writer after. A buffer without its headroom is copied, not dropped (see
+    /// [`Scrollback::push`]). `now` is called only when a tap is attached: without
+    /// one, output does not cost a clock read per read.
+    pub fn push_output(&mut self, buf: BufMut, now: impl FnOnce() -> Millis) {
         let min_cursor = self.clients.iter().map(|(_, c)| c.cursor).min().unwrap_or(u64::MAX);
         let tap = &mut self.tap;
         self.scrollback.push_tapped(buf, min_cursor, |offset, bytes| {
             if let Some(tap) = tap.get() {
                 tap.on_output(offset, bytes, now());
             }
-        })?;
+        });
         self.note_flow();
-        Ok(())
     }
 
     /// Attaches `tap` at `now` (it is told the offset and size now, then every event:

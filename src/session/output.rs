@@ -73,7 +73,7 @@
 use std::collections::VecDeque;
 
 use super::Outgoing;
-use crate::buf::{Buf, BufError, BufMut, Pool, HEADROOM};
+use crate::buf::{Buf, BufMut, Pool, HEADROOM};
 use crate::ws::{FrameHeader, OpCode};
 
 /// A merge buffer's first size: it doubles from there to a pool buffer.
@@ -240,31 +240,29 @@ impl Scrollback {
         self.pool.capacity() / 4
     }
 
-    /// Frames `buf` in place and appends it. `buf` must have its whole headroom
-    /// (fresh from the pool; data read or appended, nothing prepended), else
-    /// `NoHeadroom` and nothing changes but the buffer is dropped. `min_cursor` is the
-    /// smallest cursor of any client (or `end()` with none): what may be retired.
-    pub fn push(&mut self, buf: BufMut, min_cursor: u64) -> Result<(), BufError> {
+    /// Frames `buf` in place and appends it. `buf` should have its whole headroom
+    /// (fresh from the pool; data read or appended, nothing prepended): one that
+    /// cannot take the frame's head is copied into an exact-size buffer instead, so
+    /// output is never dropped. `min_cursor` is the smallest cursor of any client (or
+    /// `end()` with none): what may be retired.
+    pub fn push(&mut self, buf: BufMut, min_cursor: u64) {
         self.push_tapped(buf, min_cursor, |_, _| {})
     }
 
     /// [`push`](Self::push), handing `tapped` the offset and the terminal bytes of
-    /// the push once it is in (not on `NoHeadroom`, nor for an empty buffer): the
-    /// session's output tap.
-    pub fn push_tapped(
-        &mut self,
-        mut buf: BufMut,
-        min_cursor: u64,
-        tapped: impl FnOnce(u64, &[u8]),
-    ) -> Result<(), BufError> {
+    /// the push once it is in (not for an empty buffer): the session's output tap.
+    pub fn push_tapped(&mut self, mut buf: BufMut, min_cursor: u64, tapped: impl FnOnce(u64, &[u8])) {
         let len = buf.len();
         if len == 0 {
-            return Ok(());
+            return;
         }
         self.retire(min_cursor);
         let head = Head::new(len, self.prefix);
-        buf.prepend(head.as_slice())?;
-        let chunk = Chunk { frame: buf.freeze(), start: self.end, len, head: head.len };
+        let frame = match buf.prepend(head.as_slice()) {
+            Ok(()) => buf.freeze(),
+            Err(_) => self.pool.exact_framed(head.as_slice(), &buf),
+        };
+        let chunk = Chunk { frame, start: self.end, len, head: head.len };
         tapped(chunk.start, chunk.bytes_from(chunk.start));
         let merged = self.merge_copy(chunk.bytes_from(chunk.start));
         self.end += len as u64;
@@ -278,7 +276,6 @@ impl Scrollback {
             self.sealed.push_back(chunk);
         }
         self.shrink_to(self.limit);
-        Ok(())
     }
 
     /// Copies `bytes` (the push about to be appended at `end`) into the merge buffer,

@@ -66,7 +66,7 @@ impl Tap for Log {
 fn push_at(f: &mut Fixture, bytes: &[u8], at: u64) {
     let mut buf = f.pool.try_alloc().unwrap();
     assert_eq!(buf.extend_from_slice(bytes), bytes.len());
-    f.session.push_output(buf, || Millis(at)).unwrap();
+    f.session.push_output(buf, || Millis(at));
     f.output.extend_from_slice(bytes);
 }
 

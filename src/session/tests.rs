@@ -38,7 +38,7 @@ impl Fixture {
     pub fn push(&mut self, bytes: &[u8]) {
         let mut buf = self.pool.try_alloc().unwrap();
         assert_eq!(buf.extend_from_slice(bytes), bytes.len());
-        self.session.push_output(buf, || T0).unwrap();
+        self.session.push_output(buf, || T0);
         self.output.extend_from_slice(bytes);
         self.check_memory();
     }
@@ -779,4 +779,22 @@ fn an_echo_s_pool_buffer_is_given_back_once_every_client_was_sent_it() {
     // The writers' sends were dropped by `drain`: the pool buffer is free again.
     assert!(f.pool.stats().in_use < before, "{} -> {}", before, f.pool.stats().in_use);
     f.check_memory();
+}
+
+#[test]
+fn output_in_a_buffer_without_headroom_is_copied_not_dropped() {
+    let mut f = Fixture::native(256, 1 << 20);
+    let mut w = f.attach(true, None);
+    f.push(b"before ");
+    // A buffer that already used its headroom cannot take the frame's head in place.
+    let mut buf = f.pool.try_alloc().unwrap();
+    buf.extend_from_slice(b"no room in front");
+    buf.prepend(&[b'x'; crate::buf::HEADROOM]).unwrap();
+    f.session.push_output(buf, || T0);
+    f.output.extend_from_slice(&[b'x'; crate::buf::HEADROOM]);
+    f.output.extend_from_slice(b"no room in front");
+    f.check_memory();
+    f.push(b" after");
+    w.drain(&mut f.session, &f.output);
+    assert_eq!((w.bytes, w.gaps.len()), (f.output.len() as u64, 0));
 }
