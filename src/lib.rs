@@ -10,5 +10,6 @@ pub mod pty;
 pub mod runtime;
 pub mod session;
 pub mod sys;
+pub mod uring;
 pub mod web;
 pub mod ws;

@@ -1,0 +1,215 @@
+//! The kernel facts the module docs state, checked on this kernel, and the buffer
+//! ring's ownership rules.
+#![allow(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use rustix::pty::OpenptFlags;
+
+use super::{BufRing, OwnershipError, Support};
+
+const BGID: u16 = 7;
+
+/// A PTY pair: the master non-blocking (as the server opens it), the slave raw so
+/// that bytes pass unchanged.
+fn pty_pair() -> (OwnedFd, OwnedFd) {
+    let flags = OpenptFlags::RDWR
+        | OpenptFlags::NOCTTY
+        | OpenptFlags::CLOEXEC
+        | OpenptFlags::from_bits_retain(rustix::fs::OFlags::NONBLOCK.bits());
+    let master = rustix::pty::openpt(flags).unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let slave = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+    )
+    .unwrap();
+    let mut t = rustix::termios::tcgetattr(&slave).unwrap();
+    t.make_raw();
+    rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &t).unwrap();
+    (master, slave)
+}
+
+fn submit(ring: &mut IoUring, entry: squeue::Entry) {
+    // SAFETY: the entries built in these tests point at no memory of ours (buffers come
+    // from the registered ring, which outlives every operation on it).
+    unsafe { ring.submission().push(&entry) }.unwrap();
+    ring.submit().unwrap();
+}
+
+/// The next completion, waiting for one.
+fn next(ring: &mut IoUring) -> cqueue::Entry {
+    loop {
+        if let Some(c) = ring.completion().next() {
+            return c;
+        }
+        ring.submit_and_wait(1).unwrap();
+    }
+}
+
+fn read_multi(fd: &OwnedFd) -> squeue::Entry {
+    opcode::ReadMulti::new(types::Fd(fd.as_raw_fd()), 0, BGID).build().user_data(1)
+}
+
+/// Collects what completions carry until `want` bytes arrived; gives each buffer back
+/// at once. Returns the bytes and whether the operation is still armed.
+fn collect(ring: &mut IoUring, bufs: &mut BufRing, want: usize) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    while got.len() < want {
+        let c = next(ring);
+        assert!(c.result() > 0, "completion result {}", c.result());
+        let id = cqueue::buffer_select(c.flags()).expect("a buffer id");
+        got.extend_from_slice(bufs.take(id, c.result() as usize).unwrap());
+        bufs.give_back(id).unwrap();
+        bufs.publish();
+        if !cqueue::more(c.flags()) {
+            return (got, false);
+        }
+    }
+    (got, true)
+}
+
+#[test]
+fn this_kernel_has_the_data_path_operations() {
+    let ring = IoUring::new(8).unwrap();
+    let s = Support::probe(&ring).unwrap();
+    assert!(s.data_path(), "{s:?}: the io_uring data path needs Linux 6.7");
+}
+
+#[test]
+fn multishot_read_on_a_pty_master_fills_provided_buffers_and_stays_armed() {
+    let (master, slave) = pty_pair();
+    let mut ring = IoUring::new(8).unwrap();
+    let mut bufs = BufRing::new(&ring.submitter(), BGID, 4, 64, 256).unwrap();
+    submit(&mut ring, read_multi(&master));
+    for round in 0..10u8 {
+        let msg = [b'a' + round; 100];
+        rustix::io::write(&slave, &msg).unwrap();
+        let (got, armed) = collect(&mut ring, &mut bufs, msg.len());
+        assert_eq!(got, msg);
+        assert!(armed, "one submission serves every arrival");
+    }
+    assert_eq!(bufs.available(), 4, "every buffer is back in the ring");
+    drop(slave);
+    bufs.unregister(&ring.submitter()).unwrap();
+}
+
+#[test]
+fn multishot_receive_on_a_socket_fills_provided_buffers_and_a_pty_refuses_it() {
+    let (mut peer, sock) = UnixStream::pair().unwrap();
+    let sock = OwnedFd::from(sock);
+    let mut ring = IoUring::new(8).unwrap();
+    let mut bufs = BufRing::new(&ring.submitter(), BGID, 4, 64, 256).unwrap();
+    submit(&mut ring, opcode::RecvMulti::new(types::Fd(sock.as_raw_fd()), BGID).build().user_data(2));
+    for round in 0..10u8 {
+        let msg = [b'A' + round; 300];
+        peer.write_all(&msg).unwrap();
+        let (got, armed) = collect(&mut ring, &mut bufs, msg.len());
+        assert_eq!(got, msg);
+        assert!(armed);
+    }
+    // The end of the stream ends the operation: result 0, not armed any more.
+    drop(peer);
+    let c = next(&mut ring);
+    assert_eq!((c.result(), cqueue::more(c.flags())), (0, false));
+    // A terminal is no socket: receive is refused at once.
+    let (master, _slave) = pty_pair();
+    submit(&mut ring, opcode::RecvMulti::new(types::Fd(master.as_raw_fd()), BGID).build().user_data(3));
+    let c = next(&mut ring);
+    assert_eq!(c.result(), -libc::ENOTSOCK);
+    bufs.unregister(&ring.submitter()).unwrap();
+}
+
+#[test]
+fn multishot_poll_on_a_pty_master_only_says_readable() {
+    let (master, slave) = pty_pair();
+    let mut ring = IoUring::new(8).unwrap();
+    let poll = opcode::PollAdd::new(types::Fd(master.as_raw_fd()), libc::POLLIN as u32).multi(true);
+    submit(&mut ring, poll.build().user_data(4));
+    for _ in 0..3 {
+        rustix::io::write(&slave, b"x").unwrap();
+        let c = next(&mut ring);
+        assert!(c.result() & libc::POLLIN as i32 != 0 && cqueue::more(c.flags()));
+        // The bytes are still there: a read(2) must follow.
+        let mut b = [0u8; 8];
+        assert_eq!(rustix::io::read(&master, &mut b).unwrap(), 1);
+    }
+}
+
+#[test]
+fn out_of_buffers_ends_the_read_with_enobufs_and_no_byte_is_lost() {
+    let (master, slave) = pty_pair();
+    let mut ring = IoUring::new(8).unwrap();
+    // Two buffers of 16 bytes for 100 bytes of output.
+    let mut bufs = BufRing::new(&ring.submitter(), BGID, 2, 8, 16).unwrap();
+    let msg: Vec<u8> = (0..100u8).collect();
+    rustix::io::write(&slave, &msg).unwrap();
+    submit(&mut ring, read_multi(&master));
+    let mut got = Vec::new();
+    let mut held = Vec::new();
+    let mut enobufs = 0;
+    while got.len() < msg.len() {
+        let c = next(&mut ring);
+        if c.result() == -libc::ENOBUFS {
+            assert!(!cqueue::more(c.flags()), "ENOBUFS ends the multishot read");
+            enobufs += 1;
+            // Buffers come back (a viewer was sent them); arm the read again.
+            for id in held.drain(..) {
+                bufs.give_back(id).unwrap();
+            }
+            bufs.publish();
+            submit(&mut ring, read_multi(&master));
+            continue;
+        }
+        assert!(c.result() > 0, "result {}", c.result());
+        let id = cqueue::buffer_select(c.flags()).unwrap();
+        got.extend_from_slice(bufs.take(id, c.result() as usize).unwrap());
+        held.push(id); // kept, as a viewer that has not been sent it yet would
+    }
+    assert_eq!(got, msg, "every byte, in order");
+    assert!(enobufs >= 3, "100 bytes in 16-byte buffers, two at a time: {enobufs} ENOBUFS");
+    bufs.unregister(&ring.submitter()).unwrap();
+}
+
+#[test]
+fn a_buffer_is_either_the_kernels_or_ours() {
+    let (mut peer, sock) = UnixStream::pair().unwrap();
+    let sock = OwnedFd::from(sock);
+    let mut ring = IoUring::new(8).unwrap();
+    let mut bufs = BufRing::new(&ring.submitter(), BGID, 2, 8, 16).unwrap();
+    assert_eq!(bufs.available(), 2);
+    // Nothing completed yet: every id is the kernel's, so none can be given back.
+    assert_eq!(bufs.give_back(1), Err(OwnershipError::AlreadyInRing(1)));
+    assert_eq!(bufs.give_back(9), Err(OwnershipError::Unknown(9)));
+    submit(&mut ring, opcode::RecvMulti::new(types::Fd(sock.as_raw_fd()), BGID).build().user_data(5));
+    peer.write_all(b"hello").unwrap();
+    let c = next(&mut ring);
+    let id = cqueue::buffer_select(c.flags()).unwrap();
+    assert_eq!(bufs.take(id, c.result() as usize).unwrap(), b"hello");
+    assert_eq!(bufs.available(), 1);
+    // Ours now: taken twice is refused, and the headroom is in front of the data.
+    assert_eq!(bufs.take(id, 5).unwrap_err(), OwnershipError::NotInRing(id));
+    let whole = bufs.with_headroom(id).unwrap();
+    assert_eq!(&whole[8..13], b"hello");
+    whole[..8].copy_from_slice(b"HEADROOM");
+    bufs.give_back(id).unwrap();
+    assert_eq!(bufs.give_back(id), Err(OwnershipError::AlreadyInRing(id)));
+    assert!(bufs.with_headroom(id).is_err(), "the kernel's again");
+    bufs.publish();
+    let mut rest = [0u8; 1];
+    peer.set_nonblocking(true).unwrap();
+    assert!(peer.read(&mut rest).is_err(), "nothing came back");
+    bufs.unregister(&ring.submitter()).unwrap();
+}
+
+#[test]
+fn a_ring_takes_only_a_power_of_two_of_entries() {
+    let ring = IoUring::new(8).unwrap();
+    for entries in [0, 3, 100] {
+        assert!(BufRing::new(&ring.submitter(), BGID, entries, 0, 16).is_err(), "{entries}");
+    }
+}
