@@ -174,6 +174,21 @@ impl BufRing {
         Ok(unsafe { std::slice::from_raw_parts_mut(self.bufs.ptr.as_ptr().add(start), len) })
     }
 
+    /// The first `len` bytes of buffer `id` while it is out of the ring (taken).
+    pub fn filled(&self, id: u16, len: usize) -> Result<&[u8], OwnershipError> {
+        match self.in_ring.get(usize::from(id)) {
+            None => Err(OwnershipError::Unknown(id)),
+            Some(true) => Err(OwnershipError::NotInRing(id)),
+            Some(false) => {
+                let start = self.buf_start(id) + self.headroom;
+                let len = len.min(self.capacity as usize);
+                // SAFETY: in bounds of `bufs`; the buffer is out of the ring, so the
+                // kernel does not write into it; only `&mut self` methods write to it.
+                Ok(unsafe { std::slice::from_raw_parts(self.bufs.ptr.as_ptr().add(start), len) })
+            }
+        }
+    }
+
     /// The whole buffer `id`, headroom included, while it is out of the ring (to write
     /// a frame's head in front of its data).
     pub fn with_headroom(&mut self, id: u16) -> Result<&mut [u8], OwnershipError> {

@@ -23,11 +23,14 @@
 
 #[allow(unsafe_code)]
 pub mod buf_ring;
+#[allow(unsafe_code)]
+pub mod driver;
 
 #[cfg(test)]
 mod tests;
 
 pub use buf_ring::{BufRing, OwnershipError};
+pub use driver::{Filled, MultiRead, Ring};
 
 use io_uring::{opcode, IoUring, Probe};
 

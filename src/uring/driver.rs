@@ -1,0 +1,413 @@
+//! A worker's own io_uring ring, beside tokio-uring's: multishot reads into one
+//! provided buffer group, driven from the worker's event loop.
+//!
+//! # How it is driven
+//!
+//! One task per worker runs [`Ring::run`]. The ring's file descriptor is registered
+//! with the worker's reactor: it is readable when completions are waiting, and the task
+//! reaps them all and wakes their owners. Operations queue their submissions and wake
+//! the same task, which submits everything queued in one `io_uring_enter`. The
+//! runtime runs woken tasks in order, so every task that ran before it in this turn of
+//! the loop has queued its work by then: one system call per turn, not one per
+//! operation.
+//!
+//! # Buffers
+//!
+//! A completion's buffer comes out as a [`Filled`]: the bytes the kernel wrote, ours
+//! until the `Filled` is dropped, which gives the buffer back to the kernel. A
+//! [`MultiRead`] that meets an empty ring (`ENOBUFS`: the kernel ended the read,
+//! nothing was lost) waits until some buffer comes back and arms the read again.
+//!
+//! # Cancellation and shutdown
+//!
+//! Dropping a `MultiRead` cancels its read (`IORING_OP_ASYNC_CANCEL`). Completions
+//! that still arrive for it give their buffers straight back, unread: drop a read only
+//! when nothing more is wanted from its file (pausing a terminal's output needs a
+//! cancellation that keeps what arrives until it lands: the next step, issue 14); its entry is freed at its
+//! last completion (the one without `IORING_CQE_F_MORE`). [`Ring::close`] cancels
+//! everything and `run` returns only once no operation is left: the kernel can no
+//! longer write into a buffer, and the buffer ring is unregistered before its memory
+//! is freed.
+
+use std::cell::{Cell, Ref, RefCell};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use slab::Slab;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::Notify;
+
+use super::BufRing;
+
+/// The `user_data` of cancellations: their own completions are not an operation's.
+const CANCEL: u64 = u64::MAX;
+
+/// One completion of an operation, as the kernel posted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Completion {
+    result: i32,
+    buf: Option<u16>,
+    more: bool,
+}
+
+#[derive(Default)]
+struct Op {
+    done: VecDeque<Completion>,
+    waker: Option<Waker>,
+    /// Its `MultiRead` was dropped: buffers go straight back, the entry goes at the
+    /// last completion.
+    orphan: bool,
+    /// The kernel holds the operation (submitted, last completion not seen).
+    armed: bool,
+}
+
+struct Inner {
+    uring: RefCell<IoUring>,
+    bufs: RefCell<BufRing>,
+    ops: RefCell<Slab<Op>>,
+    /// Submissions queued since the last `io_uring_enter`.
+    queued: Cell<bool>,
+    /// Wakes the driving task to submit (or, once closing, to check for the end).
+    flush: Notify,
+    /// A buffer went back to the kernel: reads that ran out may be armed again.
+    returned: Notify,
+    closing: Cell<bool>,
+    /// Reads the kernel ended for want of a buffer (each armed again later).
+    out_of_buffers: Cell<u64>,
+}
+
+/// A worker's ring: see the module docs. Cheap to clone (one `Rc`).
+#[derive(Clone)]
+pub struct Ring {
+    inner: Rc<Inner>,
+}
+
+struct RingFd(RawFd);
+
+impl AsRawFd for RingFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Ring {
+    /// A ring of `sq_entries` submissions with one group of `buffers` provided buffers
+    /// of `headroom + capacity` bytes (`bgid` names the group).
+    pub fn new(sq_entries: u32, bgid: u16, buffers: u16, headroom: usize, capacity: u32) -> io::Result<Ring> {
+        let uring = IoUring::new(sq_entries)?;
+        let bufs = BufRing::new(&uring.submitter(), bgid, buffers, headroom, capacity)?;
+        Ok(Ring {
+            inner: Rc::new(Inner {
+                uring: RefCell::new(uring),
+                bufs: RefCell::new(bufs),
+                ops: RefCell::new(Slab::new()),
+                queued: Cell::new(false),
+                flush: Notify::new(),
+                returned: Notify::new(),
+                closing: Cell::new(false),
+                out_of_buffers: Cell::new(0),
+            }),
+        })
+    }
+
+    /// Buffers the kernel holds now (the rest are out, as `Filled`s).
+    pub fn buffers_available(&self) -> usize {
+        self.inner.bufs.borrow().available()
+    }
+
+    /// Operations the kernel holds (armed, or cancelled and not yet completed).
+    pub fn operations(&self) -> usize {
+        self.inner.armed()
+    }
+
+    /// How many times a read met an empty buffer ring (`ENOBUFS`) and waited for a
+    /// buffer to come back: a ring too small for its terminals' output.
+    pub fn out_of_buffers(&self) -> u64 {
+        self.inner.out_of_buffers.get()
+    }
+
+    /// Arms a multishot read of `fd` (a PTY master, or any pollable non-blocking file)
+    /// into the ring's buffers. The fd must stay open until the `MultiRead` is dropped.
+    pub fn read_multishot(&self, fd: BorrowedFd<'_>) -> io::Result<MultiRead> {
+        if self.inner.closing.get() {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the worker's ring is closing"));
+        }
+        let key = self.inner.ops.borrow_mut().insert(Op::default());
+        let read = MultiRead { ring: self.clone(), key, fd: fd.as_raw_fd(), ended: false };
+        read.arm();
+        Ok(read)
+    }
+
+    /// Cancels every operation; `run` returns once all have completed.
+    pub fn close(&self) {
+        self.inner.closing.set(true);
+        let keys: Vec<usize> =
+            self.inner.ops.borrow().iter().filter(|(_, op)| op.armed).map(|(k, _)| k).collect();
+        for key in keys {
+            self.inner.push(opcode::AsyncCancel::new(key as u64).build().user_data(CANCEL));
+        }
+        self.inner.flush.notify_one();
+    }
+
+    /// The driving task: reaps completions when the ring's fd is readable, submits what
+    /// was queued when woken. Returns after `close`, once no operation is left, with
+    /// the buffer group unregistered.
+    pub async fn run(&self) -> io::Result<()> {
+        let inner = &self.inner;
+        let raw = inner.uring.borrow().as_raw_fd();
+        // SAFETY: the ring's fd stays open as long as `inner.uring`, which this `Rc`
+        // keeps beyond `fd`'s life (a local of this function): the registration is
+        // dropped before the fd could close, and it always names the same fd.
+        let fd = unsafe { AsyncFd::register_with_interest(RingFd(raw), Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        loop {
+            inner.submit()?;
+            if inner.closing.get() && inner.armed() == 0 {
+                break;
+            }
+            tokio::select! {
+                ready = fd.readable() => {
+                    let mut ready = ready?;
+                    inner.reap();
+                    ready.clear_ready();
+                    // A completion posted between the reap and the clear is not lost:
+                    // clear_ready keeps readiness that arrived after the guard was
+                    // taken; reaping once more covers the rest.
+                    inner.reap();
+                }
+                _ = inner.flush.notified() => {}
+            }
+        }
+        let uring = inner.uring.borrow();
+        inner.bufs.borrow_mut().unregister(&uring.submitter())
+    }
+}
+
+impl Inner {
+    fn armed(&self) -> usize {
+        self.ops.borrow().iter().filter(|(_, op)| op.armed).count()
+    }
+
+    /// Queues `entry`; the driving task submits it. A full submission queue is
+    /// submitted at once to make room.
+    fn push(&self, entry: squeue::Entry) {
+        let mut uring = self.uring.borrow_mut();
+        loop {
+            // SAFETY: the entries pushed here are multishot reads into the registered
+            // buffer group (the kernel writes only into ring buffers, which live as long
+            // as the ring: `run` unregisters them only after the last operation
+            // completed) and cancellations, which point at no memory.
+            if unsafe { uring.submission().push(&entry) }.is_ok() {
+                break;
+            }
+            if let Err(e) = uring.submit() {
+                error!("io_uring submit with a full queue failed: {e}");
+                break;
+            }
+        }
+        self.queued.set(true);
+        self.flush.notify_one();
+    }
+
+    fn submit(&self) -> io::Result<()> {
+        if self.queued.replace(false) {
+            match self.uring.borrow().submit() {
+                Ok(_) => {}
+                // The completion queue is full: reap, and the next round submits.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    self.queued.set(true);
+                    self.flush.notify_one();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes every completion off the queue and hands it to its operation.
+    fn reap(&self) {
+        let mut done: Vec<(u64, Completion)> = Vec::new();
+        {
+            let mut uring = self.uring.borrow_mut();
+            let mut bufs = self.bufs.borrow_mut();
+            for c in uring.completion() {
+                let flags = c.flags();
+                // The buffer is ours from its completion on, whoever ends up with it.
+                let buf = cqueue::buffer_select(flags).filter(|&id| match bufs.take(id, 0) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        error!("io_uring completion: {e}");
+                        false
+                    }
+                });
+                done.push((c.user_data(), Completion { result: c.result(), buf, more: cqueue::more(flags) }));
+            }
+        }
+        for (user_data, c) in done {
+            if user_data == CANCEL {
+                continue;
+            }
+            let key = user_data as usize;
+            let mut ops = self.ops.borrow_mut();
+            let Some(op) = ops.get_mut(key) else { continue };
+            if !c.more {
+                op.armed = false;
+            }
+            if op.orphan {
+                if let Some(id) = c.buf {
+                    self.give_back(id);
+                }
+                if !op.armed {
+                    ops.remove(key);
+                }
+                continue;
+            }
+            op.done.push_back(c);
+            if let Some(w) = op.waker.take() {
+                w.wake();
+            }
+        }
+        if self.closing.get() {
+            self.flush.notify_one();
+        }
+    }
+
+    fn give_back(&self, id: u16) {
+        let mut bufs = self.bufs.borrow_mut();
+        match bufs.give_back(id) {
+            Ok(()) => {
+                bufs.publish();
+                self.returned.notify_waiters();
+            }
+            Err(e) => error!("io_uring buffer: {e}"),
+        }
+    }
+}
+
+/// A multishot read: see the module docs.
+pub struct MultiRead {
+    ring: Ring,
+    key: usize,
+    fd: RawFd,
+    /// The end of the file (0) or an error was returned: nothing more comes.
+    ended: bool,
+}
+
+/// What a [`MultiRead`] gives: a buffer the kernel filled.
+pub struct Filled {
+    ring: Ring,
+    id: u16,
+    len: usize,
+}
+
+impl Filled {
+    /// The bytes read.
+    pub fn bytes(&self) -> Ref<'_, [u8]> {
+        let (id, len) = (self.id, self.len);
+        Ref::map(self.ring.inner.bufs.borrow(), |b| b.filled(id, len).unwrap_or_default())
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Filled {
+    fn drop(&mut self) {
+        self.ring.inner.give_back(self.id);
+    }
+}
+
+impl MultiRead {
+    fn arm(&self) {
+        let inner = &self.ring.inner;
+        if let Some(op) = inner.ops.borrow_mut().get_mut(self.key) {
+            op.armed = true;
+        }
+        let bgid = inner.bufs.borrow().bgid();
+        inner.push(opcode::ReadMulti::new(types::Fd(self.fd), 0, bgid).build().user_data(self.key as u64));
+    }
+
+    /// The next buffer of data; `Ok(None)` at the end of the file. A terminal whose
+    /// every slave is closed ends with `EIO`, returned as the error it is.
+    pub async fn next(&mut self) -> io::Result<Option<Filled>> {
+        loop {
+            if self.ended {
+                return Ok(None);
+            }
+            let c = poll_fn(|cx| {
+                let mut ops = self.ring.inner.ops.borrow_mut();
+                let op = &mut ops[self.key];
+                match op.done.pop_front() {
+                    Some(c) => Poll::Ready(c),
+                    None => {
+                        op.waker = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                }
+            })
+            .await;
+            if c.result == -libc::ENOBUFS {
+                // The kernel ended the read with the bytes still queued: wait until a
+                // buffer comes back, then arm it again.
+                let counter = &self.ring.inner.out_of_buffers;
+                counter.set(counter.get() + 1);
+                let returned = self.ring.inner.returned.notified();
+                if self.ring.buffers_available() == 0 {
+                    returned.await;
+                }
+                self.arm();
+                continue;
+            }
+            if c.result < 0 {
+                self.ended = true;
+                if let Some(id) = c.buf {
+                    self.ring.inner.give_back(id);
+                }
+                return Err(io::Error::from_raw_os_error(-c.result));
+            }
+            let filled = c.buf.map(|id| Filled { ring: self.ring.clone(), id, len: c.result as usize });
+            if c.result == 0 || filled.is_none() {
+                // The end of the file (a buffer with it, if any, goes back on drop).
+                self.ended = true;
+                return Ok(None);
+            }
+            if !c.more {
+                // The kernel ended the multishot read by itself: arm it again.
+                self.arm();
+            }
+            return Ok(filled);
+        }
+    }
+}
+
+impl Drop for MultiRead {
+    fn drop(&mut self) {
+        let inner = &self.ring.inner;
+        let mut ops = inner.ops.borrow_mut();
+        let Some(op) = ops.get_mut(self.key) else { return };
+        // Completions already reaped hold buffers nobody will take.
+        let ids: Vec<u16> = op.done.drain(..).filter_map(|c| c.buf).collect();
+        if op.armed {
+            op.orphan = true;
+            drop(ops);
+            inner.push(opcode::AsyncCancel::new(self.key as u64).build().user_data(CANCEL));
+        } else {
+            ops.remove(self.key);
+            drop(ops);
+        }
+        for id in ids {
+            inner.give_back(id);
+        }
+    }
+}
