@@ -20,14 +20,15 @@
 //!
 //! # Cancellation and shutdown
 //!
-//! Dropping a `MultiRead` cancels its read (`IORING_OP_ASYNC_CANCEL`). Completions
-//! that still arrive for it give their buffers straight back, unread: drop a read only
-//! when nothing more is wanted from its file (pausing a terminal's output needs a
-//! cancellation that keeps what arrives until it lands: the next step, issue 14); its entry is freed at its
-//! last completion (the one without `IORING_CQE_F_MORE`). [`Ring::close`] cancels
-//! everything and `run` returns only once no operation is left: the kernel can no
-//! longer write into a buffer, and the buffer ring is unregistered before its memory
-//! is freed.
+//! [`MultiRead::pause`] cancels the read (`IORING_OP_ASYNC_CANCEL`) for flow control:
+//! the kernel takes no more buffers for it and the bytes wait in the file; what arrived
+//! before the cancellation landed is still given, in order, and `resume` arms it again.
+//! Dropping a `MultiRead` cancels it too, but completions that still arrive for it give
+//! their buffers straight back, unread: drop a read only when nothing more is wanted
+//! from its file. Its entry is freed at its last completion (the one without
+//! `IORING_CQE_F_MORE`). [`Ring::close`] cancels everything and `run` returns only
+//! once no operation is left: the kernel can no longer write into a buffer, and the
+//! buffer ring is unregistered before its memory is freed.
 
 use std::cell::{Cell, Ref, RefCell};
 use std::collections::VecDeque;
@@ -139,7 +140,7 @@ impl Ring {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the worker's ring is closing"));
         }
         let key = self.inner.ops.borrow_mut().insert(Op::default());
-        let read = MultiRead { ring: self.clone(), key, fd: fd.as_raw_fd(), ended: false };
+        let mut read = MultiRead { ring: self.clone(), key, fd: fd.as_raw_fd(), ended: false, paused: false };
         read.arm();
         Ok(read)
     }
@@ -297,6 +298,9 @@ pub struct MultiRead {
     fd: RawFd,
     /// The end of the file (0) or an error was returned: nothing more comes.
     ended: bool,
+    /// `pause` was called: the read is cancelled (or being cancelled) and not armed
+    /// again until `resume`.
+    paused: bool,
 }
 
 /// What a [`MultiRead`] gives: a buffer the kernel filled.
@@ -329,8 +333,13 @@ impl Drop for Filled {
 }
 
 impl MultiRead {
-    fn arm(&self) {
+    /// Submits the read, unless the ring is closing (then the read has ended).
+    fn arm(&mut self) {
         let inner = &self.ring.inner;
+        if inner.closing.get() {
+            self.ended = true;
+            return;
+        }
         if let Some(op) = inner.ops.borrow_mut().get_mut(self.key) {
             op.armed = true;
         }
@@ -338,8 +347,41 @@ impl MultiRead {
         inner.push(opcode::ReadMulti::new(types::Fd(self.fd), 0, bgid).build().user_data(self.key as u64));
     }
 
-    /// The next buffer of data; `Ok(None)` at the end of the file. A terminal whose
-    /// every slave is closed ends with `EIO`, returned as the error it is.
+    fn is_armed(&self) -> bool {
+        self.ring.inner.ops.borrow().get(self.key).is_some_and(|op| op.armed)
+    }
+
+    /// Stops taking the file's data (flow control: the terminal's clients are behind):
+    /// the read is cancelled, so the kernel takes no more buffers for it and the bytes
+    /// wait in the file. What arrived before the cancellation landed is still given by
+    /// `next`, in order; nothing is lost.
+    pub fn pause(&mut self) {
+        if self.paused || self.ended {
+            return;
+        }
+        self.paused = true;
+        if self.is_armed() {
+            self.ring.inner.push(opcode::AsyncCancel::new(self.key as u64).build().user_data(CANCEL));
+        }
+    }
+
+    /// Takes the file's data again after `pause`.
+    pub fn resume(&mut self) {
+        if !self.paused {
+            return;
+        }
+        self.paused = false;
+        // Still armed: the cancellation has not landed yet; `next` arms the read again
+        // when its completion comes (`ECANCELED`).
+        if !self.is_armed() && !self.ended {
+            self.arm();
+        }
+    }
+
+    /// The next buffer of data; `Ok(None)` at the end of the file, or once the ring
+    /// is closing. A terminal whose every slave is closed ends with `EIO`, returned as
+    /// the error it is. While paused it gives what arrived before the pause, then
+    /// waits for `resume` (do not poll it while paused unless that is wanted).
     pub async fn next(&mut self) -> io::Result<Option<Filled>> {
         loop {
             if self.ended {
@@ -357,16 +399,28 @@ impl MultiRead {
                 }
             })
             .await;
+            if c.result == -libc::ECANCELED {
+                // Our pause, or the ring's close, landed.
+                if self.ring.inner.closing.get() {
+                    self.ended = true;
+                } else if !self.paused {
+                    self.arm(); // resumed before the cancellation landed
+                }
+                continue;
+            }
             if c.result == -libc::ENOBUFS {
                 // The kernel ended the read with the bytes still queued: wait until a
-                // buffer comes back, then arm it again.
+                // buffer comes back, then arm it again (or on `resume`, if paused).
                 let counter = &self.ring.inner.out_of_buffers;
                 counter.set(counter.get() + 1);
-                let returned = self.ring.inner.returned.notified();
-                if self.ring.buffers_available() == 0 {
-                    returned.await;
+                if !self.paused {
+                    let ring = self.ring.clone();
+                    let returned = ring.inner.returned.notified();
+                    if ring.buffers_available() == 0 {
+                        returned.await;
+                    }
+                    self.arm();
                 }
-                self.arm();
                 continue;
             }
             if c.result < 0 {
@@ -382,7 +436,7 @@ impl MultiRead {
                 self.ended = true;
                 return Ok(None);
             }
-            if !c.more {
+            if !c.more && !self.paused {
                 // The kernel ended the multishot read by itself: arm it again.
                 self.arm();
             }
