@@ -47,6 +47,13 @@ impl BufMut {
         BufMut { lease, start: HEADROOM, end: HEADROOM }
     }
 
+    /// A buffer whose content (from the headroom on) was written from outside, up to
+    /// `end` (at most the memory's length).
+    pub(super) fn with_content(lease: Lease, end: usize) -> BufMut {
+        debug_assert!(lease.mem().len() >= HEADROOM && end >= HEADROOM && end <= lease.mem().len());
+        BufMut { lease, start: HEADROOM, end }
+    }
+
     fn check(&self) {
         debug_assert!(self.start <= HEADROOM);
         debug_assert!(self.start <= self.end && self.end <= self.lease.mem().len());

@@ -44,7 +44,7 @@
 //! # Storage
 //!
 //! A `slab::Slab` of slots, keyed by [`BufId`]. A slot is an `Rc` holding the id,
-//! a weak link to the pool and the boxed slice. A free slot sits in its slab entry;
+//! a weak link to its home (the pool) and the boxed slice. A free slot sits in its slab entry;
 //! a lent one is owned by its handles (the entry is empty meanwhile, so the id
 //! cannot be lent twice), and the last handle to drop puts it back. Allocation pops
 //! the most recently freed id (warm memory); only when none is free does the pool
@@ -98,6 +98,16 @@
 //!    and into the scrollback; a writer passes them to `writev(2)` as slices.
 //!    After a short `writev`, send `frame.view(n..)`.
 //!
+//! # Buffers lent to the kernel
+//!
+//! An io_uring provided buffer ring (`uring::Ring`) owns buffers of the same shape
+//! that are not the pool's: a [`RingSlot`] is lent to the kernel until a completion
+//! fills it, becomes a [`BufMut`] with the bytes read ([`RingSlot::filled`]), is framed,
+//! frozen and shared like any buffer, and when its last handle drops goes to its
+//! [`Recycler`] (the ring, which lends it to the kernel again) instead of a pool. The
+//! module still has no `unsafe`: it hands out the data area as `&mut [u8]` only while
+//! no handle exists; lending that memory to the kernel is the ring's unsafe code.
+//!
 //! # What callers must never do
 //!
 //! - Keep raw pointers to buffer memory beyond the handle that produced them, or
@@ -116,7 +126,7 @@ mod tests;
 
 pub use handle::{Buf, BufError, BufMut};
 pub use pool::{
-    BufId, ConfigError, Pool, PoolConfig, PoolStats, DEFAULT_CAPACITY, DEFAULT_MAX_BUFS, DEFAULT_RESERVE,
-    HEADROOM, MAX_FRAME_HEADER,
+    BufId, ConfigError, Pool, PoolConfig, PoolStats, Recycler, RingSlot, DEFAULT_CAPACITY, DEFAULT_MAX_BUFS,
+    DEFAULT_RESERVE, HEADROOM, MAX_FRAME_HEADER,
 };
 pub use stock::Stock;

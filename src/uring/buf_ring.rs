@@ -1,27 +1,21 @@
-//! A provided buffer ring (`IORING_REGISTER_PBUF_RING`, Linux ≥ 5.19): a group of
-//! equal buffers the kernel picks from only when data arrives, so an armed but idle
-//! receive pins no memory.
+//! A provided buffer ring (`IORING_REGISTER_PBUF_RING`, Linux ≥ 5.19): the kernel
+//! picks a buffer from the group only when data arrives, so an armed but idle receive
+//! pins no memory.
 //!
 //! # Who owns a buffer
 //!
-//! Each buffer id is, at every moment, in exactly one of two places:
-//! - **in the ring**: the kernel may write into it at any time, until a completion
-//!   names its id. Rust never reads or writes it then.
-//! - **out**: a completion gave it to us (`take`). It is ours to read, frame and
-//!   share, until `give_back` puts it in the ring again.
+//! The ring holds entries (address, length, id), not memory: the buffers belong to
+//! their owner (the worker's [`Ring`](super::Ring) keeps them as pool slots). Each id
+//! is, at every moment, in exactly one of two places:
+//! - **given** (`give`): the kernel may write into its memory at any time, until a
+//!   completion names the id. Its owner must neither touch nor free that memory.
+//! - **taken** (`take`, after a completion named it): the owner's again, to read,
+//!   frame and share, until it is given again.
 //!
-//! `take` of an id that is not in the ring, and `give_back` of one that is not out,
-//! are refused (`OwnershipError`), not trusted: a double hand-back would let the kernel
-//! write into bytes a viewer is still sending. Dropping the ring with buffers in it is
-//! safe only once the kernel can no longer write: the ring unregisters its group first,
-//! which the kernel completes synchronously, so no later completion names them.
-//!
-//! # Layout
-//!
-//! The ring (entries × 16 bytes) and the buffers are one page-aligned allocation each.
-//! Every buffer is `headroom + capacity` bytes; the kernel is given only the `capacity`
-//! bytes after the headroom, so a frame's head can be written in front of the data in
-//! place (the same layout as the pool's buffers, `buf::HEADROOM`).
+//! A `take` of an id not given and a `give` of one already given are refused
+//! (`OwnershipError`), not trusted: a double hand-back would let the kernel write into
+//! bytes a viewer is still sending. Unregistering the group (which the kernel does
+//! synchronously) ends the kernel's claim on every given buffer.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::fmt;
@@ -88,11 +82,8 @@ impl Drop for Region {
 /// A registered group of provided buffers. See the module docs.
 pub struct BufRing {
     ring: Region,
-    bufs: Region,
     entries: u16,
     bgid: u16,
-    headroom: usize,
-    capacity: u32,
     /// Our copy of the ring's tail: entries added since the last `publish` are not seen
     /// by the kernel yet.
     tail: u16,
@@ -102,44 +93,29 @@ pub struct BufRing {
 }
 
 impl BufRing {
-    /// Allocates `entries` buffers (a power of two, at most 32,768) of `headroom +
-    /// capacity` bytes, registers them with `submitter`'s ring as group `bgid`, and
-    /// gives every one to the kernel.
-    pub fn new(
-        submitter: &Submitter<'_>,
-        bgid: u16,
-        entries: u16,
-        headroom: usize,
-        capacity: u32,
-    ) -> io::Result<BufRing> {
-        if !entries.is_power_of_two() || entries > 32_768 || capacity == 0 {
+    /// Registers a ring of `entries` entries (a power of two, at most 32,768) with
+    /// `submitter`'s ring as group `bgid`; ids `0..entries` are then the owner's to
+    /// `give`.
+    pub fn new(submitter: &Submitter<'_>, bgid: u16, entries: u16) -> io::Result<BufRing> {
+        if !entries.is_power_of_two() || entries > 32_768 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "a buffer ring has a power-of-two number of entries, at most 32768, of at least one byte",
+                "a buffer ring has a power-of-two number of entries, at most 32768",
             ));
         }
         let ring = Region::new(usize::from(entries) * std::mem::size_of::<BufRingEntry>())?;
-        let stride = headroom + capacity as usize;
-        let bufs = Region::new(usize::from(entries) * stride)?;
         let mut this = BufRing {
             ring,
-            bufs,
             entries,
             bgid,
-            headroom,
-            capacity,
             tail: 0,
             in_ring: vec![false; usize::from(entries)],
             registered: false,
         };
         // SAFETY: the ring memory is page-aligned, `entries` entries long, and lives in
-        // `self.ring` until `Drop` unregisters the group (before freeing it).
+        // `self.ring` until the group is unregistered (`Drop` leaks it otherwise).
         unsafe { submitter.register_buf_ring_with_flags(this.ring.ptr.as_ptr() as u64, entries, bgid, 0)? };
         this.registered = true;
-        for id in 0..entries {
-            this.push(id);
-        }
-        this.publish();
         Ok(this)
     }
 
@@ -148,77 +124,50 @@ impl BufRing {
         self.bgid
     }
 
-    /// How many bytes the kernel may write into one buffer.
-    pub fn capacity(&self) -> u32 {
-        self.capacity
-    }
-
     /// How many buffers the kernel holds now.
     pub fn available(&self) -> usize {
         self.in_ring.iter().filter(|&&k| k).count()
     }
 
-    /// Takes buffer `id` out of the ring after a completion named it with `len` bytes
-    /// (the completion's result): returns those bytes, ours until `give_back`.
-    pub fn take(&mut self, id: u16, len: usize) -> Result<&mut [u8], OwnershipError> {
+    /// A completion named `id`: the buffer is the owner's again.
+    pub fn take(&mut self, id: u16) -> Result<(), OwnershipError> {
         let held = self.in_ring.get_mut(usize::from(id)).ok_or(OwnershipError::Unknown(id))?;
         if !*held {
             return Err(OwnershipError::NotInRing(id));
         }
         *held = false;
-        let len = len.min(self.capacity as usize);
-        let start = self.buf_start(id) + self.headroom;
-        // SAFETY: the buffer is in bounds of `bufs`; the completion that named it means
-        // the kernel is done with it and will not write into it until it is given back
-        // (it is out of the ring now), and `&mut self` keeps this the only reference.
-        Ok(unsafe { std::slice::from_raw_parts_mut(self.bufs.ptr.as_ptr().add(start), len) })
+        Ok(())
     }
 
-    /// The first `len` bytes of buffer `id` while it is out of the ring (taken).
-    pub fn filled(&self, id: u16, len: usize) -> Result<&[u8], OwnershipError> {
-        match self.in_ring.get(usize::from(id)) {
-            None => Err(OwnershipError::Unknown(id)),
-            Some(true) => Err(OwnershipError::NotInRing(id)),
-            Some(false) => {
-                let start = self.buf_start(id) + self.headroom;
-                let len = len.min(self.capacity as usize);
-                // SAFETY: in bounds of `bufs`; the buffer is out of the ring, so the
-                // kernel does not write into it; only `&mut self` methods write to it.
-                Ok(unsafe { std::slice::from_raw_parts(self.bufs.ptr.as_ptr().add(start), len) })
-            }
-        }
-    }
-
-    /// The whole buffer `id`, headroom included, while it is out of the ring (to write
-    /// a frame's head in front of its data).
-    pub fn with_headroom(&mut self, id: u16) -> Result<&mut [u8], OwnershipError> {
-        match self.in_ring.get(usize::from(id)) {
-            None => Err(OwnershipError::Unknown(id)),
-            Some(true) => Err(OwnershipError::NotInRing(id)),
-            Some(false) => {
-                let start = self.buf_start(id);
-                let len = self.headroom + self.capacity as usize;
-                // SAFETY: in bounds of `bufs`; the buffer is out of the ring, so the
-                // kernel does not write into it, and `&mut self` makes this reference
-                // the only one.
-                Ok(unsafe { std::slice::from_raw_parts_mut(self.bufs.ptr.as_ptr().add(start), len) })
-            }
-        }
-    }
-
-    /// Gives buffer `id` back to the kernel; it sees it after the next `publish`.
-    pub fn give_back(&mut self, id: u16) -> Result<(), OwnershipError> {
+    /// Lends the `len` bytes at `area` to the kernel as buffer `id`; it sees them after
+    /// the next `publish`.
+    ///
+    /// # Safety
+    ///
+    /// The memory must stay allocated, and nothing may read or write it, until a
+    /// completion names `id` (then `take`) or the group is unregistered.
+    pub unsafe fn give(&mut self, id: u16, area: *mut u8, len: u32) -> Result<(), OwnershipError> {
         match self.in_ring.get(usize::from(id)) {
             None => Err(OwnershipError::Unknown(id)),
             Some(true) => Err(OwnershipError::AlreadyInRing(id)),
             Some(false) => {
-                self.push(id);
+                let slot = usize::from(self.tail & (self.entries - 1));
+                // SAFETY: `slot` < entries, so the entry is inside the ring memory. At
+                // most `entries` ids exist and each is in the ring at most once, so the
+                // kernel has consumed whatever this slot held; it reads no entry past
+                // the published tail, and this one is past it until `publish`.
+                let entry = unsafe { &mut *self.ring.ptr.as_ptr().cast::<BufRingEntry>().add(slot) };
+                entry.set_addr(area as u64);
+                entry.set_len(len);
+                entry.set_bid(id);
+                self.in_ring[usize::from(id)] = true;
+                self.tail = self.tail.wrapping_add(1);
                 Ok(())
             }
         }
     }
 
-    /// Makes every buffer given back since the last call visible to the kernel (one
+    /// Makes every buffer given since the last call visible to the kernel (one
     /// release store of the tail, however many were added).
     pub fn publish(&mut self) {
         // SAFETY: the tail field lives inside the ring memory (entry 0's reserved
@@ -226,26 +175,6 @@ impl BufRing {
         // the atomic store with release ordering after the entries were written.
         let tail = unsafe { &*(BufRingEntry::tail(self.ring.ptr.as_ptr().cast()) as *const AtomicU16) };
         tail.store(self.tail, Ordering::Release);
-    }
-
-    fn buf_start(&self, id: u16) -> usize {
-        usize::from(id) * (self.headroom + self.capacity as usize)
-    }
-
-    /// Writes entry `tail & mask` for buffer `id` and advances our tail.
-    fn push(&mut self, id: u16) {
-        let slot = usize::from(self.tail & (self.entries - 1));
-        let addr = self.bufs.ptr.as_ptr() as usize + self.buf_start(id) + self.headroom;
-        // SAFETY: `slot` < entries, so the entry is inside the ring memory; the kernel
-        // does not read entries past the published tail, and this one is past it until
-        // `publish`. The write goes through a raw pointer: no reference to memory the
-        // kernel shares is formed.
-        let entry = unsafe { &mut *self.ring.ptr.as_ptr().cast::<BufRingEntry>().add(slot) };
-        entry.set_addr(addr as u64);
-        entry.set_len(self.capacity);
-        entry.set_bid(id);
-        self.in_ring[usize::from(id)] = true;
-        self.tail = self.tail.wrapping_add(1);
     }
 
     /// Unregisters the group: after it the kernel takes no buffer from it. Called by
@@ -266,7 +195,6 @@ impl Drop for BufRing {
         if self.registered {
             error!("buffer ring {} dropped while registered: its memory is leaked", self.bgid);
             std::mem::forget(std::mem::replace(&mut self.ring, Region::leaked()));
-            std::mem::forget(std::mem::replace(&mut self.bufs, Region::leaked()));
         }
     }
 }

@@ -13,8 +13,10 @@
 //!
 //! # Buffers
 //!
-//! A completion's buffer comes out as a [`Filled`]: the bytes the kernel wrote, ours
-//! until the `Filled` is dropped, which gives the buffer back to the kernel. A
+//! The buffers are pool-shaped ([`RingSlot`]s: headroom, then the data area the kernel
+//! is lent). A completion's buffer comes out as a [`BufMut`] holding the bytes the
+//! kernel wrote, framed, frozen and shared like any pool buffer; when its last handle
+//! drops, it is lent to the kernel again (at the driving task's next round). A
 //! [`MultiRead`] that meets an empty ring (`ENOBUFS`: the kernel ended the read,
 //! nothing was lost) waits until some buffer comes back and arms the read again.
 //!
@@ -30,12 +32,12 @@
 //! once no operation is left: the kernel can no longer write into a buffer, and the
 //! buffer ring is unregistered before its memory is freed.
 
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -45,15 +47,16 @@ use tokio::io::Interest;
 use tokio::sync::Notify;
 
 use super::BufRing;
+use crate::buf::{BufMut, Recycler, RingSlot};
 
 /// The `user_data` of cancellations: their own completions are not an operation's.
 const CANCEL: u64 = u64::MAX;
 
-/// One completion of an operation, as the kernel posted it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One completion of an operation, as the kernel posted it, with the buffer it
+/// named (ours from then on).
 struct Completion {
     result: i32,
-    buf: Option<u16>,
+    buf: Option<RingSlot>,
     more: bool,
 }
 
@@ -71,6 +74,11 @@ struct Op {
 struct Inner {
     uring: RefCell<IoUring>,
     bufs: RefCell<BufRing>,
+    /// The buffers the kernel holds, by id (`None`: out, in a handle or returning).
+    lent: RefCell<Vec<Option<RingSlot>>>,
+    /// Buffers whose last handle dropped, to lend to the kernel again at the driving
+    /// task's next round (their handles are fully gone by then).
+    returning: RefCell<Vec<RingSlot>>,
     ops: RefCell<Slab<Op>>,
     /// Submissions queued since the last `io_uring_enter`.
     queued: Cell<bool>,
@@ -99,25 +107,33 @@ impl AsRawFd for RingFd {
 
 impl Ring {
     /// A ring of `sq_entries` submissions with one group of `buffers` provided buffers
-    /// of `headroom + capacity` bytes (`bgid` names the group).
-    pub fn new(sq_entries: u32, bgid: u16, buffers: u16, headroom: usize, capacity: u32) -> io::Result<Ring> {
+    /// (`bgid` names the group), each [`HEADROOM`](crate::buf::HEADROOM) then
+    /// `capacity` bytes, like a pool's.
+    pub fn new(sq_entries: u32, bgid: u16, buffers: u16, capacity: u32) -> io::Result<Ring> {
         let uring = IoUring::new(sq_entries)?;
-        let bufs = BufRing::new(&uring.submitter(), bgid, buffers, headroom, capacity)?;
-        Ok(Ring {
-            inner: Rc::new(Inner {
+        let bufs = BufRing::new(&uring.submitter(), bgid, buffers)?;
+        let inner = Rc::new_cyclic(|me: &Weak<Inner>| {
+            let home: Weak<dyn Recycler> = me.clone();
+            Inner {
                 uring: RefCell::new(uring),
                 bufs: RefCell::new(bufs),
+                lent: RefCell::new((0..buffers).map(|_| None).collect()),
+                returning: RefCell::new(
+                    (0..buffers).map(|id| RingSlot::new(id, capacity as usize, home.clone())).collect(),
+                ),
                 ops: RefCell::new(Slab::new()),
                 queued: Cell::new(false),
                 flush: Notify::new(),
                 returned: Notify::new(),
                 closing: Cell::new(false),
                 out_of_buffers: Cell::new(0),
-            }),
-        })
+            }
+        });
+        inner.restock();
+        Ok(Ring { inner })
     }
 
-    /// Buffers the kernel holds now (the rest are out, as `Filled`s).
+    /// Buffers the kernel holds now (the rest are out, in handles).
     pub fn buffers_available(&self) -> usize {
         self.inner.bufs.borrow().available()
     }
@@ -168,6 +184,7 @@ impl Ring {
         let fd = unsafe { AsyncFd::register_with_interest(RingFd(raw), Interest::READABLE) }
             .map_err(|e| e.into_parts().1)?;
         loop {
+            inner.restock();
             inner.submit()?;
             if inner.closing.get() && inner.armed() == 0 {
                 break;
@@ -237,14 +254,15 @@ impl Inner {
         {
             let mut uring = self.uring.borrow_mut();
             let mut bufs = self.bufs.borrow_mut();
+            let mut lent = self.lent.borrow_mut();
             for c in uring.completion() {
                 let flags = c.flags();
                 // The buffer is ours from its completion on, whoever ends up with it.
-                let buf = cqueue::buffer_select(flags).filter(|&id| match bufs.take(id, 0) {
-                    Ok(_) => true,
+                let buf = cqueue::buffer_select(flags).and_then(|id| match bufs.take(id) {
+                    Ok(()) => lent.get_mut(usize::from(id)).and_then(Option::take),
                     Err(e) => {
                         error!("io_uring completion: {e}");
-                        false
+                        None
                     }
                 });
                 done.push((c.user_data(), Completion { result: c.result(), buf, more: cqueue::more(flags) }));
@@ -261,8 +279,8 @@ impl Inner {
                 op.armed = false;
             }
             if op.orphan {
-                if let Some(id) = c.buf {
-                    self.give_back(id);
+                if let Some(slot) = c.buf {
+                    self.recycle(slot);
                 }
                 if !op.armed {
                     ops.remove(key);
@@ -279,15 +297,32 @@ impl Inner {
         }
     }
 
-    fn give_back(&self, id: u16) {
-        let mut bufs = self.bufs.borrow_mut();
-        match bufs.give_back(id) {
-            Ok(()) => {
-                bufs.publish();
-                self.returned.notify_waiters();
-            }
-            Err(e) => error!("io_uring buffer: {e}"),
+    /// Lends every returning buffer to the kernel again, in one tail update.
+    fn restock(&self) {
+        let returning = std::mem::take(&mut *self.returning.borrow_mut());
+        if returning.is_empty() {
+            return;
         }
+        let mut bufs = self.bufs.borrow_mut();
+        let mut lent = self.lent.borrow_mut();
+        for mut slot in returning {
+            let id = slot.id();
+            let Some(area) = slot.data_area() else {
+                error!("io_uring buffer {id} came back with a handle still alive: not lent again");
+                continue;
+            };
+            let (ptr, len) = (area.as_mut_ptr(), area.len() as u32);
+            // SAFETY: the slot is kept in `lent` until a completion names its id, and
+            // nothing else reaches its memory meanwhile: it has no handle (`data_area`
+            // proved the `Rc` unique) and `lent` hands it out only on that completion.
+            // It is freed only with `Inner`, after the group is unregistered.
+            match unsafe { bufs.give(id, ptr, len) } {
+                Ok(()) => lent[usize::from(id)] = Some(slot),
+                Err(e) => error!("io_uring buffer: {e}"),
+            }
+        }
+        bufs.publish();
+        self.returned.notify_waiters();
     }
 }
 
@@ -303,32 +338,12 @@ pub struct MultiRead {
     paused: bool,
 }
 
-/// What a [`MultiRead`] gives: a buffer the kernel filled.
-pub struct Filled {
-    ring: Ring,
-    id: u16,
-    len: usize,
-}
-
-impl Filled {
-    /// The bytes read.
-    pub fn bytes(&self) -> Ref<'_, [u8]> {
-        let (id, len) = (self.id, self.len);
-        Ref::map(self.ring.inner.bufs.borrow(), |b| b.filled(id, len).unwrap_or_default())
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl Drop for Filled {
-    fn drop(&mut self) {
-        self.ring.inner.give_back(self.id);
+impl Recycler for Inner {
+    /// The last handle of a buffer dropped: it is lent to the kernel again at the
+    /// driving task's next round.
+    fn recycle(&self, slot: RingSlot) {
+        self.returning.borrow_mut().push(slot);
+        self.flush.notify_one();
     }
 }
 
@@ -382,7 +397,7 @@ impl MultiRead {
     /// is closing. A terminal whose every slave is closed ends with `EIO`, returned as
     /// the error it is. While paused it gives what arrived before the pause, then
     /// waits for `resume` (do not poll it while paused unless that is wanted).
-    pub async fn next(&mut self) -> io::Result<Option<Filled>> {
+    pub async fn next(&mut self) -> io::Result<Option<BufMut>> {
         loop {
             if self.ended {
                 return Ok(None);
@@ -425,12 +440,12 @@ impl MultiRead {
             }
             if c.result < 0 {
                 self.ended = true;
-                if let Some(id) = c.buf {
-                    self.ring.inner.give_back(id);
+                if let Some(slot) = c.buf {
+                    self.ring.inner.recycle(slot);
                 }
                 return Err(io::Error::from_raw_os_error(-c.result));
             }
-            let filled = c.buf.map(|id| Filled { ring: self.ring.clone(), id, len: c.result as usize });
+            let filled = c.buf.map(|slot| slot.filled(c.result.max(0) as usize));
             if c.result == 0 || filled.is_none() {
                 // The end of the file (a buffer with it, if any, goes back on drop).
                 self.ended = true;
@@ -451,7 +466,7 @@ impl Drop for MultiRead {
         let mut ops = inner.ops.borrow_mut();
         let Some(op) = ops.get_mut(self.key) else { return };
         // Completions already reaped hold buffers nobody will take.
-        let ids: Vec<u16> = op.done.drain(..).filter_map(|c| c.buf).collect();
+        let slots: Vec<RingSlot> = op.done.drain(..).filter_map(|c| c.buf).collect();
         if op.armed {
             op.orphan = true;
             drop(ops);
@@ -460,8 +475,47 @@ impl Drop for MultiRead {
             ops.remove(self.key);
             drop(ops);
         }
-        for id in ids {
-            inner.give_back(id);
+        for slot in slots {
+            inner.recycle(slot);
         }
+    }
+}
+
+impl Drop for Inner {
+    /// Normally `run` has ended every operation and unregistered the group. If it did
+    /// not (its task was dropped first, on a panic), the kernel may still write into
+    /// lent buffers: cancel everything and wait for the last completion here, then
+    /// unregister, before the buffers' memory is freed with `self`.
+    fn drop(&mut self) {
+        let uring = self.uring.get_mut();
+        let ops = self.ops.get_mut();
+        let mut armed: Vec<usize> = ops.iter().filter(|(_, op)| op.armed).map(|(k, _)| k).collect();
+        for &key in &armed {
+            // SAFETY: a cancellation points at no memory.
+            let _ = unsafe {
+                uring.submission().push(&opcode::AsyncCancel::new(key as u64).build().user_data(CANCEL))
+            };
+        }
+        let mut rounds = 0;
+        while !armed.is_empty() && rounds < 1000 {
+            if uring.submit_and_wait(1).is_err() {
+                break;
+            }
+            for c in uring.completion() {
+                if c.user_data() != CANCEL && !cqueue::more(c.flags()) {
+                    armed.retain(|&k| k as u64 != c.user_data());
+                }
+            }
+            rounds += 1;
+        }
+        if !armed.is_empty() {
+            // The kernel did not give them up: leak the buffers rather than free memory
+            // it may still write into.
+            error!("io_uring: {} reads not cancelled at shutdown; their buffers are leaked", armed.len());
+            std::mem::forget(std::mem::take(self.lent.get_mut()));
+            std::mem::forget(std::mem::take(self.returning.get_mut()));
+            return;
+        }
+        let _ = self.bufs.get_mut().unregister(&uring.submitter());
     }
 }

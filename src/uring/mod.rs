@@ -30,7 +30,7 @@ pub mod driver;
 mod tests;
 
 pub use buf_ring::{BufRing, OwnershipError};
-pub use driver::{Filled, MultiRead, Ring};
+pub use driver::{MultiRead, Ring};
 
 use io_uring::{opcode, IoUring, Probe};
 

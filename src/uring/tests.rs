@@ -2,7 +2,7 @@
 //! ring's ownership rules.
 #![allow(unsafe_code)]
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -34,6 +34,43 @@ fn pty_pair() -> (OwnedFd, OwnedFd) {
     (master, slave)
 }
 
+/// Buffers for the low-level tests: `n` vectors of `len` bytes, lent to `ring`.
+struct TestBufs {
+    ring: BufRing,
+    mem: Vec<Vec<u8>>,
+}
+
+impl TestBufs {
+    fn new(uring: &IoUring, n: u16, len: usize) -> TestBufs {
+        let mut this = TestBufs {
+            ring: BufRing::new(&uring.submitter(), BGID, n).unwrap(),
+            mem: vec![vec![0; len]; n.into()],
+        };
+        for id in 0..n {
+            this.give(id);
+        }
+        this.ring.publish();
+        this
+    }
+
+    fn give(&mut self, id: u16) {
+        let area = &mut self.mem[usize::from(id)];
+        // SAFETY: the vector is neither touched nor freed until a completion names `id`
+        // (`take`) or the group is unregistered (`done`, before `self.mem` drops).
+        unsafe { self.ring.give(id, area.as_mut_ptr(), area.len() as u32) }.unwrap();
+    }
+
+    /// A completion named `id` with `len` bytes: they are ours.
+    fn take(&mut self, id: u16, len: usize) -> Vec<u8> {
+        self.ring.take(id).unwrap();
+        self.mem[usize::from(id)][..len].to_vec()
+    }
+
+    fn done(mut self, uring: &IoUring) {
+        self.ring.unregister(&uring.submitter()).unwrap();
+    }
+}
+
 fn submit(ring: &mut IoUring, entry: squeue::Entry) {
     // SAFETY: the entries built in these tests point at no memory of ours (buffers come
     // from the registered ring, which outlives every operation on it).
@@ -57,15 +94,15 @@ fn read_multi(fd: &OwnedFd) -> squeue::Entry {
 
 /// Collects what completions carry until `want` bytes arrived; gives each buffer back
 /// at once. Returns the bytes and whether the operation is still armed.
-fn collect(ring: &mut IoUring, bufs: &mut BufRing, want: usize) -> (Vec<u8>, bool) {
+fn collect(ring: &mut IoUring, bufs: &mut TestBufs, want: usize) -> (Vec<u8>, bool) {
     let mut got = Vec::new();
     while got.len() < want {
         let c = next(ring);
         assert!(c.result() > 0, "completion result {}", c.result());
         let id = cqueue::buffer_select(c.flags()).expect("a buffer id");
-        got.extend_from_slice(bufs.take(id, c.result() as usize).unwrap());
-        bufs.give_back(id).unwrap();
-        bufs.publish();
+        got.extend_from_slice(&bufs.take(id, c.result() as usize));
+        bufs.give(id);
+        bufs.ring.publish();
         if !cqueue::more(c.flags()) {
             return (got, false);
         }
@@ -84,7 +121,7 @@ fn this_kernel_has_the_data_path_operations() {
 fn multishot_read_on_a_pty_master_fills_provided_buffers_and_stays_armed() {
     let (master, slave) = pty_pair();
     let mut ring = IoUring::new(8).unwrap();
-    let mut bufs = BufRing::new(&ring.submitter(), BGID, 4, 64, 256).unwrap();
+    let mut bufs = TestBufs::new(&ring, 4, 256);
     submit(&mut ring, read_multi(&master));
     for round in 0..10u8 {
         let msg = [b'a' + round; 100];
@@ -93,9 +130,9 @@ fn multishot_read_on_a_pty_master_fills_provided_buffers_and_stays_armed() {
         assert_eq!(got, msg);
         assert!(armed, "one submission serves every arrival");
     }
-    assert_eq!(bufs.available(), 4, "every buffer is back in the ring");
+    assert_eq!(bufs.ring.available(), 4, "every buffer is back in the ring");
     drop(slave);
-    bufs.unregister(&ring.submitter()).unwrap();
+    bufs.done(&ring);
 }
 
 #[test]
@@ -103,7 +140,7 @@ fn multishot_receive_on_a_socket_fills_provided_buffers_and_a_pty_refuses_it() {
     let (mut peer, sock) = UnixStream::pair().unwrap();
     let sock = OwnedFd::from(sock);
     let mut ring = IoUring::new(8).unwrap();
-    let mut bufs = BufRing::new(&ring.submitter(), BGID, 4, 64, 256).unwrap();
+    let mut bufs = TestBufs::new(&ring, 4, 256);
     submit(&mut ring, opcode::RecvMulti::new(types::Fd(sock.as_raw_fd()), BGID).build().user_data(2));
     for round in 0..10u8 {
         let msg = [b'A' + round; 300];
@@ -121,7 +158,7 @@ fn multishot_receive_on_a_socket_fills_provided_buffers_and_a_pty_refuses_it() {
     submit(&mut ring, opcode::RecvMulti::new(types::Fd(master.as_raw_fd()), BGID).build().user_data(3));
     let c = next(&mut ring);
     assert_eq!(c.result(), -libc::ENOTSOCK);
-    bufs.unregister(&ring.submitter()).unwrap();
+    bufs.done(&ring);
 }
 
 #[test]
@@ -145,7 +182,7 @@ fn out_of_buffers_ends_the_read_with_enobufs_and_no_byte_is_lost() {
     let (master, slave) = pty_pair();
     let mut ring = IoUring::new(8).unwrap();
     // Two buffers of 16 bytes for 100 bytes of output.
-    let mut bufs = BufRing::new(&ring.submitter(), BGID, 2, 8, 16).unwrap();
+    let mut bufs = TestBufs::new(&ring, 2, 16);
     let msg: Vec<u8> = (0..100u8).collect();
     rustix::io::write(&slave, &msg).unwrap();
     submit(&mut ring, read_multi(&master));
@@ -159,50 +196,40 @@ fn out_of_buffers_ends_the_read_with_enobufs_and_no_byte_is_lost() {
             enobufs += 1;
             // Buffers come back (a viewer was sent them); arm the read again.
             for id in held.drain(..) {
-                bufs.give_back(id).unwrap();
+                bufs.give(id);
             }
-            bufs.publish();
+            bufs.ring.publish();
             submit(&mut ring, read_multi(&master));
             continue;
         }
         assert!(c.result() > 0, "result {}", c.result());
         let id = cqueue::buffer_select(c.flags()).unwrap();
-        got.extend_from_slice(bufs.take(id, c.result() as usize).unwrap());
+        got.extend_from_slice(&bufs.take(id, c.result() as usize));
         held.push(id); // kept, as a viewer that has not been sent it yet would
     }
     assert_eq!(got, msg, "every byte, in order");
     assert!(enobufs >= 3, "100 bytes in 16-byte buffers, two at a time: {enobufs} ENOBUFS");
-    bufs.unregister(&ring.submitter()).unwrap();
+    bufs.done(&ring);
 }
 
 #[test]
 fn a_buffer_is_either_the_kernels_or_ours() {
-    let (mut peer, sock) = UnixStream::pair().unwrap();
-    let sock = OwnedFd::from(sock);
-    let mut ring = IoUring::new(8).unwrap();
-    let mut bufs = BufRing::new(&ring.submitter(), BGID, 2, 8, 16).unwrap();
-    assert_eq!(bufs.available(), 2);
-    // Nothing completed yet: every id is the kernel's, so none can be given back.
-    assert_eq!(bufs.give_back(1), Err(OwnershipError::AlreadyInRing(1)));
-    assert_eq!(bufs.give_back(9), Err(OwnershipError::Unknown(9)));
-    submit(&mut ring, opcode::RecvMulti::new(types::Fd(sock.as_raw_fd()), BGID).build().user_data(5));
-    peer.write_all(b"hello").unwrap();
-    let c = next(&mut ring);
-    let id = cqueue::buffer_select(c.flags()).unwrap();
-    assert_eq!(bufs.take(id, c.result() as usize).unwrap(), b"hello");
+    let ring = IoUring::new(8).unwrap();
+    let mut bufs = BufRing::new(&ring.submitter(), BGID, 2).unwrap();
+    let mut mem = [0u8; 16];
+    // Nothing given yet: nothing to take.
+    assert_eq!(bufs.take(0), Err(OwnershipError::NotInRing(0)));
+    // SAFETY: `mem` outlives the group (unregistered below) and is not touched while
+    // given.
+    unsafe { bufs.give(0, mem.as_mut_ptr(), 16) }.unwrap();
+    // SAFETY: refused before the memory is used.
+    assert_eq!(unsafe { bufs.give(0, mem.as_mut_ptr(), 16) }, Err(OwnershipError::AlreadyInRing(0)));
+    // SAFETY: as above.
+    assert_eq!(unsafe { bufs.give(9, mem.as_mut_ptr(), 16) }, Err(OwnershipError::Unknown(9)));
     assert_eq!(bufs.available(), 1);
-    // Ours now: taken twice is refused, and the headroom is in front of the data.
-    assert_eq!(bufs.take(id, 5).unwrap_err(), OwnershipError::NotInRing(id));
-    let whole = bufs.with_headroom(id).unwrap();
-    assert_eq!(&whole[8..13], b"hello");
-    whole[..8].copy_from_slice(b"HEADROOM");
-    bufs.give_back(id).unwrap();
-    assert_eq!(bufs.give_back(id), Err(OwnershipError::AlreadyInRing(id)));
-    assert!(bufs.with_headroom(id).is_err(), "the kernel's again");
-    bufs.publish();
-    let mut rest = [0u8; 1];
-    peer.set_nonblocking(true).unwrap();
-    assert!(peer.read(&mut rest).is_err(), "nothing came back");
+    bufs.take(0).unwrap();
+    assert_eq!(bufs.take(0), Err(OwnershipError::NotInRing(0)), "taken twice");
+    assert_eq!(bufs.available(), 0);
     bufs.unregister(&ring.submitter()).unwrap();
 }
 
@@ -210,7 +237,7 @@ fn a_buffer_is_either_the_kernels_or_ours() {
 fn a_ring_takes_only_a_power_of_two_of_entries() {
     let ring = IoUring::new(8).unwrap();
     for entries in [0, 3, 100] {
-        assert!(BufRing::new(&ring.submitter(), BGID, entries, 0, 16).is_err(), "{entries}");
+        assert!(BufRing::new(&ring.submitter(), BGID, entries).is_err(), "{entries}");
     }
 }
 
@@ -222,7 +249,7 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     tokio_uring::start(async {
-        let ring = super::Ring::new(32, BGID, buffers, 16, 64).unwrap();
+        let ring = super::Ring::new(32, BGID, buffers, 64).unwrap();
         let driver = tokio_uring::spawn({
             let ring = ring.clone();
             async move { ring.run().await }
@@ -249,7 +276,7 @@ fn a_pty_read_through_the_workers_ring_gets_every_byte_even_out_of_buffers() {
             rustix::io::write(&slave, chunk).unwrap();
             while got.len() < (i + 1) * 500 {
                 let filled = read.next().await.unwrap().expect("data");
-                got.extend_from_slice(&filled.bytes());
+                got.extend_from_slice(filled.as_slice());
                 // Hold up to all four buffers (a slow viewer): the kernel runs out,
                 // ends the read with ENOBUFS, and it is armed again once one is back.
                 held.push_back(filled);
@@ -290,7 +317,7 @@ fn dropping_a_read_cancels_it_and_its_buffers_come_back() {
         rustix::io::write(&slave, b"after").unwrap();
         let mut got = Vec::new();
         while !got.ends_with(b"after") {
-            got.extend_from_slice(&again.next().await.unwrap().unwrap().bytes());
+            got.extend_from_slice(again.next().await.unwrap().unwrap().as_slice());
         }
         drop(again);
         drop(slave);
@@ -312,7 +339,7 @@ fn closing_the_ring_with_reads_armed_waits_for_their_last_completion() {
 async fn read_n(read: &mut super::MultiRead, want: usize) -> Vec<u8> {
     let mut got = Vec::new();
     while got.len() < want {
-        got.extend_from_slice(&read.next().await.unwrap().expect("data").bytes());
+        got.extend_from_slice(read.next().await.unwrap().expect("data").as_slice());
     }
     got
 }
@@ -345,6 +372,40 @@ fn a_paused_read_takes_no_buffer_and_resumes_where_it_stopped() {
             read.resume();
             assert_eq!(read_n(&mut read, 50).await, [round; 50]);
         }
+        drop(read);
+        drop(slave);
+    });
+}
+
+#[test]
+fn a_read_buffer_is_framed_and_shared_in_place_and_lent_again_after_its_last_handle() {
+    with_ring(2, |ring| async move {
+        let (master, slave) = pty_pair();
+        let mut read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
+        rustix::io::write(&slave, b"output").unwrap();
+        let mut buf = read.next().await.unwrap().unwrap();
+        assert_eq!(buf.as_slice(), b"output");
+        // Pool-shaped: the whole headroom is in front of the data, for a frame's head.
+        assert_eq!(buf.headroom(), crate::buf::HEADROOM);
+        buf.prepend(&[0x82, 6]).unwrap();
+        let frame = buf.freeze();
+        let (viewer, scrollback) = (frame.clone(), frame);
+        assert_eq!(viewer.as_slice(), b"\x82\x06output");
+        settle().await;
+        assert_eq!(ring.buffers_available(), 1, "out while a handle lives");
+        drop(viewer);
+        settle().await;
+        assert_eq!(ring.buffers_available(), 1, "the scrollback still holds it");
+        drop(scrollback);
+        settle().await;
+        assert_eq!(ring.buffers_available(), 2, "lent to the kernel again");
+        // And it is filled again.
+        rustix::io::write(&slave, b"again").unwrap();
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            got.extend_from_slice(read.next().await.unwrap().unwrap().as_slice());
+        }
+        assert_eq!(got, b"again");
         drop(read);
         drop(slave);
     });
