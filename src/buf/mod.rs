@@ -100,13 +100,15 @@
 //!
 //! # Buffers lent to the kernel
 //!
-//! An io_uring provided buffer ring (`uring::Ring`) owns buffers of the same shape
-//! that are not the pool's: a [`RingSlot`] is lent to the kernel until a completion
-//! fills it, becomes a [`BufMut`] with the bytes read ([`RingSlot::filled`]), is framed,
-//! frozen and shared like any buffer, and when its last handle drops goes to its
-//! [`Recycler`] (the ring, which lends it to the kernel again) instead of a pool. The
-//! module still has no `unsafe`: it hands out the data area as `&mut [u8]` only while
-//! no handle exists; lending that memory to the kernel is the ring's unsafe code.
+//! An io_uring provided buffer ring (`uring::Ring`) lends the pool's buffers to the
+//! kernel: [`Pool::lend`] takes one under the same bound as [`Pool::try_alloc`] (the
+//! ring's buffers are the pool's), a [`RingSlot`] holds it while the kernel may write
+//! into it, a completion makes it a [`BufMut`] with the bytes read
+//! ([`RingSlot::filled`]), framed, frozen and shared like any buffer, and its last
+//! handle gives it back to the pool, from which the ring takes buffers again. So the
+//! scrollback's pressure on the pool (reclaim) covers the ring too. The module still
+//! has no `unsafe`: it hands out the data area as `&mut [u8]`; lending that memory to
+//! the kernel is the ring's unsafe code.
 //!
 //! # What callers must never do
 //!
@@ -126,7 +128,7 @@ mod tests;
 
 pub use handle::{Buf, BufError, BufMut};
 pub use pool::{
-    BufId, ConfigError, Pool, PoolConfig, PoolStats, Recycler, RingSlot, DEFAULT_CAPACITY, DEFAULT_MAX_BUFS,
+    BufId, ConfigError, Pool, PoolConfig, PoolStats, RingSlot, DEFAULT_CAPACITY, DEFAULT_MAX_BUFS,
     DEFAULT_RESERVE, HEADROOM, MAX_FRAME_HEADER,
 };
 pub use stock::Stock;

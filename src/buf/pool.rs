@@ -157,64 +157,50 @@ struct State {
 /// One buffer's memory and identity. Shared by its handles through an `Rc`.
 pub(super) struct Slot {
     id: BufId,
-    /// Where the slot goes when its last handle drops.
-    home: Home,
+    /// Weak: a free slot sits inside its pool, so a strong link would be a cycle.
+    pool: Weak<PoolInner>,
     /// `HEADROOM + capacity` bytes, zeroed once at allocation. The heap block never
     /// moves or changes size; it is freed only with the slot, i.e. after the last
     /// `Rc<Slot>` (every handle, every in-flight op) is gone.
     mem: Box<[u8]>,
 }
 
-/// Where a slot goes back to. Weak: a free slot sits inside its home, so a strong
-/// link would be a cycle.
-enum Home {
-    /// A pool's buffer (or none: an exact-size buffer has a dangling `Weak` and is
-    /// freed).
-    Pool(Weak<PoolInner>),
-    /// A buffer of a [`Recycler`] (an io_uring buffer ring): it goes back to the kernel.
-    Ring(Weak<dyn Recycler>),
-}
-
-/// The owner of buffers that are not a pool's: an io_uring provided buffer ring,
-/// which lends the kernel a buffer until a completion fills it. When the last handle
-/// of such a buffer drops, the slot is handed to `recycle` (see [`RingSlot`]).
-pub trait Recycler {
-    fn recycle(&self, slot: RingSlot);
-}
-
-/// A buffer that belongs to a [`Recycler`] rather than a pool, outside any handle:
-/// while its recycler holds it, the kernel may write into its data area. It becomes
-/// a [`BufMut`] once a completion says how much was written ([`RingSlot::filled`]);
-/// framed, frozen and shared like any buffer, it comes back to `recycle` when its last
-/// handle drops.
-pub struct RingSlot(Rc<Slot>);
+/// A pool buffer lent to the kernel (an io_uring provided buffer ring), outside any
+/// handle: it counts as in use, and while the ring holds it the kernel may write into
+/// its data area. It becomes a [`BufMut`] once a completion says how much was written
+/// ([`RingSlot::filled`]); framed, frozen and shared like any buffer, it comes back to
+/// the pool when its last handle drops, or when the `RingSlot` itself is dropped.
+pub struct RingSlot(Option<Rc<Slot>>);
 
 impl RingSlot {
-    /// A new buffer with `id` (the ring's buffer id), [`HEADROOM`] then `capacity`
-    /// data bytes, belonging to `home`.
-    pub fn new(id: u16, capacity: usize, home: Weak<dyn Recycler>) -> RingSlot {
-        let mem = vec![0; HEADROOM + capacity].into_boxed_slice();
-        RingSlot(Rc::new(Slot { id: BufId(usize::from(id)), home: Home::Ring(home), mem }))
-    }
-
-    /// The ring's id for this buffer.
-    pub fn id(&self) -> u16 {
-        self.0.id.0 as u16
-    }
-
-    /// The data area (after the headroom) for the kernel to write into: `None` while a
-    /// handle of it is still alive (it is not the ring's to lend then).
-    pub fn data_area(&mut self) -> Option<&mut [u8]> {
-        Rc::get_mut(&mut self.0).map(|slot| &mut slot.mem[HEADROOM..])
+    /// The data area (after the headroom) for the kernel to write into.
+    pub fn data_area(&mut self) -> &mut [u8] {
+        match self.0.as_mut().and_then(Rc::get_mut) {
+            Some(slot) => &mut slot.mem[HEADROOM..],
+            // A RingSlot is made from a fresh lease and never cloned: unreachable, but
+            // an empty area lends the kernel nothing rather than panicking.
+            None => &mut [],
+        }
     }
 
     /// The kernel wrote `len` bytes into the data area: they are the content of the
     /// returned buffer (at most its capacity).
-    pub fn filled(self, len: usize) -> BufMut {
-        let end = (HEADROOM + len).min(self.0.mem.len());
-        BufMut::with_content(Lease(self.0), end)
+    pub fn filled(mut self, len: usize) -> BufMut {
+        let slot = self.0.take().expect("a RingSlot holds its slot until filled or dropped");
+        let end = (HEADROOM + len).min(slot.mem.len());
+        BufMut::with_content(Lease(slot), end)
     }
 }
+
+impl Drop for RingSlot {
+    fn drop(&mut self) {
+        // Back to the pool, as a handle's drop would.
+        if let Some(slot) = self.0.take() {
+            drop(Lease(slot));
+        }
+    }
+}
+
 /// A counted claim on a slot. Handles ([`BufMut`], [`Buf`](super::Buf)) hold one;
 /// the last to drop gives the slot back to its pool (or frees it if the pool is gone).
 #[derive(Clone)]
@@ -251,20 +237,13 @@ impl Drop for Lease {
         if Rc::strong_count(&self.0) != 1 {
             return;
         }
-        // The last claim: the slot goes back to its home while we still hold it.
-        // If the home is gone, our `Rc` frees the slot when this drop returns.
-        match &self.0.home {
-            Home::Pool(pool) => {
-                let Some(pool) = pool.upgrade() else { return };
-                let woken = pool.give_back(Rc::clone(&self.0));
-                woken.into_iter().for_each(Waker::wake);
-            }
-            Home::Ring(ring) => {
-                if let Some(ring) = ring.upgrade() {
-                    ring.recycle(RingSlot(Rc::clone(&self.0)));
-                }
-            }
-        }
+        // The last claim: the slot goes back to the pool while we still hold it.
+        // If the pool is gone, our `Rc` frees the slot when this drop returns.
+        let Some(pool) = self.0.pool.upgrade() else {
+            return;
+        };
+        let woken = pool.give_back(Rc::clone(&self.0));
+        woken.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -323,7 +302,21 @@ impl Pool {
         self.lease(self.inner.max_bufs, true).map(BufMut::new)
     }
 
+    /// A buffer to lend to the kernel (an io_uring provided buffer ring), or `None`
+    /// when only the reserve is left, like [`Pool::try_alloc`]: the ring's buffers are
+    /// the pool's, under the same bound.
+    #[must_use]
+    pub fn lend(&self) -> Option<RingSlot> {
+        let limit = self.inner.max_bufs - self.inner.reserve;
+        self.take_slot(limit, false).map(|slot| RingSlot(Some(slot)))
+    }
+
     fn lease(&self, limit: usize, reserved: bool) -> Option<Lease> {
+        self.take_slot(limit, reserved).map(Lease)
+    }
+
+    /// A slot counted as in use, for a lease or a ring: its holder gives it back.
+    fn take_slot(&self, limit: usize, reserved: bool) -> Option<Rc<Slot>> {
         let mut st = self.inner.state.borrow_mut();
         if st.in_use >= limit {
             if reserved {
@@ -343,7 +336,7 @@ impl Pool {
         st.high_water = st.high_water.max(st.in_use);
         debug_assert_eq!(st.in_use + st.free.len(), st.slots.len());
         debug_assert!(st.slots.len() <= self.inner.max_bufs);
-        Some(Lease(slot))
+        Some(slot)
     }
 
     /// A buffer of exactly `capacity` data bytes (after the [`HEADROOM`]) that is not
@@ -354,7 +347,7 @@ impl Pool {
     pub fn alloc_exact(&self, capacity: usize) -> BufMut {
         let slot = Rc::new(Slot {
             id: BufId::UNPOOLED,
-            home: Home::Pool(Weak::new()),
+            pool: Weak::new(),
             mem: vec![0; HEADROOM + capacity].into_boxed_slice(),
         });
         BufMut::new(Lease(slot))
@@ -369,7 +362,7 @@ impl Pool {
         mem[room - head.len()..room].copy_from_slice(head);
         mem[room..].copy_from_slice(bytes);
         let end = mem.len();
-        let slot = Rc::new(Slot { id: BufId::UNPOOLED, home: Home::Pool(Weak::new()), mem });
+        let slot = Rc::new(Slot { id: BufId::UNPOOLED, pool: Weak::new(), mem });
         Buf::from_parts(Lease(slot), room - head.len(), end)
     }
 
@@ -380,7 +373,7 @@ impl Pool {
         let entry = st.slots.vacant_entry();
         let slot = Rc::new(Slot {
             id: BufId(entry.key()),
-            home: Home::Pool(Rc::downgrade(&self.inner)),
+            pool: Rc::downgrade(&self.inner),
             mem: vec![0; HEADROOM + self.inner.capacity].into_boxed_slice(),
         });
         entry.insert(None);

@@ -13,10 +13,13 @@
 //!
 //! # Buffers
 //!
-//! The buffers are pool-shaped ([`RingSlot`]s: headroom, then the data area the kernel
-//! is lent). A completion's buffer comes out as a [`BufMut`] holding the bytes the
-//! kernel wrote, framed, frozen and shared like any pool buffer; when its last handle
-//! drops, it is lent to the kernel again (at the driving task's next round). A
+//! The buffers are the worker's pool's ([`Pool::lend`]): the ring keeps up to its
+//! target lent to the kernel, topping up from the pool at every round of the driving
+//! task. A completion's buffer comes out as a [`BufMut`] holding the bytes the kernel
+//! wrote, framed, frozen and shared like any pool buffer, and its last handle gives it
+//! back to the pool. The pool's bound is the ring's: a worker whose buffers are all
+//! in scrollbacks and queues stops lending, as it stops allocating, and the runtime's
+//! reclaim applies to both. A
 //! [`MultiRead`] that meets an empty ring (`ENOBUFS`: the kernel ended the read,
 //! nothing was lost) waits until some buffer comes back and arms the read again.
 //!
@@ -37,7 +40,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -47,7 +50,7 @@ use tokio::io::Interest;
 use tokio::sync::Notify;
 
 use super::BufRing;
-use crate::buf::{BufMut, Recycler, RingSlot};
+use crate::buf::{BufMut, Pool, RingSlot};
 
 /// The `user_data` of cancellations: their own completions are not an operation's.
 const CANCEL: u64 = u64::MAX;
@@ -74,11 +77,14 @@ struct Op {
 struct Inner {
     uring: RefCell<IoUring>,
     bufs: RefCell<BufRing>,
-    /// The buffers the kernel holds, by id (`None`: out, in a handle or returning).
+    /// The pool the buffers come from and go back to.
+    pool: Pool,
+    /// How many buffers to keep lent to the kernel.
+    target: usize,
+    /// The buffers the kernel holds, by ring id (`None`: a free id).
     lent: RefCell<Vec<Option<RingSlot>>>,
-    /// Buffers whose last handle dropped, to lend to the kernel again at the driving
-    /// task's next round (their handles are fully gone by then).
-    returning: RefCell<Vec<RingSlot>>,
+    /// Ring ids not lent.
+    free_ids: RefCell<Vec<u16>>,
     ops: RefCell<Slab<Op>>,
     /// Submissions queued since the last `io_uring_enter`.
     queued: Cell<bool>,
@@ -106,34 +112,31 @@ impl AsRawFd for RingFd {
 }
 
 impl Ring {
-    /// A ring of `sq_entries` submissions with one group of `buffers` provided buffers
-    /// (`bgid` names the group), each [`HEADROOM`](crate::buf::HEADROOM) then
-    /// `capacity` bytes, like a pool's.
-    pub fn new(sq_entries: u32, bgid: u16, buffers: u16, capacity: u32) -> io::Result<Ring> {
+    /// A ring of `sq_entries` submissions with a buffer group `bgid` of `entries`
+    /// ids (a power of two), of which it keeps up to `target` lent to the kernel, taken
+    /// from `pool`.
+    pub fn new(sq_entries: u32, bgid: u16, entries: u16, target: usize, pool: Pool) -> io::Result<Ring> {
         let uring = IoUring::new(sq_entries)?;
-        let bufs = BufRing::new(&uring.submitter(), bgid, buffers)?;
-        let inner = Rc::new_cyclic(|me: &Weak<Inner>| {
-            let home: Weak<dyn Recycler> = me.clone();
-            Inner {
-                uring: RefCell::new(uring),
-                bufs: RefCell::new(bufs),
-                lent: RefCell::new((0..buffers).map(|_| None).collect()),
-                returning: RefCell::new(
-                    (0..buffers).map(|id| RingSlot::new(id, capacity as usize, home.clone())).collect(),
-                ),
-                ops: RefCell::new(Slab::new()),
-                queued: Cell::new(false),
-                flush: Notify::new(),
-                returned: Notify::new(),
-                closing: Cell::new(false),
-                out_of_buffers: Cell::new(0),
-            }
+        let bufs = BufRing::new(&uring.submitter(), bgid, entries)?;
+        let inner = Rc::new(Inner {
+            uring: RefCell::new(uring),
+            bufs: RefCell::new(bufs),
+            pool,
+            target: target.min(usize::from(entries)),
+            lent: RefCell::new((0..entries).map(|_| None).collect()),
+            free_ids: RefCell::new((0..entries).rev().collect()),
+            ops: RefCell::new(Slab::new()),
+            queued: Cell::new(false),
+            flush: Notify::new(),
+            returned: Notify::new(),
+            closing: Cell::new(false),
+            out_of_buffers: Cell::new(0),
         });
         inner.restock();
         Ok(Ring { inner })
     }
 
-    /// Buffers the kernel holds now (the rest are out, in handles).
+    /// Buffers the kernel holds now.
     pub fn buffers_available(&self) -> usize {
         self.inner.bufs.borrow().available()
     }
@@ -200,6 +203,8 @@ impl Ring {
                     inner.reap();
                 }
                 _ = inner.flush.notified() => {}
+                // Short of the target because the pool was at its bound: a buffer is free.
+                _ = poll_fn(|cx| inner.pool.poll_available(cx)), if inner.short() => {}
             }
         }
         let uring = inner.uring.borrow();
@@ -255,11 +260,15 @@ impl Inner {
             let mut uring = self.uring.borrow_mut();
             let mut bufs = self.bufs.borrow_mut();
             let mut lent = self.lent.borrow_mut();
+            let mut free_ids = self.free_ids.borrow_mut();
             for c in uring.completion() {
                 let flags = c.flags();
                 // The buffer is ours from its completion on, whoever ends up with it.
                 let buf = cqueue::buffer_select(flags).and_then(|id| match bufs.take(id) {
-                    Ok(()) => lent.get_mut(usize::from(id)).and_then(Option::take),
+                    Ok(()) => {
+                        free_ids.push(id);
+                        lent.get_mut(usize::from(id)).and_then(Option::take)
+                    }
                     Err(e) => {
                         error!("io_uring completion: {e}");
                         None
@@ -279,9 +288,7 @@ impl Inner {
                 op.armed = false;
             }
             if op.orphan {
-                if let Some(slot) = c.buf {
-                    self.recycle(slot);
-                }
+                drop(c.buf); // back to the pool, unread
                 if !op.armed {
                     ops.remove(key);
                 }
@@ -297,32 +304,47 @@ impl Inner {
         }
     }
 
-    /// Lends every returning buffer to the kernel again, in one tail update.
+    /// Lends buffers from the pool until the target is lent (or the pool is at its
+    /// bound), in one tail update.
     fn restock(&self) {
-        let returning = std::mem::take(&mut *self.returning.borrow_mut());
-        if returning.is_empty() {
-            return;
-        }
-        let mut bufs = self.bufs.borrow_mut();
+        let mut free_ids = self.free_ids.borrow_mut();
         let mut lent = self.lent.borrow_mut();
-        for mut slot in returning {
-            let id = slot.id();
-            let Some(area) = slot.data_area() else {
-                error!("io_uring buffer {id} came back with a handle still alive: not lent again");
-                continue;
+        let mut bufs = self.bufs.borrow_mut();
+        let mut added = false;
+        while lent.len() - free_ids.len() < self.target {
+            let Some(id) = free_ids.pop() else { break };
+            let Some(mut slot) = self.pool.lend() else {
+                free_ids.push(id);
+                break;
             };
+            let area = slot.data_area();
             let (ptr, len) = (area.as_mut_ptr(), area.len() as u32);
             // SAFETY: the slot is kept in `lent` until a completion names its id, and
-            // nothing else reaches its memory meanwhile: it has no handle (`data_area`
-            // proved the `Rc` unique) and `lent` hands it out only on that completion.
-            // It is freed only with `Inner`, after the group is unregistered.
+            // nothing else reaches its memory meanwhile (it is in no handle: `lend`
+            // made it from a free slot, and `lent` hands it out only on that
+            // completion). It is freed only with `Inner`, after the group is
+            // unregistered or the kernel gave up every operation (`Drop`).
             match unsafe { bufs.give(id, ptr, len) } {
-                Ok(()) => lent[usize::from(id)] = Some(slot),
-                Err(e) => error!("io_uring buffer: {e}"),
+                Ok(()) => {
+                    lent[usize::from(id)] = Some(slot);
+                    added = true;
+                }
+                Err(e) => {
+                    error!("io_uring buffer: {e}");
+                    free_ids.push(id);
+                }
             }
         }
-        bufs.publish();
-        self.returned.notify_waiters();
+        if added {
+            bufs.publish();
+            self.returned.notify_waiters();
+        }
+    }
+
+    /// Fewer buffers lent than the target.
+    fn short(&self) -> bool {
+        let lent = self.lent.borrow().len() - self.free_ids.borrow().len();
+        lent < self.target
     }
 }
 
@@ -336,15 +358,6 @@ pub struct MultiRead {
     /// `pause` was called: the read is cancelled (or being cancelled) and not armed
     /// again until `resume`.
     paused: bool,
-}
-
-impl Recycler for Inner {
-    /// The last handle of a buffer dropped: it is lent to the kernel again at the
-    /// driving task's next round.
-    fn recycle(&self, slot: RingSlot) {
-        self.returning.borrow_mut().push(slot);
-        self.flush.notify_one();
-    }
 }
 
 impl MultiRead {
@@ -440,9 +453,7 @@ impl MultiRead {
             }
             if c.result < 0 {
                 self.ended = true;
-                if let Some(slot) = c.buf {
-                    self.ring.inner.recycle(slot);
-                }
+                drop(c.buf); // back to the pool
                 return Err(io::Error::from_raw_os_error(-c.result));
             }
             let filled = c.buf.map(|slot| slot.filled(c.result.max(0) as usize));
@@ -475,9 +486,7 @@ impl Drop for MultiRead {
             ops.remove(self.key);
             drop(ops);
         }
-        for slot in slots {
-            inner.recycle(slot);
-        }
+        drop(slots); // back to the pool, unread
     }
 }
 
@@ -513,7 +522,6 @@ impl Drop for Inner {
             // it may still write into.
             error!("io_uring: {} reads not cancelled at shutdown; their buffers are leaked", armed.len());
             std::mem::forget(std::mem::take(self.lent.get_mut()));
-            std::mem::forget(std::mem::take(self.returning.get_mut()));
             return;
         }
         let _ = self.bufs.get_mut().unregister(&uring.submitter());

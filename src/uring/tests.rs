@@ -245,28 +245,32 @@ fn a_ring_takes_only_a_power_of_two_of_entries() {
 /// its task, then closes the ring and checks nothing is left with the kernel.
 fn with_ring<F, Fut>(buffers: u16, f: F)
 where
-    F: FnOnce(super::Ring) -> Fut,
+    F: FnOnce(super::Ring, crate::buf::Pool) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     tokio_uring::start(async {
-        let ring = super::Ring::new(32, BGID, buffers, 64).unwrap();
+        // A pool with exactly `buffers` to lend (one more is its reserve).
+        let config = crate::buf::PoolConfig { capacity: 64, max_bufs: usize::from(buffers) + 1, reserve: 1 };
+        let pool = crate::buf::Pool::new(config).unwrap();
+        let ring = super::Ring::new(32, BGID, buffers, usize::from(buffers), pool.clone()).unwrap();
         let driver = tokio_uring::spawn({
             let ring = ring.clone();
             async move { ring.run().await }
         });
-        tokio::time::timeout(std::time::Duration::from_secs(10), f(ring.clone()))
+        tokio::time::timeout(std::time::Duration::from_secs(10), f(ring.clone(), pool.clone()))
             .await
             .expect("test deadline");
         ring.close();
         driver.await.unwrap().unwrap();
         assert_eq!(ring.operations(), 0, "no operation left with the kernel");
-        assert_eq!(ring.buffers_available(), usize::from(buffers), "every buffer back");
+        assert_eq!(ring.buffers_available(), usize::from(buffers), "every buffer lent again");
+        assert_eq!(pool.stats().in_use, usize::from(buffers), "and only those out of the pool");
     });
 }
 
 #[test]
 fn a_pty_read_through_the_workers_ring_gets_every_byte_even_out_of_buffers() {
-    with_ring(4, |ring| async move {
+    with_ring(4, |ring, _| async move {
         let (master, slave) = pty_pair();
         let mut read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
         let msg: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
@@ -297,7 +301,7 @@ fn a_pty_read_through_the_workers_ring_gets_every_byte_even_out_of_buffers() {
 
 #[test]
 fn dropping_a_read_cancels_it_and_its_buffers_come_back() {
-    with_ring(8, |ring| async move {
+    with_ring(8, |ring, _| async move {
         let (master, slave) = pty_pair();
         let read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
         rustix::io::write(&slave, &[b'x'; 300]).unwrap();
@@ -326,7 +330,7 @@ fn dropping_a_read_cancels_it_and_its_buffers_come_back() {
 
 #[test]
 fn closing_the_ring_with_reads_armed_waits_for_their_last_completion() {
-    with_ring(4, |ring| async move {
+    with_ring(4, |ring, _| async move {
         let (master, _slave) = pty_pair();
         // Armed, never read from: `with_ring` closes the ring under it.
         let read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
@@ -352,7 +356,7 @@ async fn settle() {
 
 #[test]
 fn a_paused_read_takes_no_buffer_and_resumes_where_it_stopped() {
-    with_ring(8, |ring| async move {
+    with_ring(8, |ring, _| async move {
         let (master, slave) = pty_pair();
         let mut read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
         rustix::io::write(&slave, &[b'a'; 100]).unwrap();
@@ -379,7 +383,7 @@ fn a_paused_read_takes_no_buffer_and_resumes_where_it_stopped() {
 
 #[test]
 fn a_read_buffer_is_framed_and_shared_in_place_and_lent_again_after_its_last_handle() {
-    with_ring(2, |ring| async move {
+    with_ring(2, |ring, _| async move {
         let (master, slave) = pty_pair();
         let mut read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
         rustix::io::write(&slave, b"output").unwrap();
@@ -406,6 +410,27 @@ fn a_read_buffer_is_framed_and_shared_in_place_and_lent_again_after_its_last_han
             got.extend_from_slice(read.next().await.unwrap().unwrap().as_slice());
         }
         assert_eq!(got, b"again");
+        drop(read);
+        drop(slave);
+    });
+}
+
+#[test]
+fn the_rings_buffers_are_the_pools_under_its_bound() {
+    with_ring(4, |ring, pool| async move {
+        // All four lendable buffers are lent: the pool has none left to allocate.
+        assert_eq!(ring.buffers_available(), 4);
+        assert!(pool.try_alloc().is_none(), "the ring's buffers count against the pool");
+        let (master, slave) = pty_pair();
+        let mut read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
+        rustix::io::write(&slave, b"x").unwrap();
+        let buf = read.next().await.unwrap().unwrap();
+        settle().await;
+        // Out in a handle: still the pool's, and the ring cannot replace it.
+        assert_eq!((ring.buffers_available(), pool.stats().in_use), (3, 4));
+        drop(buf);
+        settle().await;
+        assert_eq!((ring.buffers_available(), pool.stats().in_use), (4, 4), "back to the pool, lent again");
         drop(read);
         drop(slave);
     });
