@@ -381,6 +381,11 @@ impl Pool {
         slot
     }
 
+    /// Whether [`Pool::try_alloc`] (or [`Pool::lend`]) would succeed now.
+    pub fn has_room(&self) -> bool {
+        self.inner.state.borrow().in_use < self.inner.max_bufs - self.inner.reserve
+    }
+
     /// `Ready` when [`Pool::try_alloc`] would succeed now; otherwise registers the
     /// task, which is woken when a buffer comes back. The pool never waits itself.
     pub fn poll_available(&self, cx: &mut Context<'_>) -> Poll<()> {

@@ -215,6 +215,12 @@ pub struct Args {
     #[arg(long = "allow-embedding")]
     pub allow_embedding: bool,
 
+    /// How workers read terminals: uring (io_uring multishot reads into the pool's
+    /// buffers, Linux 6.7+), epoll (readiness, then read(2)), or auto: uring where the
+    /// kernel has it [default: auto]
+    #[arg(long = "io", value_name = "uring|epoll|auto")]
+    pub io: Option<String>,
+
     /// Serve a WebSocket echo at PATH (for conformance tools such as Autobahn)
     #[arg(long = "ws-echo", value_name = "PATH")]
     pub ws_echo: Option<String>,

@@ -107,6 +107,8 @@ pub struct Config {
     pub admission: crate::auth::Policy,
     /// The WebSocket echo endpoint's path (relative to the base path), if enabled.
     pub ws_echo: Option<String>,
+    /// `--io`: how workers read terminals. `Auto` is resolved at startup.
+    pub io: Io,
     /// `-c`, `--credential-file`, `--trusted-proxy`, `--rate-limit`, parsed.
     pub access: access::Access,
     /// `--allow-embedding`: the web UI may be framed by other sites.
@@ -224,6 +226,7 @@ impl Config {
                 index: a.index,
             },
             ws_echo: ws_echo(a.ws_echo.clone())?,
+            io: io(a.io.as_deref())?,
             allow_embedding: a.allow_embedding,
             sessions,
             admission: crate::auth::Policy {
@@ -462,6 +465,26 @@ pub fn parse_bytes(s: &str) -> Option<usize> {
 
 fn bytes(flag: &str, s: &str) -> Result<usize, ConfigError> {
     parse_bytes(s).ok_or_else(|| ConfigError(format!("{flag} {s}: give a size such as 65536, 512K or 1M")))
+}
+
+/// How workers read terminals (`--io`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Io {
+    /// io_uring multishot reads into provided buffers taken from the pool.
+    Uring,
+    /// Readiness from the reactor, then `read(2)`.
+    Epoll,
+    /// Uring where the kernel has what it needs, else epoll (decided at startup).
+    Auto,
+}
+
+fn io(arg: Option<&str>) -> Result<Io, ConfigError> {
+    match arg.unwrap_or("auto") {
+        "uring" => Ok(Io::Uring),
+        "epoll" => Ok(Io::Epoll),
+        "auto" => Ok(Io::Auto),
+        other => Err(ConfigError(format!("--io {other:?}: use uring, epoll or auto"))),
+    }
 }
 
 fn ws_echo(path: Option<String>) -> Result<Option<String>, ConfigError> {

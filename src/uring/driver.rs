@@ -141,6 +141,12 @@ impl Ring {
         self.inner.bufs.borrow().available()
     }
 
+    /// The ring has no buffer lent and the pool none to lend: reads wait until the
+    /// runtime frees some (scrollback reclaim, clients catching up).
+    pub fn starved(&self) -> bool {
+        self.buffers_available() == 0 && !self.inner.pool.has_room()
+    }
+
     /// Operations the kernel holds (armed, or cancelled and not yet completed).
     pub fn operations(&self) -> usize {
         self.inner.armed()
@@ -159,7 +165,14 @@ impl Ring {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the worker's ring is closing"));
         }
         let key = self.inner.ops.borrow_mut().insert(Op::default());
-        let mut read = MultiRead { ring: self.clone(), key, fd: fd.as_raw_fd(), ended: false, paused: false };
+        let mut read = MultiRead {
+            ring: self.clone(),
+            key,
+            fd: fd.as_raw_fd(),
+            ended: false,
+            paused: false,
+            needs_arm: false,
+        };
         read.arm();
         Ok(read)
     }
@@ -358,6 +371,9 @@ pub struct MultiRead {
     /// `pause` was called: the read is cancelled (or being cancelled) and not armed
     /// again until `resume`.
     paused: bool,
+    /// The kernel ended the read for want of a buffer: `next` arms it again once the
+    /// ring has one. A field, not a local, so that `next` is cancel-safe.
+    needs_arm: bool,
 }
 
 impl MultiRead {
@@ -400,8 +416,8 @@ impl MultiRead {
         }
         self.paused = false;
         // Still armed: the cancellation has not landed yet; `next` arms the read again
-        // when its completion comes (`ECANCELED`).
-        if !self.is_armed() && !self.ended {
+        // when its completion comes (`ECANCELED`). Out of buffers: `next` arms it.
+        if !self.is_armed() && !self.ended && !self.needs_arm {
             self.arm();
         }
     }
@@ -414,6 +430,15 @@ impl MultiRead {
         loop {
             if self.ended {
                 return Ok(None);
+            }
+            if self.needs_arm && !self.paused {
+                let ring = self.ring.clone();
+                let returned = ring.inner.returned.notified();
+                if ring.buffers_available() == 0 {
+                    returned.await;
+                }
+                self.needs_arm = false;
+                self.arm();
             }
             let c = poll_fn(|cx| {
                 let mut ops = self.ring.inner.ops.borrow_mut();
@@ -437,18 +462,11 @@ impl MultiRead {
                 continue;
             }
             if c.result == -libc::ENOBUFS {
-                // The kernel ended the read with the bytes still queued: wait until a
-                // buffer comes back, then arm it again (or on `resume`, if paused).
+                // The kernel ended the read with the bytes still queued: it is armed
+                // again once a buffer is lent (or on `resume`, if paused).
                 let counter = &self.ring.inner.out_of_buffers;
                 counter.set(counter.get() + 1);
-                if !self.paused {
-                    let ring = self.ring.clone();
-                    let returned = ring.inner.returned.notified();
-                    if ring.buffers_available() == 0 {
-                        returned.await;
-                    }
-                    self.arm();
-                }
+                self.needs_arm = true;
                 continue;
             }
             if c.result < 0 {

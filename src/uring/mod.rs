@@ -59,6 +59,11 @@ impl Support {
         })
     }
 
+    /// Probes the running kernel with a small ring of its own.
+    pub fn of_this_kernel() -> std::io::Result<Support> {
+        Support::probe(&IoUring::new(2)?)
+    }
+
     /// Everything the io_uring data path needs.
     pub fn data_path(&self) -> bool {
         self.read_multishot && self.recv_multishot

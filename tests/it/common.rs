@@ -41,6 +41,10 @@ impl Server {
         if !args.iter().any(|a| *a == "-p" || *a == "-i") {
             cmd.args(["-p", "0"]);
         }
+        // CI runs the suite once per IO path (.ci/run): `RINGTTY_TEST_IO=epoll`.
+        if let Ok(io) = std::env::var("RINGTTY_TEST_IO") {
+            cmd.args(["--io", &io]);
+        }
         cmd.args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -187,6 +187,17 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
         let mut want_buffer = false;
         // When to compact: QUIET after the last output, if any came since the last time.
         let mut quiet_at: Option<tokio::time::Instant> = None;
+        // With the worker's own ring (`--io uring`): one multishot read for the
+        // terminal's whole life, paused while flow control holds output back.
+        let mut ring_read = w.ring.as_ref().and_then(|ring| {
+            let master = live.master.borrow();
+            let fd = master.as_ref()?.get_ref().as_fd();
+            ring.read_multishot(fd)
+                .map_err(|e| {
+                    error!("session {}: no multishot read ({e}): read by readiness", live.id.as_str())
+                })
+                .ok()
+        });
         loop {
             if live.panic_requested.take() {
                 // Inside a borrow: a panic must not leave the session unusable for `fail`.
@@ -215,6 +226,8 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
                     finish(&w, &live, status);
                     end.done = true;
                     end.eio = true;
+                    // The read names the master's fd: it goes first.
+                    ring_read = None;
                     live.master.borrow_mut().take();
                     child = None;
                 }
@@ -227,6 +240,18 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
                 w.stats().pty_paused();
             }
             held = !reading;
+            if let Some(read) = ring_read.as_mut() {
+                if reading {
+                    read.resume();
+                    if w.ring.as_ref().is_some_and(|r| r.starved()) {
+                        // The pool is at its bound and the ring has no buffer left to
+                        // lend: scrollback gives some back, as for a read by readiness.
+                        reclaim(&w);
+                    }
+                } else {
+                    read.pause();
+                }
+            }
             let writing = !end.eio && master.is_some() && !live.state.borrow().pending_input().is_empty();
             let deadline: Option<tokio::time::Instant> =
                 live.state.borrow().next_deadline().map(|Millis(at)| w.instant_at(at).into());
@@ -238,7 +263,17 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
             let retry = writing.then(|| tokio::time::Instant::now() + INPUT_RETRY);
             let timer = [deadline, quiet_at, draining, retry].into_iter().flatten().min();
             tokio::select! {
-                ready = ready_for(master, Interest::READABLE), if reading && !want_buffer => {
+                got = next_output(ring_read.as_mut()), if reading && ring_read.is_some() => {
+                    match got {
+                        Ok(Some(buf)) => {
+                            quiet_at = Some(tokio::time::Instant::now() + QUIET);
+                            push(&w, &live, buf);
+                        }
+                        // EIO: every holder of the terminal is gone, all output was read.
+                        Ok(None) | Err(_) => end.eio = true,
+                    }
+                }
+                ready = ready_for(master, Interest::READABLE), if reading && !want_buffer && ring_read.is_none() => {
                     let Ok(mut ready) = ready else { return };
                     let Some(buf) = w.pool.try_alloc().or_else(|| {
                         reclaim(&w);
@@ -440,6 +475,14 @@ fn push(w: &Worker, live: &Live, buf: BufMut) {
     live.state.borrow_mut().push_output(buf, || w.now());
     w.stats().output(n);
     live.wake_writers();
+}
+
+/// The next output of the terminal's multishot read; never ready without one.
+async fn next_output(read: Option<&mut crate::uring::MultiRead>) -> std::io::Result<Option<BufMut>> {
+    match read {
+        Some(read) => read.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A read-only summary for the API.

@@ -26,7 +26,7 @@ use per_core::{WorkerExit, WorkerParams};
 const DEGRADED_WINDOW: Duration = Duration::from_secs(1);
 
 /// Runs the server until it is told to stop. `Err` is a one-line startup error.
-pub fn run(cfg: Config) -> Result<ExitCode, String> {
+pub fn run(mut cfg: Config) -> Result<ExitCode, String> {
     crate::log::set_level(cfg.log_level);
     info!(
         "ringtty {} starting: {} workers on CPUs {:?}",
@@ -41,7 +41,8 @@ pub fn run(cfg: Config) -> Result<ExitCode, String> {
         info!("no COMMAND: sessions can start only named commands (--command) or, with --allow-any-command, any");
     }
     probe_io_uring()?;
-    info!("io_uring: available");
+    let why = resolve_io(&mut cfg)?;
+    info!("io_uring: available; terminals are read with {why}");
     // Children get the limits and CPUs the server started with, not the raised limit or
     // a worker's pinning: record them first.
     let defaults =
@@ -90,9 +91,10 @@ fn exposure_warning(cfg: &Config) -> Option<String> {
 /// Starts a server in this process (binds, starts the workers) without the startup
 /// checks' logging or the `Listening on` line; [`Server::wait`] supervises it. For
 /// embedding and for in-process tests; `run` is the command-line path.
-pub fn start(cfg: Config) -> Result<Server, String> {
+pub fn start(mut cfg: Config) -> Result<Server, String> {
     crate::log::set_level(cfg.log_level);
     probe_io_uring()?;
+    resolve_io(&mut cfg)?;
     let defaults =
         crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
     let max_conns = connection_cap(&cfg);
@@ -373,6 +375,30 @@ fn connection_cap(cfg: &Config) -> usize {
         info!("connections: at most {cap} per worker (--max-connections; {why})");
     }
     cap
+}
+
+/// Decides `--io auto` (uring where the kernel has multishot reads and receives),
+/// refuses `--io uring` where it does not; returns what the log says about it.
+fn resolve_io(cfg: &mut Config) -> Result<String, String> {
+    use crate::config::Io;
+    let support = crate::uring::Support::of_this_kernel();
+    let missing = match &support {
+        Ok(s) if s.data_path() => None,
+        Ok(_) => Some("this kernel has no multishot read into provided buffers (Linux 6.7+)".to_owned()),
+        Err(e) => Some(format!("the io_uring probe failed ({e})")),
+    };
+    match (cfg.io, missing) {
+        (Io::Uring | Io::Auto, None) => {
+            cfg.io = Io::Uring;
+            Ok("io_uring multishot reads into the pool's buffers (--io uring)".into())
+        }
+        (Io::Uring, Some(why)) => Err(format!("--io uring: {why}; use --io epoll or --io auto")),
+        (Io::Auto, Some(why)) => {
+            cfg.io = Io::Epoll;
+            Ok(format!("readiness and read(2) (--io epoll: {why})"))
+        }
+        (Io::Epoll, _) => Ok("readiness and read(2) (--io epoll)".into()),
+    }
 }
 
 /// Fails with one line, and the fix, when this kernel or sandbox refuses io_uring.

@@ -98,6 +98,13 @@ async fn serve(
             return false;
         }
     };
+    let ring_task = w.ring.clone().map(|ring| {
+        tokio_uring::spawn(async move {
+            if let Err(e) = ring.run().await {
+                error!("io_uring ring: {e}");
+            }
+        })
+    });
     let mut trim = tokio::time::interval(POOL_TRIM_EVERY);
     trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Out of descriptors, accepting stops until this instant or until a connection of
@@ -149,6 +156,12 @@ async fn serve(
     }
     drop(listener);
     drain(&w).await;
+    // Every session has ended: the ring's reads are cancelled, and its task returns
+    // once the kernel holds none (then no buffer can be written into any more).
+    if let (Some(ring), Some(task)) = (w.ring.as_ref(), ring_task) {
+        ring.close();
+        let _ = task.await;
+    }
     true
 }
 

@@ -62,6 +62,9 @@ pub struct Worker {
     kill: Notify,
     /// This core's buffer pool: PTY output, framed once, shared by every client.
     pub pool: crate::buf::Pool,
+    /// With `--io uring`: this core's own io_uring ring, reading terminals into buffers
+    /// it lends the kernel from `pool` (its task is started by the accept loop).
+    pub ring: Option<crate::uring::Ring>,
     pub spawner: crate::pty::Spawner,
     /// Sessions owned by this worker, by id.
     sessions: RefCell<std::collections::HashMap<String, Rc<Live>>>,
@@ -99,6 +102,17 @@ pub const READ_BUF: usize = 16 * 1024;
 /// Read buffers a worker keeps for reuse: enough for the connections that read at once.
 const KEEP_READ_BUFS: usize = 64;
 
+/// Submission queue entries of a worker's own ring: a multishot read per terminal is
+/// submitted once, so this bounds only what one loop turn queues (more is submitted
+/// as the queue fills).
+const RING_SQ: u32 = 256;
+/// Buffer ids in a worker's buffer group, and how many pool buffers it keeps lent to
+/// the kernel. Lent buffers are the pool's memory whether or not output comes: 32 of
+/// 16 KiB is 512 KiB per worker; a burst on more terminals than that meets ENOBUFS,
+/// and each read is armed again once the ring is topped up at the next loop turn.
+const RING_IDS: u16 = 256;
+const RING_LENT: usize = 32;
+
 impl Worker {
     /// The state of worker `index` (pinned to its CPU by the caller), accepting at most
     /// `max_conns` connections.
@@ -120,9 +134,20 @@ impl Worker {
             ),
             None => crate::auth::Limiter::default(),
         };
+        let ring = (cfg.io == crate::config::Io::Uring)
+            .then(|| crate::uring::Ring::new(RING_SQ, 0, RING_IDS, RING_LENT, pool.clone()))
+            .and_then(|made| {
+                made.map_err(|e| {
+                    error!(
+                        "worker {index}: no io_uring ring of its own ({e}): reading terminals by readiness"
+                    )
+                })
+                .ok()
+            });
         Worker {
             index,
             node: node_id(&cfg),
+            ring,
             cfg,
             shared,
             conns: RefCell::new(Slab::new()),
