@@ -215,9 +215,9 @@ pub struct Args {
     #[arg(long = "allow-embedding")]
     pub allow_embedding: bool,
 
-    /// How workers read terminals: uring (io_uring multishot reads into the pool's
-    /// buffers, Linux 6.7+), epoll (readiness, then read(2)), or auto: uring where the
-    /// kernel has it [default: auto]
+    /// How workers read terminals: epoll (readiness, then read(2)), uring (io_uring
+    /// multishot reads into the pool's buffers, Linux 6.7+), or auto: uring where the
+    /// kernel has it [default: epoll]
     #[arg(long = "io", value_name = "uring|epoll|auto")]
     pub io: Option<String>,
 

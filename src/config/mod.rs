@@ -107,7 +107,8 @@ pub struct Config {
     pub admission: crate::auth::Policy,
     /// The WebSocket echo endpoint's path (relative to the base path), if enabled.
     pub ws_echo: Option<String>,
-    /// `--io`: how workers read terminals. `Auto` is resolved at startup.
+    /// `--io`: how workers read terminals (default epoll until the io_uring path
+    /// measures better: docs/PERFORMANCE.md). `Auto` is resolved at startup.
     pub io: Io,
     /// `-c`, `--credential-file`, `--trusted-proxy`, `--rate-limit`, parsed.
     pub access: access::Access,
@@ -479,7 +480,7 @@ pub enum Io {
 }
 
 fn io(arg: Option<&str>) -> Result<Io, ConfigError> {
-    match arg.unwrap_or("auto") {
+    match arg.unwrap_or("epoll") {
         "uring" => Ok(Io::Uring),
         "epoll" => Ok(Io::Epoll),
         "auto" => Ok(Io::Auto),

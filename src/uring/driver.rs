@@ -41,7 +41,7 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use slab::Slab;
@@ -90,8 +90,8 @@ struct Inner {
     queued: Cell<bool>,
     /// Wakes the driving task to submit (or, once closing, to check for the end).
     flush: Notify,
-    /// A buffer went back to the kernel: reads that ran out may be armed again.
-    returned: Notify,
+    /// Reads that ran out of buffers, woken when some are lent again.
+    want_buffers: RefCell<Vec<Waker>>,
     closing: Cell<bool>,
     /// Reads the kernel ended for want of a buffer (each armed again later).
     out_of_buffers: Cell<u64>,
@@ -128,7 +128,7 @@ impl Ring {
             ops: RefCell::new(Slab::new()),
             queued: Cell::new(false),
             flush: Notify::new(),
-            returned: Notify::new(),
+            want_buffers: RefCell::new(Vec::new()),
             closing: Cell::new(false),
             out_of_buffers: Cell::new(0),
         });
@@ -350,7 +350,10 @@ impl Inner {
         }
         if added {
             bufs.publish();
-            self.returned.notify_waiters();
+            drop((free_ids, lent, bufs));
+            for waker in std::mem::take(&mut *self.want_buffers.borrow_mut()) {
+                waker.wake();
+            }
         }
     }
 
@@ -427,31 +430,35 @@ impl MultiRead {
     /// the error it is. While paused it gives what arrived before the pause, then
     /// waits for `resume` (do not poll it while paused unless that is wanted).
     pub async fn next(&mut self) -> io::Result<Option<BufMut>> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// [`next`](Self::next) as a poll: a session task keeps no future for it (a
+    /// `select!` branch of `poll_fn` over this is a few bytes of every idle session).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<BufMut>>> {
         loop {
             if self.ended {
-                return Ok(None);
+                return Poll::Ready(Ok(None));
             }
             if self.needs_arm && !self.paused {
-                let ring = self.ring.clone();
-                let returned = ring.inner.returned.notified();
-                if ring.buffers_available() == 0 {
-                    returned.await;
+                if self.ring.buffers_available() == 0 {
+                    self.ring.inner.want_buffers.borrow_mut().push(cx.waker().clone());
+                    return Poll::Pending;
                 }
                 self.needs_arm = false;
                 self.arm();
             }
-            let c = poll_fn(|cx| {
+            let c = {
                 let mut ops = self.ring.inner.ops.borrow_mut();
                 let op = &mut ops[self.key];
                 match op.done.pop_front() {
-                    Some(c) => Poll::Ready(c),
+                    Some(c) => c,
                     None => {
                         op.waker = Some(cx.waker().clone());
-                        Poll::Pending
+                        return Poll::Pending;
                     }
                 }
-            })
-            .await;
+            };
             if c.result == -libc::ECANCELED {
                 // Our pause, or the ring's close, landed.
                 if self.ring.inner.closing.get() {
@@ -472,19 +479,19 @@ impl MultiRead {
             if c.result < 0 {
                 self.ended = true;
                 drop(c.buf); // back to the pool
-                return Err(io::Error::from_raw_os_error(-c.result));
+                return Poll::Ready(Err(io::Error::from_raw_os_error(-c.result)));
             }
             let filled = c.buf.map(|slot| slot.filled(c.result.max(0) as usize));
             if c.result == 0 || filled.is_none() {
                 // The end of the file (a buffer with it, if any, goes back on drop).
                 self.ended = true;
-                return Ok(None);
+                return Poll::Ready(Ok(None));
             }
             if !c.more && !self.paused {
                 // The kernel ended the multishot read by itself: arm it again.
                 self.arm();
             }
-            return Ok(filled);
+            return Poll::Ready(Ok(filled));
         }
     }
 }

@@ -41,7 +41,7 @@ impl Server {
         if !args.iter().any(|a| *a == "-p" || *a == "-i") {
             cmd.args(["-p", "0"]);
         }
-        // CI runs the suite once per IO path (.ci/run): `RINGTTY_TEST_IO=epoll`.
+        // CI runs the suite once per IO path (.ci/run): `RINGTTY_TEST_IO=uring`.
         if let Ok(io) = std::env::var("RINGTTY_TEST_IO") {
             cmd.args(["--io", &io]);
         }

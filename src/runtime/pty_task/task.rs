@@ -197,6 +197,8 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
                     error!("session {}: no multishot read ({e}): read by readiness", live.id.as_str())
                 })
                 .ok()
+                // Boxed: every session's task keeps this slot, 8 bytes while empty.
+                .map(Box::new)
         });
         loop {
             if live.panic_requested.take() {
@@ -263,7 +265,7 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
             let retry = writing.then(|| tokio::time::Instant::now() + INPUT_RETRY);
             let timer = [deadline, quiet_at, draining, retry].into_iter().flatten().min();
             tokio::select! {
-                got = next_output(ring_read.as_mut()), if reading && ring_read.is_some() => {
+                got = next_output(ring_read.as_deref_mut()), if reading && ring_read.is_some() => {
                     match got {
                         Ok(Some(buf)) => {
                             quiet_at = Some(tokio::time::Instant::now() + QUIET);
@@ -478,11 +480,13 @@ fn push(w: &Worker, live: &Live, buf: BufMut) {
 }
 
 /// The next output of the terminal's multishot read; never ready without one.
-async fn next_output(read: Option<&mut crate::uring::MultiRead>) -> std::io::Result<Option<BufMut>> {
-    match read {
-        Some(read) => read.next().await,
-        None => std::future::pending().await,
-    }
+fn next_output(
+    mut read: Option<&mut crate::uring::MultiRead>,
+) -> impl std::future::Future<Output = std::io::Result<Option<BufMut>>> + '_ {
+    std::future::poll_fn(move |cx| match read.as_deref_mut() {
+        Some(read) => read.poll_next(cx),
+        None => std::task::Poll::Pending,
+    })
 }
 
 /// A read-only summary for the API.
