@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 
 use crate::buf::BufMut;
 use crate::pty::{self, ReadOutcome};
-use crate::runtime::worker::{write_input, yield_to_core, Live, Meta, Worker};
+use crate::runtime::worker::{write_input, yield_to_core, Live, Master, Meta, Worker};
 use crate::session::{ExitStatus, Millis, Session, SessionId, Status};
 
 /// After the child exits, how long to wait for the PTY's EIO while a background
@@ -61,7 +61,10 @@ pub fn launch(
     // Readable only: a PTY master reports EPOLLOUT whenever the child reads its input,
     // so with write interest every keystroke would wake the worker a second time. Input
     // that does not fit is retried on a timer instead (see INPUT_RETRY).
-    let master = crate::sys::async_fd(spawned.master, Interest::READABLE)?;
+    let master = match w.ring {
+        Some(_) => Master::Plain(spawned.master),
+        None => Master::Watched(crate::sys::async_fd(spawned.master, Interest::READABLE)?),
+    };
     let child = spawned.child.into_async_fd()?;
     let live = Rc::new(Live {
         id,
@@ -193,13 +196,16 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
             let master = live.master.borrow();
             let fd = master.as_ref()?.get_ref().as_fd();
             ring.read_multishot(fd)
-                .map_err(|e| {
-                    error!("session {}: no multishot read ({e}): read by readiness", live.id.as_str())
-                })
+                .map_err(|e| error!("session {}: no multishot read of its terminal ({e})", live.id.as_str()))
                 .ok()
                 // Boxed: every session's task keeps this slot, 8 bytes while empty.
                 .map(Box::new)
         });
+        if w.ring.is_some() && ring_read.is_none() {
+            // Its master is not watched by the reactor: nothing could read it. The
+            // session fails (`contained`), its child killed and reaped.
+            return;
+        }
         loop {
             if live.panic_requested.take() {
                 // Inside a borrow: a panic must not leave the session unusable for `fail`.
@@ -275,7 +281,7 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
                         Ok(None) | Err(_) => end.eio = true,
                     }
                 }
-                ready = ready_for(master, Interest::READABLE), if reading && !want_buffer && ring_read.is_none() => {
+                ready = ready_for(master.and_then(Master::watched), Interest::READABLE), if reading && !want_buffer && ring_read.is_none() => {
                     let Ok(mut ready) = ready else { return };
                     let Some(buf) = w.pool.try_alloc().or_else(|| {
                         reclaim(&w);

@@ -29,13 +29,38 @@ pub struct Meta {
     pub owner: Option<String>,
 }
 
+/// A session's PTY master: watched by the reactor when it is read by readiness
+/// (`--io epoll`), plain when the worker's io_uring ring reads it (a registration would
+/// cost a reactor event per output that nobody waits for).
+pub enum Master {
+    Watched(AsyncFd<OwnedFd>),
+    Plain(OwnedFd),
+}
+
+impl Master {
+    pub fn get_ref(&self) -> &OwnedFd {
+        match self {
+            Master::Watched(fd) => fd.get_ref(),
+            Master::Plain(fd) => fd,
+        }
+    }
+
+    /// Its readiness, when it is read by readiness.
+    pub fn watched(&self) -> Option<&AsyncFd<OwnedFd>> {
+        match self {
+            Master::Watched(fd) => Some(fd),
+            Master::Plain(_) => None,
+        }
+    }
+}
+
 pub struct Live {
     pub id: SessionId,
     pub meta: Meta,
     pub state: RefCell<Session>,
     /// The PTY master; closed (taken) once the command has ended and its output is read,
     /// so an exited session kept for `--exited-ttl` holds no PTY.
-    pub(in crate::runtime) master: RefCell<Option<Rc<AsyncFd<OwnedFd>>>>,
+    pub(in crate::runtime) master: RefCell<Option<Rc<Master>>>,
     /// One waker per attached client's writer, keyed like the session's clients.
     pub(in crate::runtime) writers: RefCell<Slab<(ClientId, Rc<Notify>)>>,
     /// Something the session task waits on may have changed (an ack, a detach, input,

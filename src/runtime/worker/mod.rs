@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 pub use conns::ConnHandle;
 pub use cross_core::CrossCore;
 use fds::FdPressure;
-pub use live::{write_input, Live, Meta};
+pub use live::{write_input, Live, Master, Meta};
 pub use stats::{Shared, WorkerStats};
 
 use super::transport::Transport;
