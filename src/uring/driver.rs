@@ -436,13 +436,29 @@ impl MultiRead {
     /// [`next`](Self::next) as a poll: a session task keeps no future for it (a
     /// `select!` branch of `poll_fn` over this is a few bytes of every idle session).
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<BufMut>>> {
+        self.poll_next_with(Some(cx.waker()))
+    }
+
+    /// What `next` would give now, if it would not wait: the completions already
+    /// reaped (a flood's pieces, to fill one buffer before it is framed).
+    pub fn try_next(&mut self) -> Option<io::Result<Option<BufMut>>> {
+        match self.poll_next_with(None) {
+            Poll::Ready(got) => Some(got),
+            Poll::Pending => None,
+        }
+    }
+
+    /// `poll_next`, registering `waker` (if any) where it would wait.
+    fn poll_next_with(&mut self, waker: Option<&Waker>) -> Poll<io::Result<Option<BufMut>>> {
         loop {
             if self.ended {
                 return Poll::Ready(Ok(None));
             }
             if self.needs_arm && !self.paused {
                 if self.ring.buffers_available() == 0 {
-                    self.ring.inner.want_buffers.borrow_mut().push(cx.waker().clone());
+                    if let Some(waker) = waker {
+                        self.ring.inner.want_buffers.borrow_mut().push(waker.clone());
+                    }
                     return Poll::Pending;
                 }
                 self.needs_arm = false;
@@ -454,7 +470,9 @@ impl MultiRead {
                 match op.done.pop_front() {
                     Some(c) => c,
                     None => {
-                        op.waker = Some(cx.waker().clone());
+                        if let Some(waker) = waker {
+                            op.waker = Some(waker.clone());
+                        }
                         return Poll::Pending;
                     }
                 }

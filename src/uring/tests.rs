@@ -435,3 +435,27 @@ fn the_rings_buffers_are_the_pools_under_its_bound() {
         drop(slave);
     });
 }
+
+#[test]
+fn try_next_gives_what_was_already_read_and_never_waits() {
+    with_ring(8, |ring, _| async move {
+        let (master, slave) = pty_pair();
+        let mut read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
+        assert!(read.try_next().is_none(), "nothing read yet: no wait, no data");
+        for piece in [&b"one "[..], b"two ", b"three"] {
+            rustix::io::write(&slave, piece).unwrap();
+            settle().await; // each its own completion
+        }
+        let mut got = read.next().await.unwrap().unwrap().as_slice().to_vec();
+        while let Some(more) = read.try_next() {
+            got.extend_from_slice(more.unwrap().unwrap().as_slice());
+        }
+        assert_eq!(got, b"one two three");
+        assert!(read.try_next().is_none());
+        // try_next registered no waker, yet next still wakes on new output.
+        rustix::io::write(&slave, b"!").unwrap();
+        assert_eq!(read.next().await.unwrap().unwrap().as_slice(), b"!");
+        drop(read);
+        drop(slave);
+    });
+}

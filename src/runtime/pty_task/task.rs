@@ -275,7 +275,9 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
                     match got {
                         Ok(Some(buf)) => {
                             quiet_at = Some(tokio::time::Instant::now() + QUIET);
-                            push(&w, &live, buf);
+                            if let Some(read) = ring_read.as_deref_mut() {
+                                end.eio = push_coalesced(&w, &live, read, buf);
+                            }
                         }
                         // EIO: every holder of the terminal is gone, all output was read.
                         Ok(None) | Err(_) => end.eio = true,
@@ -483,6 +485,35 @@ fn push(w: &Worker, live: &Live, buf: BufMut) {
     live.state.borrow_mut().push_output(buf, || w.now());
     w.stats().output(n);
     live.wake_writers();
+}
+
+/// Pushes `buf` after appending to it the pieces of output already read behind it, as
+/// far as they fit: a flood arrives from a multishot read in the pieces the terminal
+/// delivers (a few KiB), and the readiness path's drain fills a whole buffer before it
+/// is framed; fewer, fuller frames cost every client less. A piece that does not fit
+/// starts the next buffer. Stops at flow control. Returns whether the read ended (EIO).
+fn push_coalesced(w: &Worker, live: &Live, read: &mut crate::uring::MultiRead, mut buf: BufMut) -> bool {
+    let mut ended = false;
+    while buf.remaining() > 0 {
+        match read.try_next() {
+            None => break,
+            Some(Ok(Some(next))) if next.len() <= buf.remaining() => {
+                buf.extend_from_slice(next.as_slice()); // `next` goes back to the pool
+            }
+            Some(Ok(Some(next))) => {
+                push(w, live, std::mem::replace(&mut buf, next));
+                if !live.state.borrow().should_read_pty() {
+                    break;
+                }
+            }
+            Some(Ok(None) | Err(_)) => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    push(w, live, buf);
+    ended
 }
 
 /// The next output of the terminal's multishot read; never ready without one.
