@@ -89,6 +89,9 @@ pub struct BufRing {
     tail: u16,
     /// For each id, whether the kernel holds it (see the module docs).
     in_ring: Vec<bool>,
+    /// How many entries of `in_ring` are true (asked on every round of a reading
+    /// session's task: not counted each time).
+    given: usize,
     registered: bool,
 }
 
@@ -110,6 +113,7 @@ impl BufRing {
             bgid,
             tail: 0,
             in_ring: vec![false; usize::from(entries)],
+            given: 0,
             registered: false,
         };
         // SAFETY: the ring memory is page-aligned, `entries` entries long, and lives in
@@ -126,7 +130,7 @@ impl BufRing {
 
     /// How many buffers the kernel holds now.
     pub fn available(&self) -> usize {
-        self.in_ring.iter().filter(|&&k| k).count()
+        self.given
     }
 
     /// A completion named `id`: the buffer is the owner's again.
@@ -136,6 +140,7 @@ impl BufRing {
             return Err(OwnershipError::NotInRing(id));
         }
         *held = false;
+        self.given -= 1;
         Ok(())
     }
 
@@ -161,6 +166,7 @@ impl BufRing {
                 entry.set_len(len);
                 entry.set_bid(id);
                 self.in_ring[usize::from(id)] = true;
+                self.given += 1;
                 self.tail = self.tail.wrapping_add(1);
                 Ok(())
             }

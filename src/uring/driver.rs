@@ -90,6 +90,8 @@ struct Inner {
     queued: Cell<bool>,
     /// Wakes the driving task to submit (or, once closing, to check for the end).
     flush: Notify,
+    /// `reap`'s list of completions, kept between rounds (no allocation per wake-up).
+    reaped: RefCell<Vec<(u64, Completion)>>,
     /// Reads that ran out of buffers, woken when some are lent again.
     want_buffers: RefCell<Vec<Waker>>,
     closing: Cell<bool>,
@@ -128,6 +130,7 @@ impl Ring {
             ops: RefCell::new(Slab::new()),
             queued: Cell::new(false),
             flush: Notify::new(),
+            reaped: RefCell::new(Vec::new()),
             want_buffers: RefCell::new(Vec::new()),
             closing: Cell::new(false),
             out_of_buffers: Cell::new(0),
@@ -268,7 +271,7 @@ impl Inner {
 
     /// Takes every completion off the queue and hands it to its operation.
     fn reap(&self) {
-        let mut done: Vec<(u64, Completion)> = Vec::new();
+        let mut done = std::mem::take(&mut *self.reaped.borrow_mut());
         {
             let mut uring = self.uring.borrow_mut();
             let mut bufs = self.bufs.borrow_mut();
@@ -290,7 +293,7 @@ impl Inner {
                 done.push((c.user_data(), Completion { result: c.result(), buf, more: cqueue::more(flags) }));
             }
         }
-        for (user_data, c) in done {
+        for (user_data, c) in done.drain(..) {
             if user_data == CANCEL {
                 continue;
             }
@@ -312,6 +315,7 @@ impl Inner {
                 w.wake();
             }
         }
+        *self.reaped.borrow_mut() = done;
         if self.closing.get() {
             self.flush.notify_one();
         }
