@@ -26,25 +26,7 @@ trap 'kill ${pids[*]} 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$wor
 
 # Limits: only one server holds sessions at a time (each run removes what it made).
 need=$((sessions + 64))
-pty_max=$(cat /proc/sys/kernel/pty/max); pty_nr=$(cat /proc/sys/kernel/pty/nr)
-if [ $((pty_max - pty_nr)) -lt $need ]; then
-  want=$((pty_nr + need + 1024))
-  if sysctl -qw kernel.pty.max=$want 2>/dev/null; then
-    echo "auth-ab: raised kernel.pty.max $pty_max -> $want" >&2
-  else
-    echo "perf/auth-ab.sh: $sessions sessions need $need free PTYs but kernel.pty.max is $pty_max" \
-      "($pty_nr in use): run \`sysctl -w kernel.pty.max=$want\` or pass fewer SESSIONS" >&2
-    exit 1
-  fi
-fi
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-ulimit -u "$(ulimit -Hu)" 2>/dev/null || true
-fds=$((3 * sessions + 256))
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $fds ]; then
-  echo "perf/auth-ab.sh: $sessions sessions need about $fds open files but the limit is $(ulimit -n):" \
-    "raise it (\`ulimit -n $fds\` as root, LimitNOFILE=) or pass fewer SESSIONS" >&2
-  exit 1
-fi
+ringtty_room_for auth-ab "$sessions" || exit 1
 if [ "$(ulimit -u)" != unlimited ] && [ "$(ulimit -u)" -lt $need ]; then
   echo "perf/auth-ab.sh: $sessions sessions need $need processes but the limit is $(ulimit -u):" \
     "raise it (\`ulimit -u $need\`) or pass fewer SESSIONS" >&2

@@ -32,19 +32,7 @@ pids=()
 trap 'kill ${pids[*]} 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$work"/*.token' EXIT
 
 need=$((sessions + 64))
-pty_max=$(cat /proc/sys/kernel/pty/max); pty_nr=$(cat /proc/sys/kernel/pty/nr)
-if [ $((pty_max - pty_nr)) -lt $need ]; then
-  want=$((pty_nr + need + 1024))
-  sysctl -qw kernel.pty.max=$want 2>/dev/null && echo "build-ab: raised kernel.pty.max $pty_max -> $want" >&2 \
-    || { echo "perf/build-ab.sh: need $need free PTYs: run \`sysctl -w kernel.pty.max=$want\`" >&2; exit 1; }
-fi
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-ulimit -u "$(ulimit -Hu)" 2>/dev/null || true
-fds=$((3 * sessions + 256))
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $fds ]; then
-  echo "perf/build-ab.sh: $sessions sessions need about $fds open files: \`ulimit -n $fds\` (as root)" >&2
-  exit 1
-fi
+ringtty_room_for build-ab "$sessions" || exit 1
 
 opts=(--threads "$threads" -p 0 -W --allow-any-command --max-sessions "$need" -d warn cat)
 declare -A url pid auth

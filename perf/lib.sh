@@ -67,3 +67,30 @@ ringtty_mint() {
 ringtty_secret() {
     (umask 077 && head -c 32 /dev/urandom | base64 >"$1")
 }
+
+# ringtty_room_for NAME SESSIONS: makes room for SESSIONS sessions (one PTY and about three
+# descriptors each, plus 64 spare): raises kernel.pty.max if it can, and this shell's
+# open-file and process limits to their hard limits; fails with the command to run
+# when it cannot.
+ringtty_room_for() {
+    local name=$1 sessions=$2
+    local need=$((sessions + 64)) pty_max pty_nr want fds
+    pty_max=$(cat /proc/sys/kernel/pty/max); pty_nr=$(cat /proc/sys/kernel/pty/nr)
+    if [ $((pty_max - pty_nr)) -lt $need ]; then
+        want=$((pty_nr + need + 1024))
+        if sysctl -qw kernel.pty.max=$want 2>/dev/null; then
+            echo "$name: raised kernel.pty.max $pty_max -> $want" >&2
+        else
+            echo "perf/$name.sh: $sessions sessions need $need free PTYs but kernel.pty.max is $pty_max" \
+                "($pty_nr in use): run \`sysctl -w kernel.pty.max=$want\` or pass fewer SESSIONS" >&2
+            return 1
+        fi
+    fi
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    ulimit -u "$(ulimit -Hu)" 2>/dev/null || true
+    fds=$((3 * sessions + 256))
+    if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $fds ]; then
+        echo "perf/$name.sh: $sessions sessions need about $fds open files: \`ulimit -n $fds\` (as root)" >&2
+        return 1
+    fi
+}
