@@ -15,7 +15,7 @@
 
 mod line;
 #[cfg(test)]
-mod tests;
+pub(in crate::runtime) mod tests;
 mod thread;
 
 pub use line::{Event, Method, Path, Peer, Record};

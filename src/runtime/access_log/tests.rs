@@ -1,7 +1,8 @@
 use super::line::write_time;
 use super::*;
 
-fn record() -> Record {
+/// A complete record (shared with the connection's log tests).
+pub(in crate::runtime) fn record() -> Record {
     Record {
         event: Event::Request,
         unix_ms: 1_796_607_063_123,
@@ -18,7 +19,8 @@ fn record() -> Record {
     }
 }
 
-fn line(r: &Record) -> String {
+/// The record's line, as written.
+pub(in crate::runtime) fn line(r: &Record) -> String {
     let mut out = Vec::new();
     r.write_json(&mut out);
     String::from_utf8(out).unwrap()

@@ -1,28 +1,6 @@
 use super::*;
 use crate::http::{parse, Limits, Parse};
-
-fn record() -> Record {
-    Record {
-        event: Event::Request,
-        unix_ms: 1_796_607_063_123,
-        peer: Peer::Unix,
-        user: None,
-        method: Some(Method::new("GET")),
-        path: Some("/".into()),
-        query: false,
-        status: Some(200),
-        bytes_in: 78,
-        bytes_out: 1234,
-        duration_us: 412,
-        session: None,
-    }
-}
-
-fn line(r: &Record) -> String {
-    let mut out = Vec::new();
-    r.write_json(&mut out);
-    String::from_utf8(out).unwrap()
-}
+use crate::runtime::access_log::tests::{line, record};
 
 /// The redaction: what a request carries besides its method and path never reaches
 /// the record, whatever the route.
