@@ -7,6 +7,7 @@ pub mod http;
 pub mod log;
 pub mod protocol;
 pub mod pty;
+pub mod rt;
 pub mod runtime;
 pub mod session;
 pub mod sys;

@@ -7,7 +7,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// The addresses of network interface `name` (e.g. `eth0`), IPv4 ones first.
 pub fn interface_addrs(name: &str) -> io::Result<Vec<IpAddr>> {
@@ -87,46 +87,9 @@ pub fn async_fd(
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into_parts().1)
 }
 
-/// A socket descriptor owned by a tokio-uring stream, registered with the reactor for
-/// readiness ([`register_stream_fd`]).
-pub struct StreamFd(std::os::fd::RawFd);
-
-impl std::os::fd::AsRawFd for StreamFd {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0
-    }
-}
-
-impl AsFd for StreamFd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: a `StreamFd` is made only by `register_stream_fd`, whose caller keeps
-        // the descriptor open until the registration, and the `StreamFd` in it, is
-        // dropped; so it is open for as long as `self` is borrowed.
-        unsafe { BorrowedFd::borrow_raw(self.0) }
-    }
-}
-
-/// Registers a socket that a tokio-uring stream owns (it exposes only the raw fd) with
-/// the current tokio reactor for read and write readiness.
-///
-/// # Safety
-/// `fd` must stay open, naming the same socket, until the returned `AsyncFd` (and the
-/// `StreamFd` in it, which lends the descriptor out as a [`BorrowedFd`]) is dropped: the
-/// caller drops it before the stream that owns the descriptor.
-pub unsafe fn register_stream_fd(fd: std::os::fd::RawFd) -> io::Result<tokio::io::unix::AsyncFd<StreamFd>> {
-    // SAFETY: upheld by the caller, as documented above.
-    unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(
-            StreamFd(fd),
-            tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
-        )
-    }
-    .map_err(|e| e.into_parts().1)
-}
-
 /// A non-blocking `read(2)` of at most `room` bytes into the spare capacity of `buf`
 /// (which must have that much), extending it by what was read.
-pub fn read_spare(fd: &StreamFd, buf: &mut Vec<u8>, room: usize) -> io::Result<usize> {
+pub fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, room: usize) -> io::Result<usize> {
     let len = buf.len();
     let spare = &mut buf.spare_capacity_mut()[..room];
     let (init, _) = rustix::io::read(fd, spare)?;

@@ -31,7 +31,7 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
 const DEADLINE: Duration = Duration::from_secs(20);
 
 fn run<F: Future>(f: F) -> F::Output {
-    tokio_uring::start(async { tokio::time::timeout(DEADLINE, f).await.expect("test deadline") })
+    crate::rt::start(async { tokio::time::timeout(DEADLINE, f).await.expect("test deadline") })
 }
 
 fn spawner() -> Spawner {

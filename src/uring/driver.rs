@@ -23,11 +23,21 @@
 //! [`MultiRead`] that meets an empty ring (`ENOBUFS`: the kernel ended the read,
 //! nothing was lost) waits until some buffer comes back and arms the read again.
 //!
+//! # Flow control: an owner that stops taking
+//!
+//! An owner holds a read back (a terminal whose clients are behind, a connection whose
+//! input waits for room) simply by not asking for more. The kernel goes on filling
+//! buffers for it until the read holds more than [`HELD_MAX`] completions its owner
+//! has not taken (a socket: [`HELD_MAX_SOCKET`]); then the ring cancels it (`IORING_OP_ASYNC_CANCEL`): no more buffers go to
+//! it and the bytes wait in the file or the socket. Once the owner has taken all it
+//! holds, the next ask arms it again. A short hold costs nothing; a long one, one
+//! cancellation and one new submission; and nothing is lost either way.
+//!
 //! # Cancellation and shutdown
 //!
-//! [`MultiRead::pause`] cancels the read (`IORING_OP_ASYNC_CANCEL`) for flow control:
-//! the kernel takes no more buffers for it and the bytes wait in the file; what arrived
-//! before the cancellation landed is still given, in order, and `resume` arms it again.
+//! [`MultiRead::stop`] ends a read keeping every byte: it is cancelled, and what
+//! arrived before the cancellation landed is still given, in order, before the end
+//! (a connection handed to another core takes those bytes with it).
 //! Dropping a `MultiRead` cancels it too, but completions that still arrive for it give
 //! their buffers straight back, unread: drop a read only when nothing more is wanted
 //! from its file. Its entry is freed at its last completion (the one without
@@ -55,6 +65,25 @@ use crate::buf::{BufMut, Pool, RingSlot};
 /// The `user_data` of cancellations: their own completions are not an operation's.
 const CANCEL: u64 = u64::MAX;
 
+/// How many completions a read of a file (a terminal) may hold that its owner has not
+/// taken, beyond the one that woke it, before the ring cancels it (see the module
+/// docs): the kernel's lead on a terminal whose clients are behind.
+pub const HELD_MAX: usize = 4;
+
+/// The same for a socket: one. A connection that is not read (its input waits for room,
+/// or its peer does not read what it asked for) holds two pool buffers at most; the
+/// rest waits in the socket, where the epoll path leaves it too.
+pub const HELD_MAX_SOCKET: usize = 1;
+
+/// What a multishot read reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `IORING_OP_READ_MULTISHOT`: a PTY master (any pollable non-blocking file).
+    File,
+    /// `IORING_OP_RECV` multishot: a socket.
+    Socket,
+}
+
 /// One completion of an operation, as the kernel posted it, with the buffer it
 /// named (ours from then on).
 struct Completion {
@@ -72,6 +101,10 @@ struct Op {
     orphan: bool,
     /// The kernel holds the operation (submitted, last completion not seen).
     armed: bool,
+    /// Cancelled by the ring: its owner had not taken `held_max` completions.
+    capped: bool,
+    /// `HELD_MAX` or `HELD_MAX_SOCKET`.
+    held_max: usize,
 }
 
 struct Inner {
@@ -164,16 +197,28 @@ impl Ring {
     /// Arms a multishot read of `fd` (a PTY master, or any pollable non-blocking file)
     /// into the ring's buffers. The fd must stay open until the `MultiRead` is dropped.
     pub fn read_multishot(&self, fd: BorrowedFd<'_>) -> io::Result<MultiRead> {
+        self.multishot(fd, Source::File)
+    }
+
+    /// Arms a multishot receive of the socket `fd` into the ring's buffers. The fd
+    /// must stay open until the `MultiRead` is dropped.
+    pub fn recv_multishot(&self, fd: BorrowedFd<'_>) -> io::Result<MultiRead> {
+        self.multishot(fd, Source::Socket)
+    }
+
+    fn multishot(&self, fd: BorrowedFd<'_>, source: Source) -> io::Result<MultiRead> {
         if self.inner.closing.get() {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the worker's ring is closing"));
         }
-        let key = self.inner.ops.borrow_mut().insert(Op::default());
+        let held_max = if source == Source::File { HELD_MAX } else { HELD_MAX_SOCKET };
+        let key = self.inner.ops.borrow_mut().insert(Op { held_max, ..Op::default() });
         let mut read = MultiRead {
             ring: self.clone(),
             key,
             fd: fd.as_raw_fd(),
+            source,
             ended: false,
-            paused: false,
+            stopping: false,
             needs_arm: false,
         };
         read.arm();
@@ -313,6 +358,10 @@ impl Inner {
             op.done.push_back(c);
             if let Some(w) = op.waker.take() {
                 w.wake();
+            } else if op.armed && !op.capped && op.done.len() > op.held_max {
+                // Its owner stopped taking: the rest waits in the file (module docs).
+                op.capped = true;
+                self.push(opcode::AsyncCancel::new(user_data).build().user_data(CANCEL));
             }
         }
         *self.reaped.borrow_mut() = done;
@@ -373,13 +422,15 @@ pub struct MultiRead {
     ring: Ring,
     key: usize,
     fd: RawFd,
-    /// The end of the file (0) or an error was returned: nothing more comes.
+    source: Source,
+    /// The end of the file (0) or an error was returned, or `stop` completed: nothing
+    /// more comes.
     ended: bool,
-    /// `pause` was called: the read is cancelled (or being cancelled) and not armed
-    /// again until `resume`.
-    paused: bool,
-    /// The kernel ended the read for want of a buffer: `next` arms it again once the
-    /// ring has one. A field, not a local, so that `next` is cancel-safe.
+    /// `stop` was called: the cancellation's completion ends the read.
+    stopping: bool,
+    /// The kernel ended the read (out of buffers, or cancelled for holding too much):
+    /// it is armed again once its owner has taken everything and the ring has a
+    /// buffer. A field, not a local, so that `next` is cancel-safe.
     needs_arm: bool,
 }
 
@@ -393,46 +444,42 @@ impl MultiRead {
         }
         if let Some(op) = inner.ops.borrow_mut().get_mut(self.key) {
             op.armed = true;
+            op.capped = false;
         }
         let bgid = inner.bufs.borrow().bgid();
-        inner.push(opcode::ReadMulti::new(types::Fd(self.fd), 0, bgid).build().user_data(self.key as u64));
+        let fd = types::Fd(self.fd);
+        let entry = match self.source {
+            Source::File => opcode::ReadMulti::new(fd, 0, bgid).build(),
+            Source::Socket => opcode::RecvMulti::new(fd, bgid).build(),
+        };
+        inner.push(entry.user_data(self.key as u64));
+    }
+
+    /// Completions received and not taken yet.
+    pub fn pending(&self) -> usize {
+        self.ring.inner.ops.borrow().get(self.key).map_or(0, |op| op.done.len())
     }
 
     fn is_armed(&self) -> bool {
         self.ring.inner.ops.borrow().get(self.key).is_some_and(|op| op.armed)
     }
 
-    /// Stops taking the file's data (flow control: the terminal's clients are behind):
-    /// the read is cancelled, so the kernel takes no more buffers for it and the bytes
-    /// wait in the file. What arrived before the cancellation landed is still given by
-    /// `next`, in order; nothing is lost.
-    pub fn pause(&mut self) {
-        if self.paused || self.ended {
+    /// Ends the read without losing a byte: it is cancelled, `next` gives what arrived
+    /// before the cancellation landed, then `None`. What was not received stays in
+    /// the file or socket for whoever reads it next.
+    pub fn stop(&mut self) {
+        if self.stopping || self.ended {
             return;
         }
-        self.paused = true;
+        self.stopping = true;
         if self.is_armed() {
             self.ring.inner.push(opcode::AsyncCancel::new(self.key as u64).build().user_data(CANCEL));
         }
     }
 
-    /// Takes the file's data again after `pause`.
-    pub fn resume(&mut self) {
-        if !self.paused {
-            return;
-        }
-        self.paused = false;
-        // Still armed: the cancellation has not landed yet; `next` arms the read again
-        // when its completion comes (`ECANCELED`). Out of buffers: `next` arms it.
-        if !self.is_armed() && !self.ended && !self.needs_arm {
-            self.arm();
-        }
-    }
-
-    /// The next buffer of data; `Ok(None)` at the end of the file, or once the ring
-    /// is closing. A terminal whose every slave is closed ends with `EIO`, returned as
-    /// the error it is. While paused it gives what arrived before the pause, then
-    /// waits for `resume` (do not poll it while paused unless that is wanted).
+    /// The next buffer of data; `Ok(None)` at the end of the file, after `stop`, or
+    /// once the ring is closing. A terminal whose every slave is closed ends with
+    /// `EIO`, returned as the error it is.
     pub async fn next(&mut self) -> io::Result<Option<BufMut>> {
         poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -458,41 +505,46 @@ impl MultiRead {
             if self.ended {
                 return Poll::Ready(Ok(None));
             }
-            if self.needs_arm && !self.paused {
-                if self.ring.buffers_available() == 0 {
-                    if let Some(waker) = waker {
-                        self.ring.inner.want_buffers.borrow_mut().push(waker.clone());
-                    }
-                    return Poll::Pending;
-                }
-                self.needs_arm = false;
-                self.arm();
-            }
             let c = {
                 let mut ops = self.ring.inner.ops.borrow_mut();
                 let op = &mut ops[self.key];
-                match op.done.pop_front() {
-                    Some(c) => c,
-                    None => {
+                op.done.pop_front()
+            };
+            let Some(c) = c else {
+                if self.needs_arm {
+                    // Everything it held was taken: arm it again, once there is a buffer.
+                    if self.stopping {
+                        self.ended = true;
+                        continue;
+                    }
+                    if self.ring.buffers_available() == 0 {
                         if let Some(waker) = waker {
-                            op.waker = Some(waker.clone());
+                            self.ring.inner.want_buffers.borrow_mut().push(waker.clone());
                         }
                         return Poll::Pending;
                     }
+                    self.needs_arm = false;
+                    self.arm();
+                    continue;
                 }
+                if let Some(waker) = waker {
+                    self.ring.inner.ops.borrow_mut()[self.key].waker = Some(waker.clone());
+                }
+                return Poll::Pending;
             };
             if c.result == -libc::ECANCELED {
-                // Our pause, or the ring's close, landed.
-                if self.ring.inner.closing.get() {
+                // Our cancellation landed: `stop`, the ring's close, or the cap on what
+                // an owner that stopped taking may hold.
+                if self.ring.inner.closing.get() || self.stopping {
                     self.ended = true;
-                } else if !self.paused {
-                    self.arm(); // resumed before the cancellation landed
+                } else {
+                    self.needs_arm = true;
                 }
                 continue;
             }
             if c.result == -libc::ENOBUFS {
                 // The kernel ended the read with the bytes still queued: it is armed
-                // again once a buffer is lent (or on `resume`, if paused).
+                // again once a buffer is lent.
                 let counter = &self.ring.inner.out_of_buffers;
                 counter.set(counter.get() + 1);
                 self.needs_arm = true;
@@ -509,9 +561,10 @@ impl MultiRead {
                 self.ended = true;
                 return Poll::Ready(Ok(None));
             }
-            if !c.more && !self.paused {
-                // The kernel ended the multishot read by itself: arm it again.
-                self.arm();
+            if !c.more && !self.is_armed() {
+                // The kernel ended the multishot read by itself (not our cancellation,
+                // whose completion comes after): arm it again once this is taken.
+                self.needs_arm = true;
             }
             return Poll::Ready(Ok(filled));
         }

@@ -248,12 +248,12 @@ where
     F: FnOnce(super::Ring, crate::buf::Pool) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    tokio_uring::start(async {
+    crate::rt::start(async {
         // A pool with exactly `buffers` to lend (one more is its reserve).
         let config = crate::buf::PoolConfig { capacity: 64, max_bufs: usize::from(buffers) + 1, reserve: 1 };
         let pool = crate::buf::Pool::new(config).unwrap();
         let ring = super::Ring::new(32, BGID, buffers, usize::from(buffers), pool.clone()).unwrap();
-        let driver = tokio_uring::spawn({
+        let driver = crate::rt::spawn({
             let ring = ring.clone();
             async move { ring.run().await }
         });
@@ -365,28 +365,62 @@ async fn settle() {
 }
 
 #[test]
-fn a_paused_read_takes_no_buffer_and_resumes_where_it_stopped() {
-    with_ring(8, |ring, _| async move {
+fn a_read_not_asked_for_more_holds_a_few_buffers_then_the_rest_waits_in_the_file() {
+    with_ring(16, |ring, _| async move {
         let (master, slave) = pty_pair();
         let mut read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
         rustix::io::write(&slave, &[b'a'; 100]).unwrap();
         assert_eq!(read_n(&mut read, 100).await, [b'a'; 100]);
-        read.pause();
-        until(|| ring.operations() == 0).await; // the cancellation landed
-        rustix::io::write(&slave, &[b'b'; 300]).unwrap();
-        settle().await;
-        assert_eq!(ring.buffers_available(), 8, "the kernel took no buffer while paused");
-        read.resume();
-        assert_eq!(read_n(&mut read, 300).await, [b'b'; 300], "every byte, after the resume");
-        // Paused and resumed before the cancellation lands: nothing is lost either.
-        for round in 0..20u8 {
-            read.pause();
+        // Not asked: each write is a completion the owner does not take, until the
+        // ring cancels the read at more than HELD_MAX of them.
+        let mut sent = Vec::new();
+        for round in 0..3 * super::driver::HELD_MAX as u8 {
             rustix::io::write(&slave, &[round; 50]).unwrap();
-            read.resume();
+            sent.extend_from_slice(&[round; 50]);
+            settle().await;
+        }
+        until(|| ring.operations() == 0).await; // the cancellation landed
+        let held = 16 - ring.buffers_available();
+        assert!(
+            (super::driver::HELD_MAX + 1..=super::driver::HELD_MAX + 2).contains(&held),
+            "{held} buffers held for an owner that stopped taking"
+        );
+        assert_eq!(read_n(&mut read, sent.len()).await, sent, "every byte, in order, once asked again");
+        // Stopping and taking again in quick turns loses nothing either.
+        for round in 0..20u8 {
+            rustix::io::write(&slave, &[round; 50]).unwrap();
+            if round % 2 == 0 {
+                settle().await;
+            }
             assert_eq!(read_n(&mut read, 50).await, [round; 50]);
         }
         drop(read);
         drop(slave);
+    });
+}
+
+#[test]
+fn a_stopped_read_gives_what_it_received_then_ends_leaving_the_rest_in_the_socket() {
+    with_ring(8, |ring, _| async move {
+        let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut read = ring.recv_multishot(std::os::fd::AsFd::as_fd(&ours)).unwrap();
+        std::io::Write::write_all(&mut peer, b"first").unwrap();
+        assert_eq!(read_n(&mut read, 5).await, b"first");
+        std::io::Write::write_all(&mut peer, b"second").unwrap();
+        settle().await;
+        read.stop();
+        let mut got = Vec::new();
+        while let Some(buf) = read.next().await.unwrap() {
+            got.extend_from_slice(buf.as_slice());
+        }
+        assert_eq!(got, b"second", "received before the stop: given, then the end");
+        std::io::Write::write_all(&mut peer, b"third").unwrap();
+        drop(read);
+        until(|| ring.operations() == 0).await;
+        let mut rest = [0u8; 5];
+        assert_eq!(rustix::io::read(&ours, &mut rest).unwrap(), 5);
+        assert_eq!(&rest, b"third", "after the stop, the socket keeps what comes");
     });
 }
 

@@ -88,7 +88,7 @@ pub async fn serve_with(
                 // as large as its largest HTTP request, and would be kept for the
                 // connection's whole life. A block, not an async fn: it uses `conn` in
                 // place, where an async fn would keep a second copy of its arguments.
-                tokio_uring::spawn(async move {
+                crate::rt::spawn(async move {
                     let exit = conn.upgraded().await;
                     conn.close(exit).await;
                     if let Some(log) = conn.log.as_deref_mut() {
@@ -351,7 +351,7 @@ impl Conn {
             return Exit::Now;
         }
         let buffered = std::mem::take(&mut self.buf);
-        let Ok(parcel) = self.stream.pack(buffered) else {
+        let Ok(parcel) = self.stream.pack(buffered).await else {
             error_into(
                 &self.w,
                 &mut self.out,
@@ -495,11 +495,9 @@ async fn write_out(w: &Worker, stream: &Transport, out: &mut Vec<u8>) -> Result<
         return Ok(());
     }
     let n = out.len();
-    let (res, mut buf) = stream.write_all(std::mem::take(out)).await;
-    res.map_err(|_| Exit::Now)?;
+    stream.write_all(out).await.map_err(|_| Exit::Now)?;
     w.stats().bytes_out(n);
-    buf.clear();
-    *out = buf;
+    out.clear();
     Ok(())
 }
 

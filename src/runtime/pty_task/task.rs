@@ -80,7 +80,7 @@ pub fn launch(
         failed: Cell::new(false),
         panic_requested: Cell::new(false),
     });
-    tokio_uring::spawn(contained(w.clone(), live.clone(), child));
+    crate::rt::spawn(contained(w.clone(), live.clone(), child));
     Ok(live)
 }
 
@@ -191,7 +191,7 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
         // When to compact: QUIET after the last output, if any came since the last time.
         let mut quiet_at: Option<tokio::time::Instant> = None;
         // With the worker's own ring (`--io uring`): one multishot read for the
-        // terminal's whole life, paused while flow control holds output back.
+        // terminal's whole life, not asked for more while flow control holds output back.
         let mut ring_read = w.ring.as_ref().and_then(|ring| {
             let master = live.master.borrow();
             let fd = master.as_ref()?.get_ref().as_fd();
@@ -248,17 +248,12 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
                 w.stats().pty_paused();
             }
             held = !reading;
-            if let Some(read) = ring_read.as_mut() {
-                if reading {
-                    read.resume();
-                    if w.ring.as_ref().is_some_and(|r| r.starved()) {
-                        // The pool is at its bound and the ring has no buffer left to
-                        // lend: scrollback gives some back, as for a read by readiness.
-                        reclaim(&w);
-                    }
-                } else {
-                    read.pause();
-                }
+            // Held back, the multishot read is simply not asked for more: the ring
+            // cancels it once it holds a few buffers (uring::driver, "Flow control").
+            if reading && ring_read.is_some() && w.ring.as_ref().is_some_and(|r| r.starved()) {
+                // The pool is at its bound and the ring has no buffer left to lend:
+                // scrollback gives some back, as for a read by readiness.
+                reclaim(&w);
             }
             let writing = !end.eio && master.is_some() && !live.state.borrow().pending_input().is_empty();
             let deadline: Option<tokio::time::Instant> =

@@ -40,9 +40,8 @@ pub fn run(mut cfg: Config) -> Result<ExitCode, String> {
     if cfg.terminal.command.is_empty() {
         info!("no COMMAND: sessions can start only named commands (--command) or, with --allow-any-command, any");
     }
-    probe_io_uring()?;
     let why = resolve_io(&mut cfg)?;
-    info!("io_uring: available; terminals are read with {why}");
+    info!("io: {why}");
     // Children get the limits and CPUs the server started with, not the raised limit or
     // a worker's pinning: record them first.
     let defaults =
@@ -93,7 +92,6 @@ fn exposure_warning(cfg: &Config) -> Option<String> {
 /// embedding and for in-process tests; `run` is the command-line path.
 pub fn start(mut cfg: Config) -> Result<Server, String> {
     crate::log::set_level(cfg.log_level);
-    probe_io_uring()?;
     resolve_io(&mut cfg)?;
     let defaults =
         crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
@@ -378,44 +376,42 @@ fn connection_cap(cfg: &Config) -> usize {
 }
 
 /// Decides `--io auto` (uring where the kernel has multishot reads and receives),
-/// refuses `--io uring` where it does not; returns what the log says about it.
+/// refuses `--io uring` where it does not, with the fix; returns what the log says
+/// about it. `--io epoll` uses no io_uring at all.
 fn resolve_io(cfg: &mut Config) -> Result<String, String> {
     use crate::config::Io;
-    let support = crate::uring::Support::of_this_kernel();
-    let missing = match &support {
+    if cfg.io == Io::Epoll {
+        return Ok("readiness and read(2) (--io epoll)".into());
+    }
+    let missing = match crate::uring::Support::of_this_kernel() {
         Ok(s) if s.data_path() => None,
         Ok(_) => Some("this kernel has no multishot read into provided buffers (Linux 6.7+)".to_owned()),
-        Err(e) => Some(format!("the io_uring probe failed ({e})")),
+        Err(e) => {
+            let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").unwrap_or_default();
+            Some(if disabled.trim() == "2" {
+                "io_uring is disabled on this host (kernel.io_uring_disabled=2; \
+                 `sysctl -w kernel.io_uring_disabled=0` allows it)"
+                    .to_owned()
+            } else {
+                format!(
+                    "io_uring is not available ({e}): check `sysctl kernel.io_uring_disabled` \
+                     (0, or 1 with io_uring_group), and in a container allow io_uring_setup, \
+                     io_uring_enter and io_uring_register in the seccomp profile"
+                )
+            })
+        }
     };
     match (cfg.io, missing) {
-        (Io::Uring | Io::Auto, None) => {
+        (_, None) => {
             cfg.io = Io::Uring;
             Ok("io_uring multishot reads into the pool's buffers (--io uring)".into())
         }
         (Io::Uring, Some(why)) => Err(format!("--io uring: {why}; use --io epoll or --io auto")),
-        (Io::Auto, Some(why)) => {
+        (_, Some(why)) => {
             cfg.io = Io::Epoll;
             Ok(format!("readiness and read(2) (--io epoll: {why})"))
         }
-        (Io::Epoll, _) => Ok("readiness and read(2) (--io epoll)".into()),
     }
-}
-
-/// Fails with one line, and the fix, when this kernel or sandbox refuses io_uring.
-fn probe_io_uring() -> Result<(), String> {
-    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").unwrap_or_default();
-    if disabled.trim() == "2" {
-        return Err("io_uring is disabled on this host (kernel.io_uring_disabled=2); \
-                    run `sysctl -w kernel.io_uring_disabled=0`"
-            .into());
-    }
-    tokio_uring::Runtime::new(&tokio_uring::builder()).map(drop).map_err(|e| {
-        format!(
-            "io_uring is not available ({e}); ringtty needs Linux 5.11+ with io_uring allowed: \
-             check `sysctl kernel.io_uring_disabled` (0 or, with io_uring_group, 1), and in a container allow \
-             io_uring_setup/io_uring_enter/io_uring_register in the seccomp profile"
-        )
-    })
 }
 
 /// Raises the open-file soft limit to the hard limit (as root, both to `fs.nr_open`).

@@ -1,5 +1,5 @@
-//! One worker thread: pinned to one CPU, running its own single-threaded tokio-uring
-//! runtime, accepting on its own listener and serving every connection it accepts (and
+//! One worker thread: pinned to one CPU, running its own single-threaded runtime
+//! (`crate::rt`), accepting on its own listener and serving every connection it accepts (and
 //! every connection another core hands it), until shutdown, then draining.
 
 use std::os::fd::OwnedFd;
@@ -72,10 +72,10 @@ fn run(p: WorkerParams) {
     if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
         warn!("cannot pin worker {} to CPU {}: {e}; it will float", p.index, p.cpu);
     }
-    let rt = match tokio_uring::Runtime::new(tokio_uring::builder().entries(1024)) {
+    let rt = match crate::rt::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            error!("worker {}: cannot create its io_uring runtime: {e}", p.index);
+            error!("worker {}: cannot create its runtime: {e}", p.index);
             return;
         }
     };
@@ -99,7 +99,7 @@ async fn serve(
         }
     };
     let ring_task = w.ring.clone().map(|ring| {
-        tokio_uring::spawn(async move {
+        crate::rt::spawn(async move {
             if let Err(e) = ring.run().await {
                 error!("io_uring ring: {e}");
             }
@@ -167,9 +167,9 @@ async fn serve(
 
 fn handle_cross_core(w: &Rc<Worker>, msg: CrossCore) {
     match msg {
-        CrossCore::Adopt { parcel, principal } => match parcel.unpack() {
+        CrossCore::Adopt { parcel, principal } => match parcel.unpack(w.ring.as_ref()) {
             Ok((transport, buffered)) => {
-                tokio_uring::spawn(httpconn::serve_with(w.clone(), transport, buffered, Some(principal)));
+                crate::rt::spawn(httpconn::serve_with(w.clone(), transport, buffered, Some(principal)));
             }
             Err(e) => error!("worker {}: cannot watch a connection handed over: {e}", w.index),
         },
@@ -244,10 +244,8 @@ fn admit(w: &Rc<Worker>, sock: OwnedFd) {
         Listen::Tcp(_) => Kind::Tcp,
         Listen::Unix { .. } => Kind::Unix,
     };
-    match Transport::new(sock, kind) {
-        Ok(transport) => {
-            drop(tokio_uring::spawn(httpconn::serve_with(w.clone(), transport, Vec::new(), None)))
-        }
+    match Transport::new(sock, kind, w.ring.as_ref()) {
+        Ok(transport) => drop(crate::rt::spawn(httpconn::serve_with(w.clone(), transport, Vec::new(), None))),
         // The socket is closed with the error.
         Err(e) => error!("worker {}: cannot watch a connection: {e}", w.index),
     }

@@ -3,23 +3,32 @@
 //! address, and a hand-off to another core ([`Parcel`]) carrying its state and the
 //! bytes already read. Nothing above this file sees a file descriptor.
 //!
-//! Today there is one implementation, a plain byte stream (TCP or unix), read by
-//! readiness and `read(2)`. The seam is drawn so that the next two fit behind the same
-//! methods without their callers changing:
-//! - **io_uring reads into kernel-selected pool buffers** (multishot receive): `read`
-//!   and `read_into` still hand bytes to the caller's buffer and still return `Ok(0)` at
-//!   end of stream; only how the bytes arrive differs.
+//! A plain byte stream (TCP or unix) is read one of two ways, the worker's `--io`:
+//! - **epoll**: by readiness and `read(2)` into the caller's buffer;
+//! - **uring**: by one multishot receive, armed for the connection's whole life, into
+//!   buffers the kernel picks from the worker's ring only when bytes arrive (an idle
+//!   connection holds none); `read` and `read_into` copy them to the caller's buffer,
+//!   exactly as `read(2)` would have. A connection that is not read from holds at
+//!   most two such buffers (`uring::driver::HELD_MAX_SOCKET`), the rest waits in the
+//!   socket.
+//!
+//! The seam is drawn so that the next one fits behind the same methods without their
+//! callers changing:
 //! - **TLS** (rustls): `read*` return plaintext, `try_writev` takes plaintext frames and
 //!   reports how much of them it has taken, `writable` waits until ciphertext can move,
 //!   `shutdown` sends close_notify first, and a `Parcel` carries the TLS session.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::task::{ready, Context, Poll};
 
 use tokio::io::unix::AsyncFd;
-use tokio_uring::buf::BoundedBuf;
+
+use crate::buf::BufMut;
+use crate::uring::{MultiRead, Ring};
 
 /// What went through a connection's socket, kept on its `Transport` whether or not the
 /// log is on (two counters and a code: cheaper than a branch on every read).
@@ -56,37 +65,79 @@ impl Tally {
 /// (an io_uring read would pin one per connection until data came), a read can be
 /// abandoned (timeouts, `select!`) without losing data, and a keystroke costs one
 /// `epoll_wait` wake-up and one `read(2)`. Session output goes out with non-blocking
-/// `writev(2)`s, waiting for writability when the socket is full; other writes (HTTP
-/// responses, control frames) are io_uring writes.
+/// `writev(2)`s, and HTTP responses with `write(2)`s, waiting for writability when the
+/// socket is full.
 pub struct Transport {
-    /// Read readiness from the worker's reactor. Declared before `io`, so it is dropped
-    /// (deregistered) before `io` closes the descriptor.
-    ready: AsyncFd<crate::sys::StreamFd>,
-    io: Io,
+    /// With the worker's ring: the socket's multishot receive. Declared before `ready`,
+    /// so it is cancelled before the descriptor closes.
+    recv: Option<Box<RefCell<Recv>>>,
+    /// The socket, registered with the worker's reactor for write readiness, and for
+    /// read readiness unless it is received by the ring.
+    ready: AsyncFd<OwnedFd>,
+    kind: Kind,
     /// Bytes through the socket and the close frame sent, for the access log.
     pub tally: Tally,
 }
 
-enum Io {
-    Tcp(tokio_uring::net::TcpStream),
-    Unix(tokio_uring::net::UnixStream),
+/// A socket's multishot receive, and the buffer it gave last, until read to its end.
+struct Recv {
+    read: MultiRead,
+    rest: Option<(BufMut, usize)>,
+}
+
+impl Recv {
+    /// Copies at most `room` bytes of what was received into `buf` (`fresh()` if it has
+    /// no capacity), waiting for some. Cancel-safe: what was received and not copied
+    /// stays here.
+    fn poll_copy(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+        room: usize,
+        fresh: &impl Fn() -> Vec<u8>,
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            if let Some((data, at)) = &mut self.rest {
+                let left = &data.as_slice()[*at..];
+                let n = left.len().min(room);
+                if buf.capacity() == 0 {
+                    *buf = fresh();
+                }
+                if buf.capacity() - buf.len() < n {
+                    buf.reserve_exact(room);
+                }
+                buf.extend_from_slice(&left[..n]);
+                *at += n;
+                if *at == data.as_slice().len() {
+                    self.rest = None; // the buffer goes back to the pool, lent again
+                }
+                return Poll::Ready(Ok(n));
+            }
+            match ready!(self.read.poll_next(cx)) {
+                Ok(Some(data)) => self.rest = Some((data, 0)),
+                Ok(None) => return Poll::Ready(Ok(0)),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
 }
 
 impl Transport {
-    /// Wraps an accepted non-blocking socket.
-    pub fn new(sock: OwnedFd, kind: Kind) -> std::io::Result<Transport> {
-        let io = if kind == Kind::Tcp {
-            Io::Tcp(tokio_uring::net::TcpStream::from_std(sock.into()))
-        } else {
-            Io::Unix(tokio_uring::net::UnixStream::from_std(sock.into()))
+    /// Wraps an accepted non-blocking socket; with `ring` (`--io uring`), its reads are
+    /// the ring's multishot receive.
+    pub fn new(sock: OwnedFd, kind: Kind, ring: Option<&Ring>) -> std::io::Result<Transport> {
+        use tokio::io::Interest;
+        let interest =
+            if ring.is_some() { Interest::WRITABLE } else { Interest::READABLE | Interest::WRITABLE };
+        let ready = crate::sys::async_fd(sock, interest)?;
+        let recv = match ring {
+            Some(ring) => {
+                let read = ring.recv_multishot(ready.get_ref().as_fd())?;
+                Some(Box::new(RefCell::new(Recv { read, rest: None })))
+            }
+            None => None,
         };
-        let fd = match &io {
-            Io::Tcp(s) => s.as_raw_fd(),
-            Io::Unix(s) => s.as_raw_fd(),
-        };
-        // SAFETY: `io` owns `fd` and closes it only when dropped, after `ready`.
-        let ready = unsafe { crate::sys::register_stream_fd(fd) }?;
-        Ok(Transport { ready, io, tally: Tally::default() })
+        Ok(Transport { recv, ready, kind, tally: Tally::default() })
     }
 
     /// Waits until the socket is readable, then makes sure `buf` has room for `room`
@@ -105,6 +156,11 @@ impl Transport {
         fresh: impl Fn() -> Vec<u8>,
     ) -> std::io::Result<usize> {
         debug_assert!(room > 0);
+        if let Some(recv) = &self.recv {
+            let n = poll_fn(|cx| recv.borrow_mut().poll_copy(cx, buf, room, &fresh)).await?;
+            self.tally.rx.set(self.tally.rx.get() + n as u64);
+            return Ok(n);
+        }
         loop {
             let mut guard = self.ready.readable().await?;
             if buf.capacity() == 0 {
@@ -113,7 +169,7 @@ impl Transport {
             if buf.capacity() - buf.len() < room {
                 buf.reserve_exact(room);
             }
-            match crate::sys::read_spare(guard.get_inner(), buf, room) {
+            match crate::sys::read_spare(guard.get_inner().as_fd(), buf, room) {
                 Ok(n) => {
                     // A short read emptied the socket: wait for the next edge rather than
                     // spend a read(2) on EAGAIN (tokio's own streams do the same).
@@ -138,16 +194,17 @@ impl Transport {
         Ok(())
     }
 
-    pub async fn write_all<T: BoundedBuf>(&self, buf: T) -> tokio_uring::BufResult<(), T> {
-        let n = buf.bytes_init() as u64;
-        let (res, buf) = match &self.io {
-            Io::Tcp(s) => s.write_all(buf).await,
-            Io::Unix(s) => s.write_all(buf).await,
-        };
-        if res.is_ok() {
-            self.tally.tx.set(self.tally.tx.get() + n);
+    /// Writes all of `buf`, waiting for room when the socket is full.
+    pub async fn write_all(&self, mut buf: &[u8]) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            match self.try_writev(&[IoSlice::new(buf)]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.writable().await?,
+                Err(e) => return Err(e),
+            }
         }
-        (res, buf)
+        Ok(())
     }
 
     /// Writes what it can of `frames` without waiting (one `writev(2)`); `WouldBlock`
@@ -172,25 +229,27 @@ impl Transport {
 
     /// Which kind of socket this is.
     pub fn kind(&self) -> Kind {
-        match self.io {
-            Io::Tcp(_) => Kind::Tcp,
-            Io::Unix(_) => Kind::Unix,
-        }
+        self.kind
     }
 
     /// The peer's address (TCP only; `None` for a unix socket or a peer already gone).
     /// One `getpeername(2)` per call: callers that need it more than once keep it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        match self.io {
-            Io::Tcp(_) => crate::sys::peer_addr(self.fd()),
-            Io::Unix(_) => None,
+        match self.kind {
+            Kind::Tcp => crate::sys::peer_addr(self.fd()),
+            Kind::Unix => None,
         }
     }
 
     /// Packs the connection for another core: a duplicate of the socket (this
     /// `Transport`, dropped by the caller, closes its own), its kind, and `buffered`,
-    /// the bytes read but not yet used.
-    pub fn pack(&self, buffered: Vec<u8>) -> std::io::Result<Parcel> {
+    /// the bytes read but not yet used. A ring's receive is stopped first, and what it
+    /// had received goes into `buffered`: no byte is left behind.
+    pub async fn pack(&self, mut buffered: Vec<u8>) -> std::io::Result<Parcel> {
+        if let Some(recv) = &self.recv {
+            recv.borrow_mut().read.stop();
+            while self.read_into(&mut buffered, 64 * 1024, Vec::new).await? > 0 {}
+        }
         let sock = crate::sys::dup(self.fd())?;
         Ok(Parcel { sock, kind: self.kind(), buffered })
     }
@@ -218,9 +277,10 @@ pub struct Parcel {
 }
 
 impl Parcel {
-    /// The connection again, on this core, with the bytes it had read.
-    pub fn unpack(self) -> std::io::Result<(Transport, Vec<u8>)> {
-        Ok((Transport::new(self.sock, self.kind)?, self.buffered))
+    /// The connection again, on this core (read by its `ring`, if any), with the bytes
+    /// it had read.
+    pub fn unpack(self, ring: Option<&Ring>) -> std::io::Result<(Transport, Vec<u8>)> {
+        Ok((Transport::new(self.sock, self.kind, ring)?, self.buffered))
     }
 }
 
@@ -230,10 +290,34 @@ mod tests {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 
-    fn pair() -> (Transport, UnixStream) {
+    fn pair(ring: Option<&Ring>) -> (Transport, UnixStream) {
         let (ours, peer) = UnixStream::pair().unwrap();
         ours.set_nonblocking(true).unwrap();
-        (Transport::new(OwnedFd::from(ours), Kind::Unix).unwrap(), peer)
+        (Transport::new(OwnedFd::from(ours), Kind::Unix, ring).unwrap(), peer)
+    }
+
+    /// Runs `f` twice: with readiness reads (no ring), then with a worker-like ring
+    /// driven by its task, closed afterwards with nothing left with the kernel.
+    fn with_each_io<F, Fut>(f: F)
+    where
+        F: Fn(Option<Ring>) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        crate::rt::start(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), f(None)).await.expect("deadline");
+            let config = crate::buf::PoolConfig { capacity: 64, max_bufs: 9, reserve: 1 };
+            let ring = Ring::new(32, 0, 8, 8, crate::buf::Pool::new(config).unwrap()).unwrap();
+            let driver = crate::rt::spawn({
+                let ring = ring.clone();
+                async move { ring.run().await }
+            });
+            tokio::time::timeout(std::time::Duration::from_secs(10), f(Some(ring.clone())))
+                .await
+                .expect("deadline");
+            ring.close();
+            driver.await.unwrap().unwrap();
+            assert_eq!(ring.operations(), 0);
+        });
     }
 
     /// A hand-off keeps the bytes read and the connection: what the peer sends next
@@ -241,8 +325,9 @@ mod tests {
     /// shutdown is the peer's end of stream.
     #[test]
     fn a_packed_connection_unpacks_with_its_bytes_and_its_socket() {
-        tokio_uring::start(async {
-            let (t, mut peer) = pair();
+        with_each_io(|ring| async move {
+            let ring = ring.as_ref();
+            let (t, mut peer) = pair(ring);
             assert_eq!(t.kind(), Kind::Unix);
             assert_eq!(t.peer_addr(), None, "a unix socket has no address to log");
             peer.write_all(b"GET / HTTP/1.1\r\n").unwrap();
@@ -251,10 +336,23 @@ mod tests {
             assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n");
             assert_eq!(t.tally.rx.get(), n as u64);
 
-            let parcel = t.pack(buf.clone()).unwrap();
+            // Received but not read yet when the connection moves: it moves with it.
+            peer.write_all(b"Acc").unwrap();
+            if ring.is_some() {
+                while t.recv.as_ref().unwrap().borrow().read.pending() == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+            let parcel = t.pack(buf.clone()).await.unwrap();
             drop(t); // the sending core's descriptor closes; the socket lives on
-            let (t, buffered) = parcel.unpack().unwrap();
-            assert_eq!(buffered, buf);
+            let (t, buffered) = parcel.unpack(ring).unwrap();
+            if ring.is_some() {
+                assert_eq!(buffered, b"GET / HTTP/1.1\r\nAcc", "what the ring had received moves too");
+            } else {
+                assert_eq!(buffered, buf);
+                let mut acc = Vec::new();
+                assert_eq!(t.read(&mut acc, 3).await.unwrap(), 3);
+            }
             peer.write_all(b"Host: x\r\n").unwrap();
             let mut more = Vec::new();
             let n = t.read(&mut more, 64).await.unwrap();
@@ -272,10 +370,32 @@ mod tests {
         });
     }
 
+    /// What the ring received comes out in pieces of at most the room asked for, in
+    /// order; the end of stream is `Ok(0)`, again and again.
+    #[test]
+    fn reads_take_at_most_their_room_and_end_with_zero() {
+        with_each_io(|ring| async move {
+            let (t, mut peer) = pair(ring.as_ref());
+            peer.write_all(b"0123456789").unwrap();
+            drop(peer);
+            let mut got = Vec::new();
+            loop {
+                let before = got.len();
+                let n = t.read(&mut got, 4).await.unwrap();
+                assert!(n <= 4 && got.len() == before + n);
+                if n == 0 {
+                    break;
+                }
+            }
+            assert_eq!(got, b"0123456789");
+            assert_eq!(t.read(&mut got, 4).await.unwrap(), 0, "the end, again");
+        });
+    }
+
     #[test]
     fn a_full_socket_would_block_and_then_becomes_writable() {
-        tokio_uring::start(async {
-            let (t, mut peer) = pair();
+        with_each_io(|ring| async move {
+            let (t, mut peer) = pair(ring.as_ref());
             let chunk = vec![b'x'; 64 * 1024];
             let mut sent = 0;
             loop {

@@ -36,16 +36,12 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Lets every other task on this core run, and the core's pending io_uring operations
-/// be submitted, before going on. `tokio::task::yield_now` is not enough here: a task
-/// that yields is runnable again at once, so a core with a busy task never parks, and
-/// tokio-uring submits its operations (every HTTP response is one) only when the
-/// runtime parks or its queue is full. A no-op io_uring operation completes only after
-/// that submission: once everything else on the core has had its turn.
+/// Lets every other task on this core run, and the reactor be polled, before going on:
+/// tokio's `yield_now` defers the task's wake-up until the scheduler has polled its
+/// driver, so a core with a busy task still takes in new readiness (and the worker's
+/// ring task its completions) in between.
 pub async fn yield_to_core() {
-    if tokio_uring::no_op().await.is_err() {
-        tokio::task::yield_now().await;
-    }
+    tokio::task::yield_now().await;
 }
 
 /// The per-core state every connection task of this worker holds an `Rc` to.
