@@ -19,9 +19,12 @@
 //! wrote, framed, frozen and shared like any pool buffer, and its last handle gives it
 //! back to the pool. The pool's bound is the ring's: a worker whose buffers are all
 //! in scrollbacks and queues stops lending, as it stops allocating, and the runtime's
-//! reclaim applies to both. A
-//! [`MultiRead`] that meets an empty ring (`ENOBUFS`: the kernel ended the read,
-//! nothing was lost) waits until some buffer comes back and arms the read again.
+//! reclaim applies to both. A read that meets an empty ring (`ENOBUFS`: the kernel
+//! ended it, nothing was lost) is armed again by the ring itself, at the first round
+//! that has buffers again, right after they are lent and before anything else is
+//! submitted: a connection that floods the ring between two rounds cannot keep the
+//! others from their next buffer, since their reads are in the kernel before its own
+//! owner has even run.
 //!
 //! # Flow control: an owner that stops taking
 //!
@@ -92,8 +95,10 @@ struct Completion {
     more: bool,
 }
 
-#[derive(Default)]
 struct Op {
+    /// What it reads, for arming it again.
+    fd: RawFd,
+    source: Source,
     done: VecDeque<Completion>,
     waker: Option<Waker>,
     /// Its `MultiRead` was dropped: buffers go straight back, the entry goes at the
@@ -105,6 +110,35 @@ struct Op {
     capped: bool,
     /// `HELD_MAX` or `HELD_MAX_SOCKET`.
     held_max: usize,
+    /// Ended by the kernel for want of a buffer: in `Inner::starved`, armed again by
+    /// the ring once it has buffers.
+    starved: bool,
+    /// Ended by the kernel (cancelled for holding too much, out of buffers while
+    /// holding some, or by itself) with completions its owner has not taken: armed
+    /// again by the owner once it has taken them all.
+    needs_arm: bool,
+    /// Its owner asked for it to be armed: in `Inner::to_arm`, armed at the ring's
+    /// next round, after the reads that ran out of buffers.
+    arm_queued: bool,
+}
+
+impl Op {
+    fn new(fd: RawFd, source: Source) -> Op {
+        let held_max = if source == Source::File { HELD_MAX } else { HELD_MAX_SOCKET };
+        Op {
+            fd,
+            source,
+            done: VecDeque::new(),
+            waker: None,
+            orphan: false,
+            armed: false,
+            capped: false,
+            held_max,
+            starved: false,
+            needs_arm: false,
+            arm_queued: false,
+        }
+    }
 }
 
 struct Inner {
@@ -125,8 +159,12 @@ struct Inner {
     flush: Notify,
     /// `reap`'s list of completions, kept between rounds (no allocation per wake-up).
     reaped: RefCell<Vec<(u64, Completion)>>,
-    /// Reads that ran out of buffers, woken when some are lent again.
-    want_buffers: RefCell<Vec<Waker>>,
+    /// Reads the kernel ended for want of a buffer, oldest first: armed again by `run`
+    /// as soon as buffers are lent.
+    starved: RefCell<VecDeque<usize>>,
+    /// Reads their owners asked to arm (new, or again after taking what they held),
+    /// armed by `run` after the starved ones.
+    to_arm: RefCell<Vec<usize>>,
     closing: Cell<bool>,
     /// Reads the kernel ended for want of a buffer (each armed again later).
     out_of_buffers: Cell<u64>,
@@ -164,7 +202,8 @@ impl Ring {
             queued: Cell::new(false),
             flush: Notify::new(),
             reaped: RefCell::new(Vec::new()),
-            want_buffers: RefCell::new(Vec::new()),
+            starved: RefCell::new(VecDeque::new()),
+            to_arm: RefCell::new(Vec::new()),
             closing: Cell::new(false),
             out_of_buffers: Cell::new(0),
         });
@@ -210,17 +249,8 @@ impl Ring {
         if self.inner.closing.get() {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the worker's ring is closing"));
         }
-        let held_max = if source == Source::File { HELD_MAX } else { HELD_MAX_SOCKET };
-        let key = self.inner.ops.borrow_mut().insert(Op { held_max, ..Op::default() });
-        let mut read = MultiRead {
-            ring: self.clone(),
-            key,
-            fd: fd.as_raw_fd(),
-            source,
-            ended: false,
-            stopping: false,
-            needs_arm: false,
-        };
+        let key = self.inner.ops.borrow_mut().insert(Op::new(fd.as_raw_fd(), source));
+        let mut read = MultiRead { ring: self.clone(), key, ended: false, stopping: false };
         read.arm();
         Ok(read)
     }
@@ -233,6 +263,20 @@ impl Ring {
         for key in keys {
             self.inner.push(opcode::AsyncCancel::new(key as u64).build().user_data(CANCEL));
         }
+        // Reads waiting for buffers are not armed again: their owners see the end.
+        let mut starved: Vec<usize> = self.inner.starved.borrow_mut().drain(..).collect();
+        starved.append(&mut self.inner.to_arm.borrow_mut());
+        let mut ops = self.inner.ops.borrow_mut();
+        for key in starved {
+            if let Some(op) = ops.get_mut(key) {
+                op.starved = false;
+                op.arm_queued = false;
+                if let Some(w) = op.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        drop(ops);
         self.inner.flush.notify_one();
     }
 
@@ -249,6 +293,8 @@ impl Ring {
             .map_err(|e| e.into_parts().1)?;
         loop {
             inner.restock();
+            inner.arm_starved();
+            inner.arm_requested();
             inner.submit()?;
             if inner.closing.get() && inner.armed() == 0 {
                 break;
@@ -274,6 +320,60 @@ impl Ring {
 }
 
 impl Inner {
+    /// Submits the read `key` (multishot, into the buffer group).
+    fn arm(&self, key: usize) {
+        let entry = {
+            let mut ops = self.ops.borrow_mut();
+            let Some(op) = ops.get_mut(key) else { return };
+            op.armed = true;
+            op.capped = false;
+            op.starved = false;
+            op.needs_arm = false;
+            op.arm_queued = false;
+            let bgid = self.bufs.borrow().bgid();
+            let fd = types::Fd(op.fd);
+            match op.source {
+                Source::File => opcode::ReadMulti::new(fd, 0, bgid).build(),
+                Source::Socket => opcode::RecvMulti::new(fd, bgid).build(),
+            }
+        };
+        self.push(entry.user_data(key as u64));
+    }
+
+    /// Arms again the reads that ran out of buffers, oldest first, while the ring has
+    /// buffers (module docs: they go before anything their owners queue).
+    fn arm_starved(&self) {
+        if self.closing.get() || self.bufs.borrow().available() == 0 {
+            return;
+        }
+        loop {
+            let Some(key) = self.starved.borrow_mut().pop_front() else { break };
+            let live = self.ops.borrow().get(key).is_some_and(|op| op.starved && !op.orphan);
+            if live {
+                self.arm(key);
+            } else if let Some(op) = self.ops.borrow_mut().get_mut(key) {
+                op.starved = false;
+            }
+        }
+    }
+
+    /// Arms the reads their owners asked for since the last round.
+    fn arm_requested(&self) {
+        let keys = std::mem::take(&mut *self.to_arm.borrow_mut());
+        for &key in &keys {
+            if self.ops.borrow().get(key).is_some_and(|op| op.arm_queued && !op.orphan) {
+                self.arm(key);
+            }
+        }
+        // The list's allocation is kept for the next round.
+        let mut to_arm = self.to_arm.borrow_mut();
+        if to_arm.is_empty() {
+            let mut keys = keys;
+            keys.clear();
+            *to_arm = keys;
+        }
+    }
+
     fn armed(&self) -> usize {
         self.ops.borrow().iter().filter(|(_, op)| op.armed).count()
     }
@@ -348,6 +448,26 @@ impl Inner {
             if !c.more {
                 op.armed = false;
             }
+            if c.result == -libc::ENOBUFS && !c.more && !op.orphan {
+                // Ended for want of a buffer, nothing lost: the ring arms it again (or,
+                // closing, its owner sees the end).
+                drop(c.buf);
+                if self.closing.get() {
+                    if let Some(w) = op.waker.take() {
+                        w.wake();
+                    }
+                } else if !op.done.is_empty() {
+                    // Its owner has not taken what it holds: armed again when it has
+                    // (a flood takes no more of the ring than its owner keeps up with).
+                    self.out_of_buffers.set(self.out_of_buffers.get() + 1);
+                    op.needs_arm = true;
+                } else if !op.starved {
+                    self.out_of_buffers.set(self.out_of_buffers.get() + 1);
+                    op.starved = true;
+                    self.starved.borrow_mut().push_back(key);
+                }
+                continue;
+            }
             if op.orphan {
                 drop(c.buf); // back to the pool, unread
                 if !op.armed {
@@ -403,10 +523,6 @@ impl Inner {
         }
         if added {
             bufs.publish();
-            drop((free_ids, lent, bufs));
-            for waker in std::mem::take(&mut *self.want_buffers.borrow_mut()) {
-                waker.wake();
-            }
         }
     }
 
@@ -421,21 +537,17 @@ impl Inner {
 pub struct MultiRead {
     ring: Ring,
     key: usize,
-    fd: RawFd,
-    source: Source,
     /// The end of the file (0) or an error was returned, or `stop` completed: nothing
     /// more comes.
     ended: bool,
     /// `stop` was called: the cancellation's completion ends the read.
     stopping: bool,
-    /// The kernel ended the read (out of buffers, or cancelled for holding too much):
-    /// it is armed again once its owner has taken everything and the ring has a
-    /// buffer. A field, not a local, so that `next` is cancel-safe.
-    needs_arm: bool,
 }
 
 impl MultiRead {
     /// Submits the read, unless the ring is closing (then the read has ended).
+    /// Asks the ring to arm the read at its next round (after the reads that ran out
+    /// of buffers: module docs), unless the ring is closing (then the read has ended).
     fn arm(&mut self) {
         let inner = &self.ring.inner;
         if inner.closing.get() {
@@ -443,16 +555,17 @@ impl MultiRead {
             return;
         }
         if let Some(op) = inner.ops.borrow_mut().get_mut(self.key) {
-            op.armed = true;
-            op.capped = false;
+            op.needs_arm = false;
+            op.arm_queued = true;
         }
-        let bgid = inner.bufs.borrow().bgid();
-        let fd = types::Fd(self.fd);
-        let entry = match self.source {
-            Source::File => opcode::ReadMulti::new(fd, 0, bgid).build(),
-            Source::Socket => opcode::RecvMulti::new(fd, bgid).build(),
-        };
-        inner.push(entry.user_data(self.key as u64));
+        inner.to_arm.borrow_mut().push(self.key);
+        inner.flush.notify_one();
+    }
+
+    fn set_needs_arm(&self) {
+        if let Some(op) = self.ring.inner.ops.borrow_mut().get_mut(self.key) {
+            op.needs_arm = true;
+        }
     }
 
     /// Completions received and not taken yet.
@@ -474,6 +587,10 @@ impl MultiRead {
         self.stopping = true;
         if self.is_armed() {
             self.ring.inner.push(opcode::AsyncCancel::new(self.key as u64).build().user_data(CANCEL));
+        } else if let Some(op) = self.ring.inner.ops.borrow_mut().get_mut(self.key) {
+            op.starved = false; // not armed again (its key is skipped in the lists)
+            op.needs_arm = false;
+            op.arm_queued = false;
         }
     }
 
@@ -486,8 +603,17 @@ impl MultiRead {
 
     /// [`next`](Self::next) as a poll: a session task keeps no future for it (a
     /// `select!` branch of `poll_fn` over this is a few bytes of every idle session).
+    ///
+    /// It takes part in tokio's cooperative budget, as a readiness read does: an owner
+    /// whose data is always there (a flood) still gives the core's other tasks their
+    /// turn every so many reads.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<BufMut>>> {
-        self.poll_next_with(Some(cx.waker()))
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let got = self.poll_next_with(Some(cx.waker()));
+        if got.is_ready() {
+            coop.made_progress();
+        }
+        got
     }
 
     /// What `next` would give now, if it would not wait: the completions already
@@ -511,19 +637,18 @@ impl MultiRead {
                 op.done.pop_front()
             };
             let Some(c) = c else {
-                if self.needs_arm {
-                    // Everything it held was taken: arm it again, once there is a buffer.
-                    if self.stopping {
-                        self.ended = true;
-                        continue;
-                    }
-                    if self.ring.buffers_available() == 0 {
-                        if let Some(waker) = waker {
-                            self.ring.inner.want_buffers.borrow_mut().push(waker.clone());
-                        }
-                        return Poll::Pending;
-                    }
-                    self.needs_arm = false;
+                let (armed, starved, needs_arm) = {
+                    let ops = self.ring.inner.ops.borrow();
+                    let op = &ops[self.key];
+                    (op.armed || op.arm_queued, op.starved, op.needs_arm)
+                };
+                if !armed && !starved && (self.stopping || self.ring.inner.closing.get()) {
+                    // Stopped, or the ring closed, and everything received was given.
+                    self.ended = true;
+                    continue;
+                }
+                if needs_arm {
+                    // Everything it held was taken: arm it again.
                     self.arm();
                     continue;
                 }
@@ -538,16 +663,8 @@ impl MultiRead {
                 if self.ring.inner.closing.get() || self.stopping {
                     self.ended = true;
                 } else {
-                    self.needs_arm = true;
+                    self.set_needs_arm();
                 }
-                continue;
-            }
-            if c.result == -libc::ENOBUFS {
-                // The kernel ended the read with the bytes still queued: it is armed
-                // again once a buffer is lent.
-                let counter = &self.ring.inner.out_of_buffers;
-                counter.set(counter.get() + 1);
-                self.needs_arm = true;
                 continue;
             }
             if c.result < 0 {
@@ -564,7 +681,7 @@ impl MultiRead {
             if !c.more && !self.is_armed() {
                 // The kernel ended the multishot read by itself (not our cancellation,
                 // whose completion comes after): arm it again once this is taken.
-                self.needs_arm = true;
+                self.set_needs_arm();
             }
             return Poll::Ready(Ok(filled));
         }

@@ -502,3 +502,63 @@ fn try_next_gives_what_was_already_read_and_never_waits() {
         drop(slave);
     });
 }
+
+/// Issue 14's fairness: a socket whose peer floods faster than the ring is restocked
+/// takes the whole ring at every arm; another connection's receive, ended for want of
+/// a buffer meanwhile, is armed again by the ring as soon as buffers are lent, before
+/// the flood's own owner can arm its read again, so it gets its bytes.
+#[test]
+fn a_connection_gets_its_bytes_while_another_floods_the_ring() {
+    crate::rt::start(async {
+        let config = crate::buf::PoolConfig { capacity: 64, max_bufs: 65, reserve: 1 };
+        let pool = crate::buf::Pool::new(config).unwrap();
+        let ring = super::Ring::new(32, BGID, 8, 8, pool.clone()).unwrap();
+        let driver = crate::rt::spawn({
+            let ring = ring.clone();
+            async move { ring.run().await }
+        });
+        let body = async {
+            let pair = || {
+                let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+                ours.set_nonblocking(true).unwrap();
+                (ours, peer)
+            };
+            let ((a, mut flood), (b, mut peer_b)) = (pair(), pair());
+            let read_a = ring.recv_multishot(std::os::fd::AsFd::as_fd(&a)).unwrap();
+            let mut read_b = ring.recv_multishot(std::os::fd::AsFd::as_fd(&b)).unwrap();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let writer = std::thread::spawn({
+                let stop = stop.clone();
+                move || {
+                    let chunk = [7u8; 4096];
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = std::io::Write::write_all(&mut flood, &chunk);
+                    }
+                }
+            });
+            // A's owner takes everything as fast as it comes (and so arms its read again
+            // as soon as it ran dry), like a connection decoding a ping flood.
+            let consumer = crate::rt::spawn(async move {
+                let mut read_a = read_a;
+                let mut taken = 0usize;
+                while let Ok(Some(buf)) = read_a.next().await {
+                    taken += buf.as_slice().len();
+                }
+                taken
+            });
+            settle().await;
+            std::io::Write::write_all(&mut peer_b, b"mine").unwrap();
+            assert_eq!(read_n(&mut read_b, 4).await, b"mine", "B got its bytes during A's flood");
+            assert!(ring.out_of_buffers() > 0, "the flood did run the ring dry");
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            drop(b);
+            rustix::net::shutdown(&a, rustix::net::Shutdown::Read).unwrap();
+            consumer.abort();
+            writer.join().unwrap();
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), body).await.expect("B starved");
+        ring.close();
+        driver.await.unwrap().unwrap();
+        assert_eq!(ring.operations(), 0);
+    });
+}

@@ -96,6 +96,10 @@ impl Recv {
         room: usize,
         fresh: &impl Fn() -> Vec<u8>,
     ) -> Poll<std::io::Result<usize>> {
+        // Each read spends tokio's cooperative budget, as a readiness read does: a flood
+        // already received does not keep the core's other tasks waiting.
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
+        coop.made_progress();
         loop {
             if let Some((data, at)) = &mut self.rest {
                 let left = &data.as_slice()[*at..];
