@@ -227,6 +227,21 @@ impl Ring {
         self.inner.armed()
     }
 
+    /// Frees the completion queues of reads that hold nothing (an idle terminal or
+    /// connection keeps no allocation for them); the worker calls it on its trim tick.
+    /// Returns how many it freed.
+    pub fn trim(&self) -> usize {
+        let mut freed = 0;
+        for (_, op) in self.inner.ops.borrow_mut().iter_mut() {
+            if op.done.is_empty() && op.done.capacity() > 0 {
+                op.done = VecDeque::new();
+                freed += 1;
+            }
+        }
+        self.inner.reaped.borrow_mut().shrink_to(64);
+        freed
+    }
+
     /// How many times a read met an empty buffer ring (`ENOBUFS`) and waited for a
     /// buffer to come back: a ring too small for its terminals' output.
     pub fn out_of_buffers(&self) -> u64 {

@@ -562,3 +562,19 @@ fn a_connection_gets_its_bytes_while_another_floods_the_ring() {
         assert_eq!(ring.operations(), 0);
     });
 }
+
+#[test]
+fn trimming_frees_the_queues_of_reads_that_hold_nothing_and_reads_go_on() {
+    with_ring(4, |ring, _| async move {
+        let (master, slave) = pty_pair();
+        let mut read = ring.read_multishot(std::os::fd::AsFd::as_fd(&master)).unwrap();
+        rustix::io::write(&slave, b"before").unwrap();
+        assert_eq!(read_n(&mut read, 6).await, b"before");
+        assert_eq!(ring.trim(), 1, "its queue, allocated by the first completion, is freed");
+        assert_eq!(ring.trim(), 0, "nothing left to free");
+        rustix::io::write(&slave, b"after").unwrap();
+        assert_eq!(read_n(&mut read, 5).await, b"after");
+        drop(read);
+        drop(slave);
+    });
+}

@@ -119,6 +119,9 @@ async fn serve(
                 // Give memory back after a burst, but not so eagerly that a busy core
                 // churns through the allocator: only what a whole interval left unused.
                 let (pooled, read) = (w.pool.trim(), w.trim_read_bufs());
+                if let Some(ring) = &w.ring {
+                    ring.trim();
+                }
                 if pooled + read > 0 {
                     debug!("worker {}: returned {pooled} idle pool buffers and {read} read buffers", w.index);
                 }
