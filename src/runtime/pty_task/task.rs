@@ -270,13 +270,6 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
                     match got {
                         Ok(Some(buf)) => {
                             quiet_at = Some(tokio::time::Instant::now() + QUIET);
-                            if buf.len() >= FLOOD_PIECE {
-                                // A flood's piece: the loop turns once first, so its next
-                                // pieces arrive and share this frame, as the readiness
-                                // path's drain fills one buffer (fewer, fuller frames
-                                // for every client; an echo is never this large).
-                                yield_to_core().await;
-                            }
                             if let Some(read) = ring_read.as_deref_mut() {
                                 end.eio = push_coalesced(&w, &live, read, buf);
                             }
@@ -517,9 +510,6 @@ fn push_coalesced(w: &Worker, live: &Live, read: &mut crate::uring::MultiRead, m
     push(w, live, buf);
     ended
 }
-
-/// A read of at least this many bytes is taken for a piece of a flood (see its use).
-const FLOOD_PIECE: usize = 1024;
 
 /// The next output of the terminal's multishot read; never ready without one.
 fn next_output(
