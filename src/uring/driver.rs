@@ -106,10 +106,8 @@ struct Op {
     orphan: bool,
     /// The kernel holds the operation (submitted, last completion not seen).
     armed: bool,
-    /// Cancelled by the ring: its owner had not taken `held_max` completions.
+    /// Cancelled by the ring: its owner had not taken `held_max()` completions.
     capped: bool,
-    /// `HELD_MAX` or `HELD_MAX_SOCKET`.
-    held_max: usize,
     /// Ended by the kernel for want of a buffer: in `Inner::starved`, armed again by
     /// the ring once it has buffers.
     starved: bool,
@@ -123,8 +121,15 @@ struct Op {
 }
 
 impl Op {
+    /// `HELD_MAX` or `HELD_MAX_SOCKET`.
+    fn held_max(&self) -> usize {
+        match self.source {
+            Source::File => HELD_MAX,
+            Source::Socket => HELD_MAX_SOCKET,
+        }
+    }
+
     fn new(fd: RawFd, source: Source) -> Op {
-        let held_max = if source == Source::File { HELD_MAX } else { HELD_MAX_SOCKET };
         Op {
             fd,
             source,
@@ -133,7 +138,6 @@ impl Op {
             orphan: false,
             armed: false,
             capped: false,
-            held_max,
             starved: false,
             needs_arm: false,
             arm_queued: false,
@@ -164,7 +168,10 @@ struct Inner {
     starved: RefCell<VecDeque<usize>>,
     /// Reads their owners asked to arm (new, or again after taking what they held),
     /// armed by `run` after the starved ones.
-    to_arm: RefCell<Vec<usize>>,
+    to_arm: RefCell<VecDeque<usize>>,
+    /// Submissions that found the queue full and its submission failing (the
+    /// completion queue full): pushed first at the next round, never dropped.
+    overflow: RefCell<VecDeque<squeue::Entry>>,
     closing: Cell<bool>,
     /// Reads the kernel ended for want of a buffer (each armed again later).
     out_of_buffers: Cell<u64>,
@@ -203,7 +210,8 @@ impl Ring {
             flush: Notify::new(),
             reaped: RefCell::new(Vec::new()),
             starved: RefCell::new(VecDeque::new()),
-            to_arm: RefCell::new(Vec::new()),
+            to_arm: RefCell::new(VecDeque::new()),
+            overflow: RefCell::new(VecDeque::new()),
             closing: Cell::new(false),
             out_of_buffers: Cell::new(0),
         });
@@ -280,7 +288,7 @@ impl Ring {
         }
         // Reads waiting for buffers are not armed again: their owners see the end.
         let mut starved: Vec<usize> = self.inner.starved.borrow_mut().drain(..).collect();
-        starved.append(&mut self.inner.to_arm.borrow_mut());
+        starved.extend(self.inner.to_arm.borrow_mut().drain(..));
         let mut ops = self.inner.ops.borrow_mut();
         for key in starved {
             if let Some(op) = ops.get_mut(key) {
@@ -358,34 +366,24 @@ impl Inner {
     /// Arms again the reads that ran out of buffers, oldest first, while the ring has
     /// buffers (module docs: they go before anything their owners queue).
     fn arm_starved(&self) {
-        if self.closing.get() || self.bufs.borrow().available() == 0 {
-            return;
-        }
-        loop {
-            let Some(key) = self.starved.borrow_mut().pop_front() else { break };
-            let live = self.ops.borrow().get(key).is_some_and(|op| op.starved && !op.orphan);
-            if live {
-                self.arm(key);
-            } else if let Some(op) = self.ops.borrow_mut().get_mut(key) {
-                op.starved = false;
-            }
+        if !self.closing.get() && self.bufs.borrow().available() > 0 {
+            self.arm_listed(&self.starved, |op| op.starved);
         }
     }
 
     /// Arms the reads their owners asked for since the last round.
     fn arm_requested(&self) {
-        let keys = std::mem::take(&mut *self.to_arm.borrow_mut());
-        for &key in &keys {
-            if self.ops.borrow().get(key).is_some_and(|op| op.arm_queued && !op.orphan) {
+        self.arm_listed(&self.to_arm, |op| op.arm_queued);
+    }
+
+    /// Arms the reads in `list`, in order, that are still `listed` (a read stopped or
+    /// dropped meanwhile is skipped); empties the list.
+    fn arm_listed(&self, list: &RefCell<VecDeque<usize>>, listed: impl Fn(&Op) -> bool) {
+        loop {
+            let Some(key) = list.borrow_mut().pop_front() else { break };
+            if self.ops.borrow().get(key).is_some_and(|op| listed(op) && !op.orphan) {
                 self.arm(key);
             }
-        }
-        // The list's allocation is kept for the next round.
-        let mut to_arm = self.to_arm.borrow_mut();
-        if to_arm.is_empty() {
-            let mut keys = keys;
-            keys.clear();
-            *to_arm = keys;
         }
     }
 
@@ -394,27 +392,39 @@ impl Inner {
     }
 
     /// Queues `entry`; the driving task submits it. A full submission queue is
-    /// submitted at once to make room.
+    /// submitted at once to make room; if that fails too (the completion queue is
+    /// full), the entry waits in `overflow` for the next round: none is ever dropped.
     fn push(&self, entry: squeue::Entry) {
-        let mut uring = self.uring.borrow_mut();
-        loop {
-            // SAFETY: the entries pushed here are multishot reads into the registered
-            // buffer group (the kernel writes only into ring buffers, which live as long
-            // as the ring: `run` unregisters them only after the last operation
-            // completed) and cancellations, which point at no memory.
-            if unsafe { uring.submission().push(&entry) }.is_ok() {
-                break;
-            }
-            if let Err(e) = uring.submit() {
-                error!("io_uring submit with a full queue failed: {e}");
-                break;
-            }
+        if !self.overflow.borrow().is_empty() || !self.try_push(&entry) {
+            self.overflow.borrow_mut().push_back(entry);
         }
         self.queued.set(true);
         self.flush.notify_one();
     }
 
+    /// Puts `entry` in the submission queue, submitting once to make room; false if
+    /// it is still full.
+    fn try_push(&self, entry: &squeue::Entry) -> bool {
+        let mut uring = self.uring.borrow_mut();
+        // SAFETY: the entries pushed here are multishot reads into the registered
+        // buffer group (the kernel writes only into ring buffers, which live as long
+        // as the ring: `run` unregisters them only after the last operation completed)
+        // and cancellations, which point at no memory.
+        if unsafe { uring.submission().push(entry) }.is_ok() {
+            return true;
+        }
+        // SAFETY: as above.
+        uring.submit().is_ok() && unsafe { uring.submission().push(entry) }.is_ok()
+    }
+
     fn submit(&self) -> io::Result<()> {
+        loop {
+            let Some(entry) = self.overflow.borrow_mut().pop_front() else { break };
+            if !self.try_push(&entry) {
+                self.overflow.borrow_mut().push_front(entry);
+                break;
+            }
+        }
         if self.queued.replace(false) {
             match self.uring.borrow().submit() {
                 Ok(_) => {}
@@ -437,20 +447,34 @@ impl Inner {
             let mut bufs = self.bufs.borrow_mut();
             let mut lent = self.lent.borrow_mut();
             let mut free_ids = self.free_ids.borrow_mut();
-            for c in uring.completion() {
-                let flags = c.flags();
-                // The buffer is ours from its completion on, whoever ends up with it.
-                let buf = cqueue::buffer_select(flags).and_then(|id| match bufs.take(id) {
-                    Ok(()) => {
-                        free_ids.push(id);
-                        lent.get_mut(usize::from(id)).and_then(Option::take)
-                    }
-                    Err(e) => {
-                        error!("io_uring completion: {e}");
-                        None
-                    }
-                });
-                done.push((c.user_data(), Completion { result: c.result(), buf, more: cqueue::more(flags) }));
+            loop {
+                for c in uring.completion() {
+                    let flags = c.flags();
+                    // The buffer is ours from its completion on, whoever ends up with it.
+                    let buf = cqueue::buffer_select(flags).and_then(|id| match bufs.take(id) {
+                        Ok(()) => {
+                            free_ids.push(id);
+                            lent.get_mut(usize::from(id)).and_then(Option::take)
+                        }
+                        Err(e) => {
+                            error!("io_uring completion: {e}");
+                            None
+                        }
+                    });
+                    done.push((
+                        c.user_data(),
+                        Completion { result: c.result(), buf, more: cqueue::more(flags) },
+                    ));
+                }
+                // More completions than the queue holds came since the last reap: the
+                // kernel kept the rest (no drop) and moves them in only on an enter.
+                if !uring.submission().cq_overflow() {
+                    break;
+                }
+                if let Err(e) = uring.submit() {
+                    error!("io_uring: flushing completions the queue could not hold failed: {e}");
+                    break;
+                }
             }
         }
         for (user_data, c) in done.drain(..) {
@@ -493,7 +517,7 @@ impl Inner {
             op.done.push_back(c);
             if let Some(w) = op.waker.take() {
                 w.wake();
-            } else if op.armed && !op.capped && op.done.len() > op.held_max {
+            } else if op.armed && !op.capped && op.done.len() > op.held_max() {
                 // Its owner stopped taking: the rest waits in the file (module docs).
                 op.capped = true;
                 self.push(opcode::AsyncCancel::new(user_data).build().user_data(CANCEL));
@@ -560,7 +584,6 @@ pub struct MultiRead {
 }
 
 impl MultiRead {
-    /// Submits the read, unless the ring is closing (then the read has ended).
     /// Asks the ring to arm the read at its next round (after the reads that ran out
     /// of buffers: module docs), unless the ring is closing (then the read has ended).
     fn arm(&mut self) {
@@ -573,7 +596,7 @@ impl MultiRead {
             op.needs_arm = false;
             op.arm_queued = true;
         }
-        inner.to_arm.borrow_mut().push(self.key);
+        inner.to_arm.borrow_mut().push_back(self.key);
         inner.flush.notify_one();
     }
 
@@ -708,8 +731,8 @@ impl Drop for MultiRead {
         let inner = &self.ring.inner;
         let mut ops = inner.ops.borrow_mut();
         let Some(op) = ops.get_mut(self.key) else { return };
-        // Completions already reaped hold buffers nobody will take.
-        let slots: Vec<RingSlot> = op.done.drain(..).filter_map(|c| c.buf).collect();
+        // Completions already reaped hold buffers nobody will take: back to the pool.
+        op.done.clear();
         if op.armed {
             op.orphan = true;
             drop(ops);
@@ -718,7 +741,6 @@ impl Drop for MultiRead {
             ops.remove(self.key);
             drop(ops);
         }
-        drop(slots); // back to the pool, unread
     }
 }
 
@@ -730,7 +752,13 @@ impl Drop for Inner {
     fn drop(&mut self) {
         let uring = self.uring.get_mut();
         let ops = self.ops.get_mut();
-        let mut armed: Vec<usize> = ops.iter().filter(|(_, op)| op.armed).map(|(k, _)| k).collect();
+        // Reads whose submission never left `overflow` are not the kernel's.
+        let unsent: Vec<u64> = self.overflow.get_mut().drain(..).map(|e| e.get_user_data()).collect();
+        let mut armed: Vec<usize> = ops
+            .iter()
+            .filter(|(key, op)| op.armed && !unsent.contains(&(*key as u64)))
+            .map(|(k, _)| k)
+            .collect();
         for &key in &armed {
             // SAFETY: a cancellation points at no memory.
             let _ = unsafe {

@@ -248,11 +248,20 @@ where
     F: FnOnce(super::Ring, crate::buf::Pool) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    with_ring_of(32, buffers, usize::from(buffers), f)
+}
+
+/// [`with_ring`] with a submission queue of `sq` entries and a pool of `pool_bufs`
+/// buffers to lend (one more is its reserve).
+fn with_ring_of<F, Fut>(sq: u32, buffers: u16, pool_bufs: usize, f: F)
+where
+    F: FnOnce(super::Ring, crate::buf::Pool) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     crate::rt::start(async {
-        // A pool with exactly `buffers` to lend (one more is its reserve).
-        let config = crate::buf::PoolConfig { capacity: 64, max_bufs: usize::from(buffers) + 1, reserve: 1 };
+        let config = crate::buf::PoolConfig { capacity: 64, max_bufs: pool_bufs + 1, reserve: 1 };
         let pool = crate::buf::Pool::new(config).unwrap();
-        let ring = super::Ring::new(32, BGID, buffers, usize::from(buffers), pool.clone()).unwrap();
+        let ring = super::Ring::new(sq, BGID, buffers, usize::from(buffers), pool.clone()).unwrap();
         let driver = crate::rt::spawn({
             let ring = ring.clone();
             async move { ring.run().await }
@@ -509,57 +518,44 @@ fn try_next_gives_what_was_already_read_and_never_waits() {
 /// the flood's own owner can arm its read again, so it gets its bytes.
 #[test]
 fn a_connection_gets_its_bytes_while_another_floods_the_ring() {
-    crate::rt::start(async {
-        let config = crate::buf::PoolConfig { capacity: 64, max_bufs: 65, reserve: 1 };
-        let pool = crate::buf::Pool::new(config).unwrap();
-        let ring = super::Ring::new(32, BGID, 8, 8, pool.clone()).unwrap();
-        let driver = crate::rt::spawn({
-            let ring = ring.clone();
-            async move { ring.run().await }
-        });
-        let body = async {
-            let pair = || {
-                let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
-                ours.set_nonblocking(true).unwrap();
-                (ours, peer)
-            };
-            let ((a, mut flood), (b, mut peer_b)) = (pair(), pair());
-            let read_a = ring.recv_multishot(std::os::fd::AsFd::as_fd(&a)).unwrap();
-            let mut read_b = ring.recv_multishot(std::os::fd::AsFd::as_fd(&b)).unwrap();
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let writer = std::thread::spawn({
-                let stop = stop.clone();
-                move || {
-                    let chunk = [7u8; 4096];
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        let _ = std::io::Write::write_all(&mut flood, &chunk);
-                    }
-                }
-            });
-            // A's owner takes everything as fast as it comes (and so arms its read again
-            // as soon as it ran dry), like a connection decoding a ping flood.
-            let consumer = crate::rt::spawn(async move {
-                let mut read_a = read_a;
-                let mut taken = 0usize;
-                while let Ok(Some(buf)) = read_a.next().await {
-                    taken += buf.as_slice().len();
-                }
-                taken
-            });
-            settle().await;
-            std::io::Write::write_all(&mut peer_b, b"mine").unwrap();
-            assert_eq!(read_n(&mut read_b, 4).await, b"mine", "B got its bytes during A's flood");
-            assert!(ring.out_of_buffers() > 0, "the flood did run the ring dry");
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            drop(b);
-            rustix::net::shutdown(&a, rustix::net::Shutdown::Read).unwrap();
-            consumer.abort();
-            writer.join().unwrap();
+    with_ring_of(32, 8, 64, |ring, _| async move {
+        let pair = || {
+            let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            ours.set_nonblocking(true).unwrap();
+            (ours, peer)
         };
-        tokio::time::timeout(std::time::Duration::from_secs(10), body).await.expect("B starved");
-        ring.close();
-        driver.await.unwrap().unwrap();
-        assert_eq!(ring.operations(), 0);
+        let ((a, mut flood), (b, mut peer_b)) = (pair(), pair());
+        let read_a = ring.recv_multishot(std::os::fd::AsFd::as_fd(&a)).unwrap();
+        let mut read_b = ring.recv_multishot(std::os::fd::AsFd::as_fd(&b)).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let chunk = [7u8; 4096];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::io::Write::write_all(&mut flood, &chunk);
+                }
+            }
+        });
+        // A's owner takes everything as fast as it comes (and so arms its read again
+        // as soon as it ran dry), like a connection decoding a ping flood.
+        let consumer = crate::rt::spawn(async move {
+            let mut read_a = read_a;
+            let mut taken = 0usize;
+            while let Ok(Some(buf)) = read_a.next().await {
+                taken += buf.as_slice().len();
+            }
+            taken
+        });
+        settle().await;
+        std::io::Write::write_all(&mut peer_b, b"mine").unwrap();
+        assert_eq!(read_n(&mut read_b, 4).await, b"mine", "B got its bytes during A's flood");
+        assert!(ring.out_of_buffers() > 0, "the flood did run the ring dry");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(b);
+        rustix::net::shutdown(&a, rustix::net::Shutdown::Read).unwrap();
+        consumer.abort();
+        writer.join().unwrap();
     });
 }
 
@@ -576,5 +572,24 @@ fn trimming_frees_the_queues_of_reads_that_hold_nothing_and_reads_go_on() {
         assert_eq!(read_n(&mut read, 5).await, b"after");
         drop(read);
         drop(slave);
+    });
+}
+
+/// More reads armed in one round than the submission queue holds: the queue is
+/// submitted to make room, and every read is armed and delivers.
+#[test]
+fn more_reads_armed_at_once_than_the_submission_queue_holds_all_deliver() {
+    with_ring_of(2, 16, 16, |ring, _| async move {
+        let pairs: Vec<_> = (0..6).map(|_| pty_pair()).collect();
+        let mut reads: Vec<_> =
+            pairs.iter().map(|(m, _)| ring.read_multishot(std::os::fd::AsFd::as_fd(m)).unwrap()).collect();
+        for (i, (_, slave)) in pairs.iter().enumerate() {
+            rustix::io::write(slave, format!("t{i}").as_bytes()).unwrap();
+        }
+        for (i, read) in reads.iter_mut().enumerate() {
+            assert_eq!(read_n(read, 2).await, format!("t{i}").as_bytes());
+        }
+        drop(reads);
+        drop(pairs);
     });
 }
