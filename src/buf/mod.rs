@@ -44,7 +44,7 @@
 //! # Storage
 //!
 //! A `slab::Slab` of slots, keyed by [`BufId`]. A slot is an `Rc` holding the id,
-//! a weak link to its home (the pool) and the boxed slice. A free slot sits in its slab entry;
+//! a weak link to the pool and the boxed slice. A free slot sits in its slab entry;
 //! a lent one is owned by its handles (the entry is empty meanwhile, so the id
 //! cannot be lent twice), and the last handle to drop puts it back. Allocation pops
 //! the most recently freed id (warm memory); only when none is free does the pool

@@ -289,8 +289,7 @@ impl Pool {
     /// the pool past its bound.
     #[must_use]
     pub fn try_alloc(&self) -> Option<BufMut> {
-        let limit = self.inner.max_bufs - self.inner.reserve;
-        self.lease(limit, false).map(BufMut::new)
+        self.lease(self.unreserved(), false).map(BufMut::new)
     }
 
     /// A buffer that may come out of the reserve: only for a read that has already
@@ -307,8 +306,7 @@ impl Pool {
     /// the pool's, under the same bound.
     #[must_use]
     pub fn lend(&self) -> Option<RingSlot> {
-        let limit = self.inner.max_bufs - self.inner.reserve;
-        self.take_slot(limit, false).map(|slot| RingSlot(Some(slot)))
+        self.take_slot(self.unreserved(), false).map(|slot| RingSlot(Some(slot)))
     }
 
     fn lease(&self, limit: usize, reserved: bool) -> Option<Lease> {
@@ -381,16 +379,21 @@ impl Pool {
         slot
     }
 
+    /// How many buffers may be in use before only the reserve is left.
+    fn unreserved(&self) -> usize {
+        self.inner.max_bufs - self.inner.reserve
+    }
+
     /// Whether [`Pool::try_alloc`] (or [`Pool::lend`]) would succeed now.
     pub fn has_room(&self) -> bool {
-        self.inner.state.borrow().in_use < self.inner.max_bufs - self.inner.reserve
+        self.inner.state.borrow().in_use < self.unreserved()
     }
 
     /// `Ready` when [`Pool::try_alloc`] would succeed now; otherwise registers the
     /// task, which is woken when a buffer comes back. The pool never waits itself.
     pub fn poll_available(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut st = self.inner.state.borrow_mut();
-        if st.in_use < self.inner.max_bufs - self.inner.reserve {
+        if st.in_use < self.unreserved() {
             return Poll::Ready(());
         }
         if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {

@@ -60,13 +60,11 @@ impl Tally {
 
 /// A connection's socket, TCP or unix; both are plain byte streams to us.
 ///
-/// Reads are readiness-based: wait until the reactor says the socket is readable, only
-/// then find a buffer, and `read(2)` into it. So an idle connection holds no read buffer
-/// (an io_uring read would pin one per connection until data came), a read can be
-/// abandoned (timeouts, `select!`) without losing data, and a keystroke costs one
-/// `epoll_wait` wake-up and one `read(2)`. Session output goes out with non-blocking
-/// `writev(2)`s, and HTTP responses with `write(2)`s, waiting for writability when the
-/// socket is full.
+/// Either way (module docs) an idle connection holds no read buffer: by readiness, a
+/// buffer is found only once the socket is readable; by the ring, the kernel picks one
+/// only when bytes arrive. A read can be abandoned (timeouts, `select!`) without losing
+/// data. Session output goes out with non-blocking `writev(2)`s, and HTTP responses
+/// with `write(2)`s, waiting for writability when the socket is full.
 pub struct Transport {
     /// With the worker's ring: the socket's multishot receive. Declared before `ready`,
     /// so it is cancelled before the descriptor closes.
@@ -96,10 +94,8 @@ impl Recv {
         room: usize,
         fresh: &impl Fn() -> Vec<u8>,
     ) -> Poll<std::io::Result<usize>> {
-        // Each read spends tokio's cooperative budget, as a readiness read does: a flood
-        // already received does not keep the core's other tasks waiting.
-        let coop = ready!(tokio::task::coop::poll_proceed(cx));
-        coop.made_progress();
+        // Each buffer received spends tokio's cooperative budget once, in `poll_next`, as
+        // each readiness read does: a flood does not keep the core's other tasks waiting.
         loop {
             if let Some((data, at)) = &mut self.rest {
                 let left = &data.as_slice()[*at..];
