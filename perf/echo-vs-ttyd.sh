@@ -4,8 +4,10 @@
 # against (1) ttyd through its own `tty` protocol (`TTYD -W -a env`, no auth: ttyd has
 # no token auth), (2) ringtty --io epoll and (3) ringtty --io uring, both through the
 # native protocol with authentication on (the default), ROUNDS rounds with the order
-# rotating; each server is started fresh for each run. Prints medians of the server's
-# CPU seconds (from /proc, --pid), CPU µs per keystroke, and echo p50/p99.
+# rotating; each server is started fresh for each run; (4) the floor: the harness's
+# `--raw --relay`, raw PTYs behind a one-thread epoll relay that only copies bytes (its
+# thread's CPU stands for the server's). Prints medians of the server's CPU seconds
+# (from /proc, --pid), CPU µs per keystroke, and echo p50/p99.
 # ttyd is not in the repository: build 1.7.7 from its public source (a Release build
 # against Debian's libwebsockets) in a scratch directory; docs/PERFORMANCE.md says how.
 # Usage: perf/echo-vs-ttyd.sh TTYD RINGTTY [SESSIONS] [ROUNDS] [DURATION]
@@ -42,19 +44,21 @@ run() { # SIDE ROUND
         --allow-any-command --max-sessions $((sessions + 64)) -d warn cat
       pid=$RT_PID
       "$bench" "${common[@]}" --url "$RT_URL" --token-file "$RT_TOKEN_FILE" --pid "$pid" --json "$out" >/dev/null ;;
+    relay)
+      "$bench" "${common[@]}" --raw --relay --json "$out" >/dev/null ;;
   esac
   stop
 }
-sides=(ttyd epoll uring)
+sides=(ttyd epoll uring relay)
 for round in $(seq "$rounds"); do
-  for i in 0 1 2; do run "${sides[$(((i + round - 1) % 3))]}" "$round"; done
+  for i in 0 1 2 3; do run "${sides[$(((i + round - 1) % 4))]}" "$round"; done
 done
 
 python3 - "$work" "$rounds" "$sessions" "$duration" <<'PY'
 import json, statistics, sys
 work, rounds, sessions, duration = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rows = {}
-for side in ("ttyd", "epoll", "uring"):
+for side in ("ttyd", "epoll", "uring", "relay"):
     runs = [json.load(open(f"{work}/{side}-{r}.json")) for r in range(1, rounds + 1)]
     cpu = [(r.get("server") or {}).get("cpu_s") for r in runs]
     keys = [r["results"].get("echoes") for r in runs]
@@ -67,12 +71,15 @@ for side in ("ttyd", "epoll", "uring"):
                       rounds=" ".join("-" if c is None else f"{c:.2f}" for c in cpu))
 print(f"echo: {sessions} sessions x 10 keys/s for {duration}, {rounds} rounds; medians; server CPU per round")
 print(f'{"server":<14} {"CPU s":>7} {"µs/key":>8} {"p50 µs":>9} {"p99 µs":>10} {"lost":>5}   CPU s per round')
-names = {"ttyd": "ttyd 1.7.7", "epoll": "ringtty epoll", "uring": "ringtty uring"}
+names = {"ttyd": "ttyd 1.7.7", "epoll": "ringtty epoll", "uring": "ringtty uring", "relay": "relay (floor)"}
 for side, r in rows.items():
     f = lambda v, w, d=1: f"{v:>{w}.{d}f}" if v is not None else f"{'-':>{w}}"
     print(f"{names[side]:<14} {f(r['cpu'],7,2)} {f(r['per'],8)} {f(r['p50'],9)} {f(r['p99'],10)} {r['lost']:>5}   {r['rounds']}")
 t, e, u = (rows[s]["cpu"] for s in ("ttyd", "epoll", "uring"))
 if t and e and u:
     print(f"\nuring/epoll CPU {u / e:.2f}, uring/ttyd {u / t:.2f}, epoll/ttyd {e / t:.2f}")
+f = rows["relay"]["per"]
+if f and rows["ttyd"]["per"]:
+    print(f"relay floor / ttyd per keystroke {f / rows['ttyd']['per']:.2f}")
 PY
 echo "echo-vs-ttyd: reports in $work" >&2

@@ -55,9 +55,18 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Samples the server now (None without --pid or if it vanished).
+    /// Samples the server now (None without --pid or if it vanished). With `--raw
+    /// --relay` and no `--pid`, the relay thread stands in for the server: its CPU time
+    /// only, the floor any server's CPU is compared with.
     pub fn sample(&self) -> Option<Sample> {
-        Sample::take(self.args.pid?).ok()
+        match self.args.pid {
+            Some(pid) => Sample::take(pid).ok(),
+            None if self.args.raw && self.args.relay => {
+                let tid = scenarios::relay::thread_id()?;
+                Some(Sample { cpu_s: procfs::thread_cpu_s(tid).ok()?, ..Sample::default() })
+            }
+            None => None,
+        }
     }
 
     /// Records the baseline sample (and the peak so far).

@@ -140,6 +140,14 @@ fn count_children(pid: u32) -> (u64, u64) {
     (children, zombies)
 }
 
+/// One thread of this process: its CPU time (user + system), in seconds.
+pub fn thread_cpu_s(tid: i32) -> io::Result<f64> {
+    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))?;
+    let fields = stat_fields(&stat).ok_or_else(|| io::Error::other("unreadable /proc/self/task/TID/stat"))?;
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Ok((field(14 - 3) + field(15 - 3)) as f64 / clock_ticks())
+}
+
 /// The harness's own CPU time (user + system, every thread), for the raw baseline.
 pub fn self_cpu_s() -> f64 {
     // SAFETY: `rusage` is plain integers (two timevals and longs): all zeros is a value.

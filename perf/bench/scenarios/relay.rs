@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::event::epoll;
@@ -23,6 +24,15 @@ struct Relay {
 }
 
 static RELAY: OnceLock<Arc<Relay>> = OnceLock::new();
+
+/// The relay thread's id, once it runs (0 before): its CPU time is the floor's, reported
+/// as the server's (`Ctx::sample`).
+static TID: AtomicI32 = AtomicI32::new(0);
+
+/// The relay thread's id, if it has started.
+pub fn thread_id() -> Option<i32> {
+    Some(TID.load(Ordering::Relaxed)).filter(|&t| t != 0)
+}
 
 fn relay() -> Result<&'static Arc<Relay>, String> {
     if let Some(r) = RELAY.get() {
@@ -65,6 +75,7 @@ pub fn interpose(master: OwnedFd) -> Result<OwnedFd, String> {
 }
 
 fn run(r: &Relay) {
+    TID.store(rustix::thread::gettid().as_raw_nonzero().get(), Ordering::Relaxed);
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
