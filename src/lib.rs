@@ -11,6 +11,7 @@ pub mod rt;
 pub mod runtime;
 pub mod session;
 pub mod sys;
+pub mod tls;
 pub mod uring;
 pub mod web;
 pub mod ws;

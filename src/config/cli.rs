@@ -142,14 +142,17 @@ pub struct Args {
     #[arg(long = "rate-limit", value_name = "N/PERIOD")]
     pub rate_limit: Option<String>,
 
-    /// TLS (not available yet; terminate TLS in a reverse proxy)
+    /// Serve HTTPS and WSS (TLS 1.2 and 1.3) with -C and -K; SIGHUP rereads the files
     #[arg(short = 'S', long)]
     pub ssl: bool,
-    #[arg(short = 'C', long = "ssl-cert", hide = true)]
+    /// With -S: the certificate chain, PEM, the server's certificate first
+    #[arg(short = 'C', long = "ssl-cert", value_name = "FILE")]
     pub ssl_cert: Option<PathBuf>,
-    #[arg(short = 'K', long = "ssl-key", hide = true)]
+    /// With -S: the certificate's private key, PEM
+    #[arg(short = 'K', long = "ssl-key", value_name = "FILE")]
     pub ssl_key: Option<PathBuf>,
-    #[arg(short = 'A', long = "ssl-ca", hide = true)]
+    /// With -S: require client certificates signed by these CAs (PEM)
+    #[arg(short = 'A', long = "ssl-ca", value_name = "FILE")]
     pub ssl_ca: Option<PathBuf>,
 
     /// HMAC key for tokens: a file of at least 32 bytes that only its owner may read or

@@ -112,6 +112,8 @@ pub struct Config {
     pub io: Io,
     /// `-c`, `--credential-file`, `--trusted-proxy`, `--rate-limit`, parsed.
     pub access: access::Access,
+    /// `-S`: connections speak TLS with these settings (reloaded on SIGHUP).
+    pub tls: Option<std::sync::Arc<crate::tls::Tls>>,
     /// `--allow-embedding`: the web UI may be framed by other sites.
     pub allow_embedding: bool,
     /// `--access-log`: where the access log goes, if anywhere.
@@ -156,8 +158,8 @@ impl Config {
     }
 
     pub fn from_args(a: Args) -> Result<Config, ConfigError> {
-        refuse_unbuilt(&a)?;
         let listen = listen(&a)?;
+        let tls = tls(&a)?;
         let allow_ip = a.allow_ip.as_deref().map(|l| access::cidrs("--allow-ip", l)).transpose()?;
         if allow_ip.is_some() && matches!(listen, Listen::Unix { .. }) {
             return err("--allow-ip applies to TCP peers; a unix socket's are limited by its mode and -U");
@@ -228,6 +230,7 @@ impl Config {
             },
             ws_echo: ws_echo(a.ws_echo.clone())?,
             io: io(a.io.as_deref())?,
+            tls,
             allow_embedding: a.allow_embedding,
             sessions,
             admission: crate::auth::Policy {
@@ -312,14 +315,22 @@ fn auth_policy(a: &Args, access: &access::Access) -> Result<Option<crate::auth::
     }))
 }
 
-fn refuse_unbuilt(a: &Args) -> Result<(), ConfigError> {
-    if a.ssl || a.ssl_cert.is_some() || a.ssl_key.is_some() || a.ssl_ca.is_some() {
-        return err(
-            "TLS (-S/-C/-K/-A) is not available in this version yet; terminate TLS in a reverse proxy \
-                    (nginx, caddy) in front of ringtty",
-        );
+/// `-S -C -K -A`: the TLS settings, loaded (the files are read now: a bad one stops
+/// the start with a one-line error).
+fn tls(a: &Args) -> Result<Option<std::sync::Arc<crate::tls::Tls>>, ConfigError> {
+    if !a.ssl {
+        if a.ssl_cert.is_some() || a.ssl_key.is_some() || a.ssl_ca.is_some() {
+            return err("-C/-K/-A were given without -S/--ssl: add -S to serve HTTPS and WSS with them");
+        }
+        return Ok(None);
     }
-    Ok(())
+    let (Some(cert), Some(key)) = (a.ssl_cert.clone(), a.ssl_key.clone()) else {
+        return err(
+            "-S/--ssl needs -C/--ssl-cert FILE (PEM certificate chain) and -K/--ssl-key FILE (its PEM key)",
+        );
+    };
+    let files = crate::tls::Files { cert, key, ca: a.ssl_ca.clone() };
+    crate::tls::Tls::load(files).map(|t| Some(std::sync::Arc::new(t))).map_err(ConfigError)
 }
 
 fn listen(a: &Args) -> Result<Listen, ConfigError> {

@@ -105,7 +105,9 @@ fn errors_are_one_line_with_a_fix() {
         (&["--max-connections", "0"], "at least 1"),
         (&["--credential-file", "/nonexistent/users"], "--credential-file /nonexistent/users"),
         (&["--rate-limit", "fast"], "--rate-limit fast"),
-        (&["-S"], "reverse proxy"),
+        (&["-S"], "-S/--ssl needs -C/--ssl-cert FILE"),
+        (&["-S", "-C", "/nonexistent/c.pem", "-K", "/nonexistent/k.pem"], "-C/--ssl-cert /nonexistent/c.pem"),
+        (&["-A", "/x.pem"], "without -S"),
     ];
     for (args, needle) in table {
         let e = parse(args).expect_err(&format!("{args:?} must be refused"));

@@ -89,7 +89,11 @@ impl Server {
             .map(|(_, t)| t.to_owned())
             .or_else(|| login.trim().strip_prefix("Login token: ").map(str::to_owned));
         let addr = line.trim().strip_prefix("Listening on ").map(|a| {
-            a.trim_start_matches("http://").trim_end_matches('/').trim_start_matches("unix:").to_owned()
+            a.trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/')
+                .trim_start_matches("unix:")
+                .to_owned()
         });
         let Some(addr) = addr else {
             let _ = child.kill();

@@ -12,6 +12,7 @@ mod owners;
 mod replies;
 mod roles;
 mod sessions;
+mod tls;
 mod token;
 mod ttyd;
 mod ws;

@@ -272,9 +272,12 @@ fn a_big_paste_into_cat_while_output_flows_does_not_deadlock() {
 fn input_waiting_for_a_busy_terminal_is_kept_and_its_client_not_taken_for_dead() {
     let server = Server::start(&["--threads", "1", "-W", "--allow-any-command", "-P", "300ms"]);
     let total = 1_000_000;
-    let script = format!("stty raw -echo; sleep 2; head -c {total} | wc -c");
+    // `R` once the terminal is raw: input sent before would meet the cooked line
+    // discipline, which drops what exceeds its 4 KiB line (the kernel's, not ours).
+    let script = format!("stty raw -echo; printf R; sleep 2; head -c {total} | wc -c");
     let id = create(&server, &["sh", "-c", &script]);
     let mut ws = attach(&server, &id, "");
+    read_until(&mut ws, "R");
     for chunk in vec![b'x'; total].chunks(64 * 1024) {
         ws.send(Message::binary(chunk.to_vec())).unwrap();
     }

@@ -42,19 +42,30 @@ pub fn startup_token(cfg: &crate::config::Config) -> Option<String> {
 pub const STARTUP_USER: &str = "owner";
 
 /// `Set-Cookie` for a browser's token: `HttpOnly` (no script reads it),
-/// `SameSite=Strict` (no other site's request carries it), scoped to the base path, and
-/// gone when the token expires.
+/// `SameSite=Strict` (no other site's request carries it), `Secure` with TLS, scoped to
+/// the base path, and gone when the token expires.
 pub fn set_cookie(w: &Worker, token: &str, exp: u64) -> String {
     let max_age = exp.saturating_sub(unix_now());
     format!(
-        "{}={token}; HttpOnly; SameSite=Strict; Path={}/; Max-Age={max_age}",
+        "{}={token}; HttpOnly; SameSite=Strict;{} Path={}/; Max-Age={max_age}",
         auth::COOKIE,
+        secure(w),
         w.cfg.base_path
     )
 }
 
 fn clear_cookie(w: &Worker) -> String {
-    format!("{}=; HttpOnly; SameSite=Strict; Path={}/; Max-Age=0", auth::COOKIE, w.cfg.base_path)
+    format!("{}=; HttpOnly; SameSite=Strict;{} Path={}/; Max-Age=0", auth::COOKIE, secure(w), w.cfg.base_path)
+}
+
+/// With TLS, the cookie goes only over TLS (`Secure`): a plaintext request to the same
+/// name cannot carry it.
+fn secure(w: &Worker) -> &'static str {
+    if w.cfg.tls.is_some() {
+        " Secure;"
+    } else {
+        ""
+    }
 }
 
 /// A token for `claims`, with a random `jti` and the times set from now.

@@ -308,7 +308,8 @@ impl Conn {
             if idle && self.w.shutting_down() {
                 return Err(Exit::Now);
             }
-            let wait = if idle {
+            // A TLS handshake is part of the first request: under the head's deadline.
+            let wait = if idle && !self.stream.handshaking() {
                 self.w.cfg.idle_timeout
             } else {
                 let d = *deadline.get_or_insert_with(|| Instant::now() + self.w.cfg.head_timeout);

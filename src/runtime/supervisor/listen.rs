@@ -16,18 +16,18 @@ const BACKLOG: i32 = 4096;
 /// a startup error and `-p 0` can be printed.
 pub struct Listeners {
     pub fds: Vec<OwnedFd>,
-    /// What the workers listen on, for the startup line (`http://127.0.0.1:PORT` or the path).
+    /// What the workers listen on, for the startup line (`http://127.0.0.1:PORT/`, `https://` with TLS, or the path).
     pub display: String,
 }
 
 pub fn bind(config: &Config) -> Result<Listeners, String> {
     match &config.listen {
-        Listen::Tcp(addr) => bind_tcp(*addr, config.threads.get()),
+        Listen::Tcp(addr) => bind_tcp(*addr, config.threads.get(), config.tls.is_some()),
         Listen::Unix { path, owner } => bind_unix(path, *owner, config.threads.get()),
     }
 }
 
-fn bind_tcp(addr: SocketAddr, workers: usize) -> Result<Listeners, String> {
+fn bind_tcp(addr: SocketAddr, workers: usize, tls: bool) -> Result<Listeners, String> {
     let mut fds = Vec::with_capacity(workers);
     let mut addr = addr;
     for _ in 0..workers {
@@ -41,9 +41,10 @@ fn bind_tcp(addr: SocketAddr, workers: usize) -> Result<Listeners, String> {
         }
         fds.push(fd);
     }
+    let scheme = if tls { "https" } else { "http" };
     let display = match addr {
-        SocketAddr::V4(a) => format!("http://{a}/"),
-        SocketAddr::V6(a) => format!("http://[{}]:{}/", a.ip(), a.port()),
+        SocketAddr::V4(a) => format!("{scheme}://{a}/"),
+        SocketAddr::V6(a) => format!("{scheme}://[{}]:{}/", a.ip(), a.port()),
     };
     Ok(Listeners { fds, display })
 }

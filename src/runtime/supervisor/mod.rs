@@ -223,17 +223,28 @@ impl Server {
         }
     }
 
+    /// Rereads the TLS certificate, key and CA (SIGHUP): new handshakes use them, open
+    /// connections keep their sessions; files that do not load are reported and the
+    /// ones in force kept.
+    fn reload_tls(&self) {
+        let Some(tls) = &self.cfg.tls else { return };
+        match tls.reload() {
+            Ok(()) => info!("SIGHUP: TLS certificate reloaded from {}", tls.files().cert.display()),
+            Err(e) => error!("SIGHUP: keeping the TLS certificate in force: {e}"),
+        }
+    }
+
     async fn supervise(mut self, logger: Option<&access_log::Logger>) -> ExitCode {
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
         else {
             error!("cannot install SIGTERM/SIGINT handlers");
             return ExitCode::FAILURE;
         };
-        // SIGHUP reopens the access log (logrotate) and rereads --credential-file. Caught
-        // only when there is something to do: otherwise it keeps its default action (the
-        // server ends, as before).
+        // SIGHUP reopens the access log (logrotate), rereads --credential-file and the
+        // TLS files. Caught only when there is something to do: otherwise it keeps its
+        // default action (the server ends, as before).
         let reopens = self.cfg.access_log.as_ref().is_some_and(access_log::Logger::reopens);
-        let rereads = self.cfg.access.credential_file.is_some();
+        let rereads = self.cfg.access.credential_file.is_some() || self.cfg.tls.is_some();
         let mut hup = match reopens || rereads {
             true => {
                 Some(signal(SignalKind::hangup()).map_err(|e| error!("cannot install a SIGHUP handler: {e}")))
@@ -242,7 +253,9 @@ impl Server {
         }
         .and_then(Result::ok);
         if hup.is_some() {
-            info!("SIGHUP reopens the access log and rereads the credential file (those given)");
+            info!(
+                "SIGHUP reopens the access log and rereads the credential file and TLS files (those given)"
+            );
         }
         let mut failed = false;
         loop {
@@ -261,6 +274,7 @@ impl Server {
                         logger.reopen();
                     }
                     self.reread_credentials();
+                    self.reload_tls();
                     continue;
                 }
             }

@@ -247,7 +247,13 @@ fn admit(w: &Rc<Worker>, sock: OwnedFd) {
         Listen::Tcp(_) => Kind::Tcp,
         Listen::Unix { .. } => Kind::Unix,
     };
-    match Transport::new(sock, kind, w.ring.as_ref()) {
+    let transport = Transport::new(sock, kind, w.ring.as_ref()).and_then(|t| {
+        if let Some(tls) = &w.cfg.tls {
+            t.start_tls(tls.config())?;
+        }
+        Ok(t)
+    });
+    match transport {
         Ok(transport) => drop(crate::rt::spawn(httpconn::serve_with(w.clone(), transport, Vec::new(), None))),
         // The socket is closed with the error.
         Err(e) => error!("worker {}: cannot watch a connection: {e}", w.index),
@@ -257,6 +263,11 @@ fn admit(w: &Rc<Worker>, sock: OwnedFd) {
 /// A worker at its connection limit answers 503 straight from the accept loop, without
 /// spending a task or a buffer on the connection.
 fn reject_at_capacity(w: &Worker, sock: OwnedFd) {
+    if w.cfg.tls.is_some() {
+        // A plaintext answer means nothing to a TLS client, and a handshake is what the
+        // limit saves; the client sees the connection close.
+        return;
+    }
     const BODY: &[u8] = br#"{"error":"server at capacity; retry later"}"#;
     let mut out = Vec::with_capacity(256);
     crate::http::Head {

@@ -12,11 +12,13 @@
 //!   most two such buffers (`uring::driver::HELD_MAX_SOCKET`), the rest waits in the
 //!   socket.
 //!
-//! The seam is drawn so that the next one fits behind the same methods without their
-//! callers changing:
-//! - **TLS** (rustls): `read*` return plaintext, `try_writev` takes plaintext frames and
-//!   reports how much of them it has taken, `writable` waits until ciphertext can move,
-//!   `shutdown` sends close_notify first, and a `Parcel` carries the TLS session.
+//! With `-S`, a connection is a TLS session (rustls, [`tls`]) behind the same methods,
+//! so no caller changes: `read*` return plaintext (the handshake runs inside the first
+//! reads), `try_writev` takes plaintext frames and reports how much of them it has
+//! taken, encrypted (the ciphertext that could not go out yet waits in the session:
+//! [`pending_out`](Transport::pending_out), flushed by the next `try_writev`),
+//! `writable` waits until ciphertext can move, `shutdown` sends close_notify first, and
+//! a `Parcel` carries the session to another core: no renegotiation.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -29,6 +31,9 @@ use tokio::io::unix::AsyncFd;
 
 use crate::buf::BufMut;
 use crate::uring::{MultiRead, Ring};
+
+mod tls;
+pub use tls::TlsSession;
 
 /// What went through a connection's socket, kept on its `Transport` whether or not the
 /// log is on (two counters and a code: cheaper than a branch on every read).
@@ -69,6 +74,9 @@ pub struct Transport {
     /// With the worker's ring: the socket's multishot receive. Declared before `ready`,
     /// so it is cancelled before the descriptor closes.
     recv: Option<Box<RefCell<Recv>>>,
+    /// With `-S`: the connection's TLS session, which every read and write goes
+    /// through (taken out only by [`pack`](Self::pack)).
+    tls: RefCell<Option<TlsSession>>,
     /// The socket, registered with the worker's reactor for write readiness, and for
     /// read readiness unless it is received by the ring.
     ready: AsyncFd<OwnedFd>,
@@ -122,6 +130,36 @@ impl Recv {
     }
 }
 
+impl Recv {
+    /// Hands what was received to the TLS session, waiting for some: the bytes it
+    /// took, `Ok(0)` at the end. What it did not take stays here.
+    fn poll_feed(
+        &mut self,
+        cx: &mut Context<'_>,
+        tls: &RefCell<Option<TlsSession>>,
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            if let Some((data, at)) = &mut self.rest {
+                let mut left = &data.as_slice()[*at..];
+                let n = match tls.borrow_mut().as_mut() {
+                    Some(tls) => tls.feed(&mut left)?,
+                    None => 0,
+                };
+                *at += n;
+                if *at == data.as_slice().len() {
+                    self.rest = None;
+                }
+                return Poll::Ready(Ok(n));
+            }
+            match ready!(self.read.poll_next(cx)) {
+                Ok(Some(data)) => self.rest = Some((data, 0)),
+                Ok(None) => return Poll::Ready(Ok(0)),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
 impl Transport {
     /// Wraps an accepted non-blocking socket; with `ring` (`--io uring`), its reads are
     /// the ring's multishot receive.
@@ -137,7 +175,27 @@ impl Transport {
             }
             None => None,
         };
-        Ok(Transport { recv, ready, kind, tally: Tally::default() })
+        Ok(Transport { recv, tls: RefCell::new(None), ready, kind, tally: Tally::default() })
+    }
+
+    /// Makes the connection a TLS session under `config` (`-S`): its reads, the first
+    /// of which run the handshake, and its writes go through it from now on.
+    pub fn start_tls(&self, config: std::sync::Arc<rustls::ServerConfig>) -> std::io::Result<()> {
+        *self.tls.borrow_mut() = Some(TlsSession::new(config)?);
+        Ok(())
+    }
+
+    /// The TLS handshake is not over yet (false without TLS): the connection's first
+    /// request is not even possible, so it runs under the head's deadline.
+    pub fn handshaking(&self) -> bool {
+        self.tls.borrow().as_ref().is_some_and(TlsSession::handshaking)
+    }
+
+    /// Ciphertext waits in the TLS session for room in the socket: wait until
+    /// [`writable`](Self::writable), then [`try_writev`](Self::try_writev) (with no
+    /// frames, if there are none) sends it first.
+    pub fn pending_out(&self) -> bool {
+        self.tls.borrow().as_ref().is_some_and(TlsSession::pending_out)
     }
 
     /// Waits until the socket is readable, then makes sure `buf` has room for `room`
@@ -156,6 +214,11 @@ impl Transport {
         fresh: impl Fn() -> Vec<u8>,
     ) -> std::io::Result<usize> {
         debug_assert!(room > 0);
+        if self.tls.borrow().is_some() {
+            let n = self.read_tls(buf, room, &fresh).await?;
+            self.tally.rx.set(self.tally.rx.get() + n as u64);
+            return Ok(n);
+        }
         if let Some(recv) = &self.recv {
             let n = poll_fn(|cx| recv.borrow_mut().poll_copy(cx, buf, room, &fresh)).await?;
             self.tally.rx.set(self.tally.rx.get() + n as u64);
@@ -185,6 +248,67 @@ impl Transport {
         }
     }
 
+    /// `read_into` through the TLS session: plaintext already decrypted first; else
+    /// the handshake's (or the session's) pending messages are sent, and more
+    /// ciphertext is received and decrypted. Cancel-safe: what was received stays in
+    /// the session (or in the ring's last buffer) until read.
+    async fn read_tls(
+        &self,
+        buf: &mut Vec<u8>,
+        room: usize,
+        fresh: &impl Fn() -> Vec<u8>,
+    ) -> std::io::Result<usize> {
+        loop {
+            let pending_out = {
+                let mut tls = self.tls.borrow_mut();
+                let Some(tls) = tls.as_mut() else { return Ok(0) };
+                let got = tls.decrypt(self.fd())?;
+                if got.plaintext > 0 {
+                    if buf.capacity() == 0 {
+                        *buf = fresh();
+                    }
+                    return tls.read_plain(buf, room.min(got.plaintext));
+                }
+                if got.closed {
+                    return Ok(0);
+                }
+                tls.pending_out()
+            };
+            if pending_out {
+                match self.try_writev(&[]) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        self.writable().await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.feed_tls().await? == 0 {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// Receives ciphertext into the TLS session: the bytes of one read, `Ok(0)` at the
+    /// end of the stream.
+    async fn feed_tls(&self) -> std::io::Result<usize> {
+        if let Some(recv) = &self.recv {
+            return poll_fn(|cx| recv.borrow_mut().poll_feed(cx, &self.tls)).await;
+        }
+        loop {
+            let mut guard = self.ready.readable().await?;
+            let fed = match self.tls.borrow_mut().as_mut() {
+                Some(tls) => tls.feed(&mut tls::Socket(guard.get_inner().as_fd())),
+                None => Ok(0),
+            };
+            match fed {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),
+                fed => return fed,
+            }
+        }
+    }
+
     /// Waits until a write may make progress after one returned `WouldBlock`.
     pub async fn writable(&self) -> std::io::Result<()> {
         let mut guard = self.ready.writable().await?;
@@ -204,12 +328,27 @@ impl Transport {
                 Err(e) => return Err(e),
             }
         }
+        while self.pending_out() {
+            match self.try_writev(&[]) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.writable().await?,
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
 
     /// Writes what it can of `frames` without waiting (one `writev(2)`); `WouldBlock`
-    /// when the socket is full (then [`writable`](Self::writable)).
+    /// when the socket is full (then [`writable`](Self::writable)). With TLS: sends the
+    /// ciphertext still pending first (`WouldBlock` if it cannot all go), then encrypts
+    /// what the session takes of `frames` and sends what the socket takes of it; `frames`
+    /// may be empty, to send what is pending.
     pub fn try_writev(&self, frames: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        if let Some(tls) = self.tls.borrow_mut().as_mut() {
+            let n = tls.write(self.fd(), frames)?;
+            self.tally.tx.set(self.tally.tx.get() + n as u64);
+            return Ok(n);
+        }
         let n = crate::sys::writev(self.fd(), frames)?;
         self.tally.tx.set(self.tally.tx.get() + n as u64);
         Ok(n)
@@ -218,12 +357,22 @@ impl Transport {
     /// Ends the connection both ways (errors ignored): whatever waits on it wakes up
     /// with end of stream or an error.
     pub fn shutdown(&self) {
+        self.close_notify();
         crate::sys::shutdown(self.fd());
+    }
+
+    /// With TLS, tells the peer the session ends (close_notify), if the socket takes it
+    /// now; a peer that reads it knows no data was cut off.
+    fn close_notify(&self) {
+        if let Some(tls) = self.tls.borrow_mut().as_mut() {
+            tls.close_notify(self.fd());
+        }
     }
 
     /// Ends our side of the connection (errors ignored): the peer reads end of stream
     /// once it has read everything written before, and may still send.
     pub fn shutdown_write(&self) {
+        self.close_notify();
         crate::sys::shutdown_write(self.fd());
     }
 
@@ -250,8 +399,11 @@ impl Transport {
             recv.borrow_mut().read.stop();
             while self.read_into(&mut buffered, 64 * 1024, Vec::new).await? > 0 {}
         }
+        // Ciphertext received but not decrypted (part of a record) stays in the session.
+        self.write_all(&[]).await?;
         let sock = crate::sys::dup(self.fd())?;
-        Ok(Parcel { sock, kind: self.kind(), buffered })
+        let tls = self.tls.borrow_mut().take();
+        Ok(Parcel { sock, kind: self.kind(), buffered, tls })
     }
 
     /// The socket, for the calls above.
@@ -274,13 +426,16 @@ pub struct Parcel {
     sock: OwnedFd,
     kind: Kind,
     buffered: Vec<u8>,
+    tls: Option<TlsSession>,
 }
 
 impl Parcel {
     /// The connection again, on this core (read by its `ring`, if any), with the bytes
-    /// it had read.
+    /// it had read and its TLS session.
     pub fn unpack(self, ring: Option<&Ring>) -> std::io::Result<(Transport, Vec<u8>)> {
-        Ok((Transport::new(self.sock, self.kind, ring)?, self.buffered))
+        let t = Transport::new(self.sock, self.kind, ring)?;
+        *t.tls.borrow_mut() = self.tls;
+        Ok((t, self.buffered))
     }
 }
 
@@ -412,6 +567,104 @@ mod tests {
             peer.read_exact(&mut sink).unwrap();
             tokio::time::timeout(std::time::Duration::from_secs(5), t.writable()).await.unwrap().unwrap();
             assert!(t.try_writev(&[IoSlice::new(b"y")]).is_ok());
+        });
+    }
+
+    /// A server configuration with a fresh self-signed certificate for `localhost`, and a
+    /// client configuration that trusts it.
+    fn tls_configs() -> (std::sync::Arc<rustls::ServerConfig>, std::sync::Arc<rustls::ClientConfig>) {
+        use rustls::pki_types::PrivateKeyDer;
+        use std::sync::Arc;
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = ck.cert.der().clone();
+        let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
+        #[allow(deprecated)] // the design's provider; see src/tls/mod.rs
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (Arc::new(server), Arc::new(client))
+    }
+
+    /// Over TLS, each way of reading: the handshake runs inside the first reads, the
+    /// client's bytes come out as plaintext, frames go out encrypted, a hand-off to
+    /// another core mid-stream keeps the session (no new handshake) and every byte, and
+    /// the shutdown is a clean close_notify.
+    #[test]
+    fn a_tls_session_reads_writes_moves_and_closes_cleanly() {
+        with_each_io(|ring| async move {
+            let ring = ring.as_ref();
+            let (server, client) = tls_configs();
+            let (t, peer) = pair(ring);
+            t.start_tls(server).unwrap();
+            assert!(t.handshaking());
+            let (moved_tx, moved_rx) = std::sync::mpsc::channel::<()>();
+            let client = std::thread::spawn(move || {
+                let conn = rustls::ClientConnection::new(client, "localhost".try_into().unwrap()).unwrap();
+                let mut s = rustls::StreamOwned::new(conn, peer);
+                s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+                let mut got = [0u8; 4];
+                s.read_exact(&mut got).unwrap();
+                assert_eq!(&got, b"abcd");
+                s.write_all(b"Acc").unwrap();
+                moved_rx.recv().unwrap();
+                s.write_all(b"ept").unwrap();
+                let mut rest = Vec::new();
+                // Ok only after close_notify: a bare end of stream is an error here.
+                s.read_to_end(&mut rest).map(|_| rest)
+            });
+            let mut buf = Vec::new();
+            while buf.len() < 16 {
+                assert!(t.read(&mut buf, 64).await.unwrap() > 0);
+            }
+            assert_eq!(buf, b"GET / HTTP/1.1\r\n");
+            assert!(!t.handshaking());
+            assert_eq!(t.tally.rx.get(), 16, "the tally counts plaintext");
+            let n = t.try_writev(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")]).unwrap();
+            assert_eq!(n, 4);
+            t.write_all(&[]).await.unwrap();
+            // Wait until the next bytes were received, so some move with the session.
+            let mut acc = Vec::new();
+            assert!(t.read(&mut acc, 1).await.unwrap() == 1);
+            let parcel = t.pack(acc).await.unwrap();
+            drop(t);
+            let (t, mut buffered) = parcel.unpack(ring).unwrap();
+            moved_tx.send(()).unwrap();
+            while buffered.len() < 6 {
+                assert!(t.read(&mut buffered, 64).await.unwrap() > 0);
+            }
+            assert_eq!(buffered, b"Accept");
+            t.write_all(b"bye").await.unwrap();
+            t.shutdown();
+            assert_eq!(client.join().unwrap().unwrap(), b"bye");
+        });
+    }
+
+    /// A client that does not speak TLS gets an alert and an error, not plaintext.
+    #[test]
+    fn bytes_that_are_not_tls_end_the_session_with_an_error() {
+        with_each_io(|ring| async move {
+            let (server, _) = tls_configs();
+            let (t, mut peer) = pair(ring.as_ref());
+            t.start_tls(server).unwrap();
+            peer.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut buf = Vec::new();
+            let e = t.read(&mut buf, 64).await.unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+            assert!(buf.is_empty());
+            let mut alert = [0u8; 7];
+            peer.read_exact(&mut alert).unwrap();
+            assert_eq!(alert[0], 21, "a TLS alert record");
         });
     }
 

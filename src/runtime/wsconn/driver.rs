@@ -35,6 +35,10 @@ use crate::session::Head;
 use crate::ws::connection::{Config, Connection, Ending, Out};
 use crate::ws::{CloseCode, Decoder, Event, MessageKind};
 
+/// How long an ending connection may take to send the encrypted frames the socket had no
+/// room for (TLS), its close among them, before it is closed anyway.
+const LAST_FLUSH: Duration = Duration::from_secs(2);
+
 /// Limits of one WebSocket endpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct WsConfig {
@@ -324,6 +328,10 @@ impl<'a> Driver<'a> {
             }
             self.write_ready(ep, now);
             if let Some(ending) = self.conn.ending() {
+                // TLS: the last frames (the close) may still wait encrypted for room.
+                if self.stream.pending_out() {
+                    let _ = tokio::time::timeout(LAST_FLUSH, self.stream.write_all(&[])).await;
+                }
                 return Some(ending);
             }
             let reading = self.conn.wants_read();
@@ -341,7 +349,7 @@ impl<'a> Driver<'a> {
             if let Some(ms) = deadline {
                 timer.as_mut().reset(tokio::time::Instant::from_std(self.w.instant_at(ms)));
             }
-            let writing = self.writing.is_some() || !self.frames.is_empty();
+            let writing = self.writing.is_some() || !self.frames.is_empty() || self.stream.pending_out();
             let output = ep.output_wake().filter(|_| !writing && self.conn.may_send());
             let held = ep.held_wake().filter(|_| self.conn.is_read_paused());
             let (w, stream) = (self.w, self.stream);
@@ -428,6 +436,17 @@ impl<'a> Driver<'a> {
     fn write_ready(&mut self, ep: &mut impl Endpoint, now: u64) {
         loop {
             if self.writing.is_none() && self.frames.is_empty() && !self.next_output(ep) {
+                // Encrypted frames the socket did not take yet (TLS) go before anything new.
+                if self.stream.pending_out() {
+                    match self.stream.try_writev(&[]) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            self.conn.handle_write_blocked(now)
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => self.write_failed(),
+                    }
+                }
                 return;
             }
             let written = match &self.writing {
