@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
             cookie,
             query,
             proxy_user,
+            client_cert: None,
         };
         let verdict = admit(&ask, &policy, NOW);
         assert_eq!(verdict, admit(&ask, &policy, NOW));

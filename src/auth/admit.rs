@@ -82,6 +82,8 @@ pub struct Ask<'a> {
     pub query: Option<&'a str>,
     /// The value of the `-H` header, if the server has one and the request carries it.
     pub proxy_user: Option<&'a [u8]>,
+    /// The user a client certificate names, verified during the TLS handshake (`-A`).
+    pub client_cert: Option<&'a str>,
 }
 
 /// Why a request is refused; [`status`](Self::status) and [`reason`](Self::reason) are
@@ -145,8 +147,10 @@ pub fn admit(ask: &Ask<'_>, policy: &Policy, now: u64) -> Result<Option<Principa
 }
 
 /// The first credential the request carries, checked: `Authorization`, then `?token=`,
-/// then the auth proxy's header, then the cookie. The first one present decides (a bad
-/// one is not rescued by another), so what a client sends means one thing.
+/// then the auth proxy's header, then the cookie, then the client certificate. The
+/// first one present decides (a bad one is not rescued by another), so what a client
+/// sends means one thing; a token (a share link, an admin's) still works beside a
+/// certificate.
 fn credential(ask: &Ask<'_>, auth: &Auth, now: u64) -> Option<Result<Principal, Unauthorized>> {
     if let Some(value) = ask.authorization {
         return Some(authorization(value, auth, now));
@@ -157,8 +161,11 @@ fn credential(ask: &Ask<'_>, auth: &Auth, now: u64) -> Option<Result<Principal, 
     if let Some(user) = ask.proxy_user.filter(|_| trusted(ask.peer, auth)) {
         return Some(proxy_user(user));
     }
-    let token = ask.cookie.and_then(cookie_token)?;
-    Some(token_principal(token, &auth.key, now, Via::Cookie))
+    if let Some(token) = ask.cookie.and_then(cookie_token) {
+        return Some(token_principal(token, &auth.key, now, Via::Cookie));
+    }
+    let user = ask.client_cert?;
+    Some(Ok(Principal::user(user.to_owned(), Via::ClientCert)))
 }
 
 fn authorization(value: &[u8], auth: &Auth, now: u64) -> Result<Principal, Unauthorized> {

@@ -45,6 +45,7 @@ fn ask(kind: Kind, need: Need) -> Ask<'static> {
         cookie: None,
         query: None,
         proxy_user: None,
+        client_cert: None,
     }
 }
 
@@ -172,6 +173,24 @@ fn no_auth_admits_everyone_as_an_admin_after_the_browser_checks() {
     let p = policy(false);
     let got = admit(&ask(Kind::Change, Need::Principal), &p, NOW).unwrap().unwrap();
     assert_eq!((got.via, got.admin, got.may_write()), (Via::NoAuth, true, true));
+}
+
+/// A verified client certificate's user is the principal when nothing else is sent; a
+/// token sent beside it decides instead (a share link over mTLS), and a bad one is
+/// not rescued by the certificate.
+#[test]
+fn a_client_certificate_names_the_user_unless_a_token_is_sent() {
+    let p = policy(true);
+    let cert = Ask { client_cert: Some("alice"), ..ask(Kind::Change, Need::Principal) };
+    let got = admit(&cert, &p, NOW).unwrap().unwrap();
+    assert_eq!((&*got.user, got.via, got.admin, got.exp), ("alice", Via::ClientCert, false, None));
+    let t = format!("Bearer {}", token("bob", Mode::Ro, Some("s1"), NOW + 60));
+    let both = Ask { authorization: Some(t.as_bytes()), ..cert };
+    let got = admit(&both, &p, NOW).unwrap().unwrap();
+    assert_eq!((&*got.user, got.via), ("bob", Via::Bearer));
+    let bad = Ask { authorization: Some(b"Bearer nope"), ..cert };
+    assert!(admit(&bad, &p, NOW).is_err());
+    assert!(admit(&ask(Kind::Change, Need::Principal), &p, NOW).is_err(), "no certificate, no user");
 }
 
 #[test]

@@ -44,6 +44,8 @@ pub enum Via {
     Header,
     /// ttyd's init message (`AuthToken`), on `/ws`.
     TtydInit,
+    /// A client certificate verified against `-A`'s CAs; the user is its `--ssl-user` name.
+    ClientCert,
 }
 
 impl Principal {

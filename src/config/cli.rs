@@ -154,6 +154,11 @@ pub struct Args {
     /// With -S: require client certificates signed by these CAs (PEM)
     #[arg(short = 'A', long = "ssl-ca", value_name = "FILE")]
     pub ssl_ca: Option<PathBuf>,
+    /// With -A: the name of a verified client certificate that is its user when the
+    /// request brings no token: cn (subject common name), dns or uri (first such
+    /// subject alternative name) [default: cn]
+    #[arg(long = "ssl-user", value_name = "cn|dns|uri")]
+    pub ssl_user: Option<String>,
 
     /// HMAC key for tokens: a file of at least 32 bytes that only its owner may read or
     /// write (one trailing newline is not part of the key) [default: a random key per

@@ -319,8 +319,10 @@ fn auth_policy(a: &Args, access: &access::Access) -> Result<Option<crate::auth::
 /// the start with a one-line error).
 fn tls(a: &Args) -> Result<Option<std::sync::Arc<crate::tls::Tls>>, ConfigError> {
     if !a.ssl {
-        if a.ssl_cert.is_some() || a.ssl_key.is_some() || a.ssl_ca.is_some() {
-            return err("-C/-K/-A were given without -S/--ssl: add -S to serve HTTPS and WSS with them");
+        if a.ssl_cert.is_some() || a.ssl_key.is_some() || a.ssl_ca.is_some() || a.ssl_user.is_some() {
+            return err(
+                "-C/-K/-A/--ssl-user were given without -S/--ssl: add -S to serve HTTPS and WSS with them",
+            );
         }
         return Ok(None);
     }
@@ -329,7 +331,15 @@ fn tls(a: &Args) -> Result<Option<std::sync::Arc<crate::tls::Tls>>, ConfigError>
             "-S/--ssl needs -C/--ssl-cert FILE (PEM certificate chain) and -K/--ssl-key FILE (its PEM key)",
         );
     };
-    let files = crate::tls::Files { cert, key, ca: a.ssl_ca.clone() };
+    let user = match a.ssl_user.as_deref() {
+        None => crate::tls::CertName::Cn,
+        Some(_) if a.ssl_ca.is_none() => {
+            return err("--ssl-user names the user of a client certificate: it needs -A/--ssl-ca FILE");
+        }
+        Some(name) => crate::tls::CertName::parse(name)
+            .ok_or_else(|| ConfigError(format!("--ssl-user {name:?}: give cn, dns or uri")))?,
+    };
+    let files = crate::tls::Files { cert, key, ca: a.ssl_ca.clone(), user };
     crate::tls::Tls::load(files).map(|t| Some(std::sync::Arc::new(t))).map_err(ConfigError)
 }
 

@@ -17,8 +17,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 
+pub mod identity;
 #[cfg(test)]
 mod tests;
+
+pub use identity::CertName;
 
 /// The files TLS is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,8 @@ pub struct Files {
     pub key: PathBuf,
     /// `-A`: client certificates are required and must chain to these, PEM.
     pub ca: Option<PathBuf>,
+    /// `--ssl-user`: which name of a verified client certificate is its user.
+    pub user: CertName,
 }
 
 /// The settings in force: the files, and the configuration new handshakes get.

@@ -52,7 +52,7 @@ mod tempdir {
 #[test]
 fn a_chain_and_its_key_load_with_alpn_and_both_versions() {
     let (_dir, _ca, cert, key) = pki();
-    let tls = Tls::load(Files { cert, key, ca: None }).unwrap();
+    let tls = Tls::load(Files { cert, key, ca: None, user: CertName::Cn }).unwrap();
     let config = tls.config();
     assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     assert!(!tls.requires_client_certs());
@@ -62,7 +62,7 @@ fn a_chain_and_its_key_load_with_alpn_and_both_versions() {
 #[test]
 fn with_a_ca_client_certificates_are_required() {
     let (_dir, ca, cert, key) = pki();
-    let tls = Tls::load(Files { cert, key, ca: Some(ca) }).unwrap();
+    let tls = Tls::load(Files { cert, key, ca: Some(ca), user: CertName::Cn }).unwrap();
     assert!(tls.requires_client_certs());
 }
 
@@ -70,17 +70,19 @@ fn with_a_ca_client_certificates_are_required() {
 fn bad_files_are_one_line_errors_that_name_the_flag_and_the_file() {
     let (dir, _ca, cert, key) = pki();
     let missing = dir.path().join("missing.pem");
-    let e = Tls::load(Files { cert: missing.clone(), key: key.clone(), ca: None }).unwrap_err();
+    let e = Tls::load(Files { cert: missing.clone(), key: key.clone(), ca: None, user: CertName::Cn })
+        .unwrap_err();
     assert!(e.starts_with("-C/--ssl-cert ") && e.contains("missing.pem"), "{e}");
     // A certificate where the key should be.
-    let e = Tls::load(Files { cert: cert.clone(), key: cert.clone(), ca: None }).unwrap_err();
+    let e =
+        Tls::load(Files { cert: cert.clone(), key: cert.clone(), ca: None, user: CertName::Cn }).unwrap_err();
     assert!(e.starts_with("-K/--ssl-key "), "{e}");
     // A key that is not the certificate's.
     let other = dir.path().join("other.pem");
     std::fs::write(&other, KeyPair::generate().unwrap().serialize_pem()).unwrap();
-    let e = Tls::load(Files { cert: cert.clone(), key: other, ca: None }).unwrap_err();
+    let e = Tls::load(Files { cert: cert.clone(), key: other, ca: None, user: CertName::Cn }).unwrap_err();
     assert!(e.starts_with("-C/-K "), "{e}");
-    let e = Tls::load(Files { cert, key, ca: Some(missing) }).unwrap_err();
+    let e = Tls::load(Files { cert, key, ca: Some(missing), user: CertName::Cn }).unwrap_err();
     assert!(e.starts_with("-A/--ssl-ca "), "{e}");
     assert!(!e.contains('\n'));
 }
@@ -88,7 +90,8 @@ fn bad_files_are_one_line_errors_that_name_the_flag_and_the_file() {
 #[test]
 fn a_reload_takes_new_files_and_keeps_the_old_configuration_when_they_are_bad() {
     let (_dir, _ca, cert, key) = pki();
-    let tls = Tls::load(Files { cert: cert.clone(), key: key.clone(), ca: None }).unwrap();
+    let tls =
+        Tls::load(Files { cert: cert.clone(), key: key.clone(), ca: None, user: CertName::Cn }).unwrap();
     let first = tls.config();
     let (_dir2, _ca2, cert2, key2) = pki();
     std::fs::copy(&cert2, &cert).unwrap();

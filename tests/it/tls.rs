@@ -223,9 +223,30 @@ fn client_certificates_are_required_and_verified_with_a_ca() {
     assert!(refused(client_config(&ca, None)), "no certificate");
     assert!(refused(client_config(&ca, Some(other.sign("alice", "alice", &[], (2020, 4000))))), "another CA");
     assert!(refused(client_config(&ca, Some(ca.sign("old", "old", &[], (2000, 2001))))), "expired");
-    let config = client_config(&ca, Some(ca.sign("alice", "alice", &[], (2020, 4000))));
-    let mut tls = connect_tls(&server, &config).unwrap();
-    assert_eq!(https_get(&mut tls, &server, "/api/sessions").status, 200);
+    // The right certificate names its user: no token needed (none is sent below), and
+    // a session it creates is its own, not another certificate's.
+    let alice = client_config(&ca, Some(ca.sign("alice", "alice", &[], (2020, 4000))));
+    let bob = client_config(&ca, Some(ca.sign("bob", "bob", &[], (2020, 4000))));
+    let mut tls = connect_tls(&server, &alice).unwrap();
+    let body = r#"{"command":["cat"]}"#;
+    let req = format!(
+        "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(req.as_bytes()).unwrap();
+    let r = read_response(&mut tls, false).unwrap();
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let anon_get = |tls: &mut Tls, path: &str| {
+        tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
+        read_response(tls, false).unwrap()
+    };
+    let mine = anon_get(&mut tls, &format!("/api/sessions/{id}"));
+    assert_eq!((mine.status, mine.json()["owner"].as_str()), (200, Some("alice")));
+    let mut other = connect_tls(&server, &bob).unwrap();
+    assert_eq!(anon_get(&mut other, &format!("/api/sessions/{id}")).status, 404, "not bob's");
+    // The owner's token still works beside any certificate.
+    assert_eq!(https_get(&mut other, &server, &format!("/api/sessions/{id}")).status, 200);
 }
 
 /// SIGHUP rereads the certificate: new handshakes get the new one, a connection opened

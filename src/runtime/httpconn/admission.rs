@@ -38,6 +38,7 @@ pub fn head_facts(
     log: Option<&mut ConnLog>,
     carried: Option<Option<Principal>>,
     peer: impl FnOnce() -> Option<IpAddr>,
+    client_cert: Option<&str>,
 ) -> Option<HeadFacts> {
     let limits = &w.cfg.http;
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -72,6 +73,7 @@ pub fn head_facts(
         cookie: req.header("cookie"),
         query: req.query,
         proxy_user,
+        client_cert,
     };
     let session = route::Here::of(w).session_id(route);
     if let Some(log) = log {

@@ -168,7 +168,12 @@ impl Conn {
         let carried = self.carried.take();
         let (stream, cache) = (&self.stream, &self.peer);
         let peer = || peer_ip(stream, cache);
-        let Some(head) = head_facts(&self.w, &self.buf, self.log.as_deref_mut(), carried, peer) else {
+        // With -A, the handshake verified a client certificate: the user it names.
+        let client_cert = self.w.cfg.tls.as_ref().filter(|t| t.requires_client_certs());
+        let client_cert = client_cert.and_then(|t| stream.client_user(t.files().user));
+        let Some(head) =
+            head_facts(&self.w, &self.buf, self.log.as_deref_mut(), carried, peer, client_cert.as_deref())
+        else {
             // fill_head returned only once this parse completes.
             self.error(HttpError::Malformed.status(), HttpError::Malformed.reason(), &[]);
             return Err(Exit::Linger);

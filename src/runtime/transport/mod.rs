@@ -191,6 +191,12 @@ impl Transport {
         self.tls.borrow().as_ref().is_some_and(TlsSession::handshaking)
     }
 
+    /// The user a verified client certificate names (`-A`, `--ssl-user`), if the
+    /// session has one.
+    pub fn client_user(&self, from: crate::tls::CertName) -> Option<String> {
+        self.tls.borrow().as_ref().and_then(|t| t.client_user(from))
+    }
+
     /// Ciphertext waits in the TLS session for room in the socket: wait until
     /// [`writable`](Self::writable), then [`try_writev`](Self::try_writev) (with no
     /// frames, if there are none) sends it first.

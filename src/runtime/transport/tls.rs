@@ -28,6 +28,11 @@ impl TlsSession {
         self.0.is_handshaking()
     }
 
+    pub(super) fn client_user(&self, from: crate::tls::CertName) -> Option<String> {
+        let cert = self.0.peer_certificates()?.first()?;
+        crate::tls::identity::user_of(cert, from)
+    }
+
     pub(super) fn pending_out(&self) -> bool {
         self.0.wants_write()
     }
