@@ -140,6 +140,11 @@ fn https_serves_the_api_with_secure_cookies_and_refuses_plain_http() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // Keep-alive over the same session.
     assert_eq!(https_get(&mut tls, &server, "/api/sessions").status, 200);
+    // A second connection resumes the session with the ticket the first one got (the
+    // client keeps it once it has read the server's tickets, which came with the replies).
+    let mut again = connect_tls(&server, &config).unwrap();
+    assert_eq!(again.conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+    assert_eq!(https_get(&mut again, &server, "/api/sessions").status, 200);
     // The login link sets a cookie that only travels over TLS. (No HSTS on a loopback
     // listener: it would hold for every port of localhost.)
     let token = server.token.clone().unwrap();

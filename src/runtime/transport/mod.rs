@@ -304,13 +304,20 @@ impl Transport {
         }
         loop {
             let mut guard = self.ready.readable().await?;
+            let mut socket = tls::Socket(guard.get_inner().as_fd(), false);
             let fed = match self.tls.borrow_mut().as_mut() {
-                Some(tls) => tls.feed(&mut tls::Socket(guard.get_inner().as_fd())),
+                Some(tls) => tls.feed(&mut socket),
                 None => Ok(0),
             };
             match fed {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),
-                fed => return fed,
+                fed => {
+                    // A short read emptied the socket: wait for the next edge (as `read_into`).
+                    if matches!(fed, Ok(n) if n > 0) && socket.1 {
+                        guard.clear_ready();
+                    }
+                    return fed;
+                }
             }
         }
     }

@@ -95,19 +95,22 @@ impl TlsSession {
     /// Sends pending ciphertext until none is left (`Ok`) or the socket is full.
     fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
         while self.0.wants_write() {
-            self.0.write_tls(&mut Socket(fd))?;
+            self.0.write_tls(&mut Socket(fd, false))?;
         }
         Ok(())
     }
 }
 
 /// The socket as rustls's reader and writer: non-blocking calls, `WouldBlock` when
-/// there is nothing to read or no room.
-pub(super) struct Socket<'a>(pub BorrowedFd<'a>);
+/// there is nothing to read or no room. `short`: the last read returned less than it
+/// had room for, so the socket is empty (no need to find that out with another read).
+pub(super) struct Socket<'a>(pub BorrowedFd<'a>, pub bool);
 
 impl Read for Socket<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Ok(rustix::io::read(self.0, buf)?)
+        let n = rustix::io::read(self.0, &mut *buf)?;
+        self.1 = n < buf.len();
+        Ok(n)
     }
 }
 
