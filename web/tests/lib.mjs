@@ -37,8 +37,9 @@ function option(args, ...names) {
 /**
  * Starts `ringtty -p 0 ARGS...` and resolves once it prints its address (and, with the
  * default authentication, its login link) to `{ url, base, loginUrl, token, basic,
- * stop }`. `url` is `http://127.0.0.1:PORT` (without the base path, which is `base`);
- * `token` is the login link's token, `basic` the `-c USER:PASSWORD` given, if any.
+ * stop }`. `url` is `http://127.0.0.1:PORT`, `https://` with `-S` (without the base
+ * path, which is `base`); `token` is the login link's token, `basic` the `-c
+ * USER:PASSWORD` given, if any.
  */
 export async function startServer(args) {
   const expectLogin = !args.some((a) => NO_LOGIN_LINE.includes(a.split('=')[0]));
@@ -53,7 +54,7 @@ export async function startServer(args) {
     const timer = setTimeout(() => fail(new Error(`ringtty did not start within 10 s:\n${out}\n${log}`)), 10_000);
     child.stdout.on('data', (d) => {
       out += d;
-      const listening = out.match(/^Listening on (http:\/\/[^/\s]+)\//m);
+      const listening = out.match(/^Listening on (https?:\/\/[^/\s]+)\//m);
       const login = out.match(/^Login: (http\S+)$/m);
       if (listening && (login || !expectLogin)) {
         clearTimeout(timer);
@@ -81,11 +82,14 @@ export async function startServer(args) {
   };
 }
 
-/** Headless Debian Chromium with a fresh profile (playwright makes a temporary one). */
-export async function launchBrowser() {
+/** Headless Debian Chromium with a fresh profile (playwright makes a temporary one).
+ * `env` adds to the browser's environment (a `HOME` whose NSS database trusts a test
+ * CA, say). */
+export async function launchBrowser({ env } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
+    env: env ? { ...process.env, ...env } : undefined,
     args: [
       '--no-sandbox',
       '--disable-gpu',

@@ -4,7 +4,8 @@
 # terminal and the dashboard go to target/browser/.
 #
 # Usage: web/tests/run.sh RINGTTY_BINARY      (e.g. target/debug/ringtty)
-# Needs: chromium (apt-get install chromium; or set CHROMIUM=/path/to/chrome), Node.js.
+# Needs: chromium (apt-get install chromium; or set CHROMIUM=/path/to/chrome), Node.js,
+# openssl and certutil (apt-get install libnss3-tools) for tls.test.mjs.
 set -eu
 [ $# -eq 1 ] || { echo "usage: $0 RINGTTY_BINARY" >&2; exit 2; }
 binary=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
