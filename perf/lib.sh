@@ -19,6 +19,16 @@
 #   ringtty_secret FILE
 #
 # writes a fresh 32-byte random key (base64) to FILE, mode 600, for --auth-secret-file.
+#
+#   ringtty_certs DIR
+#
+# makes a throwaway CA and a certificate for localhost, 127.0.0.1 and ::1 signed by it
+# with the openssl CLI (ECDSA P-256, valid 2 days): DIR/ca.pem for the harness's
+# --ca-file, DIR/cert.pem and DIR/key.pem (mode 600) for `ringtty -S -C -K`. DIR should
+# be a mktemp directory, removed afterwards: no key is ever committed.
+#
+# ringtty_start also reads `Listening on https://...` (ringtty -S): RT_URL is then
+# https://HOST:PORT.
 
 ringtty_start() {
     local log=$1 token_file=$2 bin=$3
@@ -35,7 +45,7 @@ ringtty_start() {
         kill -0 "$RT_PID" 2>/dev/null || break
         sleep 0.05
     done
-    RT_URL=$(sed -n 's|^Listening on \(http://[^/]*\)/.*|\1|p' "$log")
+    RT_URL=$(sed -n 's|^Listening on \(https\{0,1\}://[^/]*\)/.*|\1|p' "$log")
     if [ -z "$RT_URL" ]; then
         echo "perf: ringtty did not start:" >&2
         cat "$log" >&2
@@ -66,6 +76,27 @@ ringtty_mint() {
 
 ringtty_secret() {
     (umask 077 && head -c 32 /dev/urandom | base64 >"$1")
+}
+
+ringtty_certs() {
+    local dir=$1
+    command -v openssl >/dev/null || { echo "perf: ringtty_certs needs the openssl CLI" >&2; return 1; }
+    (
+        umask 077
+        set -e
+        cd "$dir"
+        openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout ca.key -out ca.pem -days 2 -subj "/CN=ringtty perf throwaway CA" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout key.pem -out cert.csr -subj "/CN=localhost"
+        printf '%s\n' basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature \
+            extendedKeyUsage=serverAuth subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1 >cert.ext
+        openssl x509 -req -in cert.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile cert.ext -out cert.pem
+        rm -f ca.key cert.csr cert.ext ca.srl
+    ) >"$dir/openssl.log" 2>&1 || { echo "perf: openssl could not make the certificates:" >&2; cat "$dir/openssl.log" >&2; return 1; }
+    rm -f "$dir/openssl.log"
 }
 
 # ringtty_room_for NAME SESSIONS: makes room for SESSIONS sessions (one PTY and about three

@@ -13,7 +13,8 @@ use clap::{Parser, ValueEnum};
 /// sample its RSS, CPU time, threads, fds, PTYs and children from /proc, and compare
 /// with `--raw`: the same child on a local PTY with the same termios, no server. With
 /// authentication on (ringtty's default), give the token: `--token-file FILE`, or the
-/// server's printed `Login:` URL as `--url`.
+/// server's printed `Login:` URL as `--url`. Against `ringtty -S` (HTTPS, WSS) add `--tls
+/// --ca-file CA.pem`, or give an `https://` URL.
 ///
 /// Every run is bounded: --sessions connections (or --cycles), --duration, and a
 /// per-operation --timeout. Progress goes to stderr, the table to stdout, and
@@ -25,10 +26,28 @@ pub struct Args {
     #[arg(value_enum)]
     pub scenario: Scenario,
 
-    /// The server's base URL (http only; loopback or an address you name). The server's
-    /// `Login:` URL works as it is: its `?token=` is the token, and the query is dropped.
+    /// The server's base URL (http:// or https://; loopback or an address you name). The
+    /// server's `Login:` URL works as it is: its `?token=` is the token, and the query is
+    /// dropped.
     #[arg(long, default_value = "http://127.0.0.1:7681")]
     pub url: String,
+
+    /// Speak TLS to the server (HTTPS, WSS), as `ringtty -S` serves; implied by an
+    /// `https://` --url. Needs --ca-file: the server's certificate is always verified,
+    /// for the URL's host.
+    #[arg(long, conflicts_with = "raw")]
+    pub tls: bool,
+
+    /// The CA certificate(s), PEM, that the server's certificate must chain to (the only
+    /// roots trusted; required with --tls).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// With --tls: every connection does a full handshake. By default the harness keeps
+    /// the server's session tickets and resumes with them, as a browser does (the
+    /// `handshake` scenario measures both kinds either way).
+    #[arg(long)]
+    pub no_resumption: bool,
 
     /// A file holding the token (JWT) for a server with authentication on, e.g. the
     /// output of `ringtty token --auth-secret-file KEY > FILE`; whitespace around it is
@@ -46,7 +65,7 @@ pub struct Args {
     pub pid: Option<u32>,
 
     /// Concurrent sessions (echo, throughput, connect, stability, idle), parallel
-    /// workers (churn) or keep-alive clients (api).
+    /// workers (churn, handshake) or keep-alive clients (api).
     #[arg(long, default_value_t = 1)]
     pub sessions: usize,
 
@@ -66,7 +85,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub viewers: usize,
 
-    /// churn: create/attach/detach/destroy cycles in total; api: rounds in total.
+    /// churn: create/attach/detach/destroy cycles in total; api: rounds in total;
+    /// handshake: connections per kind (full, resumed).
     #[arg(long, default_value_t = 100)]
     pub cycles: usize,
 
@@ -163,6 +183,11 @@ pub enum Scenario {
     /// second (default 1) for --duration; each child answers with --burst-bytes of
     /// base64; latency from the trigger to the burst's last byte, MB/s, gaps.
     Burst,
+    /// Connection setup rate: --cycles new connections by --sessions workers, each
+    /// TCP connect (+ TLS handshake) → `GET /health` (`Connection: close`) → the server's
+    /// close; with TLS once with full handshakes and once resuming session tickets.
+    /// Handshakes/s and server CPU per handshake (--pid).
+    Handshake,
 }
 
 impl Scenario {
@@ -176,6 +201,7 @@ impl Scenario {
             Scenario::Stability => "stability",
             Scenario::Idle => "idle",
             Scenario::Burst => "burst",
+            Scenario::Handshake => "handshake",
         }
     }
 }
@@ -234,6 +260,14 @@ mod tests {
         assert_eq!((a.token_file.as_deref(), a.token), (Some(std::path::Path::new("/t")), None));
         assert_eq!(parse(&["--token", "a.b.c"]).unwrap().token.as_deref(), Some("a.b.c"));
         let both = parse(&["--token", "a.b.c", "--token-file", "/t"]).unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn tls_is_not_raw() {
+        let parse = |extra: &[&str]| Args::try_parse_from(["ringtty-bench", "echo"].iter().chain(extra));
+        assert!(parse(&["--tls", "--ca-file", "/ca.pem"]).unwrap().tls);
+        let both = parse(&["--tls", "--raw"]).unwrap_err();
         assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 

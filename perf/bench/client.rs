@@ -1,14 +1,14 @@
 //! The WebSocket client: ringtty's own sans-IO codec (client role) over a non-blocking
-//! tokio `TcpStream`, one task per connection, no thread per connection. Reads are
-//! cancel-safe (one `read` then synchronous decoding), so a connection's task can
-//! `select!` between its socket and its timers.
+//! tokio `TcpStream`, plain or TLS (`conn.rs`), one task per connection, no thread per
+//! connection. Reads are cancel-safe (one `read` then synchronous decoding), so a
+//! connection's task can `select!` between its socket and its timers.
 
 use std::io;
 
 use ringtty::protocol::{ClientMsg, ServerMsg};
 use ringtty::ws::{self, Decoder, Event, MessageKind, OpCode, Role};
-use tokio::net::TcpStream;
 
+use crate::conn::Stream;
 use crate::http::Target;
 
 /// The key of the handshake (any 16 bytes in base64 will do; the server does not care).
@@ -31,7 +31,7 @@ pub enum Msg<'a> {
 }
 
 pub struct Ws {
-    stream: TcpStream,
+    stream: Stream,
     decoder: Decoder,
     buf: Box<[u8]>,
     start: usize,
@@ -51,21 +51,21 @@ pub struct Ws {
 }
 
 impl Ws {
-    /// Connects and completes the opening handshake for `path`.
+    /// Connects (with TLS, the TLS handshake first) and completes the opening handshake
+    /// for `path`.
     pub async fn connect(t: &Target, path: &str, protocol: Option<&str>) -> io::Result<Ws> {
-        let stream = TcpStream::connect(t.addr).await?;
-        stream.set_nodelay(true)?;
+        let mut stream = Stream::connect(t).await?;
         let proto = protocol.map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n")).unwrap_or_default();
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{proto}{}\r\n",
             t.host, t.auth_header
         );
-        write_all(&stream, req.as_bytes()).await?;
+        stream.write_all(req.as_bytes()).await?;
         let mut buf = vec![0u8; READ_BUF].into_boxed_slice();
         let mut end = 0;
         let head_len = loop {
-            let n = read_some(&stream, &mut buf[end..]).await?;
+            let n = stream.read_some(&mut buf[end..]).await?;
             if n == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed during the handshake"));
             }
@@ -77,7 +77,7 @@ impl Ws {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "handshake response too large"));
             }
         };
-        let seed = std::process::id() ^ (stream.local_addr()?.port() as u32) << 16;
+        let seed = std::process::id() ^ (stream.local_port()? as u32) << 16;
         Ok(Ws {
             stream,
             decoder: Decoder::new(Role::Client, MAX_MESSAGE),
@@ -128,13 +128,13 @@ impl Ws {
         self.out.clear();
         self.out.append(&mut self.pongs);
         ws::encode_frame(&mut self.out, true, opcode, Some(mask), payload);
-        write_all(&self.stream, &self.out).await
+        self.stream.write_all(&self.out).await
     }
 
     /// Writes the pongs owed, if any. Not cancel-safe: call it outside `select!`.
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.pongs.is_empty() {
-            write_all(&self.stream, &self.pongs).await?;
+            self.stream.write_all(&self.pongs).await?;
             self.pongs.clear();
         }
         Ok(())
@@ -165,13 +165,16 @@ impl Ws {
         self.send(OpCode::Text, &json).await
     }
 
-    /// Starts the closing handshake (best effort) and drops the connection.
+    /// Starts the closing handshake (best effort) and drops the connection (TLS: after
+    /// a close_notify).
     pub async fn close(mut self) {
         let frame = ws::ControlFrame::close(Some(ws::CloseCode::NORMAL), "");
         let mask = self.mask();
         self.out.clear();
         ws::encode_frame(&mut self.out, true, OpCode::Close, Some(mask), frame.payload());
-        let _ = write_all(&self.stream, &self.out).await;
+        if self.stream.write_all(&self.out).await.is_ok() {
+            self.stream.close_notify().await;
+        }
     }
 
     /// Waits for bytes (cancel-safe: its only await is the socket read), then hands every
@@ -188,7 +191,7 @@ impl Ws {
         }
         // Bytes left over from the handshake are decoded before the first read.
         if !std::mem::take(&mut self.leftover) {
-            let n = read_some(&self.stream, &mut self.buf[self.end..]).await?;
+            let n = self.stream.read_some(&mut self.buf[self.end..]).await?;
             if n == 0 {
                 self.closed = true;
                 on(Msg::Closed(None));
@@ -290,28 +293,4 @@ fn check_upgrade(buf: &[u8]) -> io::Result<Option<usize>> {
 /// The server's control message, parsed.
 pub fn control(text: &[u8]) -> Option<ServerMsg<'_>> {
     ServerMsg::parse(text).ok()
-}
-
-/// One read of what is there, waiting for readiness first (cancel-safe).
-pub async fn read_some(s: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        s.readable().await?;
-        match s.try_read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            other => return other,
-        }
-    }
-}
-
-/// Writes all of `data` (not cancel-safe: a partial frame may have been written).
-pub async fn write_all(s: &TcpStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        s.writable().await?;
-        match s.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

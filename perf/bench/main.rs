@@ -4,9 +4,11 @@
 //! sockets, ringtty's own WebSocket codec in the client role), so thousands of sessions
 //! fit on one core and leave the others to the server. `--raw` runs the same children
 //! on local PTYs opened by ringtty's own `pty` module (same termios), with no server.
+//! `--tls` (or an `https://` URL) puts TLS under every connection (`conn.rs`).
 
 mod cli;
 mod client;
+mod conn;
 mod http;
 mod procfs;
 mod report;
@@ -92,7 +94,8 @@ impl Ctx {
 fn main() -> ExitCode {
     let args = Args::parse();
     let target = token::resolve(&args.url, args.token.as_deref(), args.token_file.as_deref())
-        .and_then(|r| Target::new(&r.url, r.token));
+        .and_then(|r| Target::new(&r.url, r.token))
+        .and_then(|t| with_tls(&args, t));
     let target = match target {
         Ok(t) => t,
         Err(e) => {
@@ -137,12 +140,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--tls` or an `https://` URL: TLS, verified against `--ca-file`, which is required
+/// (a client that trusts anything would measure a server nobody should run).
+fn with_tls(args: &Args, mut t: Target) -> Result<Target, String> {
+    if args.raw {
+        return Ok(t);
+    }
+    let wanted = args.tls || Target::is_https(&args.url);
+    match (wanted, &args.ca_file) {
+        (false, None) => Ok(t),
+        (false, Some(_)) => Err("--ca-file is for TLS: add --tls or give an https:// --url".into()),
+        (true, None) => Err("TLS (--tls or an https:// URL) needs --ca-file FILE, the PEM CA that signed \
+                             the server's certificate: verification is never turned off"
+            .into()),
+        (true, Some(ca)) => {
+            t.use_tls(ca, !args.no_resumption)?;
+            Ok(t)
+        }
+    }
+}
+
 /// The scenario, ended early (an `Err` that `main` reads as the server's 401) as soon as
 /// the server refuses a request or upgrade for want of a token: every further step would
 /// be refused the same way.
 async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
     if !ctx.args.raw {
-        preflight(&ctx).await;
+        preflight(&ctx).await?;
         if token::refused() {
             return Err("HTTP 401".into());
         }
@@ -159,6 +182,7 @@ async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
             Scenario::Stability => scenarios::stability::run(&ctx).await,
             Scenario::Idle => scenarios::idle::run(&ctx).await,
             Scenario::Burst => scenarios::burst::run(&ctx).await,
+            Scenario::Handshake => scenarios::handshake::run(&ctx).await,
         }
     };
     let result = tokio::select! {
@@ -174,6 +198,19 @@ async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
     if !ctx.args.raw {
         report.param("auth", if ctx.target.token.is_some() { "bearer" } else { "none" });
     }
+    if let Some(tls) = &ctx.target.tls {
+        match tls.facts() {
+            Some(f) => {
+                report.param("tls", f.version.as_str());
+                report.param("tls_cipher", f.cipher.as_str());
+                if let Some(kx) = &f.kx {
+                    report.param("tls_kx", kx.as_str());
+                }
+            }
+            None => report.param("tls", "no handshake completed"),
+        }
+        report.param("tls_resumption", if tls.resumes() { "tickets" } else { "off" });
+    }
     Ok(report)
 }
 
@@ -181,24 +218,52 @@ async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
 /// once with nothing created: ringtty's open `GET /api/auth` says whether auth is on and
 /// who the token names (`"user": null` with auth on: no usable token), and for the
 /// native protocol `GET /api/sessions?limit=1` must not be 401. Other answers (ttyd has
-/// neither route) are the scenario's business.
-async fn preflight(ctx: &Ctx) {
+/// neither route) are the scenario's business. So is a connection refused; a failed TLS
+/// handshake (the wrong CA, a plain server), or a TLS server asked without TLS, ends the
+/// run with one line saying so.
+async fn preflight(ctx: &Ctx) -> Result<(), String> {
     let ask = async {
-        let mut conn = http::HttpConn::connect(&ctx.target).await.ok()?;
-        let auth = conn.request("GET", "/api/auth", None).await.ok()?;
-        if auth.status == 200 {
-            let v = auth.json()?;
-            if v.get("enabled")?.as_bool()? && v.get("user")?.is_null() {
-                token::note_refusal();
+        let mut conn = match http::HttpConn::connect(&ctx.target).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                return match conn::tls_failure(&e) {
+                    Some(why) => Err(format!("TLS handshake with {} failed: {why}", ctx.target.url)),
+                    None => Ok(()),
+                }
+            }
+        };
+        match conn.request("GET", "/api/auth", None).await {
+            // A TLS server answers a plain request with an alert, not HTTP.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData && ctx.target.tls.is_none() => {
+                Err(format!(
+                "{} did not answer in HTTP: does it serve TLS (ringtty -S)? Then add --tls --ca-file FILE",
+                ctx.target.url
+            ))
+            }
+            Err(_) => Ok(()),
+            // `handshake` asks only `/health`, which wants no token.
+            Ok(_) if ctx.args.scenario == Scenario::Handshake => Ok(()),
+            Ok(auth) => {
+                ask_auth(ctx, &mut conn, auth).await;
+                Ok(())
             }
         }
-        if ctx.args.protocol == cli::Protocol::Native && !token::refused() {
-            // `request` notes a 401 itself.
-            conn.request("GET", "/api/sessions?limit=1", None).await.ok()?;
-        }
-        Some(())
     };
-    let _ = tokio::time::timeout(ctx.args.timeout, ask).await;
+    tokio::time::timeout(ctx.args.timeout, ask).await.unwrap_or(Ok(()))
+}
+
+async fn ask_auth(ctx: &Ctx, conn: &mut http::HttpConn, auth: http::Response) -> Option<()> {
+    if auth.status == 200 {
+        let v = auth.json()?;
+        if v.get("enabled")?.as_bool()? && v.get("user")?.is_null() {
+            token::note_refusal();
+        }
+    }
+    if ctx.args.protocol == cli::Protocol::Native && !token::refused() {
+        // `request` notes a 401 itself.
+        conn.request("GET", "/api/sessions?limit=1", None).await.ok()?;
+    }
+    Some(())
 }
 
 /// A line on stderr every second: counters, and the server's sample with --pid.

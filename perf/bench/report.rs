@@ -178,21 +178,21 @@ impl Report {
         println!("  elapsed {:.2} s", self.elapsed.as_secs_f64());
         if self.latencies.iter().any(|(_, l)| l.len() > 0) {
             println!(
-                "  {:<14} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "  {:<18} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
                 "latency (µs)", "count", "p50", "p95", "p99", "p99.9", "max", "mean"
             );
             for (name, l) in &self.latencies {
                 let Some(s) = l.stats() else { continue };
                 println!(
-                    "  {:<14} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                    "  {:<18} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
                     name, s.count, s.p50, s.p95, s.p99, s.p999, s.max, s.mean
                 );
             }
         }
         for (k, v, unit) in &self.results {
-            println!("  {:<28} {:>14} {}", k, plain(v), unit);
+            println!("  {:<36} {:>14} {}", k, plain(v), unit);
         }
-        println!("  {:<28} {:>14}", "errors", self.errors.total());
+        println!("  {:<36} {:>14}", "errors", self.errors.total());
         for (k, v) in &self.errors.0 {
             println!("    {k}: {v}");
         }

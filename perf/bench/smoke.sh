@@ -4,7 +4,9 @@
 # --raw mode, asserting exit 0 and a JSON report with the expected fields — never a
 # timing. The native server's token comes from its `Login:` line (a random key per
 # start), the ttyd-protocol server's from `ringtty token` and --auth-secret-file; a run
-# without the token must end with the harness's one-line 401 message.
+# without the token must end with the harness's one-line 401 message. A TLS pass runs a
+# few scenarios against `ringtty -S` with a throwaway CA and certificate (openssl CLI, in
+# the mktemp directory, removed at exit) and checks the report names the TLS version.
 # Usage: perf/bench/smoke.sh [TARGET_DIR]   (builds both binaries in release mode)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -77,4 +79,36 @@ fi
 for mode in native tty; do
   grep -q '"verdict": "no leak' "$work/churn-$mode.json" || { echo "smoke: churn-$mode verdict" >&2; exit 1; }
 done
+
+# TLS: HTTPS and WSS against `ringtty -S`, the certificate verified against the throwaway
+# CA; the Login URL (https://) as --url implies --tls.
+mkdir "$work/tls" && ringtty_certs "$work/tls" || exit 1
+start tls.log tls.token -S -C "$work/tls/cert.pem" -K "$work/tls/key.pem" -W --allow-any-command cat
+case $url in https://*) ;; *) echo "smoke: ringtty -S printed $url, not https://" >&2; exit 1 ;; esac
+tls=(--tls --ca-file "$work/tls/ca.pem" --url "$url" --pid "$pid")
+[ -z "$token" ] || tls+=(--token-file "$token")
+tls_ok() { # NAME: the report says which TLS version was negotiated
+  python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["params"].get("tls")
+assert v in ("TLSv1_3", "TLSv1_2"), f"{sys.argv[1]}: params.tls is {v!r}"' "$work/$1.json"
+}
+run echo-tls echo --sessions 4 --rate 20 --duration 2s "${tls[@]}"
+tls_ok echo-tls
+run throughput-tls throughput --sessions 1 --viewers 1 --bytes 2M --duration 20s "${tls[@]}"
+tls_ok throughput-tls
+run connect-tls connect --sessions 10 "${tls[@]}"
+tls_ok connect-tls
+run handshake-tls handshake --cycles 50 --sessions 2 "${tls[@]}"
+tls_ok handshake-tls
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))["results"]
+assert r["handshakes"] == 50 and r["resumed_handshakes"] == 50, r' "$work/handshake-tls.json"
+tls_login=$(sed -n 's/^Login: //p' "$work/tls.log" | head -n 1)
+if [ -n "$tls_login" ]; then
+  run api-tls api --sessions 2 --cycles 20 --url "$tls_login" --ca-file "$work/tls/ca.pem"
+  tls_ok api-tls
+fi
+# No --ca-file: refused before anything is sent, one line naming the option.
+rc=0; $bin/ringtty-bench echo --tls --url "$url" -q >/dev/null 2>"$work/no-ca.err" || rc=$?
+[ $rc = 2 ] && grep -q -- '--ca-file' "$work/no-ca.err" || {
+  echo "smoke: --tls without --ca-file: expected exit 2 naming --ca-file, got $rc:" >&2; cat "$work/no-ca.err" >&2; exit 1; }
+echo "smoke: tls ok"
 echo "smoke: all scenarios ok"
