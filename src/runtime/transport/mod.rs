@@ -643,9 +643,11 @@ mod tests {
             assert_eq!(buf, b"GET / HTTP/1.1\r\n");
             assert!(!t.handshaking());
             assert_eq!(t.tally.rx.get(), 16, "the tally counts plaintext");
+            let buffered = || t.tls.borrow().as_ref().map(TlsSession::buffered);
             let n = t.try_writev(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")]).unwrap();
             assert_eq!(n, 4);
             t.write_all(&[]).await.unwrap();
+            assert_eq!(buffered(), Some(0), "all read and sent: the session holds no buffer");
             // Wait until the next bytes were received, so some move with the session.
             let mut acc = Vec::new();
             assert!(t.read(&mut acc, 1).await.unwrap() == 1);
