@@ -18,6 +18,9 @@ const READ: usize = 8 * 1024;
 /// How much plaintext one `write` encrypts at most (four full records).
 const WRITE_MAX: usize = 64 * 1024;
 
+/// Frames shorter than this are gathered into one record with their neighbours.
+const GATHER: usize = 1024;
+
 /// One connection's TLS state: keys and sequence numbers, and, only while they are
 /// non-empty, the ciphertext received and not yet decrypted (part of a record), the
 /// plaintext decrypted and not yet read, and the ciphertext not yet sent. rustls's
@@ -133,18 +136,33 @@ impl TlsSession {
         if frames.iter().all(|f| f.is_empty()) {
             return Ok(0);
         }
-        // One record for small frames together (an echo: a frame head and a byte);
-        // the copy is the one rustls makes anyway before sealing in place.
-        let mut plain = Vec::with_capacity(frames.iter().map(|f| f.len()).sum::<usize>().min(WRITE_MAX));
-        for f in frames {
-            let room = WRITE_MAX - plain.len();
-            plain.extend_from_slice(&f[..f.len().min(room)]);
-            if plain.len() == WRITE_MAX {
-                break;
+        // Large frames are encrypted from where they are (rustls copies each record
+        // once into its own buffer, then into `outgoing`); small ones, such as a frame's
+        // head and an echoed byte, are gathered first so that they share one record.
+        let taken = self.0.process(|wt, out| {
+            let mut small: Vec<u8> = Vec::new();
+            let mut taken = 0;
+            for f in frames {
+                let f = &f[..f.len().min(WRITE_MAX - taken)];
+                if f.len() < GATHER {
+                    small.extend_from_slice(f);
+                } else {
+                    if !small.is_empty() {
+                        encrypt_into(out, |o| wt.encrypt(&small, o))?;
+                        small.clear();
+                    }
+                    encrypt_into(out, |o| wt.encrypt(f, o))?;
+                }
+                taken += f.len();
+                if taken == WRITE_MAX {
+                    break;
+                }
             }
-        }
-        let taken =
-            self.0.process(|wt, out| encrypt_into(out, |o| wt.encrypt(&plain, o)).map(|()| plain.len()));
+            if !small.is_empty() {
+                encrypt_into(out, |o| wt.encrypt(&small, o))?;
+            }
+            Ok(taken)
+        });
         let n = match taken {
             Ok(Some(n)) => n,
             Ok(None) => return Err(io::ErrorKind::WouldBlock.into()),
