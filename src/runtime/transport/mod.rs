@@ -92,9 +92,34 @@ struct Recv {
 }
 
 impl Recv {
+    /// Hands what was received to `take`, waiting for some: `take` gets the bytes not
+    /// taken yet and says how many it took (what it leaves stays here for the next
+    /// call); `Ok(0)` at the end. Cancel-safe. Each buffer received spends tokio's
+    /// cooperative budget once, in `poll_next`, as each readiness read does: a flood
+    /// does not keep the core's other tasks waiting.
+    fn poll_take(
+        &mut self,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&[u8]) -> std::io::Result<usize>,
+    ) -> Poll<std::io::Result<usize>> {
+        if self.rest.is_none() {
+            match ready!(self.read.poll_next(cx)) {
+                Ok(Some(data)) => self.rest = Some((data, 0)),
+                Ok(None) => return Poll::Ready(Ok(0)),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        let Some((data, at)) = &mut self.rest else { return Poll::Ready(Ok(0)) };
+        let n = take(&data.as_slice()[*at..])?;
+        *at += n;
+        if *at == data.as_slice().len() {
+            self.rest = None; // the buffer goes back to the pool, lent again
+        }
+        Poll::Ready(Ok(n))
+    }
+
     /// Copies at most `room` bytes of what was received into `buf` (`fresh()` if it has
-    /// no capacity), waiting for some. Cancel-safe: what was received and not copied
-    /// stays here.
+    /// no capacity), waiting for some.
     fn poll_copy(
         &mut self,
         cx: &mut Context<'_>,
@@ -102,61 +127,29 @@ impl Recv {
         room: usize,
         fresh: &impl Fn() -> Vec<u8>,
     ) -> Poll<std::io::Result<usize>> {
-        // Each buffer received spends tokio's cooperative budget once, in `poll_next`, as
-        // each readiness read does: a flood does not keep the core's other tasks waiting.
-        loop {
-            if let Some((data, at)) = &mut self.rest {
-                let left = &data.as_slice()[*at..];
-                let n = left.len().min(room);
-                if buf.capacity() == 0 {
-                    *buf = fresh();
-                }
-                if buf.capacity() - buf.len() < n {
-                    buf.reserve_exact(room);
-                }
-                buf.extend_from_slice(&left[..n]);
-                *at += n;
-                if *at == data.as_slice().len() {
-                    self.rest = None; // the buffer goes back to the pool, lent again
-                }
-                return Poll::Ready(Ok(n));
+        self.poll_take(cx, |left| {
+            let n = left.len().min(room);
+            if buf.capacity() == 0 {
+                *buf = fresh();
             }
-            match ready!(self.read.poll_next(cx)) {
-                Ok(Some(data)) => self.rest = Some((data, 0)),
-                Ok(None) => return Poll::Ready(Ok(0)),
-                Err(e) => return Poll::Ready(Err(e)),
+            if buf.capacity() - buf.len() < n {
+                buf.reserve_exact(room);
             }
-        }
+            buf.extend_from_slice(&left[..n]);
+            Ok(n)
+        })
     }
-}
 
-impl Recv {
-    /// Hands what was received to the TLS session, waiting for some: the bytes it
-    /// took, `Ok(0)` at the end. What it did not take stays here.
+    /// Hands what was received to the TLS session, waiting for some.
     fn poll_feed(
         &mut self,
         cx: &mut Context<'_>,
         tls: &RefCell<Option<TlsSession>>,
     ) -> Poll<std::io::Result<usize>> {
-        loop {
-            if let Some((data, at)) = &mut self.rest {
-                let mut left = &data.as_slice()[*at..];
-                let n = match tls.borrow_mut().as_mut() {
-                    Some(tls) => tls.feed(&mut left)?,
-                    None => 0,
-                };
-                *at += n;
-                if *at == data.as_slice().len() {
-                    self.rest = None;
-                }
-                return Poll::Ready(Ok(n));
-            }
-            match ready!(self.read.poll_next(cx)) {
-                Ok(Some(data)) => self.rest = Some((data, 0)),
-                Ok(None) => return Poll::Ready(Ok(0)),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        self.poll_take(cx, |mut left| match tls.borrow_mut().as_mut() {
+            Some(tls) => tls.feed(&mut left),
+            None => Ok(0),
+        })
     }
 }
 
@@ -273,7 +266,7 @@ impl Transport {
                     if buf.capacity() == 0 {
                         *buf = fresh();
                     }
-                    return tls.read_plain(buf, room.min(got.plaintext));
+                    return Ok(tls.read_plain(buf, room.min(got.plaintext)));
                 }
                 if got.closed {
                     return Ok(0);

@@ -1,8 +1,8 @@
-//! A connection's TLS session (rustls's `ServerConnection`) and the non-blocking moves
-//! between it and the socket. Nothing here waits: the transport waits for readiness (or
+//! A connection's TLS session (rustls's `UnbufferedServerConnection` and the buffers we
+//! keep for it) and the non-blocking moves between it and the socket. Nothing here waits: the transport waits for readiness (or
 //! the ring's receive) and calls these.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
@@ -115,7 +115,7 @@ impl TlsSession {
     }
 
     /// Moves up to `max` bytes of decrypted plaintext to the end of `buf`.
-    pub(super) fn read_plain(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    pub(super) fn read_plain(&mut self, buf: &mut Vec<u8>, max: usize) -> usize {
         let s = &mut *self.0;
         let n = max.min(s.plain.len() - s.plain_at);
         buf.extend_from_slice(&s.plain[s.plain_at..s.plain_at + n]);
@@ -124,7 +124,7 @@ impl TlsSession {
             s.plain = Vec::new();
             s.plain_at = 0;
         }
-        Ok(n)
+        n
     }
 
     /// Sends pending ciphertext first (`WouldBlock` if not all of it goes), then
@@ -148,10 +148,10 @@ impl TlsSession {
                     small.extend_from_slice(f);
                 } else {
                     if !small.is_empty() {
-                        encrypt_into(out, |o| wt.encrypt(&small, o))?;
+                        encrypt_into(out, sealed_len(small.len()), |o| wt.encrypt(&small, o))?;
                         small.clear();
                     }
-                    encrypt_into(out, |o| wt.encrypt(f, o))?;
+                    encrypt_into(out, sealed_len(f.len()), |o| wt.encrypt(f, o))?;
                 }
                 taken += f.len();
                 if taken == WRITE_MAX {
@@ -159,7 +159,7 @@ impl TlsSession {
                 }
             }
             if !small.is_empty() {
-                encrypt_into(out, |o| wt.encrypt(&small, o))?;
+                encrypt_into(out, sealed_len(small.len()), |o| wt.encrypt(&small, o))?;
             }
             Ok(taken)
         });
@@ -178,7 +178,7 @@ impl TlsSession {
 
     /// Queues close_notify and sends it with whatever is pending, if the socket takes it.
     pub(super) fn close_notify(&mut self, fd: BorrowedFd<'_>) {
-        let _ = self.0.process(|wt, out| encrypt_into(out, |o| wt.queue_close_notify(o)));
+        let _ = self.0.process(|wt, out| encrypt_into(out, 64, |o| wt.queue_close_notify(o)));
         let _ = self.flush(fd);
     }
 
@@ -199,6 +199,8 @@ impl State {
     /// decrypted into `plain`, handshake messages encoded into `outgoing`. If the session
     /// may then send application data, `write` runs with it and its result is
     /// `Some`; `None` while the handshake waits for the peer.
+    /// Any error ends the session: it is kept in `failed`, and rustls is not asked again
+    /// (after a fatal alert it must not be given input).
     fn process<R>(
         &mut self,
         write: impl FnOnce(
@@ -209,6 +211,20 @@ impl State {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        let res = self.run(write);
+        if let Err(e) = &res {
+            self.failed = Some(e.clone());
+        }
+        res
+    }
+
+    fn run<R>(
+        &mut self,
+        write: impl FnOnce(
+            &mut WriteTraffic<'_, rustls::server::ServerConnectionData>,
+            &mut Vec<u8>,
+        ) -> Result<R, rustls::Error>,
+    ) -> Result<Option<R>, rustls::Error> {
         let mut write = Some(write);
         loop {
             let State { conn, incoming, plain, outgoing, peer_closed, .. } = self;
@@ -218,7 +234,6 @@ impl State {
             match state {
                 Err(e) => {
                     drain(incoming, discard);
-                    self.failed = Some(e.clone());
                     return Err(e);
                 }
                 Ok(ConnectionState::ReadTraffic(mut records)) => {
@@ -229,7 +244,7 @@ impl State {
                     }
                 }
                 Ok(ConnectionState::EncodeTlsData(mut data)) => {
-                    let encoded = encrypt_into(outgoing, |o| {
+                    let encoded = encrypt_into(outgoing, 256, |o| {
                         data.encode(o).map_err(|e| match e {
                             EncodeError::InsufficientSize(size) => EncryptError::InsufficientSize(size),
                             EncodeError::AlreadyEncoded => EncryptError::EncryptExhausted,
@@ -268,18 +283,28 @@ impl State {
     fn encode_alert(&mut self) {
         let State { conn, outgoing, .. } = self;
         if let Ok(ConnectionState::EncodeTlsData(mut data)) = conn.process_tls_records(&mut []).state {
-            let _ = encrypt_into(outgoing, |o| data.encode(o).map_err(|_| EncryptError::EncryptExhausted));
+            let _ =
+                encrypt_into(outgoing, 256, |o| data.encode(o).map_err(|_| EncryptError::EncryptExhausted));
         }
     }
 }
 
-/// Appends what `encode` writes to `out`, growing it to the size rustls asks for.
+/// Room for `len` bytes of application data once sealed: each record of at most 16 KiB
+/// gains a header, a content type and a tag (22 bytes in TLS 1.3, 29 in 1.2; 64 kept),
+/// so rustls fragments and seals a frame once instead of first saying the room is short.
+fn sealed_len(len: usize) -> usize {
+    len + (len / (16 * 1024) + 1) * 64
+}
+
+/// Appends what `encode` writes to `out`, starting with `hint` bytes of room and growing
+/// it to the size rustls asks for.
 fn encrypt_into(
     out: &mut Vec<u8>,
+    hint: usize,
     mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
 ) -> Result<(), rustls::Error> {
     let at = out.len();
-    let mut need = 256;
+    let mut need = hint;
     loop {
         out.resize(at + need, 0);
         match encode(&mut out[at..]) {
@@ -309,8 +334,8 @@ fn drain(buf: &mut Vec<u8>, n: usize) {
     }
 }
 
-/// The socket as rustls's reader and writer: non-blocking calls, `WouldBlock` when
-/// there is nothing to read or no room. `short`: the last read returned less than it
+/// The socket as the session's reader: a non-blocking `read(2)`, `WouldBlock` when there
+/// is nothing to read. `short`: the last read returned less than it
 /// had room for, so the socket is empty (no need to find that out with another read).
 pub(super) struct Socket<'a>(pub BorrowedFd<'a>, pub bool);
 
@@ -319,19 +344,5 @@ impl Read for Socket<'_> {
         let n = rustix::io::read(self.0, &mut *buf)?;
         self.1 = n < buf.len();
         Ok(n)
-    }
-}
-
-impl Write for Socket<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(rustix::io::write(self.0, buf)?)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        crate::sys::writev(self.0, bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }

@@ -436,7 +436,8 @@ impl<'a> Driver<'a> {
     fn write_ready(&mut self, ep: &mut impl Endpoint, now: u64) {
         loop {
             if self.writing.is_none() && self.frames.is_empty() && !self.next_output(ep) {
-                // Encrypted frames the socket did not take yet (TLS) go before anything new.
+                // Nothing new to write: encrypted frames the socket did not take yet (TLS)
+                // still have to go.
                 if self.stream.pending_out() {
                     match self.stream.try_writev(&[]) {
                         Ok(_) => {}
