@@ -48,6 +48,7 @@ fn write_head(c: &mut Criterion) {
                     content_length: 164,
                     keep_alive: true,
                     extra: &[("Cache-Control", "no-store")],
+                    hsts: false,
                 }
                 .write(&date, out);
             },

@@ -17,6 +17,9 @@ pub struct Head<'a> {
     pub keep_alive: bool,
     /// Further header fields, written as given.
     pub extra: &'a [(&'a str, &'a str)],
+    /// `Strict-Transport-Security` (served over TLS: browsers that saw it refuse plain
+    /// HTTP to this host for a year).
+    pub hsts: bool,
 }
 
 impl Head<'_> {
@@ -45,6 +48,9 @@ impl Head<'_> {
         }
         if !self.keep_alive {
             out.extend_from_slice(b"\r\nConnection: close");
+        }
+        if self.hsts {
+            out.extend_from_slice(b"\r\nStrict-Transport-Security: max-age=31536000");
         }
         for (name, value) in self.extra {
             out.extend_from_slice(b"\r\n");

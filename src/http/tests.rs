@@ -286,6 +286,7 @@ fn response_head_has_the_standard_fields() {
         content_length: 17,
         keep_alive: false,
         extra: &[("Allow", "GET")],
+        hsts: false,
     }
     .write(&date, &mut out);
     let text = String::from_utf8(out).unwrap();
@@ -297,6 +298,7 @@ fn response_head_has_the_standard_fields() {
         text.contains("\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"),
         "{text}"
     );
+    assert!(!text.contains("Strict-Transport-Security"), "only over TLS: {text}");
 }
 
 #[test]
@@ -335,11 +337,19 @@ fn query_values_are_form_decoded() {
 fn a_304_has_no_content_length_and_a_301_its_reason() {
     let date = HttpDate::from_unix(784_111_777);
     let mut out = Vec::new();
-    Head { status: 304, content_type: "", content_length: 0, keep_alive: true, extra: &[("ETag", "\"x\"")] }
-        .write(&date, &mut out);
+    Head {
+        status: 304,
+        content_type: "",
+        content_length: 0,
+        keep_alive: true,
+        extra: &[("ETag", "\"x\"")],
+        hsts: true,
+    }
+    .write(&date, &mut out);
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{text}");
     assert!(!text.contains("Content-Length"), "{text}");
+    assert!(text.contains("\r\nStrict-Transport-Security: max-age=31536000\r\nETag: \"x\"\r\n"), "{text}");
     assert_eq!(reason_phrase(301), "Moved Permanently");
     assert_eq!(reason_phrase(303), "See Other");
     assert_eq!(reason_phrase(421), "Misdirected Request");

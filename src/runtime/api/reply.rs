@@ -63,17 +63,8 @@ pub fn respond(
     extra: &[(&str, &str)],
     head_only: bool,
 ) {
-    let hsts;
-    let extra = match w.hsts() {
-        // Served over TLS: browsers that saw this refuse plain HTTP to this host later
-        // (a stolen cookie or a downgraded page needs plain HTTP).
-        Some(field) => {
-            hsts = std::iter::once(field).chain(extra.iter().copied()).collect::<Vec<_>>();
-            &hsts[..]
-        }
-        None => extra,
-    };
-    Head { status, content_type, content_length: body.len(), keep_alive, extra }.write(&w.date(), out);
+    let hsts = w.hsts();
+    Head { status, content_type, content_length: body.len(), keep_alive, extra, hsts }.write(&w.date(), out);
     if !head_only {
         out.extend_from_slice(body);
     }

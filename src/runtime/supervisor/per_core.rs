@@ -276,6 +276,7 @@ fn reject_at_capacity(w: &Worker, sock: OwnedFd) {
         content_length: BODY.len(),
         keep_alive: false,
         extra: &[("Retry-After", "1")],
+        hsts: false, // never with TLS: returned above
     }
     .write(&w.date(), &mut out);
     out.extend_from_slice(BODY);

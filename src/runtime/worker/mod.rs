@@ -307,19 +307,14 @@ impl Worker {
         self.shutting_down.get()
     }
 
-    /// The `Date` header value, reformatted at most once per second.
     /// `Strict-Transport-Security` for every response, with TLS. Not on a loopback
     /// listener: a browser would apply it to every port of `localhost` for a year,
     /// breaking the developer's other plain-HTTP servers there.
-    pub fn hsts(&self) -> Option<(&'static str, &'static str)> {
-        match self.cfg.listen {
-            crate::config::Listen::Tcp(addr) if self.cfg.tls.is_some() && !addr.ip().is_loopback() => {
-                Some(("Strict-Transport-Security", "max-age=31536000"))
-            }
-            _ => None,
-        }
+    pub fn hsts(&self) -> bool {
+        matches!(self.cfg.listen, crate::config::Listen::Tcp(addr) if self.cfg.tls.is_some() && !addr.ip().is_loopback())
     }
 
+    /// The `Date` header value, reformatted at most once per second.
     pub fn date(&self) -> HttpDate {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let cached = self.date.get();
