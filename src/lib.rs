@@ -2,6 +2,7 @@ pub mod auth;
 pub mod buf;
 pub mod cli_tools;
 pub mod config;
+pub mod fleet;
 pub mod http;
 #[macro_use]
 pub mod log;

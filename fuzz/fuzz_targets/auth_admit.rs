@@ -49,6 +49,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = admit_ttyd_init(text, &policy, NOW);
+        let _ = admit_ttyd_init(text, &policy, NOW, |_| false);
     }
 });

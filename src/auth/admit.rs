@@ -130,13 +130,25 @@ pub const COOKIE: &str = "ringtty_token";
 /// `Ok(None)`: an open route (or ttyd's `/ws`, whose init message is checked later)
 /// asked without a credential.
 pub fn admit(ask: &Ask<'_>, policy: &Policy, now: u64) -> Result<Option<Principal>, Refusal> {
+    admit_unless(ask, policy, now, |_| false)
+}
+
+/// [`admit`], where a credential whose principal `revoked` names (its token's `jti`
+/// or its user, revoked by an admin: docs/FLEET.md) is refused like a bad one.
+pub fn admit_unless(
+    ask: &Ask<'_>,
+    policy: &Policy,
+    now: u64,
+    revoked: impl Fn(&Principal) -> bool,
+) -> Result<Option<Principal>, Refusal> {
     policy.hosts.check(ask.host).map_err(Refusal::Host)?;
     let checks_origin = matches!(ask.kind, Kind::Change | Kind::Upgrade);
     if checks_origin && !origin_allowed(ask.origin, ask.host, &policy.allow_origins) {
         return Err(Refusal::Origin);
     }
     let Some(auth) = &policy.auth else { return Ok(Some(Principal::anyone())) };
-    match (credential(ask, auth, now), ask.need) {
+    let checked = credential(ask, auth, now).map(|c| c.and_then(|p| unrevoked(p, &revoked)));
+    match (checked, ask.need) {
         (Some(Ok(p)), _) => Ok(Some(p)),
         (None | Some(Err(_)), Need::Open) => Ok(None),
         (None, Need::PrincipalOrInit) => Ok(None),
@@ -168,6 +180,13 @@ fn credential(ask: &Ask<'_>, auth: &Auth, now: u64) -> Option<Result<Principal, 
     Some(Ok(Principal::user(user.to_owned(), Via::ClientCert)))
 }
 
+fn unrevoked(p: Principal, revoked: impl Fn(&Principal) -> bool) -> Result<Principal, Unauthorized> {
+    match revoked(&p) {
+        true => Err(Unauthorized::REVOKED),
+        false => Ok(p),
+    }
+}
+
 fn authorization(value: &[u8], auth: &Auth, now: u64) -> Result<Principal, Unauthorized> {
     let value = std::str::from_utf8(value).map_err(|_| Unauthorized::MISSING)?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -189,14 +208,20 @@ fn token_principal(token: &[u8], key: &Key, now: u64, via: Via) -> Result<Princi
 
 /// ttyd's init message carries `AuthToken`: a token, or (with `-c`, as ttyd's own page
 /// sends it) `base64(user:password)`.
-pub fn admit_ttyd_init(auth_token: &str, policy: &Policy, now: u64) -> Result<Principal, Unauthorized> {
+/// Its principal is refused, like a bad credential, when `revoked` names it.
+pub fn admit_ttyd_init(
+    auth_token: &str,
+    policy: &Policy,
+    now: u64,
+    revoked: impl Fn(&Principal) -> bool,
+) -> Result<Principal, Unauthorized> {
     let Some(auth) = &policy.auth else { return Ok(Principal::anyone()) };
     if auth.basic.is_some() && !auth_token.contains('.') {
         let mut p = authorization(format!("Basic {auth_token}").as_bytes(), auth, now)?;
         p.via = Via::TtydInit;
-        return Ok(p);
+        return unrevoked(p, revoked);
     }
-    token_principal(auth_token.as_bytes(), &auth.key, now, Via::TtydInit)
+    token_principal(auth_token.as_bytes(), &auth.key, now, Via::TtydInit).and_then(|p| unrevoked(p, revoked))
 }
 
 fn trusted(peer: Option<IpAddr>, auth: &Auth) -> bool {

@@ -207,11 +207,11 @@ fn a_share_token_keeps_its_session_and_mode() {
 fn ttyd_init_takes_a_token_or_the_basic_pair() {
     let p = policy(true);
     let good = token("alice", Mode::Rw, None, NOW + 60);
-    assert_eq!(admit_ttyd_init(&good, &p, NOW).unwrap().via, Via::TtydInit);
-    assert_eq!(&*admit_ttyd_init("YWRtaW46czNjcmV0", &p, NOW).unwrap().user, "admin");
-    assert!(admit_ttyd_init("YWRtaW46d3Jvbmc=", &p, NOW).is_err());
-    assert!(admit_ttyd_init("", &p, NOW).is_err());
-    assert!(admit_ttyd_init("", &policy(false), NOW).is_ok());
+    assert_eq!(admit_ttyd_init(&good, &p, NOW, |_| false).unwrap().via, Via::TtydInit);
+    assert_eq!(&*admit_ttyd_init("YWRtaW46czNjcmV0", &p, NOW, |_| false).unwrap().user, "admin");
+    assert!(admit_ttyd_init("YWRtaW46d3Jvbmc=", &p, NOW, |_| false).is_err());
+    assert!(admit_ttyd_init("", &p, NOW, |_| false).is_err());
+    assert!(admit_ttyd_init("", &policy(false), NOW, |_| false).is_ok());
 }
 
 #[test]
@@ -246,4 +246,23 @@ fn the_client_behind_trusted_proxies_is_the_nearest_untrusted_address() {
         assert_eq!(client_ip(ip(peer), xff.map(str::as_bytes), Some(&proxies)), ip(want), "{peer} {xff:?}");
     }
     assert_eq!(client_ip(ip("10.0.0.1"), Some(b"203.0.113.9"), None), ip("10.0.0.1"));
+}
+
+#[test]
+fn a_revoked_credential_is_refused_like_a_bad_one() {
+    let p = policy(true);
+    let (alice, bob) = (token("alice", Mode::Rw, None, NOW + 60), token("bob", Mode::Rw, None, NOW + 60));
+    let (alice_bearer, bob_bearer) = (format!("Bearer {alice}"), format!("Bearer {bob}"));
+    let revoked = |q: &Principal| &*q.user == "alice";
+    fn with(t: &str, need: Need) -> Ask<'_> {
+        Ask { authorization: Some(t.as_bytes()), ..ask(Kind::Read, need) }
+    }
+    let refused = admit_unless(&with(&alice_bearer, Need::Principal), &p, NOW, revoked);
+    assert_eq!(refused.unwrap_err().reason(), UNAUTHORIZED, "the same answer as any bad credential");
+    assert!(matches!(admit_unless(&with(&alice_bearer, Need::Page), &p, NOW, revoked), Err(Refusal::Login)));
+    assert_eq!(admit_unless(&with(&alice_bearer, Need::Open), &p, NOW, revoked).unwrap(), None);
+    assert!(admit_unless(&with(&bob_bearer, Need::Principal), &p, NOW, revoked).unwrap().is_some());
+    assert!(admit_ttyd_init(&alice, &p, NOW, revoked).is_err());
+    assert!(admit_ttyd_init(&bob, &p, NOW, revoked).is_ok());
+    assert_eq!(format!("{:?}", Unauthorized::REVOKED), "Unauthorized(revoked (POST /api/admin/revoke))");
 }

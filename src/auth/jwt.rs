@@ -102,6 +102,8 @@ pub struct Unauthorized(Reason);
 impl Unauthorized {
     /// No credential, a scheme this server does not take, or a wrong password.
     pub const MISSING: Unauthorized = Unauthorized(Reason::NoCredential);
+    /// A valid credential the fleet has revoked (by its `jti` or its user).
+    pub const REVOKED: Unauthorized = Unauthorized(Reason::Revoked);
 
     pub const fn status(self) -> u16 {
         401
@@ -134,6 +136,7 @@ enum Reason {
     Expired,
     NotYetValid,
     IssuedInFuture,
+    Revoked,
 }
 
 impl Reason {
@@ -151,6 +154,7 @@ impl Reason {
             Reason::Expired => "expired",
             Reason::NotYetValid => "not valid yet (nbf)",
             Reason::IssuedInFuture => "issued in the future (iat)",
+            Reason::Revoked => "revoked (POST /api/admin/revoke)",
         }
     }
 }

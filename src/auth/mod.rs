@@ -19,8 +19,8 @@ mod ratelimit;
 mod secret;
 
 pub use admit::{
-    admit, admit_ttyd_init, client_ip, cookie_token, query_token, query_without_token, Ask, Auth, Kind, Need,
-    Policy, Refusal, COOKIE, UNAUTHORIZED,
+    admit, admit_ttyd_init, admit_unless, client_ip, cookie_token, query_token, query_without_token, Ask,
+    Auth, Kind, Need, Policy, Refusal, COOKIE, UNAUTHORIZED,
 };
 pub use cidr::{Cidr, CidrError, CidrList, CidrListError};
 pub use host::{HostPolicy, HostRefusal};

@@ -25,6 +25,8 @@ pub struct Principal {
     /// When its token expires (seconds since the epoch); `None` for a password, a
     /// proxy's header or `--no-auth`.
     pub exp: Option<u64>,
+    /// Its token's `jti`, by which it can be revoked.
+    pub jti: Option<Arc<str>>,
 }
 
 /// Where a principal's credential came from.
@@ -46,6 +48,8 @@ pub enum Via {
     TtydInit,
     /// A client certificate verified against `-A`'s CAs; the user is its `--ssl-user` name.
     ClientCert,
+    /// Admitted by another node of the fleet, which asks on its behalf over NATS.
+    Fleet,
 }
 
 impl Principal {
@@ -58,6 +62,7 @@ impl Principal {
             session: None,
             via: Via::NoAuth,
             exp: None,
+            jti: None,
         }
     }
 
@@ -70,13 +75,22 @@ impl Principal {
             session: claims.sid,
             via,
             exp: Some(claims.exp),
+            jti: claims.jti.map(Arc::from),
         }
     }
 
     /// A user named by a password check or an auth proxy: types where `-W` allows,
     /// sees only their own sessions.
     pub fn user(user: String, via: Via) -> Principal {
-        Principal { user: Arc::from(user), mode: Mode::Rw, admin: false, session: None, via, exp: None }
+        Principal {
+            user: Arc::from(user),
+            mode: Mode::Rw,
+            admin: false,
+            session: None,
+            via,
+            exp: None,
+            jti: None,
+        }
     }
 
     /// Whether this principal reaches the session `id`, owned by `owner` (`None`: made
@@ -116,6 +130,7 @@ mod tests {
             session: session.map(Into::into),
             via: Via::Bearer,
             exp: None,
+            jti: None,
         }
     }
 

@@ -219,6 +219,25 @@ pub struct Args {
     #[arg(long = "node-id", value_name = "NAME")]
     pub node_id: Option<String>,
 
+    /// Join a fleet over NATS: fleet-wide listing, kill switch, revocation, heartbeats
+    /// (comma-separated server URLs; needs --node-id and --auth-secret-file)
+    #[arg(long = "nats", value_name = "URL")]
+    pub nats: Option<String>,
+
+    /// How long a fleet-wide call waits for the other nodes' answers
+    #[arg(long = "fleet-timeout", default_value = "500ms", value_name = "DUR")]
+    pub fleet_timeout: String,
+
+    /// This node's own address for clients, for the redirect a request for one of its
+    /// sessions gets on another node [default: the bound address, unless 0.0.0.0]
+    #[arg(long = "advertise-url", value_name = "URL")]
+    pub advertise_url: Option<String>,
+
+    /// How long a draining node (POST /api/admin/drain, SIGUSR2) waits for its sessions
+    /// to end before it stops anyway (0: until they end)
+    #[arg(long = "drain-timeout", default_value = "1h", value_name = "DUR")]
+    pub drain_timeout: String,
+
     /// Let other sites embed the web UI in a frame (default: X-Frame-Options: DENY)
     #[arg(long = "allow-embedding")]
     pub allow_embedding: bool,
@@ -305,6 +324,11 @@ pub struct TokenArgs {
     /// The token sees and controls every user's sessions (claim `admin`)
     #[arg(long)]
     pub admin: bool,
+
+    /// The token's id (`jti`), by which an admin can revoke it (POST /api/admin/revoke)
+    /// [default: random]
+    #[arg(long, value_name = "ID")]
+    pub jti: Option<String>,
 
     /// The server's secret file (required: the same FILE as `ringtty --auth-secret-file`)
     #[arg(long = "auth-secret-file", value_name = "FILE")]

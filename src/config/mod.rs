@@ -120,6 +120,25 @@ pub struct Config {
     pub access_log: Option<AccessLogTarget>,
     /// Notes for the startup log about accepted-but-ignored ttyd options.
     pub notes: Vec<&'static str>,
+    /// `--nats`: this node is one of a fleet (docs/FLEET.md).
+    pub fleet: Option<Fleet>,
+    /// `--drain-timeout`: how long a draining node waits for its sessions to end before
+    /// it stops anyway (`None`: until they end).
+    pub drain_timeout: Option<Duration>,
+}
+
+/// `--nats` and what goes with it: how this node takes part in a fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    /// The NATS servers (`nats://[user:pass@]host:port`, comma-separated).
+    pub nats: Vec<String>,
+    /// This node's name (`--node-id`, required with `--nats`).
+    pub node: String,
+    /// How long a fleet-wide call waits for the other nodes (`--fleet-timeout`).
+    pub timeout: Duration,
+    /// Where clients reach this node directly (`--advertise-url`), for the redirect a
+    /// request for one of its sessions gets on another node.
+    pub advertise: Option<String>,
 }
 
 /// Where `--access-log` writes.
@@ -197,6 +216,8 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let fleet = fleet(&a, &listen)?;
+        let drain_timeout = Some(duration("--drain-timeout", &a.drain_timeout)?).filter(|d| !d.is_zero());
         Ok(Config {
             threads,
             cpus,
@@ -239,6 +260,8 @@ impl Config {
                 auth,
             },
             access,
+            fleet,
+            drain_timeout,
             access_log: access_log(a.access_log)?,
             listen,
             notes,
@@ -435,12 +458,11 @@ fn sessions(a: &Args) -> Result<Sessions, ConfigError> {
             Some(b)
         }
     };
+    // The id module's own rule: the `.` after a node's name is what makes its prefix
+    // exact for a load balancer, so a name never contains one.
     if let Some(node) = &a.node_id {
-        let ok = !node.is_empty()
-            && node.len() <= 32
-            && node.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-        if !ok {
-            return err(format!("--node-id {node}: use 1-32 characters from A-Z a-z 0-9 _ ."));
+        if crate::session::NodeId::new(node).is_err() {
+            return err(format!("--node-id {node}: use 1-32 characters from A-Z a-z 0-9 _ -"));
         }
     }
     let mut named = Vec::new();
@@ -467,6 +489,66 @@ fn sessions(a: &Args) -> Result<Sessions, ConfigError> {
         node_id: a.node_id.clone(),
         core_memory,
     })
+}
+
+/// `--nats` and its companions; `None` without `--nats` (the companions then refused).
+fn fleet(a: &Args, listen: &Listen) -> Result<Option<Fleet>, ConfigError> {
+    let Some(urls) = &a.nats else {
+        if a.advertise_url.is_some() {
+            return err("--advertise-url is this node's address for the fleet: give --nats too");
+        }
+        return Ok(None);
+    };
+    let nats: Vec<String> =
+        urls.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect();
+    let valid = |u: &String| {
+        let rest = u.split_once("://").map_or(u.as_str(), |(scheme, rest)| match scheme {
+            "nats" | "tls" => rest,
+            _ => "",
+        });
+        !rest.is_empty() && !rest.contains(['/', ' '])
+    };
+    if nats.is_empty() || !nats.iter().all(valid) {
+        return err(format!(
+            "--nats {urls}: give NATS server URLs, comma-separated (e.g. --nats nats://127.0.0.1:4222)"
+        ));
+    }
+    let Some(node) = a.node_id.clone() else {
+        return err("--nats needs --node-id NAME: the fleet routes sessions to their node by that name");
+    };
+    if a.auth_secret_file.is_none() && !a.no_auth {
+        return err(
+            "--nats needs --auth-secret-file FILE (the same file on every node): a token must verify on \
+             every node of the fleet",
+        );
+    }
+    let timeout = duration("--fleet-timeout", &a.fleet_timeout)?;
+    if timeout.is_zero() || timeout > Duration::from_secs(30) {
+        return err(format!("--fleet-timeout {}: give a time from 1ms to 30s", a.fleet_timeout));
+    }
+    let advertise = match &a.advertise_url {
+        Some(u) => {
+            let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://")).unwrap_or("");
+            let host = rest.trim_end_matches('/');
+            let ok =
+                !host.is_empty() && host.bytes().all(|b| b.is_ascii_graphic() && !b"/?#@\\".contains(&b));
+            if !ok || u.len() > 256 {
+                return err(format!(
+                    "--advertise-url {u}: give http(s)://HOST[:PORT], where clients reach this node (the path is \
+                     kept: no path here)"
+                ));
+            }
+            Some(u.trim_end_matches('/').to_owned())
+        }
+        None => match listen {
+            Listen::Tcp(addr) if !addr.ip().is_unspecified() && addr.port() != 0 => {
+                let scheme = if a.ssl { "https" } else { "http" };
+                Some(format!("{scheme}://{addr}"))
+            }
+            _ => None,
+        },
+    };
+    Ok(Some(Fleet { nats, node, timeout, advertise }))
 }
 
 /// `1048576`, `512K`, `1M`, `1MiB`, `2G` (binary multiples).

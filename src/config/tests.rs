@@ -388,3 +388,74 @@ fn token_refusals_are_one_line() {
     assert!(e.contains("needs --auth-secret-file") && !e.contains('\n'), "{e}");
     std::fs::remove_file(path).unwrap();
 }
+
+#[test]
+fn fleet_options_need_a_node_name_and_a_shared_key() {
+    let dir = std::env::temp_dir().join(format!("ringtty-fleet-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, [7u8; 40]).unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let s = secret.to_str().unwrap();
+    let c = parse(&[
+        "--nats",
+        "nats://10.0.0.1:4222, nats://10.0.0.2:4222",
+        "--node-id",
+        "web-01",
+        "--auth-secret-file",
+        s,
+    ])
+    .unwrap();
+    let f = c.fleet.unwrap();
+    assert_eq!(f.nats, ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]);
+    assert_eq!((f.node.as_str(), f.timeout), ("web-01", Duration::from_millis(500)));
+    assert_eq!(f.advertise.as_deref(), Some("http://127.0.0.1:7681"), "the bound address");
+    assert_eq!(c.drain_timeout, Some(Duration::from_secs(3600)));
+    let c = parse(&["--nats", "n:4222", "--node-id", "a", "--auth-secret-file", s, "-i", "0.0.0.0"]).unwrap();
+    assert_eq!(c.fleet.unwrap().advertise, None, "0.0.0.0 is no address to give clients");
+    let c = parse(&[
+        "--nats",
+        "n:4222",
+        "--node-id",
+        "a",
+        "--auth-secret-file",
+        s,
+        "--advertise-url",
+        "https://a.example.com/",
+        "--fleet-timeout",
+        "2s",
+        "--drain-timeout",
+        "0",
+    ])
+    .unwrap();
+    assert_eq!(c.drain_timeout, None, "0: until the sessions end");
+    let f = c.fleet.unwrap();
+    assert_eq!((f.advertise.as_deref(), f.timeout), (Some("https://a.example.com"), Duration::from_secs(2)));
+    assert!(parse(&[]).unwrap().fleet.is_none());
+    let table: &[(&[&str], &str)] = &[
+        (&["--nats", "nats://n:4222", "--auth-secret-file", s], "--node-id"),
+        (&["--nats", "nats://n:4222", "--node-id", "a"], "--auth-secret-file"),
+        (&["--nats", "http://n:4222", "--node-id", "a", "--auth-secret-file", s], "--nats"),
+        (&["--nats", ",", "--node-id", "a", "--auth-secret-file", s], "--nats"),
+        (
+            &["--nats", "n:1", "--node-id", "a", "--auth-secret-file", s, "--fleet-timeout", "0"],
+            "--fleet-timeout",
+        ),
+        (
+            &["--nats", "n:1", "--node-id", "a", "--auth-secret-file", s, "--advertise-url", "ftp://x"],
+            "--advertise-url",
+        ),
+        (
+            &["--nats", "n:1", "--node-id", "a", "--auth-secret-file", s, "--advertise-url", "http://x/base"],
+            "no path",
+        ),
+        (&["--advertise-url", "http://x"], "--nats"),
+        (&["--node-id", "web.1"], "--node-id"),
+        (&["--drain-timeout", "soon"], "--drain-timeout"),
+    ];
+    for (args, needle) in table {
+        let e = parse(args).unwrap_err().to_string();
+        assert!(e.contains(needle), "{args:?}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

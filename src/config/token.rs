@@ -22,6 +22,8 @@ pub struct TokenRequest {
     pub admin: bool,
     /// Seconds from `iat` to `exp`, at least 1.
     pub ttl: u64,
+    /// `--jti`; the subcommand draws a random one when it is not given.
+    pub jti: Option<String>,
 }
 
 impl TokenRequest {
@@ -75,7 +77,20 @@ impl TokenRequest {
             .filter(|d| !d.is_zero())
             .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
             .ok_or_else(|| ConfigError(format!("--ttl {}: give a duration such as 10m, 1h or 7d", a.ttl)))?;
-        Ok(TokenRequest { key: secret::load(path)?, sub: a.sub, mode, sid: a.session, admin: a.admin, ttl })
+        if let Some(jti) = &a.jti {
+            if jti.is_empty() || jti.len() > 128 || !jti.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ConfigError(format!("--jti {jti:?}: give 1 to 128 printable characters")));
+            }
+        }
+        Ok(TokenRequest {
+            key: secret::load(path)?,
+            sub: a.sub,
+            mode,
+            sid: a.session,
+            admin: a.admin,
+            ttl,
+            jti: a.jti,
+        })
     }
 
     /// The claims of a token issued at `now` (seconds since the Unix epoch).
@@ -88,7 +103,7 @@ impl TokenRequest {
             exp: now.saturating_add(self.ttl),
             nbf: None,
             iat: Some(now),
-            jti: None,
+            jti: self.jti.clone(),
         }
     }
 

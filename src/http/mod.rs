@@ -14,7 +14,7 @@ mod route;
 pub use date::{civil_from_days, HttpDate};
 pub use request::{parse, query_values, tokens, Method, Parse, Request, MAX_METHOD_BYTES};
 pub use response::{json_error, reason_phrase, Head, CONTINUE};
-pub use route::{route, Route, SessionPart};
+pub use route::{route, AdminRoute, Route, SessionPart};
 
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,10 @@ pub enum Route<'p> {
     Logout,
     /// `POST /api/tokens`: a share token for one of the caller's sessions.
     Tokens,
+    /// `GET /api/fleet`: the nodes of the fleet and their load (docs/FLEET.md).
+    Fleet,
+    /// `/api/admin/...` (admins only): drain, the kill switch, revocation.
+    Admin(AdminRoute),
     /// Any other `GET`/`HEAD` outside `/api/`: a page or an asset of the web UI (which
     /// may not exist: the site decides). The path is relative to the base path.
     Page(&'p str),
@@ -37,6 +41,17 @@ pub enum Route<'p> {
     /// The path exists but not for this method; the value is the `Allow` header.
     MethodNotAllowed(&'static str),
     NotFound,
+}
+
+/// The admin's routes (docs/FLEET.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `POST` starts draining this node, `DELETE` stops it, `GET` says.
+    Drain,
+    /// `POST`: the kill switch, fleet-wide.
+    Kill,
+    /// `POST` revokes tokens fleet-wide; `GET` lists what is revoked.
+    Revoke,
 }
 
 /// Which part of a session a request addresses.
@@ -72,6 +87,16 @@ pub fn route<'p>(method: Method, path: &'p str, base_path: &str, ws_echo: Option
         "/api/config" => get_only(Route::Config),
         "/api/auth" => get_only(Route::AuthInfo),
         "/api/tokens" => post_only(method, Route::Tokens),
+        "/api/fleet" => get_only(Route::Fleet),
+        "/api/admin/drain" => match method {
+            Method::Get | Method::Head | Method::Post | Method::Delete => Route::Admin(AdminRoute::Drain),
+            _ => Route::MethodNotAllowed("GET, HEAD, POST, DELETE"),
+        },
+        "/api/admin/kill" => post_only(method, Route::Admin(AdminRoute::Kill)),
+        "/api/admin/revoke" => match method {
+            Method::Get | Method::Head | Method::Post => Route::Admin(AdminRoute::Revoke),
+            _ => Route::MethodNotAllowed("GET, HEAD, POST"),
+        },
         "/login" => match method {
             Method::Post => Route::Login,
             Method::Get | Method::Head => Route::Page(rest),

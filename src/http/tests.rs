@@ -229,6 +229,17 @@ fn routes() {
         (Method::Get, "/api", "", NotFound),
         (Method::Get, "/api/nope", "", NotFound),
         (Method::Get, "/api/config", "", Config),
+        (Method::Get, "/api/fleet", "", Fleet),
+        (Method::Post, "/api/fleet", "", MethodNotAllowed("GET, HEAD")),
+        (Method::Post, "/api/admin/drain", "", Admin(AdminRoute::Drain)),
+        (Method::Delete, "/api/admin/drain", "", Admin(AdminRoute::Drain)),
+        (Method::Get, "/api/admin/drain", "", Admin(AdminRoute::Drain)),
+        (Method::Put, "/api/admin/drain", "", MethodNotAllowed("GET, HEAD, POST, DELETE")),
+        (Method::Post, "/api/admin/kill", "", Admin(AdminRoute::Kill)),
+        (Method::Get, "/api/admin/kill", "", MethodNotAllowed("POST")),
+        (Method::Post, "/api/admin/revoke", "", Admin(AdminRoute::Revoke)),
+        (Method::Get, "/api/admin/revoke", "", Admin(AdminRoute::Revoke)),
+        (Method::Get, "/api/admin", "", NotFound),
         (Method::Get, "/token", "", Token),
         (Method::Get, "/ws", "", Ttyd),
         (Method::Post, "/ws", "", MethodNotAllowed("GET")),
@@ -351,6 +362,8 @@ fn a_304_has_no_content_length_and_a_301_its_reason() {
     assert!(!text.contains("Content-Length"), "{text}");
     assert!(text.contains("\r\nStrict-Transport-Security: max-age=31536000\r\nETag: \"x\"\r\n"), "{text}");
     assert_eq!(reason_phrase(301), "Moved Permanently");
+    assert_eq!(reason_phrase(307), "Temporary Redirect");
+    assert_eq!(reason_phrase(504), "Gateway Timeout");
     assert_eq!(reason_phrase(303), "See Other");
     assert_eq!(reason_phrase(421), "Misdirected Request");
     // Every status the server sends has its phrase.

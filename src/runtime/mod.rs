@@ -20,6 +20,7 @@
 
 mod access_log;
 mod api;
+mod fleet;
 mod httpconn;
 mod pty_task;
 mod route;

@@ -162,6 +162,15 @@ impl SessionId {
 
     /// Parses an ID from a request (path segment, token claim) on a node whose
     /// `--node-id` is `our_node`. O(length); total on any input.
+    /// The node a well-formed ID of another node names (for the fleet to reach it);
+    /// `None` for one of ours, a node-less ID, or a malformed one.
+    pub fn foreign_node<'s>(s: &'s str, our_node: Option<&NodeId>) -> Option<&'s str> {
+        match SessionId::parse(s, our_node) {
+            Err(IdError::WrongNode) => s.split_once(char::from(SEPARATOR)).map(|(node, _)| node),
+            _ => None,
+        }
+    }
+
     pub fn parse(s: &str, our_node: Option<&NodeId>) -> Result<SessionId, IdError> {
         let bytes = s.as_bytes();
         if bytes.len() > MAX_ID_LEN {

@@ -3,6 +3,7 @@ mod access_log;
 mod auth;
 mod children;
 mod common;
+mod fleet;
 mod hash_password;
 mod host;
 mod http;

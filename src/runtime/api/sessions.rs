@@ -48,6 +48,12 @@ fn find_any(w: &Worker, id: &str) -> Result<Rc<Live>, Reply> {
 /// `GET /api/sessions?offset=N&limit=M`: every worker's sessions, oldest first. Other
 /// cores describe their own sessions by message; nothing is shared or locked.
 pub async fn list(w: &Worker, query: Option<&str>, p: &Principal) -> Reply {
+    list_with(w, query, p, Vec::new()).await
+}
+
+/// The list of this node's sessions and `others` (other nodes', for `scope=fleet`),
+/// sorted and paged as one.
+pub async fn list_with(w: &Worker, query: Option<&str>, p: &Principal, others: Vec<Value>) -> Reply {
     let mut offset = 0usize;
     let mut limit = 100usize;
     for (k, v) in query.unwrap_or("").split('&').filter_map(|kv| kv.split_once('=')) {
@@ -55,10 +61,14 @@ pub async fn list(w: &Worker, query: Option<&str>, p: &Principal) -> Reply {
             ("offset", Ok(n)) => offset = n,
             ("limit", Ok(n)) if (1..=1000).contains(&n) => limit = n,
             ("offset" | "limit", _) => return fail(400, "offset and limit are numbers (limit 1-1000)"),
+            ("scope", _) if v != "node" && v != "fleet" => {
+                return fail(400, "scope is node (this node's sessions, the default) or fleet (every node's)")
+            }
             _ => {}
         }
     }
     let mut all = visible(w, p);
+    all.extend(others);
     let mut replies = Vec::new();
     for (core, inbox) in w.shared.inboxes.iter().enumerate() {
         if core == w.index {
@@ -96,7 +106,21 @@ pub fn visible(w: &Worker, p: &Principal) -> Vec<Value> {
 pub fn describe(w: &Worker, live: &Live) -> Value {
     let mut map = Map::new();
     pty_task::describe(live, w, &mut map);
+    if let Some(node) = &w.node {
+        map.insert("node".into(), json!(node.as_str()));
+    }
     Value::Object(map)
+}
+
+/// `DELETE`: starts terminating a running session (202), removes an exited one (200).
+pub fn terminate(w: &Worker, live: &Live) -> Reply {
+    let running = live.state.borrow().status() == crate::session::Status::Running;
+    live.terminate(w);
+    if running {
+        ok(202, json!({ "id": live.id.as_str(), "status": "terminating" }))
+    } else {
+        ok(200, json!({ "id": live.id.as_str(), "status": "removed" }))
+    }
 }
 
 /// Handles `/api/sessions/{id}[/...]` except the WebSocket attach.
@@ -117,15 +141,7 @@ pub fn session_call(
         return fail(403, "read-only: this token (mode ro) may watch, not type, resize or terminate");
     }
     match (part, req.method) {
-        (SessionPart::Itself, crate::http::Method::Delete) => {
-            let running = live.state.borrow().status() == crate::session::Status::Running;
-            live.terminate(w);
-            if running {
-                ok(202, json!({ "id": live.id.as_str(), "status": "terminating" }))
-            } else {
-                ok(200, json!({ "id": live.id.as_str(), "status": "removed" }))
-            }
-        }
+        (SessionPart::Itself, crate::http::Method::Delete) => terminate(w, &live),
         (SessionPart::Itself, _) => ok(200, describe(w, &live)),
         (SessionPart::Input, _) => input(w, &live, body),
         (SessionPart::Resize, _) => resize(w, &live, body),
@@ -250,7 +266,7 @@ fn start_failed(e: &StartError) -> Reply {
     };
     let reply = fail(status, e.to_string());
     match e {
-        StartError::AtCapacity { .. } => reply.with("Retry-After", "1".into()),
+        StartError::AtCapacity { .. } | StartError::Draining => reply.with("Retry-After", "1".into()),
         _ => reply,
     }
 }
@@ -327,6 +343,7 @@ mod tests {
             ),
             (pty::SpawnError::Stopped.into(), 500, "the server is not starting sessions any more", None),
             (StartError::NoRandomness, 500, "no randomness for a session id", None),
+            (StartError::Draining, 503, "this node is draining: it starts no new sessions", Some("1")),
             (StartError::NoId, 500, "cannot form a session id", None),
         ];
         for (e, status, text, retry) in table {

@@ -81,7 +81,10 @@ pub fn head_facts(
     }
     let admitted = match carried {
         Some(decided) => Ok(decided),
-        None => auth::admit(&ask, policy, unix_now()),
+        None => {
+            let now = unix_now();
+            auth::admit_unless(&ask, policy, now, |p| w.shared.revoked.refuses(p, now))
+        }
     };
     let login = matches!(admitted, Err(auth::Refusal::Login)).then(|| api::auth::login_location(w, &req));
     Some(HeadFacts {
@@ -121,6 +124,6 @@ fn need(w: &Worker, route: Route<'_>) -> auth::Need {
         Route::Metrics | Route::Sessions | Route::Session(..) | Route::WsEcho | Route::Token => {
             Need::Principal
         }
-        Route::Config | Route::Tokens => Need::Principal,
+        Route::Config | Route::Tokens | Route::Fleet | Route::Admin(_) => Need::Principal,
     }
 }

@@ -27,6 +27,9 @@ pub enum Next {
     Login(Vec<u8>, Option<IpAddr>),
     /// `POST /api/tokens`: the session's core is asked who owns it.
     Share(Vec<u8>, Principal),
+    /// A call on the fleet (other nodes, over the bus), and whether only its head is
+    /// sent.
+    Fleet(api::fleet::Call, bool),
 }
 
 pub enum Upgrade {
@@ -62,7 +65,7 @@ pub fn dispatch(w: &Rc<Worker>, call: Call<'_, '_>, out: &mut Vec<u8>) -> Next {
     match route {
         Route::Health => {
             let now = std::time::Instant::now();
-            let status = if w.shared.all_alive() { 200 } else { 503 };
+            let status = if w.shared.health_status() == "ok" { 200 } else { 503 };
             let json = w.shared.health_json(w.index, now);
             respond(w, out, status, "application/json", json.as_bytes(), keep_alive, &NO_STORE, head_only);
             return Next::Respond;
@@ -88,6 +91,13 @@ pub fn dispatch(w: &Rc<Worker>, call: Call<'_, '_>, out: &mut Vec<u8>) -> Next {
         }
         Route::AddSlash => add_slash(w, req, keep_alive, head_only, out),
         Route::Page(path) => {
+            // The page of a session of another node of the fleet (`?s=ID`): its
+            // WebSocket must reach that node, so the page is served there.
+            if let Some(node) = foreign_page(w, req.query) {
+                let target = format!("{}?{}", req.path, req.query.unwrap_or_default());
+                api::write(w, api::fleet::redirect(w, node, &target), keep_alive, head_only, out);
+                return Next::Respond;
+            }
             // A page asked with ?token=: swapped for the cookie, and the address cleaned.
             if let Some(p) = principal.as_ref().filter(|p| p.via == auth::Via::Query) {
                 if w.shared.site.is_page(path) && !head_only {
@@ -133,8 +143,21 @@ fn with_principal(
     match route {
         Route::WsEcho => return upgrade(w, req, body, out, Upgrade::Echo, &[]),
         Route::Sessions if changes => return Next::Create(body.to_vec(), p),
+        Route::Sessions if req.query.is_some_and(|q| q.split('&').any(|kv| kv == "scope=fleet")) => {
+            return Next::Fleet(api::fleet::Call::List(req.query.map(str::to_owned), p), head_only)
+        }
         Route::Sessions => return Next::List(req.query.map(str::to_owned), head_only, p),
         Route::Tokens => return Next::Share(body.to_vec(), p),
+        Route::Session(id, part) if w.shared.fleet.is_some() => {
+            if let Some(node) = crate::session::SessionId::foreign_node(id, w.node.as_ref()) {
+                return elsewhere(w, req, (node, id, part), p, (keep_alive, head_only), out);
+            }
+            if part == http::SessionPart::Ws {
+                return attach(w, req, (id, body), p, out);
+            }
+            let reply = api::session_call(w, req, (part, id), body, &p);
+            api::write(w, reply, keep_alive, head_only, out);
+        }
         Route::Session(id, http::SessionPart::Ws) => return attach(w, req, (id, body), p, out),
         Route::Session(id, part) => {
             let reply = api::session_call(w, req, (part, id), body, &p);
@@ -156,9 +179,58 @@ fn with_principal(
             let json = w.shared.config_json.as_bytes();
             respond(w, out, 200, "application/json", json, keep_alive, &NO_STORE, head_only);
         }
+        Route::Fleet => api::write(w, api::fleet::view(w), keep_alive, head_only, out),
+        Route::Admin(http::AdminRoute::Drain) => {
+            api::write(w, api::fleet::drain(w, req.method, &p), keep_alive, head_only, out);
+        }
+        Route::Admin(http::AdminRoute::Kill) => {
+            return Next::Fleet(api::fleet::Call::Kill(body.to_vec(), p), head_only)
+        }
+        Route::Admin(http::AdminRoute::Revoke) if changes => {
+            return Next::Fleet(api::fleet::Call::Revoke(body.to_vec(), p), head_only)
+        }
+        Route::Admin(http::AdminRoute::Revoke) => {
+            api::write(w, api::fleet::revocations(w, &p), keep_alive, head_only, out);
+        }
         _ => error_into(w, out, 404, "not found", &[]),
     }
     Next::Respond
+}
+
+/// A session of another node of the fleet: a description or a termination is asked of
+/// its owner over the bus; anything else (a WebSocket, input, resize) is redirected to
+/// the owner's own address (docs/FLEET.md, "A request on the wrong node").
+fn elsewhere(
+    w: &Worker,
+    req: &Request<'_>,
+    (node, id, part): (&str, &str, http::SessionPart),
+    p: Principal,
+    (keep_alive, head_only): (bool, bool),
+    out: &mut Vec<u8>,
+) -> Next {
+    use crate::fleet::SessionOp;
+    let op = match (part, req.method) {
+        (http::SessionPart::Itself, http::Method::Delete) => Some(SessionOp::Terminate),
+        (http::SessionPart::Itself, _) => Some(SessionOp::Describe),
+        _ => None,
+    };
+    if let Some(op) = op {
+        let call = api::fleet::Call::Session { node: node.to_owned(), op, id: id.to_owned(), principal: p };
+        return Next::Fleet(call, head_only);
+    }
+    let target = match req.query {
+        Some(q) => format!("{}?{q}", req.path),
+        None => req.path.to_owned(),
+    };
+    api::write(w, api::fleet::redirect(w, node, &target), keep_alive, head_only, out);
+    Next::Respond
+}
+
+/// With `--nats`: the node of `?s=ID` when it names a session of another node.
+fn foreign_page<'q>(w: &Worker, query: Option<&'q str>) -> Option<&'q str> {
+    w.shared.fleet.as_ref()?;
+    let id = query?.split('&').find_map(|kv| kv.strip_prefix("s="))?;
+    crate::session::SessionId::foreign_node(id, w.node.as_ref())
 }
 
 /// `GET .../ws`: the native attach, for a principal that reaches the session.

@@ -267,6 +267,10 @@ impl Conn {
                 let reply = api::auth::share(&self.w, &p, &body).await;
                 api::write(&self.w, reply, keep_alive, false, &mut self.out);
             }
+            Next::Fleet(call, head_only) => {
+                let reply = api::fleet::run(&self.w, call).await;
+                api::write(&self.w, reply, keep_alive, head_only, &mut self.out);
+            }
         }
         if self.body.capacity() > 64 * 1024 {
             self.body = Vec::new();

@@ -37,6 +37,9 @@ pub struct StartOpts {
 pub enum StartError {
     /// Every place under `--max-sessions` is taken.
     AtCapacity { max: usize },
+    /// The node is draining (`POST /api/admin/drain`, SIGUSR2): new sessions go to
+    /// another node.
+    Draining,
     /// The spawner's queue is full: too many sessions are starting at once.
     SpawnerBusy,
     /// The child could not be started.
@@ -54,7 +57,7 @@ impl StartError {
     /// Whose the failure is: the request's, the server's capacity, or its setup.
     pub fn blame(&self) -> Blame {
         match self {
-            StartError::AtCapacity { .. } | StartError::SpawnerBusy => Blame::Capacity,
+            StartError::AtCapacity { .. } | StartError::SpawnerBusy | StartError::Draining => Blame::Capacity,
             StartError::Spawn(e) => e.blame(),
             StartError::NoRandomness | StartError::NoId | StartError::Watch(_) => Blame::Server,
         }
@@ -74,6 +77,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::AtCapacity { max } => write!(f, "at capacity: {max} sessions (--max-sessions)"),
+            StartError::Draining => f.write_str("this node is draining: it starts no new sessions"),
             StartError::SpawnerBusy => pty::SpawnError::Busy.fmt(f),
             // Without the program and directory names, which came from the request.
             StartError::Spawn(e) => f.write_str(&e.reason()),
@@ -89,6 +93,9 @@ impl std::error::Error for StartError {}
 /// Takes a place under `--max-sessions`, spawns the child (off this worker's loop) and
 /// registers the session; on failure the place is given back.
 pub async fn start(w: &Rc<Worker>, argv: Vec<OsString>, opts: StartOpts) -> Result<Rc<Live>, StartError> {
+    if w.shared.drain.draining() {
+        return Err(StartError::Draining);
+    }
     let max = w.cfg.sessions.max_sessions;
     if w.shared.sessions.fetch_add(1, Relaxed) >= max {
         w.shared.sessions.fetch_sub(1, Relaxed);
@@ -155,14 +162,13 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
     // A sink for the session's output, input and resizes (a recording, metrics) is
     // attached here when wanted, in one line: `state.set_tap(Box::new(sink), w.now())`
     // (`mut state`; see `session::tap`).
-    let created_unix =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let created_ms = crate::runtime::worker::unix_now_ms();
     let meta = Meta {
         name: b.name,
         command,
         pid: spawned.child.pid().as_raw_nonzero().get(),
         tty: spawned.tty.clone(),
-        created_unix,
+        created_ms,
         owner: b.owner,
     };
     let live = super::task::launch(w, id, state, spawned, meta).map_err(StartError::Watch)?;

@@ -539,7 +539,7 @@ pub fn describe(live: &Live, w: &Worker, out: &mut serde_json::Map<String, serde
     out.insert("status".into(), json!(status));
     out.insert("exit_code".into(), json!(code));
     out.insert("exit_signal".into(), json!(signal));
-    out.insert("created".into(), json!(live.meta.created_unix));
+    out.insert("created".into(), json!(live.meta.created_ms / 1000));
     out.insert("cols".into(), json!(size.cols));
     out.insert("rows".into(), json!(size.rows));
     out.insert("clients".into(), json!(s.client_count()));

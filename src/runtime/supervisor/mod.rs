@@ -137,7 +137,24 @@ fn start_workers(
     let (inboxes, mut inbox_rx): (Vec<_>, Vec<_>) = cpus.iter().map(|_| mpsc::unbounded_channel()).unzip();
     inbox_rx.reverse();
     let (logger, sink) = access_log.unzip();
-    let shared = Arc::new(Shared::new(cpus.iter().copied(), inboxes.into(), &cfg, site, sink));
+    let (fleet_link, fleet_asks) = match &cfg.fleet {
+        Some(f) => {
+            let (asks, rx) = mpsc::unbounded_channel();
+            let link = super::worker::FleetLink {
+                node: f.node.clone(),
+                asks,
+                connected: Default::default(),
+                peers: Default::default(),
+            };
+            (Some(link), Some(rx))
+        }
+        None => (None, None),
+    };
+    let shared = Arc::new(Shared::new(cpus.iter().copied(), inboxes.into(), &cfg, site, sink, fleet_link));
+    if let (Some(f), Some(asks)) = (&cfg.fleet, fleet_asks) {
+        super::fleet::start(f.clone(), shared.clone(), asks)
+            .map_err(|e| format!("cannot start the fleet's control thread: {e}"))?;
+    }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (exit_tx, exits) = mpsc::unbounded_channel();
     let fault_injection = std::env::var_os("RINGTTY_FAULT_INJECTION").is_some_and(|v| v == "1");
@@ -257,18 +274,30 @@ impl Server {
                 "SIGHUP reopens the access log and rereads the credential file and TLS files (those given)"
             );
         }
+        // SIGUSR2 drains the node, as POST /api/admin/drain does.
+        let mut usr2 = signal(SignalKind::user_defined2())
+            .map_err(|e| error!("cannot install a SIGUSR2 handler (drain): {e}"))
+            .ok();
         let mut failed = false;
         loop {
             tokio::select! {
                 _ = term.recv() => info!("SIGTERM: shutting down"),
                 _ = int.recv() => info!("SIGINT: shutting down"),
+                _ = next_signal(&mut usr2) => {
+                    if self.shared.drain.start(super::worker::unix_now_ms()) {
+                        info!("SIGUSR2: draining: no new sessions; stopping when the last one has ended{}",
+                            self.cfg.drain_timeout.map_or(String::new(), |t| format!(" or after {t:?}")));
+                    }
+                    continue;
+                }
+                why = drained(&self.shared, self.cfg.drain_timeout) => info!("{why}: shutting down"),
                 _ = self.shared.stop.notified() => info!("stopping as asked (-o/-q)"),
                 exit = self.exits.recv() => {
                     self.running -= 1;
                     failed |= report(exit);
                     tokio::time::sleep(DEGRADED_WINDOW).await;
                 }
-                _ = hangup(&mut hup) => {
+                _ = next_signal(&mut hup) => {
                     if let Some(logger) = logger {
                         info!("SIGHUP: reopening the access log");
                         logger.reopen();
@@ -307,8 +336,36 @@ impl Server {
     }
 }
 
-/// The next SIGHUP, or never when it is not caught.
-async fn hangup(hup: &mut Option<tokio::signal::unix::Signal>) {
+/// Returns when a draining node may stop: its last session has ended, or
+/// `--drain-timeout` has passed since draining started. Never while not draining.
+async fn drained(shared: &Shared, timeout: Option<Duration>) -> &'static str {
+    use std::sync::atomic::Ordering::Relaxed;
+    loop {
+        let Some(since) = shared.drain.since_ms() else {
+            shared.drain.changed.notified().await;
+            continue;
+        };
+        if shared.sessions.load(Relaxed) == 0 {
+            return "drained: no session is left";
+        }
+        let left = timeout.map(|t| {
+            let end = since + t.as_millis() as u64;
+            Duration::from_millis(end.saturating_sub(super::worker::unix_now_ms()))
+        });
+        if left.is_some_and(|l| l.is_zero()) {
+            return "drain timeout (--drain-timeout): ending the sessions left";
+        }
+        // Sessions end on the workers: look again a few times a second.
+        let step = left.map_or(Duration::from_millis(250), |l| l.min(Duration::from_millis(250)));
+        tokio::select! {
+            _ = tokio::time::sleep(step) => {}
+            _ = shared.drain.changed.notified() => {}
+        }
+    }
+}
+
+/// The next delivery of a caught signal, or never when it is not caught.
+async fn next_signal(hup: &mut Option<tokio::signal::unix::Signal>) {
     match hup {
         Some(s) => {
             s.recv().await;

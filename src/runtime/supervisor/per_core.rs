@@ -182,6 +182,12 @@ fn handle_cross_core(w: &Rc<Worker>, msg: CrossCore) {
         CrossCore::Owner { id, reply } => {
             let _ = reply.send(w.session(&id).map(|l| l.meta.owner.clone()));
         }
+        CrossCore::Kill { target, before_ms, reply } => {
+            let _ = reply.send(api::fleet::kill_here(w, &target, before_ms));
+        }
+        CrossCore::Call { ask, reply } => {
+            let _ = reply.send(api::fleet::call_here(w, &ask));
+        }
     }
 }
 

@@ -15,4 +15,10 @@ pub enum CrossCore {
     List { reply: tokio::sync::oneshot::Sender<Vec<serde_json::Value>>, principal: crate::auth::Principal },
     /// Whether session `id` lives here, and its owner (for a share link).
     Owner { id: String, reply: tokio::sync::oneshot::Sender<Option<Option<String>>> },
+    /// The kill switch: end this core's sessions of `target` created before `before_ms`
+    /// (ms since the epoch); answers how many.
+    Kill { target: crate::fleet::KillTarget, before_ms: u64, reply: tokio::sync::oneshot::Sender<usize> },
+    /// A call on one of this core's sessions that reached another node first and came
+    /// over the fleet's bus.
+    Call { ask: crate::fleet::SessionAsk, reply: tokio::sync::oneshot::Sender<crate::fleet::SessionAnswer> },
 }

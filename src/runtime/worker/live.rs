@@ -23,8 +23,9 @@ pub struct Meta {
     pub command: Vec<String>,
     pub pid: i32,
     pub tty: String,
-    /// Seconds since the Unix epoch.
-    pub created_unix: u64,
+    /// Milliseconds since the Unix epoch (the list shows seconds; the kill switch ends
+    /// what was created before its call, to the millisecond).
+    pub created_ms: u64,
     /// The user who started it (`None` with `--no-auth`).
     pub owner: Option<String>,
 }

@@ -8,6 +8,7 @@
 mod conns;
 mod cross_core;
 pub mod fds;
+mod fleet_link;
 mod live;
 mod stats;
 
@@ -22,6 +23,7 @@ use tokio::sync::Notify;
 pub use conns::ConnHandle;
 pub use cross_core::CrossCore;
 use fds::FdPressure;
+pub use fleet_link::FleetLink;
 pub use live::{write_input, Live, Master, Meta};
 pub use stats::{Shared, WorkerStats};
 
@@ -34,6 +36,11 @@ use crate::session::{Millis, NodeId, SessionId};
 /// Seconds since the Unix epoch (token times).
 pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Lets every other task on this core run, and the reactor be polled, before going on:
@@ -254,7 +261,7 @@ impl Worker {
 
     pub fn sessions(&self) -> Vec<Rc<Live>> {
         let mut all: Vec<_> = self.sessions.borrow().values().cloned().collect();
-        all.sort_by_key(|l| (l.meta.created_unix, l.id.as_str().to_owned()));
+        all.sort_by_key(|l| (l.meta.created_ms, l.id.as_str().to_owned()));
         all
     }
 

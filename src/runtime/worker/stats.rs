@@ -210,6 +210,12 @@ pub struct Shared {
     pub login_limits: std::sync::Mutex<crate::auth::LoginLimits>,
     /// Password checks running on their threads (`api::auth`: bounded).
     pub password_checks: std::sync::atomic::AtomicUsize,
+    /// Drain (`POST /api/admin/drain`, SIGUSR2).
+    pub drain: super::fleet_link::Drain,
+    /// Revoked tokens and users (`POST /api/admin/revoke`; fleet-wide with `--nats`).
+    pub revoked: super::fleet_link::Revoked,
+    /// With `--nats`: the fleet's control thread and its view of the other nodes.
+    pub fleet: Option<super::fleet_link::FleetLink>,
 }
 
 /// What the web UI needs to know: `GET /api/config`.
@@ -236,6 +242,7 @@ impl Shared {
         cfg: &crate::config::Config,
         site: crate::web::Site,
         access_log: Option<crate::runtime::access_log::Sink>,
+        fleet: Option<super::fleet_link::FleetLink>,
     ) -> Shared {
         let options = cfg.terminal.client_options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let ttyd_preferences = crate::protocol::ttyd::preferences_json(options);
@@ -253,6 +260,9 @@ impl Shared {
             stop: tokio::sync::Notify::new(),
             login_limits: Default::default(),
             password_checks: Default::default(),
+            drain: Default::default(),
+            revoked: Default::default(),
+            fleet,
             credentials: std::sync::RwLock::new(cfg.access.credentials.clone().map(std::sync::Arc::new)),
         }
     }
@@ -271,15 +281,28 @@ impl Shared {
         self.workers.iter().all(WorkerStats::alive)
     }
 
+    /// `/health`'s status: `ok` (200); `degraded` (a worker died) or `draining` (no new
+    /// sessions here), both 503 so that a load balancer sends new work elsewhere.
+    pub fn health_status(&self) -> &'static str {
+        match (self.all_alive(), self.drain.draining()) {
+            (false, _) => "degraded",
+            (true, true) => "draining",
+            (true, false) => "ok",
+        }
+    }
+
     /// The `/health` body, from the point of view of worker `me`.
     pub fn health_json(&self, me: usize, now: Instant) -> String {
         let mut s = String::with_capacity(256);
-        let status = if self.all_alive() { "ok" } else { "degraded" };
         let _ = write!(
             s,
-            "{{\"status\":\"{status}\",\"version\":\"{}\",\"uptime_secs\":{},\"worker\":{me},\"workers\":[",
+            "{{\"status\":\"{}\",\"version\":\"{}\",\"uptime_secs\":{},\"draining\":{},\"sessions\":{},\"clients\":{},\"worker\":{me},\"workers\":[",
+            self.health_status(),
             env!("CARGO_PKG_VERSION"),
-            now.duration_since(self.started).as_secs()
+            now.duration_since(self.started).as_secs(),
+            self.drain.draining(),
+            self.sessions.load(Relaxed),
+            self.clients.load(Relaxed),
         );
         for (i, w) in self.workers.iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };

@@ -138,7 +138,8 @@ impl Endpoint for Init<'_> {
                     None => {
                         let token = auth_token.as_deref().unwrap_or_default();
                         let now_unix = unix_now();
-                        crate::auth::admit_ttyd_init(token, &self.w.cfg.admission, now_unix)
+                        let revoked = |p: &crate::auth::Principal| self.w.shared.revoked.refuses(p, now_unix);
+                        crate::auth::admit_ttyd_init(token, &self.w.cfg.admission, now_unix, revoked)
                     }
                 };
                 self.found = Some((size, principal));
