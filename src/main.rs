@@ -1,6 +1,6 @@
 //! `ringtty`: parse the command line, run the server, exit with its status. `ringtty
-//! token ...` and `ringtty hash-password ...` (the first argument only) are tools
-//! instead (src/cli_tools/).
+//! token ...`, `ringtty hash-password ...` and `ringtty fleet ...` (the first argument
+//! only) are tools instead (src/cli_tools/).
 
 use std::process::ExitCode;
 

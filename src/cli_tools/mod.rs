@@ -1,26 +1,29 @@
-//! Subcommands that are not the server: `ringtty token` and `ringtty hash-password`.
-//! `main` dispatches on the first argument before the server's command line is parsed,
-//! so neither name ever runs as a COMMAND there (`ringtty -- token` runs a program
-//! named `token`).
+//! Subcommands that are not the server: `ringtty token`, `ringtty hash-password` and
+//! `ringtty fleet haproxy-config`. `main` dispatches on the first argument before the
+//! server's command line is parsed, so none of these names ever runs as a COMMAND
+//! there (`ringtty -- token` runs a program named `token`).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+mod fleet;
 mod hash_password;
 mod token;
 
+pub use fleet::{fleet, haproxy_config, FleetArgs};
 pub use hash_password::hash_password;
 pub use token::token;
 
 /// The subcommand `argv` (program name first) asks for: its very first argument only.
 pub fn subcommand(argv: &[OsString]) -> Option<&'static str> {
-    ["token", "hash-password"].into_iter().find(|name| argv.get(1).is_some_and(|a| a == *name))
+    ["token", "hash-password", "fleet"].into_iter().find(|name| argv.get(1).is_some_and(|a| a == *name))
 }
 
 /// Runs the subcommand `argv` asks for, if any.
 pub fn dispatch(argv: &[OsString]) -> Option<ExitCode> {
     match subcommand(argv)? {
         "token" => Some(token(&argv[1..])),
+        "fleet" => Some(fleet(&argv[1..])),
         _ => Some(hash_password(argv[2..].iter().cloned())),
     }
 }

@@ -4,6 +4,7 @@ mod auth;
 mod children;
 mod common;
 mod fleet;
+mod fleet_haproxy;
 mod hash_password;
 mod host;
 mod http;
