@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// Folders on one line are peers and must not import each other.
 const LAYERS: &[&[&str]] = &[
     &["supervisor"],
-    &["httpconn", "fleet"],
+    &["httpconn", "fleet", "handover"],
     &["api", "wsconn"],
     &["pty_task"],
     &["route"],

@@ -219,6 +219,13 @@ pub struct Args {
     #[arg(long = "node-id", value_name = "NAME")]
     pub node_id: Option<String>,
 
+    /// Live upgrade: a unix socket where this process hands its listeners and sessions
+    /// to the next ringtty started with the same option (which takes them over at
+    /// startup instead of binding); children then outlive a crash of the server until
+    /// their terminal's hangup (docs/FLEET.md)
+    #[arg(long = "handover", value_name = "PATH")]
+    pub handover: Option<PathBuf>,
+
     /// Join a fleet over NATS: fleet-wide listing, kill switch, revocation, heartbeats
     /// (comma-separated server URLs; needs --node-id and --auth-secret-file)
     #[arg(long = "nats", value_name = "URL")]

@@ -122,6 +122,8 @@ pub struct Config {
     pub notes: Vec<&'static str>,
     /// `--nats`: this node is one of a fleet (docs/FLEET.md).
     pub fleet: Option<Fleet>,
+    /// `--handover`: the unix socket of live upgrades (`runtime::handover`).
+    pub handover: Option<PathBuf>,
     /// `--drain-timeout`: how long a draining node waits for its sessions to end before
     /// it stops anyway (`None`: until they end).
     pub drain_timeout: Option<Duration>,
@@ -217,6 +219,15 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let fleet = fleet(&a, &listen)?;
+        let handover = match &a.handover {
+            Some(p) if p.as_os_str().is_empty() || p.as_os_str().len() > 100 => {
+                return err(format!("--handover {}: give a unix socket path of at most 100 bytes", p.display()))
+            }
+            Some(_) if a.io.as_deref() == Some("uring") => {
+                return err("--handover with --io uring: a live upgrade needs terminals read by readiness; use --io epoll")
+            }
+            p => p.clone(),
+        };
         let drain_timeout = Some(duration("--drain-timeout", &a.drain_timeout)?).filter(|d| !d.is_zero());
         Ok(Config {
             threads,
@@ -261,6 +272,7 @@ impl Config {
             },
             access,
             fleet,
+            handover,
             drain_timeout,
             access_log: access_log(a.access_log)?,
             listen,

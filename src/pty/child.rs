@@ -59,10 +59,24 @@ pub struct Child {
     /// sent to `pid` or its process group any more.
     status: Option<ExitStatus>,
     reaper: mpsc::Sender<Reap>,
-    /// Keeps the spawner thread that started the child alive while the child may run:
-    /// the child's parent-death signal (SIGKILL, `clone.rs`) fires when that thread
-    /// ends, not when the process does.
-    _spawner: Option<mpsc::Sender<()>>,
+    /// Whose it is: ours, taken over, or given away (a live upgrade). One field, the
+    /// size of the sender it holds: every idle session's task keeps a `Child`.
+    owner: Owner,
+}
+
+/// Whose a [`Child`] is, across live upgrades.
+#[derive(Debug)]
+enum Owner {
+    /// Started by this process: waited for with `waitid`. The sender keeps the spawner
+    /// thread that started the child alive while the child may run: the child's
+    /// parent-death signal (SIGKILL, `clone.rs`) fires when that thread ends, not when
+    /// the process does.
+    Ours(#[allow(dead_code)] Option<mpsc::Sender<()>>),
+    /// Taken over from another ringtty process: not our child, so it cannot be waited
+    /// for; its end is seen on the pidfd and its status read from it.
+    Adopted,
+    /// Handed over to another process: dropping it leaves it running.
+    Disowned,
 }
 
 impl Child {
@@ -72,7 +86,25 @@ impl Child {
         reaper: mpsc::Sender<Reap>,
         spawner: Option<mpsc::Sender<()>>,
     ) -> Self {
-        Child { pid, pidfd, status: None, reaper, _spawner: spawner }
+        Child { pid, pidfd, status: None, reaper, owner: Owner::Ours(spawner) }
+    }
+
+    /// A process another ringtty started and handed over (a live upgrade): its pid and
+    /// a pidfd for it. It is not our child: it is reaped by whoever its parent is now
+    /// (init, or a subreaper), and [`Child::try_reap`] reads its status from the pidfd.
+    pub(super) fn adopt(pid: Pid, pidfd: OwnedFd, reaper: mpsc::Sender<Reap>) -> Child {
+        Child { pid, pidfd, status: None, reaper, owner: Owner::Adopted }
+    }
+
+    /// A copy of the pidfd, to hand the child over to another process.
+    pub fn pidfd_dup(&self) -> io::Result<OwnedFd> {
+        Ok(rustix::io::fcntl_dupfd_cloexec(&self.pidfd, 3)?)
+    }
+
+    /// The child now belongs to another process (a live upgrade): dropping this
+    /// handle neither signals nor waits for it.
+    pub fn disown(mut self) {
+        self.owner = Owner::Disowned;
     }
 
     /// The child's pid, which is also its process group and session id.
@@ -89,6 +121,10 @@ impl Child {
     /// child runs (or is only stopped). Once it returned a status it keeps returning it.
     pub fn try_reap(&mut self) -> io::Result<Option<ExitStatus>> {
         if self.status.is_some() {
+            return Ok(self.status);
+        }
+        if matches!(self.owner, Owner::Adopted) {
+            self.status = adopted_exit(&self.pidfd)?;
             return Ok(self.status);
         }
         let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
@@ -129,9 +165,55 @@ impl AsRawFd for Child {
     }
 }
 
+/// An adopted child's end, from its pidfd: `None` while it runs (the pidfd is not
+/// readable). Once it has exited, its status as its new parent reaped it
+/// (`PIDFD_GET_INFO`, Linux 6.15), or an unknown status if it is not reaped yet or
+/// the kernel is older: the session ends either way.
+fn adopted_exit(pidfd: &OwnedFd) -> io::Result<Option<ExitStatus>> {
+    let mut poll = [rustix::event::PollFd::new(pidfd, rustix::event::PollFlags::IN)];
+    let ready = rustix::event::poll(&mut poll, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 }))?;
+    if ready == 0 {
+        return Ok(None);
+    }
+    Ok(Some(pidfd_exit_info(pidfd).unwrap_or(ExitStatus { code: None, signal: None })))
+}
+
+/// `struct pidfd_info` (linux/pidfd.h) up to `exit_code`: 64 bytes, version 0.
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    ids: [u32; 11],
+    exit_code: i32,
+}
+
+/// The exit status the kernel kept on the pidfd once the process was reaped.
+fn pidfd_exit_info(pidfd: &OwnedFd) -> Option<ExitStatus> {
+    const PIDFD_INFO_EXIT: u64 = 1 << 3;
+    // _IOWR(0xFF, 11, struct pidfd_info): direction 3, size, type 0xFF, number 11.
+    const PIDFD_GET_INFO: libc::c_ulong =
+        (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
+    let mut info = PidfdInfo { mask: PIDFD_INFO_EXIT, ..PidfdInfo::default() };
+    // SAFETY: `pidfd` is an open pidfd; `info` is a properly aligned, writable
+    // `struct pidfd_info` of the size the request number encodes, which the kernel
+    // fills in (or fails with ENOTTY/EINVAL on kernels without it).
+    let rc = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &mut info as *mut PidfdInfo) };
+    if rc != 0 || info.mask & PIDFD_INFO_EXIT == 0 {
+        return None;
+    }
+    let status = info.exit_code;
+    let (code, signal) = match (libc::WIFEXITED(status), libc::WIFSIGNALED(status)) {
+        (true, _) => (Some(libc::WEXITSTATUS(status)), None),
+        (_, true) => (None, Some(libc::WTERMSIG(status))),
+        _ => (None, None),
+    };
+    Some(ExitStatus { code, signal })
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
-        if matches!(self.try_reap(), Ok(Some(_))) {
+        if matches!(self.owner, Owner::Disowned) || matches!(self.try_reap(), Ok(Some(_))) {
             return;
         }
         // Not reaped, so the pid (and the process group id, which equals it since
@@ -145,7 +227,9 @@ impl Drop for Child {
         // The reaper lives while any `Child` holds a sender, so this cannot fail short
         // of a panic in the reaper; then the zombie stays until the server exits.
         sweep_session(self, Signal::KILL);
-        let _ = self.reaper.send(Reap::Orphan(self.pid));
+        if matches!(self.owner, Owner::Ours(_)) {
+            let _ = self.reaper.send(Reap::Orphan(self.pid));
+        }
     }
 }
 

@@ -256,10 +256,14 @@ fn prepare(plan: &Plan<'_>) -> Result<(), (Step, i32)> {
     // hangup). It fires when the *thread* that cloned the child ends, which is why the
     // spawner threads outlive their children (`spawner.rs`). The server may have died
     // before the signal was armed: then the child's parent is another process already.
-    let kill = Some(rustix::process::Signal::KILL);
-    rustix::process::set_parent_process_death_signal(kill).map_err(at(Step::ParentDeath))?;
-    if rustix::process::getppid() != Some(plan.server) {
-        return Err((Step::ParentDeath, libc::ESRCH));
+    // Not with `--handover` (`ChildDefaults::parent_death`): the next process takes
+    // the children over.
+    if plan.defaults.parent_death {
+        let kill = Some(rustix::process::Signal::KILL);
+        rustix::process::set_parent_process_death_signal(kill).map_err(at(Step::ParentDeath))?;
+        if rustix::process::getppid() != Some(plan.server) {
+            return Err((Step::ParentDeath, libc::ESRCH));
+        }
     }
     // A new session without a terminal, then the slave as its controlling terminal:
     // the child leads its session and its foreground process group.

@@ -48,6 +48,11 @@ pub struct ChildDefaults {
     pub rlimits: Vec<(Resource, Rlimit)>,
     /// The child's CPU affinity (`sched_setaffinity`).
     pub cpus: CpuSet,
+    /// The child is SIGKILLed when the server dies (its parent-death signal). Off with
+    /// `--handover`: a live upgrade hands the children to the next process, and the
+    /// old one's end must not kill them (a crash then leaves each terminal's hangup,
+    /// SIGHUP, to end them).
+    pub parent_death: bool,
 }
 
 /// Every resource `ChildDefaults::capture` records.
@@ -77,7 +82,7 @@ impl ChildDefaults {
     /// the server never lowers a hard limit below it afterwards.
     pub fn capture() -> io::Result<Self> {
         let rlimits = RESOURCES.iter().map(|&r| (r, rustix::process::getrlimit(r))).collect();
-        Ok(ChildDefaults { rlimits, cpus: rustix::thread::sched_getaffinity(None)? })
+        Ok(ChildDefaults { rlimits, cpus: rustix::thread::sched_getaffinity(None)?, parent_death: true })
     }
 }
 

@@ -96,6 +96,12 @@ impl Spawner {
         spawn_blocking(req, &self.defaults, &self.reaper, None)
     }
 
+    /// A child another ringtty process started and handed over (a live upgrade), by
+    /// its pid and a pidfd for it; see [`Child::adopt`](super::Child).
+    pub fn adopt(&self, pid: rustix::process::Pid, pidfd: std::os::fd::OwnedFd) -> super::Child {
+        super::Child::adopt(pid, pidfd, self.reaper.clone())
+    }
+
     /// Waits (up to `within`) until the reaper thread has done what was asked of it so
     /// far: the signals to every process of the sessions that ended. Before the process
     /// exits, or those processes may outlive it.

@@ -346,7 +346,11 @@ fn child_gets_default_signals_limits_and_affinity_even_from_a_pinned_thread() {
         assert_eq!(thread_cpus(), "0");
         for (defaults, cpus, open_files) in [
             (all.clone(), all_cpus.clone(), nofile.current),
-            (ChildDefaults { rlimits: lowered, cpus: only_last }, last_cpu.to_string(), Some(777)),
+            (
+                ChildDefaults { rlimits: lowered, cpus: only_last, parent_death: true },
+                last_cpu.to_string(),
+                Some(777),
+            ),
         ] {
             let s = Spawner::new(SpawnerConfig::new(defaults)).unwrap();
             let req = request(&["cat", "/proc/self/status", "/proc/self/limits"]);

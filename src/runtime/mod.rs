@@ -21,6 +21,7 @@
 mod access_log;
 mod api;
 mod fleet;
+mod handover;
 mod httpconn;
 mod pty_task;
 mod route;

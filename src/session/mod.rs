@@ -347,6 +347,29 @@ impl Session {
         }
     }
 
+    /// A session taken over from another ringtty process (a live upgrade): its
+    /// retained output `bytes` start at offset `start`, so clients resume where they
+    /// were with `since`; `exited` is its status if its command had already ended.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resumed(
+        id: SessionId,
+        pool: Pool,
+        config: SessionConfig,
+        size: WinSize,
+        now: Millis,
+        (start, bytes): (u64, &[u8]),
+        exited: Option<ExitStatus>,
+    ) -> Session {
+        let mut s = Session::new(id, pool.clone(), config, size, now);
+        let prefix = (config.dialect == Dialect::Ttyd).then_some(crate::protocol::ttyd::OUTPUT);
+        s.scrollback = Scrollback::resumed(pool, prefix, s.config.scrollback, start, bytes);
+        s.resized_at = s.scrollback.end();
+        if let Some(status) = exited {
+            s.exited(status, now);
+        }
+        s
+    }
+
     /// Appends PTY output read into `buf` (from this session's pool, with its whole
     /// headroom: data read or appended, nothing prepended): frames it once, adds it to
     /// the scrollback, passes it to the tap with the time `now()`. Wake every client's

@@ -520,6 +520,37 @@ impl Scrollback {
         room < 2 * self.pool.mem_size() && self.sealed.iter().take(2).any(|c| c.end() > cursor)
     }
 
+    /// Every retained terminal byte, oldest first, and the offset of the first: what a
+    /// live upgrade hands the next process (`runtime::handover`).
+    pub fn export(&self) -> (u64, Vec<u8>) {
+        let start = self.start();
+        let mut out = Vec::with_capacity((self.end - start) as usize);
+        let mut pos = start;
+        while pos < self.end {
+            let bytes = self.bytes_at(pos);
+            if bytes.is_empty() {
+                break;
+            }
+            out.extend_from_slice(bytes);
+            pos += bytes.len() as u64;
+        }
+        (start, out)
+    }
+
+    /// An empty scrollback taking up the output of another process's at `start`: the
+    /// next byte pushed has that offset, and `bytes` (what it retained) end there.
+    /// Returns it with the bytes pushed, in pool buffers, as if read from the PTY.
+    pub fn resumed(pool: Pool, prefix: Option<u8>, limit: usize, start: u64, bytes: &[u8]) -> Scrollback {
+        let mut s = Scrollback::new(pool, prefix, limit);
+        s.end = start;
+        for piece in bytes.chunks(s.pool.capacity().max(1)) {
+            let mut buf = s.pool.try_alloc().unwrap_or_else(|| s.pool.alloc_exact(piece.len()));
+            buf.extend_from_slice(piece);
+            s.push(buf, u64::MAX);
+        }
+        s
+    }
+
     /// The oldest offset retained (`end()` when nothing is).
     pub fn start(&self) -> u64 {
         let merge = self.merge.as_ref().map(|m| m.start);

@@ -798,3 +798,37 @@ fn output_in_a_buffer_without_headroom_is_copied_not_dropped() {
     w.drain(&mut f.session, &f.output);
     assert_eq!((w.bytes, w.gaps.len()), (f.output.len() as u64, 0));
 }
+
+/// A live upgrade: what one process retained, the next takes up at the same offsets,
+/// so a client resuming with `since` gets exactly the bytes after its cursor.
+#[test]
+fn a_resumed_session_keeps_its_offsets_and_bytes() {
+    let mut f = Fixture::native(1024, 64 * 1024);
+    for i in 0..300u32 {
+        f.push(format!("line {i}\n").as_bytes());
+    }
+    let (start, bytes) = f.session.scrollback().export();
+    let end = f.session.end_offset();
+    assert_eq!(start + bytes.len() as u64, end);
+    assert_eq!(&f.output[start as usize..], &bytes[..], "exactly what was retained");
+
+    let pool = pool(1024);
+    let config = SessionConfig { scrollback: 64 * 1024, ..SessionConfig::default() };
+    let next = Session::resumed(id(), pool.clone(), config, WinSize::DEFAULT, T0, (start, &bytes), None);
+    assert_eq!(next.end_offset(), end);
+    assert_eq!(next.scrollback().export(), (start, bytes.clone()));
+    assert_eq!(next.status(), Status::Running);
+    // A client resuming inside gets exactly the bytes after its cursor, then new output.
+    let mut g = Fixture { pool, session: next, output: f.output.clone() };
+    let mid = start + 100;
+    let mut w = g.attach(false, Some(mid));
+    assert_eq!(w.hello.offset, mid);
+    g.push(b"after the upgrade\n");
+    while w.poll(&mut g.session, &g.output) > 0 {}
+    assert_eq!((w.next, w.gaps.len()), (g.output.len() as u64, 0));
+    // An exited session stays exited.
+    let status = ExitStatus { code: Some(3), signal: None };
+    let gone = Session::resumed(id(), f.pool.clone(), config, WinSize::DEFAULT, T0, (end, &[]), Some(status));
+    assert!(matches!(gone.status(), Status::Exited { .. }));
+    assert_eq!(gone.end_offset(), end);
+}

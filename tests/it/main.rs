@@ -5,6 +5,7 @@ mod children;
 mod common;
 mod fleet;
 mod fleet_haproxy;
+mod handover;
 mod hash_password;
 mod host;
 mod http;

@@ -3,8 +3,9 @@
 //! the controls (kill, remove) are methods on the worker's `Live`.
 
 mod controls;
+mod handover;
 mod start;
 mod task;
 
-pub use start::{start, StartError, StartOpts};
+pub use start::{adopt, start, StartError, StartOpts};
 pub use task::describe;

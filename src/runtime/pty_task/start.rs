@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -11,8 +12,9 @@ use ring::rand::SecureRandom;
 
 use crate::protocol::WinSize;
 use crate::pty::{self, Blame, EnvRules, SpawnRequest};
+use crate::runtime::worker::handover::Handed;
 use crate::runtime::worker::{Live, Meta, Worker};
-use crate::session::{Dialect, Session, SessionConfig, SessionId, Timers};
+use crate::session::{Dialect, ExitStatus, Session, SessionConfig, SessionId, Timers};
 
 /// How to start a session, besides its command.
 pub struct StartOpts {
@@ -175,4 +177,63 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
     w.add_session(live.clone());
     info!("session {} started: {:?} (pid {})", id.as_str(), live.meta.command, live.meta.pid);
     Ok(live)
+}
+
+/// Adopts a session another process handed over, on this worker (its id names this
+/// core). `fds` are its terminal's master and its command's pidfd (none for an ended
+/// session).
+pub fn adopt(w: &Rc<Worker>, h: Handed, bytes: &[u8], fds: Vec<OwnedFd>) -> Result<(), String> {
+    let id = SessionId::parse(&h.id, w.node.as_ref())
+        .map_err(|e| format!("session {}: not an id of this node ({e}): is --node-id the same?", h.id))?;
+    if id.core() != w.index {
+        return Err(format!("session {} belongs to core {}, not {}", h.id, id.core(), w.index));
+    }
+    let size = WinSize::new(h.cols, h.rows).unwrap_or(WinSize::DEFAULT);
+    let s = &w.cfg.sessions;
+    let config = SessionConfig {
+        dialect: Dialect::Native,
+        scrollback: s.scrollback,
+        window: s.window,
+        timers: Timers {
+            detach_timeout: s.detach_timeout,
+            exited_ttl: s.exited_ttl,
+            kill_grace: s.kill_grace,
+        },
+        ..SessionConfig::default()
+    };
+    let mut fds = fds.into_iter();
+    let terminal = match (h.exited, fds.next(), fds.next()) {
+        (None, Some(master), Some(pidfd)) => {
+            let child = w.spawner.adopt(rustix::process::Pid::from_raw(h.pid).ok_or("a pid of 0")?, pidfd);
+            Some((master, child))
+        }
+        _ => None,
+    };
+    // Without its terminal a session can only be shown as ended.
+    let exited = match (&terminal, h.exited) {
+        (None, e) => Some(e.unwrap_or(super::handover::wire(None, None))),
+        (Some(_), _) => None,
+    }
+    .map(|e| ExitStatus { code: e.code, signal: e.signal });
+    let state = Session::resumed(id, w.pool.clone(), config, size, w.now(), (h.start, bytes), exited);
+    let meta = Meta {
+        name: h.name,
+        command: h.command,
+        pid: h.pid,
+        tty: h.tty,
+        created_ms: h.created_ms,
+        owner: h.owner,
+    };
+    let running = terminal.is_some();
+    let live = super::task::launch_parts(w, id, state, terminal, meta)
+        .map_err(|e| format!("session {}: cannot watch its terminal: {e}", h.id))?;
+    w.add_session(live);
+    if running {
+        // Its place under --max-sessions (`start` takes it for a new session).
+        w.shared.sessions.fetch_add(1, Relaxed);
+    } else {
+        // `add_session` counted it as running.
+        w.shared.running.fetch_sub(1, Relaxed);
+    }
+    Ok(())
 }

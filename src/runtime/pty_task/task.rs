@@ -57,20 +57,38 @@ pub fn launch(
     spawned: pty::Spawned,
     meta: Meta,
 ) -> std::io::Result<Rc<Live>> {
-    // On failure the child is dropped with the error: killed and reaped off the loop.
-    // Readable only: a PTY master reports EPOLLOUT whenever the child reads its input,
-    // so with write interest every keystroke would wake the worker a second time. Input
-    // that does not fit is retried on a timer instead (see INPUT_RETRY).
-    let master = match w.ring {
-        Some(_) => Master::Plain(spawned.master),
-        None => Master::Watched(crate::sys::async_fd(spawned.master, Interest::READABLE)?),
+    launch_parts(w, id, session, Some((spawned.master, spawned.child)), meta)
+}
+
+/// [`launch`] from parts: a terminal and its child, or none for a session whose
+/// command has ended (one taken over by a live upgrade).
+pub(super) fn launch_parts(
+    w: &Rc<Worker>,
+    id: SessionId,
+    session: Session,
+    terminal: Option<(OwnedFd, pty::Child)>,
+    meta: Meta,
+) -> std::io::Result<Rc<Live>> {
+    let (master, child) = match terminal {
+        Some((master, child)) => {
+            // On failure the child is dropped with the error: killed and reaped off the
+            // loop. Readable only: a PTY master reports EPOLLOUT whenever the child
+            // reads its input, so with write interest every keystroke would wake the
+            // worker a second time. Input that does not fit is retried on a timer
+            // instead (see INPUT_RETRY).
+            let master = match w.ring {
+                Some(_) => Master::Plain(master),
+                None => Master::Watched(crate::sys::async_fd(master, Interest::READABLE)?),
+            };
+            (Some(Rc::new(master)), Some(child.into_async_fd()?))
+        }
+        None => (None, None),
     };
-    let child = spawned.child.into_async_fd()?;
     let live = Rc::new(Live {
         id,
         meta,
         state: RefCell::new(session),
-        master: RefCell::new(Some(Rc::new(master))),
+        master: RefCell::new(master),
         writers: RefCell::new(Slab::new()),
         wake: Notify::new(),
         input_drained: Notify::new(),
@@ -79,6 +97,7 @@ pub fn launch(
         removed: Cell::new(false),
         failed: Cell::new(false),
         panic_requested: Cell::new(false),
+        handed_over: Cell::new(false),
     });
     crate::rt::spawn(contained(w.clone(), live.clone(), child));
     Ok(live)
@@ -97,7 +116,7 @@ pub fn launch(
 fn contained(
     w: Rc<Worker>,
     live: Rc<Live>,
-    child: AsyncFd<pty::Child>,
+    child: Option<AsyncFd<pty::Child>>,
 ) -> impl std::future::Future<Output = ()> {
     async move {
         let outcome = {
@@ -180,12 +199,24 @@ struct ChildState {
     swept: bool,
 }
 
+impl ChildState {
+    /// At the task's start: a session taken over after its command ended starts ended.
+    fn new(live: &Live) -> ChildState {
+        let ended = live.state.borrow().status() != Status::Running;
+        ChildState { status: None, eio: ended, drain_until: None, done: ended, swept: false }
+    }
+}
+
 /// The session's task: see the module docs. (An `async` block: see `contained`.)
-fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::future::Future<Output = ()> {
+fn run(
+    w: Rc<Worker>,
+    live: Rc<Live>,
+    child: Option<AsyncFd<pty::Child>>,
+) -> impl std::future::Future<Output = ()> {
     // Dropped (its pidfd closed) once the command has ended, like the master.
-    let mut child = Some(child);
+    let mut child = child;
     async move {
-        let mut end = ChildState { status: None, eio: false, drain_until: None, done: false, swept: false };
+        let mut end = ChildState::new(&live);
         let mut held = false;
         let mut want_buffer = false;
         // When to compact: QUIET after the last output, if any came since the last time.
@@ -211,6 +242,12 @@ fn run(w: Rc<Worker>, live: Rc<Live>, child: AsyncFd<pty::Child>) -> impl std::f
                 // Inside a borrow: a panic must not leave the session unusable for `fail`.
                 let _state = live.state.borrow_mut();
                 panic!("fault injection: panic in a session task");
+            }
+            if live.handed_over.get() {
+                // A live upgrade: everything read so far is in the session; the next
+                // process takes the rest from the terminal.
+                super::handover::export(&w, &live, child.take(), end.status);
+                return;
             }
             let removed = live.removed.get();
             let signal = if removed { Some(Signal::KILL) } else { live.kill.take() };

@@ -44,14 +44,28 @@ pub fn run(mut cfg: Config) -> Result<ExitCode, String> {
     info!("io: {why}");
     // Children get the limits and CPUs the server started with, not the raised limit or
     // a worker's pinning: record them first.
-    let defaults =
+    let mut defaults =
         crate::pty::ChildDefaults::capture().map_err(|e| format!("cannot read the process limits: {e}"))?;
+    // A live upgrade hands the children over: the old process's end must not kill them.
+    defaults.parent_death = cfg.handover.is_none();
     info!("open-file limit: {}", raise_nofile_limit());
     for warning in capacity_warnings(&cfg).into_iter().chain(exposure_warning(&cfg)) {
         warn!("{warning}");
     }
     let max_conns = connection_cap(&cfg);
-    let listeners = listen::bind(&cfg)?;
+    let mut takeover = match &cfg.handover {
+        Some(path) => super::handover::take(path, &cfg)?,
+        None => None,
+    };
+    let listeners = match takeover.as_mut() {
+        Some(t) => {
+            let fds = std::mem::take(&mut t.listeners);
+            let display = super::handover::display(&fds, &cfg);
+            info!("handover: took over {} listeners and {} sessions", fds.len(), t.session_count());
+            listen::Listeners { fds, display }
+        }
+        None => listen::bind(&cfg)?,
+    };
     if cfg.uid.is_some() || cfg.gid.is_some() {
         crate::sys::drop_privileges(cfg.uid, cfg.gid)
             .map_err(|e| format!("cannot switch to -u/-g ids: {e}; run as root or drop -u/-g"))?;
@@ -70,7 +84,15 @@ pub fn run(mut cfg: Config) -> Result<ExitCode, String> {
             Listen::Unix { .. } => println!("Login token: {token}"),
         }
     }
-    let server = start_workers(Arc::new(cfg), listeners, defaults, max_conns, access_log)?;
+    let adopt = takeover.as_mut().map(|t| std::mem::take(&mut t.sessions)).unwrap_or_default();
+    let mut server = start_workers(Arc::new(cfg), listeners, defaults, max_conns, access_log, adopt)?;
+    if let Some(t) = takeover {
+        t.done();
+    }
+    if let Some(path) = &server.cfg.handover {
+        server.handover = Some(super::handover::bind(path)?);
+        info!("live upgrade: start the next ringtty with --handover {}", path.display());
+    }
     Ok(server.wait())
 }
 
@@ -98,7 +120,7 @@ pub fn start(mut cfg: Config) -> Result<Server, String> {
     let max_conns = connection_cap(&cfg);
     let listeners = listen::bind(&cfg)?;
     let access_log = open_access_log(&cfg)?;
-    start_workers(Arc::new(cfg), listeners, defaults, max_conns, access_log)
+    start_workers(Arc::new(cfg), listeners, defaults, max_conns, access_log, Vec::new())
 }
 
 /// Opens `--access-log` and starts its thread. After the privileges were dropped: a
@@ -121,6 +143,10 @@ pub struct Server {
     spawner: crate::pty::Spawner,
     /// The access log's thread, when `--access-log` is given.
     access_log: Option<access_log::Logger>,
+    /// `--handover`: where the next process asks to take over.
+    handover: Option<std::os::unix::net::UnixListener>,
+    /// This process handed its sessions and listeners over: its files are the next one's.
+    handed_over: bool,
 }
 
 fn start_workers(
@@ -129,7 +155,9 @@ fn start_workers(
     defaults: crate::pty::ChildDefaults,
     max_conns: usize,
     access_log: Option<(access_log::Logger, access_log::Sink)>,
+    mut adopt: Vec<Vec<super::worker::handover::Export>>,
 ) -> Result<Server, String> {
+    adopt.reverse();
     let site = crate::web::Site::new(cfg.terminal.index.as_deref(), cfg.allow_embedding)?;
     let spawner = crate::pty::Spawner::new(crate::pty::SpawnerConfig::new(defaults))
         .map_err(|e| format!("cannot start the spawner threads: {e}"))?;
@@ -178,6 +206,7 @@ fn start_workers(
             spawner: spawner.clone(),
             inbox: inbox_rx.pop().expect("one inbox per worker"),
             max_conns,
+            adopt: adopt.pop().unwrap_or_default(),
         };
         if let Err(e) = per_core::spawn(params) {
             let _ = shutdown.send(true);
@@ -194,6 +223,8 @@ fn start_workers(
         shared,
         spawner,
         access_log: logger,
+        handover: None,
+        handed_over: false,
     })
 }
 
@@ -214,15 +245,19 @@ impl Server {
         };
         let spawner = self.spawner.clone();
         let logger = self.access_log.take();
-        let code = rt.block_on(self.supervise(logger.as_ref()));
+        let handover_path = self.cfg.handover.clone();
+        let (code, handed_over) = rt.block_on(self.supervise(logger.as_ref()));
         if let Some(logger) = logger {
             logger.finish(Duration::from_secs(1));
         }
         // The sessions' commands are gone; what else ran in their terminal sessions is
         // being killed by the reaper thread, which dies with the process.
         spawner.flush(Duration::from_secs(1));
-        if let Some(path) = unix_socket {
-            let _ = std::fs::remove_file(path);
+        // After a handover the socket files are the next process's.
+        if !handed_over {
+            for path in unix_socket.into_iter().chain(handover_path) {
+                let _ = std::fs::remove_file(path);
+            }
         }
         code
     }
@@ -251,11 +286,18 @@ impl Server {
         }
     }
 
-    async fn supervise(mut self, logger: Option<&access_log::Logger>) -> ExitCode {
+    async fn supervise(mut self, logger: Option<&access_log::Logger>) -> (ExitCode, bool) {
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
         else {
             error!("cannot install SIGTERM/SIGINT handlers");
-            return ExitCode::FAILURE;
+            return (ExitCode::FAILURE, false);
+        };
+        let handover = match self.handover.take().map(tokio::net::UnixListener::from_std).transpose() {
+            Ok(h) => h,
+            Err(e) => {
+                error!("--handover: cannot watch its socket ({e}); live upgrades are off");
+                None
+            }
         };
         // SIGHUP reopens the access log (logrotate), rereads --credential-file and the
         // TLS files. Caught only when there is something to do: otherwise it keeps its
@@ -291,6 +333,22 @@ impl Server {
                     continue;
                 }
                 why = drained(&self.shared, self.cfg.drain_timeout) => info!("{why}: shutting down"),
+                conn = next_handover(handover.as_ref()) => {
+                    match super::handover::offer(conn, &self.shared, &self.cfg).await {
+                        Ok(_) => {
+                            self.handed_over = true;
+                            info!("handover done: this process stops");
+                        }
+                        Err(super::handover::Failed::Refused(why)) => {
+                            warn!("handover refused: {why}; serving on");
+                            continue;
+                        }
+                        Err(super::handover::Failed::Lost(why)) => {
+                            error!("handover failed after the sessions were exported: {why}; they are lost, stopping");
+                            failed = true;
+                        }
+                    }
+                }
                 _ = self.shared.stop.notified() => info!("stopping as asked (-o/-q)"),
                 exit = self.exits.recv() => {
                     self.running -= 1;
@@ -328,11 +386,8 @@ impl Server {
             }
         }
         info!("stopped");
-        if failed {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        }
+        let code = if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        (code, self.handed_over)
     }
 }
 
@@ -360,6 +415,22 @@ async fn drained(shared: &Shared, timeout: Option<Duration>) -> &'static str {
         tokio::select! {
             _ = tokio::time::sleep(step) => {}
             _ = shared.drain.changed.notified() => {}
+        }
+    }
+}
+
+/// The next connection on the handover socket, or never without one.
+async fn next_handover(listener: Option<&tokio::net::UnixListener>) -> tokio::net::UnixStream {
+    loop {
+        match listener {
+            Some(l) => match l.accept().await {
+                Ok((conn, _)) => return conn,
+                Err(e) => {
+                    warn!("--handover: accept failed ({e})");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            None => std::future::pending::<()>().await,
         }
     }
 }
@@ -453,6 +524,14 @@ fn resolve_io(cfg: &mut Config) -> Result<String, String> {
     use crate::config::Io;
     if cfg.io == Io::Epoll {
         return Ok("readiness and read(2) (--io epoll)".into());
+    }
+    if cfg.handover.is_some() {
+        // `--io uring` with --handover is refused by the configuration.
+        cfg.io = Io::Epoll;
+        return Ok(
+            "readiness and read(2) (--io auto with --handover: live upgrades read terminals by readiness)"
+                .into(),
+        );
     }
     let missing = match crate::uring::Support::of_this_kernel() {
         Ok(s) if s.data_path() => None,

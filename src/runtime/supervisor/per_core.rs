@@ -39,6 +39,8 @@ pub struct WorkerParams {
     pub inbox: mpsc::UnboundedReceiver<CrossCore>,
     /// Open connections this worker accepts (see `fds::conn_budget`).
     pub max_conns: usize,
+    /// Sessions a live upgrade brought from the previous process, for this core.
+    pub adopt: Vec<crate::runtime::worker::handover::Export>,
 }
 
 /// Starts the worker thread.
@@ -81,7 +83,18 @@ fn run(p: WorkerParams) {
     };
     let worker = Rc::new(Worker::new(p.index, p.cfg, p.shared, p.spawner, p.max_conns, p.fault_injection));
     debug!("worker {} running on CPU {}", p.index, p.cpu);
-    guard.clean = rt.block_on(serve(worker, p.listener, p.shutdown, p.inbox));
+    let adopt = p.adopt;
+    guard.clean = rt.block_on(async move {
+        // Taken over before the first accept: a client reconnecting finds its session.
+        for e in adopt {
+            let id = e.handed.id.clone();
+            match crate::runtime::pty_task::adopt(&worker, e.handed, &e.bytes, e.fds) {
+                Ok(()) => debug!("worker {}: session {id} taken over", worker.index),
+                Err(e) => error!("worker {}: a session could not be taken over: {e}", worker.index),
+            }
+        }
+        serve(worker, p.listener, p.shutdown, p.inbox).await
+    });
 }
 
 /// Accepts until shutdown, then drains. Returns whether it ended cleanly.
@@ -112,9 +125,12 @@ async fn serve(
     // and polling it would spin while the connections that could free a descriptor
     // never get to run.
     let mut paused: Option<tokio::time::Instant> = None;
+    // A live upgrade handed the listener to the next process: no more accepts here.
+    let mut accepting = true;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+
             _ = trim.tick() => {
                 // Give memory back after a burst, but not so eagerly that a busy core
                 // churns through the allocator: only what a whole interval left unused.
@@ -131,12 +147,25 @@ async fn serve(
                 crate::sys::release_free_memory();
             }
             _ = w.kill_requested().notified() => panic!("fault injection: worker {} killed", w.index),
-            Some(msg) = inbox.recv() => handle_cross_core(&w, msg),
+            Some(msg) = inbox.recv() => match msg {
+                CrossCore::Handover { reply } if accepting => {
+                    accepting = false;
+                    let listener = rustix::io::fcntl_dupfd_cloexec(listener.get_ref(), 3)
+                        .map_err(|e| error!("worker {}: cannot copy its listener for the next process: {e}", w.index))
+                        .ok();
+                    let w = w.clone();
+                    crate::rt::spawn(async move {
+                        let exports = hand_over(&w).await;
+                        let _ = reply.send((listener, exports));
+                    });
+                }
+                msg => handle_cross_core(&w, msg),
+            },
             _ = tokio::time::sleep_until(paused.unwrap_or_else(tokio::time::Instant::now)), if paused.is_some() => {
                 paused = None;
             }
             _ = w.fds().freed.notified(), if paused.is_some() => paused = None,
-            ready = listener.readable(), if paused.is_none() => match ready {
+            ready = listener.readable(), if paused.is_none() && accepting => match ready {
                 Ok(mut guard) => match accept_batch(&w, guard.get_inner()) {
                     Accepted::All => guard.clear_ready(),
                     // Every other task on the core runs before the next batch: a storm
@@ -168,8 +197,35 @@ async fn serve(
     true
 }
 
+/// A live upgrade on this core: every native session's task exports it (ttyd's end
+/// with their connection). Returns the exports once all are in, or what came within
+/// five seconds.
+async fn hand_over(w: &Rc<Worker>) -> Vec<crate::runtime::worker::handover::Export> {
+    let sessions: Vec<_> = w
+        .sessions_unordered()
+        .into_iter()
+        .filter(|l| l.state.borrow().config().dialect == crate::session::Dialect::Native)
+        .collect();
+    for live in &sessions {
+        live.hand_over();
+    }
+    let all = async {
+        while w.handover.exports.borrow().len() < sessions.len() {
+            w.handover.added.notified().await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), all).await.is_err() {
+        error!("worker {}: not every session could be handed over in 5 s", w.index);
+    }
+    std::mem::take(&mut *w.handover.exports.borrow_mut())
+}
+
 fn handle_cross_core(w: &Rc<Worker>, msg: CrossCore) {
     match msg {
+        CrossCore::Handover { reply } => {
+            // Only while accepting (see `serve`): a second request finds nothing to hand.
+            let _ = reply.send((None, Vec::new()));
+        }
         CrossCore::Adopt { parcel, principal } => match parcel.unpack(w.ring.as_ref()) {
             Ok((transport, buffered)) => {
                 crate::rt::spawn(httpconn::serve_with(w.clone(), transport, buffered, Some(principal)));

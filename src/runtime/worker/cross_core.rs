@@ -18,6 +18,11 @@ pub enum CrossCore {
     /// The kill switch: end this core's sessions of `target` created before `before_ms`
     /// (ms since the epoch); answers how many.
     Kill { target: crate::fleet::KillTarget, before_ms: u64, reply: tokio::sync::oneshot::Sender<usize> },
+    /// A live upgrade: stop accepting, hand every session over (each one's task
+    /// exports it), answer with a copy of the listener and the exports.
+    Handover {
+        reply: tokio::sync::oneshot::Sender<(Option<std::os::fd::OwnedFd>, Vec<super::handover::Export>)>,
+    },
     /// A call on one of this core's sessions that reached another node first and came
     /// over the fleet's bus.
     Call { ask: crate::fleet::SessionAsk, reply: tokio::sync::oneshot::Sender<crate::fleet::SessionAnswer> },

@@ -80,6 +80,9 @@ pub struct Live {
     pub(in crate::runtime) failed: Cell<bool>,
     /// Fault injection (tests only): the session task panics when it next wakes.
     pub(in crate::runtime) panic_requested: Cell<bool>,
+    /// A live upgrade takes it to the next process: its task exports it and ends
+    /// without touching the command; its clients close with 1001 and reconnect there.
+    pub(in crate::runtime) handed_over: Cell<bool>,
 }
 
 impl Live {
@@ -139,6 +142,17 @@ impl Live {
 
     pub fn is_removed(&self) -> bool {
         self.removed.get()
+    }
+
+    /// Handed over to the next process (a live upgrade).
+    pub fn is_handed_over(&self) -> bool {
+        self.handed_over.get()
+    }
+
+    /// Starts handing it over: its task exports it when it next runs.
+    pub fn hand_over(&self) {
+        self.handed_over.set(true);
+        self.wake.notify_one();
     }
 
     /// Its task panicked or gave up (it is removed too): clients close with 1011.

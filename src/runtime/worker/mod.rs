@@ -9,6 +9,7 @@ mod conns;
 mod cross_core;
 pub mod fds;
 mod fleet_link;
+pub mod handover;
 mod live;
 mod stats;
 
@@ -85,6 +86,8 @@ pub struct Worker {
     max_conns: usize,
     /// What the accept loop does when the process is out of descriptors.
     fds: FdPressure,
+    /// A live upgrade in progress: the sessions' exports (`pty_task::handover`).
+    pub handover: handover::Outbox,
 }
 
 /// Clients a worker's `--rate-limit` tracks; the least recently seen are forgotten
@@ -168,6 +171,7 @@ impl Worker {
             read_bufs: RefCell::new(Stock::default()),
             max_conns,
             fds: FdPressure::new(),
+            handover: Default::default(),
         }
     }
 

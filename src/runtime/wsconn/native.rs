@@ -295,6 +295,9 @@ impl Client<'_> {
         if self.batch.is_empty() {
             if live.is_failed() {
                 conn.close(CloseCode::INTERNAL_ERROR, "session failed");
+            } else if live.is_handed_over() {
+                // A live upgrade: the session goes on in the next process.
+                conn.close(CloseCode::GOING_AWAY, "server upgrading: reconnect with since");
             } else if live.is_removed() {
                 conn.close(CloseCode::NORMAL, "session removed");
             }
