@@ -39,6 +39,9 @@ test('the dashboard lists, opens and kills sessions', async () => {
     await rowOf(page, beta.id).waitFor();
     assert.match(await rowOf(page, alpha.id).textContent(), /alpha.*bash --norc --noprofile.*running.*90×20/);
     assert.match(await rowOf(page, beta.id).textContent(), /\/bin\/sh -c 'echo hi; exec cat'.*running/);
+    // Without --nats the page is a single node's: no Fleet panel, no node column.
+    assert.ok(await page.isHidden('#fleet'));
+    assert.ok(await page.isHidden('#sessions thead th.node'));
     await page.screenshot({ path: join(SHOTS, 'dashboard.png') });
 
     // Open: the link leads to the terminal attached to that session.

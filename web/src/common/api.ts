@@ -24,6 +24,8 @@ export interface SessionInfo {
   offset: number;
   /** The `sub` that created it, where the server says (with authentication on). */
   owner?: string | null;
+  /** The node that runs it, when the server has `--node-id`. */
+  node?: string;
 }
 
 /** `POST /api/tokens`: a share token for one session. */
@@ -42,6 +44,35 @@ export interface SessionList {
   total: number;
   offset: number;
   limit: number;
+  /** With `scope=fleet`: the nodes that answered and those that did not. */
+  nodes?: { replied: (string | null)[]; missing: string[] };
+  /** With `scope=fleet`: some node's sessions are not in the list. */
+  partial?: boolean;
+}
+
+/** A node of the fleet, as `GET /api/fleet` describes it. */
+export interface FleetNode {
+  node: string | null;
+  /** Where its sessions are served (`--advertise-url`), if known. */
+  url: string | null;
+  version: string;
+  sessions: number;
+  clients: number;
+  /** Percent of one CPU, from another node's heartbeat (none for this node). */
+  cpu?: number;
+  draining: boolean;
+  workers: number;
+  uptime_secs: number;
+  /** Since another node's last heartbeat. */
+  age_ms?: number;
+  /** This node (the first). */
+  self?: boolean;
+}
+
+/** `GET /api/fleet`: `nats` is `off` without `--nats`, and then `nodes` is this one. */
+export interface Fleet {
+  nats: 'off' | 'connected' | 'disconnected';
+  nodes: FleetNode[];
 }
 
 /** `GET /api/config`: what the UI needs to know about the server. */
@@ -99,8 +130,10 @@ export const api = {
   create: (body: { command?: string[]; name?: string; cols?: number; rows?: number }) =>
     request<SessionInfo>('POST', 'sessions', body),
   session: (id: string) => request<SessionInfo>('GET', `sessions/${encodeURIComponent(id)}`),
-  list: (offset: number, limit: number) =>
-    request<SessionList>('GET', `sessions?offset=${offset}&limit=${limit}`),
+  /** `fleet`: every node's sessions (`scope=fleet`), not this node's alone. */
+  list: (offset: number, limit: number, fleet = false) =>
+    request<SessionList>('GET', `sessions?offset=${offset}&limit=${limit}${fleet ? '&scope=fleet' : ''}`),
+  fleet: () => request<Fleet>('GET', 'fleet'),
   kill: (id: string) => request<{ id: string; status: string }>('DELETE', `sessions/${encodeURIComponent(id)}`),
   share: (session: string) => request<ShareToken>('POST', 'tokens', { session }),
 };

@@ -1,11 +1,13 @@
 // The session dashboard (`/sessions`): a live, paginated list of every session with
 // open and kill, and a form that starts the server's COMMAND, a named command or (when
-// the server allows it) any command line.
+// the server allows it) any command line. On a node of a fleet (`--nats`) the list is
+// the whole fleet's, with each session's node, and a panel shows the nodes.
 import '../style.css';
-import { api, loadConfig, type ServerConfig, type SessionInfo } from '../common/api';
+import { api, loadConfig, type Fleet, type ServerConfig, type SessionInfo, type SessionList } from '../common/api';
 import { authInfo, canShare, showUser, type AuthInfo } from '../common/auth';
 import { age, commandLine, signalName } from '../common/format';
 import { shareSession } from '../common/share';
+import { renderFleet, setText } from './fleet';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -22,20 +24,39 @@ let latest = 0;
 const confirming = new Set<string>();
 /** Who is looking; until `/api/auth` answers, nobody (no Share buttons). */
 let auth: AuthInfo = { enabled: false, passwords: false, user: null };
+/** This server is a node of a fleet (`nats` not `off`): the list is the fleet's. */
+let fleetOn = false;
+/** This node's name, in a fleet. */
+let selfNode: string | null = null;
 
 async function refresh(): Promise<void> {
   clearTimeout(pollTimer);
   const seq = ++latest;
   try {
-    const list = await api.list(offset, PAGE_SIZE);
+    // The fleet's view is asked alongside the list; the list's scope follows the last
+    // one (a server without a fleet answers `off`, and nothing changes).
+    const [fleet, list] = await Promise.all([
+      api.fleet().catch((): Fleet | null => null),
+      api.list(offset, PAGE_SIZE, fleetOn),
+    ]);
     // A later refresh (a page change) has overtaken this one: its answer wins.
     if (seq !== latest) return;
+    if (fleet) {
+      selfNode = fleet.nodes.find((n) => n.self)?.node ?? null;
+      renderFleet(fleet);
+      // The server joined or left a fleet (the first answer, mostly): ask again.
+      if ((fleet.nats !== 'off') !== fleetOn) {
+        fleetOn = !fleetOn;
+        return refresh();
+      }
+    }
     // Sessions ended and were removed while we looked at a later page: step back.
     if (list.sessions.length === 0 && offset > 0 && list.total > 0) {
       offset = Math.max(0, Math.floor((list.total - 1) / PAGE_SIZE) * PAGE_SIZE);
       return refresh();
     }
     render(list.sessions, list.total);
+    showPartial(list);
     $('list-error').textContent = '';
   } catch (e) {
     $('list-error').textContent = `Cannot load the sessions: ${(e as Error).message}`;
@@ -65,12 +86,14 @@ function render(sessions: SessionInfo[], total: number): void {
     const tr = document.createElement('tr');
     tr.className = 'empty';
     const td = document.createElement('td');
-    td.colSpan = 8;
+    td.colSpan = 9;
     td.textContent = 'No sessions. Start one above.';
     tr.append(td);
     wanted.push(tr);
   }
-  const tbody = $('sessions').querySelector('tbody')!;
+  const table = $('sessions');
+  table.classList.toggle('fleet-list', fleetOn);
+  const tbody = table.querySelector('tbody')!;
   const current = [...tbody.children];
   if (current.length !== wanted.length || current.some((tr, i) => tr !== wanted[i])) tbody.replaceChildren(...wanted);
   const last = Math.min(offset + sessions.length, total);
@@ -79,12 +102,31 @@ function render(sessions: SessionInfo[], total: number): void {
   $<HTMLButtonElement>('next').disabled = offset + PAGE_SIZE >= total;
 }
 
-/** Cells: name (a link to the terminal), command, status, exit, clients, size, age, kill. */
+/** A fleet-wide list some node did not answer: say which. */
+function showPartial(list: SessionList): void {
+  const line = $('list-partial');
+  const missing = list.nodes?.missing ?? [];
+  line.hidden = !(fleetOn && list.partial);
+  setText(
+    line,
+    line.hidden
+      ? ''
+      : missing.length
+        ? `Incomplete list: no answer from node${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`
+        : 'Incomplete list: only this node answered.',
+  );
+}
+
+/** Cells: name (a link to the terminal), command, status, exit, clients, size, age,
+ * node (shown in a fleet), kill. */
 function createRow(id: string): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.dataset.id = id;
-  const cells = Array.from({ length: 8 }, () => document.createElement('td'));
+  const cells = Array.from({ length: 9 }, () => document.createElement('td'));
+  cells[7].className = 'node';
   const open = document.createElement('a');
+  // Another node's session too: that node's address is where the page is, and the
+  // node that does not own it redirects there (307).
   open.href = `./?s=${encodeURIComponent(id)}`;
   open.title = `open session ${id}`;
   cells[0].append(open);
@@ -105,8 +147,8 @@ function createRow(id: string): HTMLTableRowElement {
   kill.type = 'button';
   kill.className = 'kill';
   kill.addEventListener('click', () => void killClicked(id, tr, kill));
-  cells[7].className = 'actions';
-  cells[7].append(share, kill);
+  cells[8].className = 'actions';
+  cells[8].append(share, kill);
   tr.append(...cells);
   return tr;
 }
@@ -124,18 +166,17 @@ function updateRow(tr: HTMLTableRowElement, s: SessionInfo, now: number): void {
   setText(cells[4], String(s.clients));
   setText(cells[5], `${s.cols}×${s.rows}`);
   setText(cells[6], age(now - s.created));
-  const [share, kill] = cells[7].children as unknown as [HTMLButtonElement, HTMLButtonElement];
-  // Only a session of one's own can be shared (an admin sees others' too).
-  share.hidden = !(canShare(auth) && running && (s.owner == null || s.owner === auth.user?.sub));
+  setText(cells[7], s.node ?? '');
+  const [share, kill] = cells[8].children as unknown as [HTMLButtonElement, HTMLButtonElement];
+  // Only a session of one's own can be shared (an admin sees others' too), and only
+  // on its own node (which mints the link).
+  const here = s.node == null || selfNode == null || s.node === selfNode;
+  share.hidden = !(canShare(auth) && running && here && (s.owner == null || s.owner === auth.user?.sub));
   // A read-only login watches; it kills nothing.
   kill.hidden = isReadOnly();
   const verb = running ? 'Kill' : 'Remove';
   setText(kill, confirming.has(s.id) ? `${verb}?` : verb);
   kill.title = running ? 'Send the stop signal to the command' : 'Remove it from the list';
-}
-
-function setText(el: HTMLElement, text: string): void {
-  if (el.textContent !== text) el.textContent = text;
 }
 
 /** The first click arms the button, a second within a few seconds kills: one slip of
