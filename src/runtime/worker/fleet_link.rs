@@ -82,6 +82,11 @@ impl Revoked {
         self.any.store(!set.is_empty(), Relaxed);
     }
 
+    /// How many entries are held.
+    pub fn len(&self) -> usize {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub fn entries(&self) -> Vec<Revocation> {
         self.set.read().unwrap_or_else(|e| e.into_inner()).entries()
     }

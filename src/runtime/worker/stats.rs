@@ -444,6 +444,26 @@ impl Shared {
                 let _ = writeln!(s, "{name}{{worker=\"{i}\"}} {}", pick(w).load(Relaxed));
             }
         }
+        let _ = writeln!(
+            s,
+            "# HELP ringtty_draining 1 while the node takes no new sessions (drain).\n# TYPE ringtty_draining gauge\nringtty_draining {}",
+            u8::from(self.drain.draining())
+        );
+        let _ = writeln!(
+            s,
+            "# HELP ringtty_revocations Revoked tokens and users this node refuses.\n# TYPE ringtty_revocations gauge\nringtty_revocations {}",
+            self.revoked.len()
+        );
+        if let Some(fleet) = &self.fleet {
+            let connected = fleet.connected.load(Relaxed);
+            let nodes = fleet.peers.lock().unwrap_or_else(|e| e.into_inner()).names(Instant::now()).len();
+            let _ = writeln!(
+                s,
+                "# HELP ringtty_fleet_connected 1 while the fleet's bus (NATS) is connected.\n# TYPE ringtty_fleet_connected gauge\nringtty_fleet_connected {}\n\
+                 # HELP ringtty_fleet_peers Other nodes heard from in the last 3 s.\n# TYPE ringtty_fleet_peers gauge\nringtty_fleet_peers {nodes}",
+                u8::from(connected)
+            );
+        }
         let name = "ringtty_http_responses_total";
         let _ = writeln!(s, "# HELP {name} HTTP responses by status code.\n# TYPE {name} counter");
         for (i, w) in self.workers.iter().enumerate() {

@@ -219,6 +219,10 @@ export class Connection {
       // following. Start over with a full replay.
       this.received = null;
       this.scheduleReconnect('the server did not know our position; replaying');
+    } else if (code === 1001 && reason.startsWith('server upgrading')) {
+      // A live upgrade (--handover): the next process already holds the session and
+      // its listener; reconnect at once (jittered over 0.1 s) and resume with `since`.
+      this.scheduleReconnect('the server is upgrading', 100);
     } else if (!this.everConnected && this.attempt === 0) {
       // The very first handshake failed: find out why at once (a stale `?s=` after a
       // server restart is the common case) rather than after a backoff delay.
@@ -238,11 +242,11 @@ export class Connection {
     return { kind: 'reconnecting', at: Date.now(), attempt: this.attempt, reason };
   }
 
-  private scheduleReconnect(reason: string): void {
+  private scheduleReconnect(reason: string, within?: number): void {
     // 0.5 s, 1 s, 2 s ... 10 s, with jitter so a restarted server is not hit by every
     // page at the same instant.
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
-    const delay = base * (0.75 + Math.random() * 0.5);
+    const delay = within !== undefined ? Math.random() * within : base * (0.75 + Math.random() * 0.5);
     this.attempt += 1;
     this.on.state({ kind: 'reconnecting', at: Date.now() + delay, attempt: this.attempt, reason });
     this.retryTimer = window.setTimeout(() => {
