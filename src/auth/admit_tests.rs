@@ -248,6 +248,44 @@ fn the_client_behind_trusted_proxies_is_the_nearest_untrusted_address() {
     assert_eq!(client_ip(ip("10.0.0.1"), Some(b"203.0.113.9"), None), ip("10.0.0.1"));
 }
 
+/// Regression: `X-Forwarded-For` was read from its first line only, so behind a proxy
+/// that appends a line of its own (HAProxy's `option forwardfor`) a client's forged
+/// first line was believed, and --rate-limit and the login throttle counted whoever it
+/// named. Every line, in order, is one list (RFC 9110 §5.3), walked from the right.
+#[test]
+fn a_forged_first_x_forwarded_for_line_is_not_believed_when_a_proxy_appends_its_own() {
+    let proxies = CidrList::parse("10.0.0.0/8").unwrap();
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let table = [
+        // The client's forged line, then the proxy's with the address it saw.
+        ("X-Forwarded-For: 192.0.2.77\r\nX-Forwarded-For: 203.0.113.9\r\n", "203.0.113.9"),
+        // A forged line naming one of our proxies changes nothing: the walk stops before it.
+        ("X-Forwarded-For: 10.0.0.9\r\nX-Forwarded-For: 203.0.113.9\r\n", "203.0.113.9"),
+        // Two proxies of ours, each appending a line: the client is left of both.
+        (
+            "X-Forwarded-For: 192.0.2.77\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 10.0.0.7\r\n",
+            "203.0.113.9",
+        ),
+        // The client's line and the proxy's in one (a proxy that extends the line).
+        ("X-Forwarded-For: 192.0.2.77, 203.0.113.9\r\n", "203.0.113.9"),
+        // Garbage in the proxy's line ends the walk at the last address believed.
+        ("X-Forwarded-For: 192.0.2.77\r\nX-Forwarded-For: garbage\r\n", "10.0.0.1"),
+    ];
+    for (lines, want) in table {
+        let head = format!("GET / HTTP/1.1\r\nHost: a\r\n{lines}\r\n");
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let Ok(crate::http::Parse::Complete(req)) =
+            crate::http::parse(head.as_bytes(), &mut headers, &crate::http::Limits::default())
+        else {
+            panic!("not complete: {head:?}");
+        };
+        let xff = req.header_list("x-forwarded-for");
+        assert_eq!(client_ip(ip("10.0.0.1"), xff.as_deref(), Some(&proxies)), ip(want), "{lines:?}");
+        // Not from one of our proxies: every line is anyone's to write.
+        assert_eq!(client_ip(ip("192.0.2.5"), xff.as_deref(), Some(&proxies)), ip("192.0.2.5"), "{lines:?}");
+    }
+}
+
 #[test]
 fn a_revoked_credential_is_refused_like_a_bad_one() {
     let p = policy(true);

@@ -3,6 +3,8 @@
 //! The parser never allocates and never consumes anything on `Partial`. Every limit is
 //! checked against the bytes already buffered, before the caller grows anything.
 
+use std::borrow::Cow;
+
 use super::{HttpError, Limits};
 
 /// The methods ringtty routes; anything else is kept as [`Method::Other`] so the router
@@ -60,6 +62,33 @@ impl<'b> Request<'b> {
     /// The first header with this name (case-insensitive), if any.
     pub fn header(&self, name: &str) -> Option<&'b [u8]> {
         self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+    }
+
+    /// Every field line of a list header (RFC 9110 §5.6.1) as one value. RFC 9110 §5.3:
+    /// "A recipient MAY combine multiple field lines within a field section that have the
+    /// same field name into one field line, without changing the semantics of the
+    /// message, by appending each subsequent field line value to the initial field line
+    /// value in order, separated by a comma". A proxy may append its own line rather than
+    /// extend the client's (HAProxy's `option forwardfor` does), so [`Request::header`]
+    /// would read the client's line alone. Borrowed when one line has an element (no
+    /// allocation: the common case); lines without one (empty) are skipped, and `None`
+    /// when none is left.
+    pub fn header_list(&self, name: &str) -> Option<Cow<'b, [u8]>> {
+        let mut lines = self
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.trim_ascii())
+            .filter(|v| !v.is_empty());
+        let first = lines.next()?;
+        let Some(second) = lines.next() else { return Some(Cow::Borrowed(first)) };
+        // Bounded by the head's size, which the parser has already checked.
+        let mut joined = first.to_vec();
+        for line in std::iter::once(second).chain(lines) {
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(line);
+        }
+        Some(Cow::Owned(joined))
     }
 
     /// Iterates `(name, value)` over all headers, for consumers (like the WebSocket

@@ -206,6 +206,62 @@ fn header_lookup_is_case_insensitive() {
     assert_eq!(req.header_pairs().count(), 2);
 }
 
+/// `X-Forwarded-For` as the client sent it (forged), then as a proxy appended it on a
+/// line of its own (HAProxy's `option forwardfor`).
+const TWO_XFF_LINES: &[u8] =
+    b"GET / HTTP/1.1\r\nX-Forwarded-For: 127.0.0.1\r\nHost: a\r\nx-forwarded-for: 203.0.113.9\r\n\r\n";
+
+#[test]
+fn a_list_header_of_several_lines_is_one_list_in_order() {
+    let table: &[(&[u8], Option<&str>)] = &[
+        (TWO_XFF_LINES, Some("127.0.0.1, 203.0.113.9")),
+        (b"GET / HTTP/1.1\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n", Some("203.0.113.9")),
+        (
+            b"GET / HTTP/1.1\r\nX-Forwarded-For: a, b\r\nX-Forwarded-For: c\r\nX-Forwarded-For: d, e\r\n\r\n",
+            Some("a, b, c, d, e"),
+        ),
+        // An empty line holds no element (RFC 9110 §5.6.1): it adds no empty one.
+        (
+            b"GET / HTTP/1.1\r\nX-Forwarded-For:\r\nX-Forwarded-For: c\r\nX-Forwarded-For:  \r\n\r\n",
+            Some("c"),
+        ),
+        (b"GET / HTTP/1.1\r\nX-Forwarded-For:\r\n\r\n", None),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", None),
+    ];
+    for &(input, want) in table {
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let Ok(Parse::Complete(req)) = parse(input, &mut headers, &limits()) else {
+            panic!("not complete: {:?}", String::from_utf8_lossy(input));
+        };
+        let got = req.header_list("x-forwarded-for");
+        assert_eq!(got.as_deref(), want.map(str::as_bytes), "{:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn a_list_header_of_one_line_is_borrowed_not_copied() {
+    let input = b"GET / HTTP/1.1\r\nX-Forwarded-For: 198.51.100.1, 203.0.113.9\r\nHost: a\r\n\r\n";
+    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let Ok(Parse::Complete(req)) = parse(input, &mut headers, &limits()) else {
+        panic!("not complete");
+    };
+    let Some(std::borrow::Cow::Borrowed(value)) = req.header_list("X-FORWARDED-FOR") else {
+        panic!("one line: want the value as it is in the buffer");
+    };
+    assert_eq!(value, b"198.51.100.1, 203.0.113.9");
+}
+
+#[test]
+fn header_reads_the_first_line_only_and_header_list_them_all() {
+    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let Ok(Parse::Complete(req)) = parse(TWO_XFF_LINES, &mut headers, &limits()) else {
+        panic!("not complete");
+    };
+    // Why X-Forwarded-For must not be read with `header`: its first line is the client's.
+    assert_eq!(req.header("x-forwarded-for"), Some(&b"127.0.0.1"[..]));
+    assert_eq!(req.header_list("x-forwarded-for").as_deref(), Some(&b"127.0.0.1, 203.0.113.9"[..]));
+}
+
 #[test]
 fn token_lists() {
     let got: Vec<&[u8]> = tokens(b" keep-alive ,, Upgrade,close ").collect();

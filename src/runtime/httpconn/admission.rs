@@ -62,7 +62,9 @@ pub fn head_facts(
         || w.cfg.access.rate_limit.is_some()
         || route == Route::Login;
     let peer = if wants_peer { peer() } else { None };
-    let client = peer.map(|p| auth::client_ip(p, req.header("x-forwarded-for"), proxies));
+    // Every X-Forwarded-For line, in order: a proxy that appends its own line after the
+    // client's must not have the client's first line believed.
+    let client = peer.map(|p| auth::client_ip(p, req.header_list("x-forwarded-for").as_deref(), proxies));
     let ask = auth::Ask {
         kind,
         need: need(w, route),
