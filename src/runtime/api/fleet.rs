@@ -189,7 +189,10 @@ pub fn kill_here(w: &Worker, target: &KillTarget, before_ms: u64) -> usize {
     };
     let mut killed = 0;
     for live in w.sessions_unordered() {
-        if live.meta.created_ms <= before_ms && hit(live.meta.owner.as_deref()) {
+        // Only running sessions: an exited one has nothing to kill (and DELETE's
+        // answer to it, removal, would drop its exit status and scrollback).
+        let running = live.state.borrow().status() == crate::session::Status::Running;
+        if running && live.meta.created_ms <= before_ms && hit(live.meta.owner.as_deref()) {
             live.terminate(w);
             killed += 1;
         }

@@ -114,6 +114,8 @@ async fn run(fleet: Fleet, shared: Arc<Shared>, mut asks: mpsc::UnboundedReceive
                         warn!("fleet: NATS connection lost; serving this node's sessions, fleet calls answer partial");
                         link.connected.store(false, Relaxed);
                     }
+                    // Every failed reconnect attempt is one of these: not worth a line each.
+                    async_nats::Event::ClientError(e) => debug!("fleet: NATS: {e}"),
                     other => info!("fleet: NATS: {other}"),
                 }
             }
@@ -161,8 +163,20 @@ async fn run(fleet: Fleet, shared: Arc<Shared>, mut asks: mpsc::UnboundedReceive
             }
             Some(m) = beats.next() => {
                 if let Ok(beat) = serde_json::from_slice::<Heartbeat>(&m.payload) {
-                    let mut peers = node.link().peers.lock().unwrap_or_else(|e| e.into_inner());
-                    peers.heard(beat, node.me(), Instant::now());
+                    let now = Instant::now();
+                    let fresh = {
+                        let mut peers = node.link().peers.lock().unwrap_or_else(|e| e.into_inner());
+                        let fresh = beat.node != node.me() && !peers.names(now).contains(&beat.node);
+                        peers.heard(beat, node.me(), now);
+                        fresh
+                    };
+                    // A node (re)appears: it may have missed what this node announced
+                    // after its own reconnect, and not expected this node's answer to its
+                    // ask: tell it again.
+                    if fresh {
+                        let node = node.clone();
+                        tokio::task::spawn_local(async move { announce_revocations(&node).await });
+                    }
                 }
             }
             Some(m) = lists.next() => {
@@ -400,15 +414,23 @@ async fn heartbeat(node: &Node, cpu: f64) {
     }
 }
 
-/// After a (re)connect: tells the fleet what this node has revoked, and learns what
-/// the others have (revocations made while this node or the bus was away).
-async fn exchange_revocations(node: &Node) {
+/// Tells the fleet what this node has revoked: after a (re)connect, and to a node that
+/// (re)appears, which may have missed that (revocations are idempotent).
+async fn announce_revocations(node: &Node) {
     let mine = RevokeNote { node: node.me().into(), entries: node.shared.revoked.entries() };
     if !mine.entries.is_empty() {
         if let Ok(payload) = serde_json::to_vec(&mine) {
             let _ = node.client.publish(subject::REVOKE, payload.into()).await;
         }
     }
+}
+
+/// After a (re)connect: tells the fleet what this node has revoked, and learns what
+/// the others have (revocations made while this node or the bus was away). The others
+/// it asks are those it still knows; one that has dropped out of its list answers when
+/// its heartbeat is next heard (`announce_revocations`).
+async fn exchange_revocations(node: &Node) {
+    announce_revocations(node).await;
     let g = scatter(node, subject::REVOCATIONS, &(), |a: &RevokeNote| a.node.clone()).await;
     let now = unix_now();
     let added: usize = g.parts.iter().map(|(_, note)| node.shared.revoked.add(&note.entries, now)).sum();
