@@ -64,6 +64,17 @@ impl<'b> Request<'b> {
         self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
     }
 
+    /// The value of a header that must appear at most once: `Err(())` when it appears
+    /// twice or more (which line would be the proxy's and which the client's?).
+    pub fn single_header(&self, name: &str) -> Result<Option<&'b [u8]>, ()> {
+        let mut lines = self.headers.iter().filter(|h| h.name.eq_ignore_ascii_case(name));
+        let first = lines.next().map(|h| h.value);
+        match lines.next() {
+            Some(_) => Err(()),
+            None => Ok(first),
+        }
+    }
+
     /// Every field line of a list header (RFC 9110 §5.6.1) as one value. RFC 9110 §5.3:
     /// "A recipient MAY combine multiple field lines within a field section that have the
     /// same field name into one field line, without changing the semantics of the

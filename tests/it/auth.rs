@@ -530,6 +530,11 @@ fn a_trusted_proxy_names_the_user_and_the_child_sees_it() {
     // dave does not see carol's session.
     assert!(listed(&server, "X-User: dave\r\n").is_empty());
     assert_unauthorized(&send(&server, "GET", "/api/sessions", "", ""), "no header");
+    // A proxy that appends its line after the client's: neither is believed.
+    assert_unauthorized(
+        &send(&server, "GET", "/api/sessions", "X-User: carol\r\nX-User: dave\r\n", ""),
+        "twice",
+    );
     let mut ws = ws_with(&server, &format!("/api/sessions/{id}/ws"), &[("X-User", "carol")]);
     let until = Instant::now() + DEADLINE;
     let mut out = Vec::new();

@@ -55,7 +55,9 @@ pub fn head_facts(
     let policy = &w.cfg.admission;
     let proxies = policy.auth.as_ref().and_then(|a| a.trusted_proxies.as_ref());
     let header = policy.auth.as_ref().and_then(|a| a.header.as_deref());
-    let proxy_user = header.and_then(|h| req.header(h));
+    // Twice (a proxy that appends its own line after the client's): an empty value,
+    // which admission refuses like any bad credential.
+    let proxy_user = header.and_then(|h| req.single_header(h).unwrap_or(Some(b"")));
     // The peer is looked up only when an option needs it.
     let wants_peer = proxy_user.is_some()
         || proxies.is_some()
