@@ -167,6 +167,25 @@ fn a_live_upgrade_mid_stream_loses_no_byte_and_repeats_none() {
         }
     }
     assert!(String::from_utf8_lossy(&seen).contains("idle-marker"), "its scrollback came across");
+
+    // A second upgrade hands over what the first one adopted.
+    drop(ws);
+    let mut new = new;
+    let third = Server::start(&[&common[..], &["-p", &port, "-i", "127.0.0.1"]].concat());
+    assert!(new.wait(Duration::from_secs(10)).success(), "{}", new.stderr());
+    let (mut ws, _) =
+        attach(&third.addr, &idle_id, &token, Some(0)).expect("attach after the second upgrade");
+    ws.send(Message::binary(b"typed-after-second\n".to_vec())).unwrap();
+    let mut seen = Vec::new();
+    while String::from_utf8_lossy(&seen).matches("typed-after-second").count() < 2 {
+        if let Message::Binary(b) = ws.read().unwrap() {
+            seen.extend_from_slice(&b);
+        }
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("typed-after-upgrade"), "and kept its scrollback again");
+    // The exited session came across twice too, with its output.
+    let v = send(&third, "GET", &format!("/api/sessions/{id}"), &bearer(&token), "").json();
+    assert_eq!(v["status"], "exited", "{v}");
 }
 
 #[test]
