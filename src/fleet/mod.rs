@@ -123,13 +123,30 @@ impl WirePrincipal {
 pub struct ListAsk {
     pub from: String,
     pub principal: WirePrincipal,
+    /// The page's `offset + limit`: the most sessions of any one node the page can
+    /// hold, so no node sends more (its oldest first, as the page is sorted).
+    pub take: usize,
 }
 
-/// One node's sessions that the principal reaches, described as its own list does.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One node's part of a fleet list: its first `take` sessions (oldest first) that the
+/// principal reaches, described as its own list does, and how many it has in all.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListAnswer {
     pub node: String,
     pub sessions: Vec<serde_json::Value>,
+    pub total: usize,
+    /// Fewer than `take` were sent to fit the bus's largest message (`max_payload`):
+    /// the page may miss some of this node's.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// Sorts session descriptions as every list is: oldest first, then by id.
+pub fn sort_sessions(sessions: &mut [serde_json::Value]) {
+    fn key(v: &serde_json::Value) -> (u64, Option<&str>) {
+        (v["created"].as_u64().unwrap_or(0), v["id"].as_str())
+    }
+    sessions.sort_by(|a, b| key(a).cmp(&key(b)));
 }
 
 /// What a kill switch ends.
@@ -210,8 +227,8 @@ pub struct Gathered<T> {
 /// What a worker asks the fleet's control thread. The worker awaits the answer on its
 /// own loop (never blocking it); the control thread gives up at `--fleet-timeout`.
 pub enum Ask {
-    /// Every other node's sessions that `principal` reaches.
-    List { principal: WirePrincipal, reply: oneshot::Sender<Gathered<Vec<serde_json::Value>>> },
+    /// Every other node's first `take` sessions that `principal` reaches.
+    List { principal: WirePrincipal, take: usize, reply: oneshot::Sender<Gathered<ListAnswer>> },
     /// A call on a session of another node.
     Session { node: String, ask: SessionAsk, reply: oneshot::Sender<Result<SessionAnswer, String>> },
     /// The kill switch on every other node.

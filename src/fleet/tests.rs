@@ -167,3 +167,18 @@ fn subjects_name_the_owner_node() {
     let all: KillAsk = serde_json::from_str(r#"{"from":"n1","target":"all","at_ms":5}"#).unwrap();
     assert_eq!(all.target, KillTarget::All);
 }
+
+#[test]
+fn session_lists_sort_oldest_first_then_by_id() {
+    let mut v: Vec<serde_json::Value> = [(5, "b"), (3, "z"), (5, "a"), (3, "a")]
+        .iter()
+        .map(|(c, id)| serde_json::json!({"created": c, "id": id}))
+        .collect();
+    sort_sessions(&mut v);
+    let got: Vec<(u64, &str)> =
+        v.iter().map(|s| (s["created"].as_u64().unwrap(), s["id"].as_str().unwrap())).collect();
+    assert_eq!(got, [(3, "a"), (3, "z"), (5, "a"), (5, "b")]);
+    // An answer from an older node (no total/truncated fields) still reads.
+    let old: ListAnswer = serde_json::from_str(r#"{"node":"n2","sessions":[],"total":0}"#).unwrap();
+    assert!(!old.truncated);
+}

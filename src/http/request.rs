@@ -64,13 +64,13 @@ impl<'b> Request<'b> {
         self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
     }
 
-    /// The value of a header that must appear at most once: `Err(())` when it appears
-    /// twice or more (which line would be the proxy's and which the client's?).
-    pub fn single_header(&self, name: &str) -> Result<Option<&'b [u8]>, ()> {
+    /// The value of a header that must appear at most once: `Err(Repeated)` when it
+    /// appears twice or more (which line would be the proxy's and which the client's?).
+    pub fn single_header(&self, name: &str) -> Result<Option<&'b [u8]>, Repeated> {
         let mut lines = self.headers.iter().filter(|h| h.name.eq_ignore_ascii_case(name));
         let first = lines.next().map(|h| h.value);
         match lines.next() {
-            Some(_) => Err(()),
+            Some(_) => Err(Repeated),
             None => Ok(first),
         }
     }
@@ -108,6 +108,10 @@ impl<'b> Request<'b> {
         self.headers.iter().map(|h| (h.name, h.value))
     }
 }
+
+/// A header that must appear once appeared more often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeated;
 
 /// The outcome of feeding buffered bytes to the parser.
 #[derive(Debug)]

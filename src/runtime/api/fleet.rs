@@ -81,17 +81,33 @@ fn nodes_json<T>(w: &Worker, gathered: Option<&Gathered<T>>) -> (Value, bool) {
 /// `GET /api/sessions?scope=fleet`: this node's list (every core) and every other
 /// node's, by scatter-gather under `--fleet-timeout`; each session names its node.
 async fn list(w: &Rc<Worker>, query: Option<&str>, p: &Principal) -> Reply {
+    let (offset, limit) = match super::sessions::page(query) {
+        Ok(page) => page,
+        Err(reply) => return reply,
+    };
     let wire = WirePrincipal::of(p);
-    let gathered = ask(w, |reply| Ask::List { principal: wire, reply }).await;
-    let others: Vec<Value> = gathered
-        .as_ref()
-        .map(|g| g.parts.iter().flat_map(|(_, s)| s.iter().cloned()).collect())
-        .unwrap_or_default();
-    let (nodes, partial) = nodes_json(w, gathered.as_ref());
-    let mut reply = super::sessions::list_with(w, query, p, others).await;
+    // Each node sends at most what the page can hold of its own: its oldest
+    // `offset + limit`.
+    let take = offset.saturating_add(limit);
+    let gathered = ask(w, |reply| Ask::List { principal: wire, take, reply }).await;
+    let (nodes, mut partial) = nodes_json(w, gathered.as_ref());
+    let (mut others, mut others_total, mut truncated) = (Vec::new(), 0, Vec::new());
+    for (node, part) in gathered.map(|g| g.parts).unwrap_or_default() {
+        others_total += part.total;
+        others.extend(part.sessions);
+        if part.truncated {
+            truncated.push(node);
+        }
+    }
+    partial |= !truncated.is_empty();
+    let mut reply = super::sessions::list_with(w, (offset, limit), p, others, others_total).await;
     if let Value::Object(map) = &mut reply.body {
         map.insert("nodes".into(), nodes);
         map.insert("partial".into(), Value::Bool(partial));
+        if !truncated.is_empty() {
+            // Their answers did not fit NATS's max_payload (docs/FLEET.md).
+            map.insert("truncated".into(), json!(truncated));
+        }
     }
     reply
 }

@@ -48,27 +48,44 @@ fn find_any(w: &Worker, id: &str) -> Result<Rc<Live>, Reply> {
 /// `GET /api/sessions?offset=N&limit=M`: every worker's sessions, oldest first. Other
 /// cores describe their own sessions by message; nothing is shared or locked.
 pub async fn list(w: &Worker, query: Option<&str>, p: &Principal) -> Reply {
-    list_with(w, query, p, Vec::new()).await
+    match page(query) {
+        Ok(page) => list_with(w, page, p, Vec::new(), 0).await,
+        Err(reply) => reply,
+    }
 }
 
-/// The list of this node's sessions and `others` (other nodes', for `scope=fleet`),
-/// sorted and paged as one.
-pub async fn list_with(w: &Worker, query: Option<&str>, p: &Principal, others: Vec<Value>) -> Reply {
+/// A list's `offset` and `limit` (and a valid `scope`), from its query.
+pub fn page(query: Option<&str>) -> Result<(usize, usize), Reply> {
     let mut offset = 0usize;
     let mut limit = 100usize;
     for (k, v) in query.unwrap_or("").split('&').filter_map(|kv| kv.split_once('=')) {
         match (k, v.parse::<usize>()) {
             ("offset", Ok(n)) => offset = n,
             ("limit", Ok(n)) if (1..=1000).contains(&n) => limit = n,
-            ("offset" | "limit", _) => return fail(400, "offset and limit are numbers (limit 1-1000)"),
+            ("offset" | "limit", _) => return Err(fail(400, "offset and limit are numbers (limit 1-1000)")),
             ("scope", _) if v != "node" && v != "fleet" => {
-                return fail(400, "scope is node (this node's sessions, the default) or fleet (every node's)")
+                return Err(fail(
+                    400,
+                    "scope is node (this node's sessions, the default) or fleet (every node's)",
+                ))
             }
             _ => {}
         }
     }
+    Ok((offset, limit))
+}
+
+/// The list of this node's sessions and `others` (other nodes' first sessions, for
+/// `scope=fleet`; `others_total` is how many those nodes have in all), sorted and paged
+/// as one.
+pub async fn list_with(
+    w: &Worker,
+    (offset, limit): (usize, usize),
+    p: &Principal,
+    others: Vec<Value>,
+    others_total: usize,
+) -> Reply {
     let mut all = visible(w, p);
-    all.extend(others);
     let mut replies = Vec::new();
     for (core, inbox) in w.shared.inboxes.iter().enumerate() {
         if core == w.index {
@@ -85,11 +102,9 @@ pub async fn list_with(w: &Worker, query: Option<&str>, p: &Principal, others: V
             all.extend(theirs);
         }
     }
-    all.sort_by(|a, b| {
-        let key = |v: &Value| (v["created"].as_u64().unwrap_or(0), v["id"].as_str().unwrap_or("").to_owned());
-        key(a).cmp(&key(b))
-    });
-    let total = all.len();
+    let total = all.len() + others_total;
+    all.extend(others);
+    crate::fleet::sort_sessions(&mut all);
     let page: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
     ok(200, json!({ "sessions": page, "total": total, "offset": offset, "limit": limit }))
 }

@@ -203,10 +203,10 @@ async fn run(fleet: Fleet, shared: Arc<Shared>, mut asks: mpsc::UnboundedReceive
 
 async fn answer_ask(node: &Node, ask: Ask) {
     match ask {
-        Ask::List { principal, reply } => {
-            let body = ListAsk { from: node.me().into(), principal };
+        Ask::List { principal, take, reply } => {
+            let body = ListAsk { from: node.me().into(), principal, take };
             let g = scatter(node, subject::LIST, &body, |a: &ListAnswer| a.node.clone()).await;
-            let _ = reply.send(map_parts(g, |a| a.sessions));
+            let _ = reply.send(g);
         }
         Ask::Kill { target, at_ms, reply } => {
             let body = KillAsk { from: node.me().into(), target, at_ms };
@@ -328,8 +328,28 @@ async fn on_list(node: &Node, m: async_nats::Message) {
     }
     let principal = ask.principal.principal();
     let parts = ask_workers(node, |reply| CrossCore::List { reply, principal: principal.clone() }).await;
-    let sessions = parts.into_iter().flatten().collect();
-    reply(node, &m, &ListAnswer { node: node.me().into(), sessions }).await;
+    let mut sessions: Vec<serde_json::Value> = parts.into_iter().flatten().collect();
+    crate::fleet::sort_sessions(&mut sessions);
+    let total = sessions.len();
+    sessions.truncate(ask.take);
+    // One answer is one message: it must fit the server's max_payload (1 MiB by
+    // default), with room for the headers. Fewer sessions then, and it says so.
+    let room = node.client.server_info().max_payload.saturating_sub(4096);
+    let mut answer = ListAnswer { node: node.me().into(), sessions, total, truncated: false };
+    while serde_json::to_vec(&answer).map_or(0, |b| b.len()) > room && !answer.sessions.is_empty() {
+        let keep = answer.sessions.len() / 2;
+        answer.sessions.truncate(keep);
+        answer.truncated = true;
+    }
+    if answer.truncated {
+        warn!(
+            "fleet: {} of {total} sessions sent to node {} to fit NATS's max_payload ({} bytes): raise it in nats-server.conf",
+            answer.sessions.len(),
+            ask.from,
+            room + 4096
+        );
+    }
+    reply(node, &m, &answer).await;
 }
 
 async fn on_kill(node: &Node, m: async_nats::Message) {
