@@ -86,7 +86,8 @@ pub struct Args {
     pub viewers: usize,
 
     /// churn: create/attach/detach/destroy cycles in total; api: rounds in total;
-    /// handshake: connections per kind (full, resumed).
+    /// handshake: connections per kind (full, resumed); fleet: list calls per kind
+    /// (fleet-wide and local).
     #[arg(long, default_value_t = 100)]
     pub cycles: usize,
 
@@ -130,6 +131,41 @@ pub struct Args {
     /// `-W -a env` so the harness's command line arrives as URL arguments).
     #[arg(long, value_enum, default_value_t = Protocol::Native)]
     pub protocol: Protocol,
+
+    /// fleet: the fleet's other nodes, comma-separated base URLs (--url is node 1, where
+    /// the kill switch and revocations are called; naming it here again is fine).
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    pub nodes: Vec<String>,
+
+    /// fleet: the nodes' --auth-secret-file, to mint the tokens of the users whose
+    /// sessions are killed and of the tokens revoked (each with its own jti). The
+    /// token given by --token-file must be an admin's.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// fleet: sessions (child `cat`) created on every node and listed.
+    #[arg(long, default_value_t = 100)]
+    pub sessions_per_node: usize,
+
+    /// fleet: sessions per node of the user the kill switch ends, in every round
+    /// (at most 1000: one page of a node's list).
+    #[arg(long, default_value_t = 100)]
+    pub kill_sessions: usize,
+
+    /// fleet: kill-switch rounds.
+    #[arg(long, default_value_t = 3)]
+    pub kill_rounds: usize,
+
+    /// fleet: tokens revoked, one after the other, each polled on every node until
+    /// refused.
+    #[arg(long, default_value_t = 20)]
+    pub revocations: usize,
+
+    /// fleet: the pause between two polls of a node's list while the kill switch
+    /// propagates (0: back to back); with a poll's round trip, the resolution of the
+    /// kill timings. Revocations are probed back to back.
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    pub poll: Duration,
 
     /// Write the report as JSON to this file (`-` for stdout, replacing the table).
     #[arg(long)]
@@ -188,6 +224,11 @@ pub enum Scenario {
     /// close; with TLS once with full handshakes and once resuming session tickets.
     /// Handshakes/s and server CPU per handshake (--pid).
     Handshake,
+    /// The fleet (--nats): --url and --nodes each holding --sessions-per-node sessions;
+    /// the fleet-wide list (`?scope=fleet`) against one node's own, --cycles calls each;
+    /// the kill switch, from the call to each session of the user on every node leaving
+    /// `running`; a revocation, from the call to each node answering 401.
+    Fleet,
 }
 
 impl Scenario {
@@ -202,6 +243,7 @@ impl Scenario {
             Scenario::Idle => "idle",
             Scenario::Burst => "burst",
             Scenario::Handshake => "handshake",
+            Scenario::Fleet => "fleet",
         }
     }
 }

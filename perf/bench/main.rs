@@ -183,6 +183,7 @@ async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
             Scenario::Idle => scenarios::idle::run(&ctx).await,
             Scenario::Burst => scenarios::burst::run(&ctx).await,
             Scenario::Handshake => scenarios::handshake::run(&ctx).await,
+            Scenario::Fleet => scenarios::fleet::run(&ctx).await,
         }
     };
     let result = tokio::select! {

@@ -6,6 +6,7 @@ pub mod burst;
 pub mod churn;
 pub mod connect;
 pub mod echo;
+pub mod fleet;
 pub mod handshake;
 pub mod idle;
 pub mod link;
