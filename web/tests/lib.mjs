@@ -242,3 +242,52 @@ export async function recordWebSockets(page) {
   });
   return { messages, sockets };
 }
+
+/**
+ * The terminal's whole buffer, scrollback and screen, as xterm.js gives it to a user who
+ * copies it (wrapped rows joined, trailing blanks trimmed): scrolled to the top, a click
+ * on the first row; scrolled to the bottom, Shift+click past the end of the last row with
+ * text; the page's select-to-copy then puts the selection on the clipboard. Takes the
+ * clipboard (grants the context its permissions) and clears the selection afterwards.
+ */
+export async function terminalText(page) {
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.evaluate(() => navigator.clipboard.writeText(''));
+  const rows = page.locator('#terminal .xterm-rows > div');
+  // Shift+PageUp/PageDown scroll a screen (the wheel, a few lines); no input is sent.
+  await page.focus('#terminal .xterm-helper-textarea');
+  const scrollToEnd = async (key) => {
+    let before = null;
+    for (let i = 0; i < 1000; i++) {
+      for (let j = 0; j < 20; j++) await page.keyboard.press(key);
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const now = (await screenLines(page)).join('\n');
+      if (now === before) return;
+      before = now;
+    }
+    throw new Error('the terminal did not stop scrolling');
+  };
+  await scrollToEnd('Shift+PageUp');
+  const top = await rows.first().boundingBox();
+  await page.mouse.click(top.x + 1, top.y + top.height / 2);
+  await scrollToEnd('Shift+PageDown');
+  const lines = await screenLines(page);
+  let lastRow = lines.length - 1;
+  while (lastRow > 0 && lines[lastRow] === '') lastRow--;
+  const bottom = await rows.nth(lastRow).boundingBox();
+  await page.keyboard.down('Shift');
+  // Past the text is enough (the selection takes no trailing blanks); the right edge is
+  // the scrollbar's.
+  await page.mouse.click(bottom.x + bottom.width / 2, bottom.y + bottom.height / 2);
+  await page.keyboard.up('Shift');
+  // Copied 150 ms after the selection settles.
+  let text = '';
+  for (const deadline = Date.now() + 10_000; !text; await page.waitForTimeout(50)) {
+    if (Date.now() > deadline) throw new Error('the selection was not copied within 10 s');
+    text = await page.evaluate(() => navigator.clipboard.readText());
+  }
+  // A plain click ends the selection (and copies nothing).
+  await page.mouse.click(bottom.x + 1, bottom.y + bottom.height / 2);
+  await page.waitForFunction(() => document.querySelectorAll('#terminal .xterm-selection div').length === 0);
+  return text;
+}

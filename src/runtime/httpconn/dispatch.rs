@@ -62,6 +62,13 @@ pub fn dispatch(w: &Rc<Worker>, call: Call<'_, '_>, out: &mut Vec<u8>) -> Next {
         w.inject_fault(req.path);
     }
     let route = http::route(req.method, req.path, &w.cfg.base_path, w.cfg.ws_echo.as_deref());
+    if w.handing_over() && !matches!(route, Route::Health) {
+        // A live upgrade is under way: the next process answers this; a 404 for a
+        // session handed over would be a lie.
+        let extra = [("Retry-After", "0")];
+        error_into(w, out, 503, "this server is handing over to its next process: retry", &extra);
+        return Next::Respond;
+    }
     match route {
         Route::Health => {
             let now = std::time::Instant::now();

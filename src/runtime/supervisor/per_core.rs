@@ -150,6 +150,13 @@ async fn serve(
             Some(msg) = inbox.recv() => match msg {
                 CrossCore::Handover { reply } if accepting => {
                     accepting = false;
+                    // From now on nothing here is the sessions' any more: responses close
+                    // their connections, and a request that still comes in (on a kept-alive
+                    // connection) is told to retry, so that it reaches the next process,
+                    // never that its session does not exist. WebSockets close with their
+                    // sessions' handover ("server upgrading"), the rest at the shutdown
+                    // that follows.
+                    w.begin_handover();
                     let listener = rustix::io::fcntl_dupfd_cloexec(listener.get_ref(), 3)
                         .map_err(|e| error!("worker {}: cannot copy its listener for the next process: {e}", w.index))
                         .ok();

@@ -88,6 +88,8 @@ pub struct Worker {
     fds: FdPressure,
     /// A live upgrade in progress: the sessions' exports (`pty_task::handover`).
     pub handover: handover::Outbox,
+    /// This core's sessions and listener went to the next process (a live upgrade).
+    handing_over: Cell<bool>,
 }
 
 /// Clients a worker's `--rate-limit` tracks; the least recently seen are forgotten
@@ -172,6 +174,7 @@ impl Worker {
             max_conns,
             fds: FdPressure::new(),
             handover: Default::default(),
+            handing_over: Cell::new(false),
         }
     }
 
@@ -200,6 +203,17 @@ impl Worker {
     /// wakes [`until_something_ends`](Self::until_something_ends).
     pub fn begin_shutdown(&self) {
         self.shutting_down.set(true);
+    }
+
+    /// A live upgrade takes this core's sessions: responses close their connections
+    /// (as in a shutdown) and requests are told to retry, to reach the next process.
+    pub fn begin_handover(&self) {
+        self.handing_over.set(true);
+        self.begin_shutdown();
+    }
+
+    pub fn handing_over(&self) -> bool {
+        self.handing_over.get()
     }
 
     /// Waits until a connection closes or a command ends during shutdown.

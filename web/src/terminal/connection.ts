@@ -59,6 +59,8 @@ export class Connection {
   private ackTimer: number | undefined;
   private retryTimer: number | undefined;
   private attempt = 0;
+  /** The last close was a live upgrade's: reconnect without the API check. */
+  private upgrading = false;
   private helloSeen = false;
   private everConnected = false;
   private exitStatus: ExitStatus | null = null;
@@ -222,6 +224,10 @@ export class Connection {
     } else if (code === 1001 && reason.startsWith('server upgrading')) {
       // A live upgrade (--handover): the next process already holds the session and
       // its listener; reconnect at once (jittered over 0.1 s) and resume with `since`.
+      // Straight to the WebSocket (a new connection, so it reaches the process that
+      // accepts now), not through the API check a kept-alive connection could still
+      // carry to the old one.
+      this.upgrading = true;
       this.scheduleReconnect('the server is upgrading', 100);
     } else if (!this.everConnected && this.attempt === 0) {
       // The very first handshake failed: find out why at once (a stale `?s=` after a
@@ -260,6 +266,11 @@ export class Connection {
    * failures), a 404 means the session is gone for good, anything else is worth
    * another try. */
   private async reconnect(): Promise<void> {
+    if (this.upgrading) {
+      this.upgrading = false;
+      this.open();
+      return;
+    }
     try {
       if (this.attempt >= 2) {
         const auth = await authInfo();
