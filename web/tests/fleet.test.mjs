@@ -7,13 +7,13 @@
 // Needs nats-server (Debian: apt-get install nats-server; or set NATS_SERVER). Without
 // it the test fails: CI installs it, and a skipped test would hide a broken fleet UI.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { BINARY, PROMPT, SHELL, SHOTS, api, launchBrowser, newPage, waitForStatus } from './lib.mjs';
+import { BINARY, PROMPT, SHELL, SHOTS, api, launchBrowser, mintToken, newPage, waitForStatus } from './lib.mjs';
 
 const NATS_SERVER = process.env.NATS_SERVER ?? '/usr/sbin/nats-server';
 
@@ -127,10 +127,8 @@ test('on a fleet the dashboard lists every node and its sessions; a bus outage i
   try {
     const secretFile = join(dir, 'secret');
     writeFileSync(secretFile, 'fleet-browser-test-secret-0123456789abcdef0123456789\n', { mode: 0o600 });
-    const mint = (...args) =>
-      execFileSync(BINARY, ['token', '--auth-secret-file', secretFile, ...args], { encoding: 'utf8' }).trim();
-    const token = mint('--sub', 'alice');
-    const admin = mint('--sub', 'root', '--admin');
+    const token = mintToken(secretFile, { sub: 'alice' });
+    const admin = mintToken(secretFile, { sub: 'root', admin: true });
     const n1 = await startNode('n1', nats, secretFile, token);
     stops.push(n1.stop);
     const n2 = await startNode('n2', nats, secretFile, token);

@@ -6,7 +6,8 @@
 // context in with it (POST /login, so the HttpOnly cookie is the server's own), and
 // `api` sends it as a Bearer token. Only a test about `--no-auth` turns it off.
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -290,4 +291,26 @@ export async function terminalText(page) {
   await page.mouse.click(bottom.x + 1, bottom.y + bottom.height / 2);
   await page.waitForFunction(() => document.querySelectorAll('#terminal .xterm-selection div').length === 0);
   return text;
+}
+
+/**
+ * An HS256 token for a server started with `--auth-secret-file FILE`, minted here as any
+ * JWT library would (the server's `ringtty token` does the same): the browser passes run
+ * the binary through a wrapper that adds `--io uring` before every argument, where
+ * `ringtty token` would no longer be a subcommand. `claims`: `sub`, `admin`, `mode`...;
+ * valid for an hour, with a random `jti`.
+ */
+export function mintToken(secretFile, claims) {
+  let secret = readFileSync(secretFile);
+  if (secret.at(-1) === 0x0a) secret = secret.subarray(0, secret.at(-2) === 0x0d ? -2 : -1);
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({
+    mode: 'rw',
+    ...claims,
+    iat: now,
+    exp: now + 3600,
+    jti: randomBytes(12).toString('hex'),
+  })}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }

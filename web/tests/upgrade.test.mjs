@@ -9,7 +9,7 @@
 // drawn as 0): their `GET ./api/sessions/ID` before the WebSocket then lands, more
 // often than with the jitter, on a keep-alive connection the old process still serves.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import {
   SHOTS,
   api,
   launchBrowser,
+  mintToken,
   newPage,
   openTerminal,
   run,
@@ -188,9 +189,7 @@ async function lastShown(page) {
 test('a live upgrade mid-stream: both tabs reconnect at once, every line once and in order', async (t) => {
   const secretFile = join(dir, 'secret');
   writeFileSync(secretFile, 'upgrade-browser-test-secret-0123456789abcdef01234567\n', { mode: 0o600 });
-  const token = execFileSync(BINARY, ['token', '--auth-secret-file', secretFile, '--sub', 'alice'], {
-    encoding: 'utf8',
-  }).trim();
+  const token = mintToken(secretFile, { sub: 'alice' });
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = [
@@ -202,7 +201,19 @@ test('a live upgrade mid-stream: both tabs reconnect at once, every line once an
   ];
   const stops = [];
   try {
-    const old = await startRingtty('the first ringtty', args);
+    let old;
+    try {
+      old = await startRingtty('the first ringtty', args);
+    } catch (e) {
+      // CI's second browser pass runs a wrapper that adds `--io uring`, where a live
+      // upgrade is refused (it reads terminals by readiness only: docs/FLEET.md; the
+      // refusal itself is tested in the Rust suite).
+      if (/--handover with --io uring/.test(String(e))) {
+        t.skip('--handover is refused with --io uring (epoll only)');
+        return;
+      }
+      throw e;
+    }
     stops.push(old.stop);
     const server = { url, base: '', token };
 
