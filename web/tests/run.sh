@@ -5,7 +5,8 @@
 #
 # Usage: web/tests/run.sh RINGTTY_BINARY      (e.g. target/debug/ringtty)
 # Needs: chromium (apt-get install chromium; or set CHROMIUM=/path/to/chrome), Node.js,
-# openssl and certutil (apt-get install libnss3-tools) for tls.test.mjs.
+# openssl and certutil (apt-get install libnss3-tools) for tls.test.mjs, nats-server
+# (apt-get install nats-server; or set NATS_SERVER) for fleet.test.mjs.
 set -eu
 [ $# -eq 1 ] || { echo "usage: $0 RINGTTY_BINARY" >&2; exit 2; }
 binary=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
