@@ -64,19 +64,20 @@ pub struct Args {
     #[arg(long)]
     pub pid: Option<u32>,
 
-    /// Concurrent sessions (echo, throughput, connect, stability, idle), parallel
+    /// Concurrent sessions (echo, throughput, connect, stability, idle, upgrade), parallel
     /// workers (churn, handshake) or keep-alive clients (api).
     #[arg(long, default_value_t = 1)]
     pub sessions: usize,
 
     /// echo: keystrokes per second per session (default 10); stability: pings per
     /// second per session (default 1); api: rounds per second per client (default: as
-    /// fast as the server answers).
+    /// fast as the server answers); upgrade: numbered lines per second per session
+    /// (default 100).
     #[arg(long)]
     pub rate: Option<f64>,
 
     /// How long to measure (echo, stability) or stay idle (idle); the upper bound of a
-    /// throughput, churn or api run.
+    /// throughput, churn or api run; upgrade: how long to wait for the upgrade once ready.
     /// Accepts `500ms`, `10s`, `2m`, or plain seconds.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -167,6 +168,11 @@ pub struct Args {
     #[arg(long, default_value = "1ms", value_parser = parse_duration)]
     pub poll: Duration,
 
+    /// upgrade: created (holding the client count) once every client reads its session
+    /// and the reference is measured: the new process may be started.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+
     /// Write the report as JSON to this file (`-` for stdout, replacing the table).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -229,6 +235,12 @@ pub enum Scenario {
     /// the kill switch, from the call to each session of the user on every node leaving
     /// `running`; a revocation, from the call to each node answering 401.
     Fleet,
+    /// Live upgrade (--handover): --sessions sessions each printing a numbered line
+    /// --rate times a second, a client each; the close -> `hello` time of every client
+    /// reconnecting with `since`, alone and all at once (the reference), then when the
+    /// server closes them with 1001 for the new process (started by someone else once
+    /// --ready-file exists); every line checked, once and in order.
+    Upgrade,
 }
 
 impl Scenario {
@@ -244,6 +256,7 @@ impl Scenario {
             Scenario::Burst => "burst",
             Scenario::Handshake => "handshake",
             Scenario::Fleet => "fleet",
+            Scenario::Upgrade => "upgrade",
         }
     }
 }

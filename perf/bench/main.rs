@@ -184,6 +184,7 @@ async fn run(ctx: Rc<Ctx>) -> Result<Report, String> {
             Scenario::Burst => scenarios::burst::run(&ctx).await,
             Scenario::Handshake => scenarios::handshake::run(&ctx).await,
             Scenario::Fleet => scenarios::fleet::run(&ctx).await,
+            Scenario::Upgrade => scenarios::upgrade::run(&ctx).await,
         }
     };
     let result = tokio::select! {

@@ -13,6 +13,7 @@ pub mod link;
 pub mod relay;
 pub mod stability;
 pub mod throughput;
+pub mod upgrade;
 
 use std::future::Future;
 use std::os::fd::OwnedFd;
