@@ -48,6 +48,7 @@ def main():
         key = secret.encode()
         cases = [
             ([], {"mode": "rw"}, 3600),
+            (["--sub", "carol", "--jti", "leaked-link-1"], {"sub": "carol", "mode": "rw", "jti": "leaked-link-1"}, 3600),
             (["--sub", "alice", "--ttl", "10m"], {"sub": "alice", "mode": "rw"}, 600),
             (["--sub", "bob", "--session", "n1.AAabcdefghijklmnop"], {"sub": "bob", "mode": "ro", "sid": "n1.AAabcdefghijklmnop"}, 3600),
             (["--sub", "root", "--admin", "--mode", "ro", "--ttl", "7d"], {"sub": "root", "mode": "ro", "admin": True}, 7 * 86400),
@@ -71,6 +72,10 @@ def main():
             check(f"header of {name}", header_of(token) == {"alg": "HS256", "typ": "JWT"}, header_of(token))
             times_ok = before <= claims["iat"] <= after and claims["exp"] == claims["iat"] + ttl
             got = {k: v for k, v in claims.items() if k not in ("iat", "exp")}
+            if "jti" not in want:
+                # A random id (96 bits, hex) by which an admin can revoke this token alone.
+                jti = got.pop("jti", "")
+                times_ok = times_ok and len(jti) == 24 and all(c in "0123456789abcdef" for c in jti)
             check(f"claims of {name}", times_ok and got == want, json.dumps(claims))
             # PyJWT minting the same claims (in ringtty's order) with the same key: the same token.
             again = jwt.encode(claims, key, algorithm="HS256")
