@@ -147,6 +147,12 @@ fn with_principal(
 ) -> Next {
     let head_only = req.method == http::Method::Head;
     let changes = req.method != http::Method::Get && req.method != http::Method::Head;
+    // A session of another node of the fleet (without `--nats` it is not found here).
+    if let (Route::Session(id, part), Some(_)) = (route, &w.shared.fleet) {
+        if let Some(node) = crate::session::SessionId::foreign_node(id, w.node.as_ref()) {
+            return elsewhere(w, req, (node, id, part), p, (keep_alive, head_only), out);
+        }
+    }
     match route {
         Route::WsEcho => return upgrade(w, req, body, out, Upgrade::Echo, &[]),
         Route::Sessions if changes => return Next::Create(body.to_vec(), p),
@@ -155,16 +161,6 @@ fn with_principal(
         }
         Route::Sessions => return Next::List(req.query.map(str::to_owned), head_only, p),
         Route::Tokens => return Next::Share(body.to_vec(), p),
-        Route::Session(id, part) if w.shared.fleet.is_some() => {
-            if let Some(node) = crate::session::SessionId::foreign_node(id, w.node.as_ref()) {
-                return elsewhere(w, req, (node, id, part), p, (keep_alive, head_only), out);
-            }
-            if part == http::SessionPart::Ws {
-                return attach(w, req, (id, body), p, out);
-            }
-            let reply = api::session_call(w, req, (part, id), body, &p);
-            api::write(w, reply, keep_alive, head_only, out);
-        }
         Route::Session(id, http::SessionPart::Ws) => return attach(w, req, (id, body), p, out),
         Route::Session(id, part) => {
             let reply = api::session_call(w, req, (part, id), body, &p);
