@@ -230,7 +230,7 @@ pub enum Ask {
     /// Every other node's first `take` sessions that `principal` reaches.
     List { principal: WirePrincipal, take: usize, reply: oneshot::Sender<Gathered<ListAnswer>> },
     /// A call on a session of another node.
-    Session { node: String, ask: SessionAsk, reply: oneshot::Sender<Result<SessionAnswer, String>> },
+    Session { node: String, ask: SessionAsk, reply: oneshot::Sender<SessionAnswer> },
     /// The kill switch on every other node.
     Kill { target: KillTarget, at_ms: u64, reply: oneshot::Sender<Gathered<usize>> },
     /// A revocation, to every other node.

@@ -121,8 +121,7 @@ async fn session(w: &Worker, node: String, op: SessionOp, id: String, p: &Princi
     }
     let ask_ = SessionAsk { op, id, principal: WirePrincipal::of(p) };
     match ask(w, |reply| Ask::Session { node: node.clone(), ask: ask_, reply }).await {
-        Some(Ok(SessionAnswer { status, body })) => Reply { status, body, extra: Vec::new() },
-        Some(Err(why)) => Reply::fail(502, format!("node {node}: {why}")),
+        Some(SessionAnswer { status, body }) => Reply { status, body, extra: Vec::new() },
         None => Reply::fail(504, format!("node {node} did not answer in time")),
     }
 }

@@ -276,20 +276,28 @@ async fn scatter<T: DeserializeOwned>(
 }
 
 /// A call on a session of `owner`, by request/reply to that node alone.
-async fn session_call(node: &Node, owner: &str, ask: &SessionAsk) -> Result<SessionAnswer, String> {
+/// Answered for the caller: the owner's own answer; 404 when no such node is on the bus
+/// (the session is gone with it); 504 when it did not answer within `--fleet-timeout`;
+/// 502 when the bus is unreachable or the answer unusable.
+async fn session_call(node: &Node, owner: &str, ask: &SessionAsk) -> SessionAnswer {
+    let fail = |status, why: String| SessionAnswer {
+        status,
+        body: serde_json::json!({ "error": format!("node {owner}: {why}") }),
+    };
     if !node.connected() {
-        return Err("the fleet's bus (NATS) is not reachable from this node".into());
+        return fail(502, "the fleet's bus (NATS) is not reachable from this node".into());
     }
-    let payload = serde_json::to_vec(ask).map_err(|e| e.to_string())?;
+    let Ok(payload) = serde_json::to_vec(ask) else { return fail(502, "cannot encode the call".into()) };
     let request = node.client.request(subject::session(owner), payload.into());
     match tokio::time::timeout(node.fleet.timeout, request).await {
-        Err(_) => Err(format!("no answer in {:?}", node.fleet.timeout)),
+        Err(_) => fail(504, format!("no answer in {:?}", node.fleet.timeout)),
         Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-            // No such node (any more): the session is gone with it.
-            Ok(SessionAnswer { status: 404, body: serde_json::json!({ "error": "no such session" }) })
+            SessionAnswer { status: 404, body: serde_json::json!({ "error": "no such session" }) }
         }
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(m)) => serde_json::from_slice(&m.payload).map_err(|_| "a malformed answer".into()),
+        Ok(Err(e)) => fail(502, e.to_string()),
+        Ok(Ok(m)) => {
+            serde_json::from_slice(&m.payload).unwrap_or_else(|_| fail(502, "a malformed answer".into()))
+        }
     }
 }
 
