@@ -323,8 +323,9 @@ test('a live upgrade mid-stream: both tabs reconnect at once, every line once an
       const line =
         `tab ${name}: no connection for ${d.ms.toFixed(1)} ms (close 1001 to the next hello); ` +
         `${d.linesBefore} lines before the upgrade; states ${d.states.join(' → ')}`;
+      // A measurement, not a check (timings belong to perf/upgrade.sh): that the page
+      // reconnected at once is checked above by its two sockets (no failed retry).
       t.diagnostic(line);
-      assert.ok(d.ms < 2000, `tab ${name} reconnected within 2 s: ${d.ms} ms`);
     }
     t.diagnostic(`upgrade started at line-${upgradeFrom}; the second ringtty listened ${startedIn} ms later`);
     assert.deepEqual(a.problems(), []);
