@@ -39,6 +39,7 @@ fn build() -> Result<(), String> {
         "index.html",
         "sessions.html",
         "login.html",
+        "play.html",
         "package.json",
         "package-lock.json",
         "tsconfig.json",

@@ -52,5 +52,33 @@ fn ids(c: &mut Criterion) {
     c.bench_function("session/id_new", |b| b.iter(|| SessionId::new(Some(&node), 17, black_box([7; 12]))));
 }
 
-criterion_group!(benches, fan_out, ids);
+/// The dashboard's preview of one session (`Session::preview`, what a list of 1,000
+/// sessions computes 1,000 times): a shell whose 1 MiB scrollback ends with colored
+/// output and a prompt (found in the first 512 bytes), and the worst case, 4 KiB of
+/// output with no visible character (every window up to 4 KiB parsed).
+fn preview(c: &mut Criterion) {
+    let pool = Pool::new(PoolConfig::default()).unwrap();
+    let mut shell = session(&pool);
+    let line = b"\x1b[01;34mdrwxr-xr-x\x1b[0m  2 alice alice 4096 Dec  7 12:00 \x1b[01;32msrc\x1b[0m\r\n";
+    for _ in 0..20_000 {
+        let mut buf = pool.try_alloc().unwrap();
+        buf.extend_from_slice(line);
+        shell.push_output(buf, || Millis(0));
+    }
+    let mut buf = pool.try_alloc().unwrap();
+    buf.extend_from_slice(
+        b"\x1b]0;alice@host: ~/src\x07\x1b[01;32malice@host\x1b[00m:\x1b[01;34m~/src\x1b[00m$ ",
+    );
+    shell.push_output(buf, || Millis(0));
+    c.bench_function("session/preview_shell_prompt", |b| b.iter(|| black_box(shell.preview())));
+    let mut blank = session(&pool);
+    for _ in 0..128 {
+        let mut buf = pool.try_alloc().unwrap();
+        buf.extend_from_slice(&b"\x1b[K\r\n\x1b[?25l\x1b[1;1H\x1b[m   \n\n\n\n\n\n\n"[..]);
+        blank.push_output(buf, || Millis(0));
+    }
+    c.bench_function("session/preview_4KiB_blank", |b| b.iter(|| black_box(blank.preview())));
+}
+
+criterion_group!(benches, fan_out, ids, preview);
 criterion_main!(benches);

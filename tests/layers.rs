@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["pty_task"],
     &["route"],
     &["worker"],
-    &["transport", "access_log"],
+    &["transport", "access_log", "record"],
 ];
 
 fn runtime_dir() -> PathBuf {

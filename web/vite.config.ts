@@ -1,6 +1,6 @@
-// Vite builds three pages, the terminal (index.html, served at /), the dashboard
-// (sessions.html, served at /sessions) and the login page (login.html, served at
-// /login), into hashed files under assets/.
+// Vite builds four pages, the terminal (index.html, served at /), the dashboard
+// (sessions.html, served at /sessions), the login page (login.html, served at /login)
+// and the playback page (play.html, served at /play), into hashed files under assets/.
 // build.rs sets RINGTTY_WEB_OUT to a directory inside cargo's OUT_DIR.
 //
 // `vite dev` proxies the API and WebSockets to a running ringtty
@@ -29,6 +29,7 @@ export default defineConfig({
         index: fileURLToPath(new URL('index.html', import.meta.url)),
         sessions: fileURLToPath(new URL('sessions.html', import.meta.url)),
         login: fileURLToPath(new URL('login.html', import.meta.url)),
+        play: fileURLToPath(new URL('play.html', import.meta.url)),
       },
       output: {
         // What the pages share gets a name that says so.

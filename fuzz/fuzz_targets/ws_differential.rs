@@ -107,7 +107,7 @@ fn ours(input: &[u8]) -> (Vec<Message>, End, Option<WsError>) {
             return (messages, End::Eof, None);
         };
         match event {
-            Event::Data { kind, payload, first, last } => {
+            Event::Data { kind, payload, first, last, .. } => {
                 if first {
                     data.clear();
                 }

@@ -96,7 +96,7 @@ pub enum Owned {
 impl From<Event<'_>> for Owned {
     fn from(event: Event<'_>) -> Self {
         match event {
-            Event::Data { kind, payload, first, last } => {
+            Event::Data { kind, payload, first, last, .. } => {
                 Owned::Data { kind, payload: payload.to_vec(), first, last }
             }
             Event::Ping(p) => {

@@ -212,7 +212,7 @@ impl Ws {
             *start += d.consumed;
             let Some(event) = d.event else { break };
             match event {
-                Event::Data { kind: MessageKind::Binary, payload, first, last } if *tty => {
+                Event::Data { kind: MessageKind::Binary, payload, first, last, .. } if *tty => {
                     // '0' + output is streamed; '1' title and '2' preferences are
                     // collected and handed over as text.
                     if first {
@@ -237,7 +237,7 @@ impl Ws {
                     }
                 }
                 Event::Data { kind: MessageKind::Binary, payload, .. } => on(Msg::Output(payload)),
-                Event::Data { kind: MessageKind::Text, payload, first, last } => {
+                Event::Data { kind: MessageKind::Text, payload, first, last, .. } => {
                     if first {
                         text.clear();
                     }

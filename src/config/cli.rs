@@ -196,6 +196,12 @@ pub struct Args {
     #[arg(long = "exited-ttl", default_value = "5m", value_name = "DUR")]
     pub exited_ttl: String,
 
+    /// Keep sessions started by POST /api/sessions without a "keep" field: no detach
+    /// timeout, they live until killed or --exited-ttl after their command exits (the
+    /// terminal page's own session is not kept unless its URL says keep=true)
+    #[arg(long = "keep-sessions")]
+    pub keep_sessions: bool,
+
     /// Time between the close signal and SIGKILL when a session is terminated
     #[arg(long = "kill-grace", default_value = "5s", value_name = "DUR")]
     pub kill_grace: String,
@@ -259,10 +265,36 @@ pub struct Args {
     #[arg(long = "ws-echo", value_name = "PATH")]
     pub ws_echo: Option<String>,
 
+    /// Compress WebSocket messages (permessage-deflate) for clients that offer it: the
+    /// terminals' WebSockets (--compress, same as --compress=terminals), or also the
+    /// --ws-echo endpoint (--compress=all) [default: off]
+    #[arg(
+        long = "compress",
+        value_name = "terminals|all",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "terminals"
+    )]
+    pub compress: Option<String>,
+
     /// Write one JSON line per HTTP request and per WebSocket connection's end to FILE
     /// (appended; reopened on SIGHUP, for logrotate) or to stdout with -
     #[arg(long = "access-log", value_name = "FILE|-")]
     pub access_log: Option<PathBuf>,
+
+    /// Record every session in asciicast v2 to DIR/<session-id>.cast (output and
+    /// resizes, never input; mode 0600); implies --record-dir DIR
+    #[arg(long = "record", value_name = "DIR")]
+    pub record: Option<PathBuf>,
+
+    /// Where sessions created with "record": true are recorded (POST /api/sessions)
+    #[arg(long = "record-dir", value_name = "DIR")]
+    pub record_dir: Option<PathBuf>,
+
+    /// Largest recording per session: at this size it ends with a marker saying it was
+    /// truncated (e.g. 64M, 512K)
+    #[arg(long = "record-max", default_value = "64M", value_name = "BYTES")]
+    pub record_max: String,
 
     /// Open connections per worker; beyond it new connections get 503
     #[arg(long = "max-connections", default_value_t = 16384, value_name = "N")]

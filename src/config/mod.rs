@@ -59,6 +59,8 @@ pub struct Sessions {
     pub detach_timeout: Duration,
     pub exited_ttl: Duration,
     pub kill_grace: Duration,
+    /// `--keep-sessions`: a session created without `"keep"` is kept (no detach timeout).
+    pub keep_sessions: bool,
     /// Bytes of memory a session's scrollback may hold.
     pub scrollback: usize,
     /// The driver's flow-control window in bytes (≤ scrollback).
@@ -107,6 +109,8 @@ pub struct Config {
     pub admission: crate::auth::Policy,
     /// The WebSocket echo endpoint's path (relative to the base path), if enabled.
     pub ws_echo: Option<String>,
+    /// `--compress`: which WebSockets accept permessage-deflate.
+    pub compress: Compress,
     /// `--io`: how workers read terminals (default epoll until the io_uring path
     /// measures better: docs/PERFORMANCE.md). `Auto` is resolved at startup.
     pub io: Io,
@@ -118,6 +122,8 @@ pub struct Config {
     pub allow_embedding: bool,
     /// `--access-log`: where the access log goes, if anywhere.
     pub access_log: Option<AccessLogTarget>,
+    /// `--record`, `--record-dir`, `--record-max`: asciicast recordings, if enabled.
+    pub record: Option<Record>,
     /// Notes for the startup log about accepted-but-ignored ttyd options.
     pub notes: Vec<&'static str>,
     /// `--nats`: this node is one of a fleet (docs/FLEET.md).
@@ -141,6 +147,20 @@ pub struct Fleet {
     /// Where clients reach this node directly (`--advertise-url`), for the redirect a
     /// request for one of its sessions gets on another node.
     pub advertise: Option<String>,
+}
+
+/// Recordings (`--record DIR`, `--record-dir DIR`, `--record-max BYTES`). The
+/// directory itself is checked at startup, after privileges are dropped
+/// (`runtime::record::start`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Where recordings are written, as `<session-id>.cast`.
+    pub dir: PathBuf,
+    /// `--record`: every session is recorded; else only those created with
+    /// `"record": true`.
+    pub all: bool,
+    /// The largest file per session, in bytes.
+    pub max: u64,
 }
 
 /// Where `--access-log` writes.
@@ -229,6 +249,7 @@ impl Config {
             p => p.clone(),
         };
         let drain_timeout = Some(duration("--drain-timeout", &a.drain_timeout)?).filter(|d| !d.is_zero());
+        let record = record(&a)?;
         Ok(Config {
             threads,
             cpus,
@@ -261,6 +282,7 @@ impl Config {
                 index: a.index,
             },
             ws_echo: ws_echo(a.ws_echo.clone())?,
+            compress: compress(a.compress.as_deref())?,
             io: io(a.io.as_deref())?,
             tls,
             allow_embedding: a.allow_embedding,
@@ -274,6 +296,7 @@ impl Config {
             fleet,
             handover,
             drain_timeout,
+            record,
             access_log: access_log(a.access_log)?,
             listen,
             notes,
@@ -298,6 +321,27 @@ fn hosts(
             allow_host.join(",")
         ))
     })
+}
+
+/// `--record`, `--record-dir` and `--record-max`.
+fn record(a: &Args) -> Result<Option<Record>, ConfigError> {
+    let max = bytes("--record-max", &a.record_max)? as u64;
+    if max < 4096 {
+        return err(format!("--record-max {}: give at least 4K", a.record_max));
+    }
+    let dir = match (&a.record, &a.record_dir) {
+        (None, None) => return Ok(None),
+        (Some(r), Some(d)) if r != d => {
+            return err(format!(
+                "--record {} and --record-dir {}: --record DIR records every session into DIR (and is where \
+                 opted-in sessions go too): give one directory",
+                r.display(),
+                d.display()
+            ))
+        }
+        (Some(d), _) | (None, Some(d)) => d,
+    };
+    Ok(Some(Record { dir: dir.clone(), all: a.record.is_some(), max }))
 }
 
 fn access_log(path: Option<PathBuf>) -> Result<Option<AccessLogTarget>, ConfigError> {
@@ -496,6 +540,7 @@ fn sessions(a: &Args) -> Result<Sessions, ConfigError> {
         detach_timeout: duration("--detach-timeout", &a.detach_timeout)?,
         exited_ttl: duration("--exited-ttl", &a.exited_ttl)?,
         kill_grace: duration("--kill-grace", &a.kill_grace)?,
+        keep_sessions: a.keep_sessions,
         scrollback,
         window,
         node_id: a.node_id.clone(),
@@ -600,6 +645,26 @@ fn io(arg: Option<&str>) -> Result<Io, ConfigError> {
         "epoll" => Ok(Io::Epoll),
         "auto" => Ok(Io::Auto),
         other => Err(ConfigError(format!("--io {other:?}: use uring, epoll or auto"))),
+    }
+}
+
+/// Which WebSockets accept permessage-deflate (`--compress`, docs/PROTOCOL.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compress {
+    /// None (the default): an offer is not accepted.
+    Off,
+    /// The terminals' (`/api/sessions/{id}/ws`, ttyd's `/ws`).
+    Terminals,
+    /// The terminals' and the `--ws-echo` endpoint's.
+    All,
+}
+
+fn compress(arg: Option<&str>) -> Result<Compress, ConfigError> {
+    match arg {
+        None => Ok(Compress::Off),
+        Some("terminals") => Ok(Compress::Terminals),
+        Some("all") => Ok(Compress::All),
+        Some(other) => err(format!("--compress={other}: use --compress (the terminals) or --compress=all")),
     }
 }
 

@@ -169,6 +169,7 @@ fn session_options() {
         "1m",
         "--kill-grace",
         "2s",
+        "--keep-sessions",
         "--scrollback",
         "2M",
         "--window",
@@ -185,6 +186,8 @@ fn session_options() {
     assert!(s.allow_any_command);
     assert_eq!((s.max_sessions, s.scrollback, s.window), (10, 2 << 20, 256 << 10));
     assert_eq!(s.detach_timeout, Duration::ZERO);
+    assert!(s.keep_sessions);
+    assert!(!parse(&[]).unwrap().sessions.keep_sessions);
     assert_eq!(s.node_id.as_deref(), Some("n1"));
     assert_eq!(c.admission.allow_origins, vec!["https://ide.example.com".to_owned(), "*".to_owned()]);
     let table: &[(&[&str], &str)] = &[
@@ -458,4 +461,37 @@ fn fleet_options_need_a_node_name_and_a_shared_key() {
         assert!(e.contains(needle), "{args:?}: {e}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn record_flags_parse_and_refuse_what_is_wrong() {
+    assert_eq!(parse(&[]).unwrap().record, None);
+    let c = parse(&["--record", "/tmp/casts"]).unwrap();
+    assert_eq!(c.record, Some(Record { dir: "/tmp/casts".into(), all: true, max: 64 << 20 }));
+    let c = parse(&["--record-dir", "/tmp/casts", "--record-max", "1M"]).unwrap();
+    assert_eq!(c.record, Some(Record { dir: "/tmp/casts".into(), all: false, max: 1 << 20 }));
+    let c = parse(&["--record", "/a", "--record-dir", "/a"]).unwrap();
+    assert!(c.record.unwrap().all);
+    for (args, says) in [
+        (&["--record", "/a", "--record-dir", "/b"][..], "give one directory"),
+        (&["--record-max", "lots"][..], "--record-max lots: give a size"),
+        (&["--record-max", "1K"][..], "at least 4K"),
+    ] {
+        let e = parse(args).unwrap_err().0;
+        assert!(e.contains(says), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn compress_is_off_by_default_terminals_alone_and_all_with_equals() {
+    use super::Compress;
+    assert_eq!(parse(&[]).unwrap().compress, Compress::Off);
+    assert_eq!(parse(&["--compress"]).unwrap().compress, Compress::Terminals);
+    assert_eq!(parse(&["--compress=terminals"]).unwrap().compress, Compress::Terminals);
+    assert_eq!(parse(&["--compress=all"]).unwrap().compress, Compress::All);
+    // The value needs `=`: a word after --compress is the COMMAND.
+    let c = parse(&["--compress", "bash"]).unwrap();
+    assert_eq!((c.compress, c.terminal.command.len()), (Compress::Terminals, 1));
+    let e = parse(&["--compress=yes"]).unwrap_err().to_string();
+    assert!(e.contains("--compress=yes") && e.contains("--compress=all"), "{e}");
 }

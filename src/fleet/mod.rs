@@ -124,11 +124,11 @@ pub struct ListAsk {
     pub from: String,
     pub principal: WirePrincipal,
     /// The page's `offset + limit`: the most sessions of any one node the page can
-    /// hold, so no node sends more (its oldest first, as the page is sorted).
+    /// hold, so no node sends more (its newest first, as the page is sorted).
     pub take: usize,
 }
 
-/// One node's part of a fleet list: its first `take` sessions (oldest first) that the
+/// One node's part of a fleet list: its first `take` sessions (newest first) that the
 /// principal reaches, described as its own list does, and how many it has in all.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListAnswer {
@@ -141,12 +141,14 @@ pub struct ListAnswer {
     pub truncated: bool,
 }
 
-/// Sorts session descriptions as every list is: oldest first, then by id.
+/// Sorts session descriptions as every list is: newest first (by `created_ms`, or
+/// `created` from a node that does not send it), then by id.
 pub fn sort_sessions(sessions: &mut [serde_json::Value]) {
     fn key(v: &serde_json::Value) -> (u64, Option<&str>) {
-        (v["created"].as_u64().unwrap_or(0), v["id"].as_str())
+        let ms = v["created_ms"].as_u64().or_else(|| v["created"].as_u64().map(|s| s.saturating_mul(1000)));
+        (ms.unwrap_or(0), v["id"].as_str())
     }
-    sessions.sort_by(|a, b| key(a).cmp(&key(b)));
+    sessions.sort_by(|a, b| key(b).cmp(&key(a)));
 }
 
 /// What a kill switch ends.
@@ -197,6 +199,8 @@ pub enum SessionOp {
     Describe,
     /// `DELETE /api/sessions/{id}`.
     Terminate,
+    /// `PATCH /api/sessions/{id}` (name, keep), with the request's body.
+    Update,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,6 +208,9 @@ pub struct SessionAsk {
     pub op: SessionOp,
     pub id: String,
     pub principal: WirePrincipal,
+    /// The request's body (`Update`), as the owner will parse it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 /// The owner's answer, as it would have answered the call itself.

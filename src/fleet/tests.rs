@@ -169,7 +169,7 @@ fn subjects_name_the_owner_node() {
 }
 
 #[test]
-fn session_lists_sort_oldest_first_then_by_id() {
+fn session_lists_sort_newest_first_then_by_id() {
     let mut v: Vec<serde_json::Value> = [(5, "b"), (3, "z"), (5, "a"), (3, "a")]
         .iter()
         .map(|(c, id)| serde_json::json!({"created": c, "id": id}))
@@ -177,7 +177,17 @@ fn session_lists_sort_oldest_first_then_by_id() {
     sort_sessions(&mut v);
     let got: Vec<(u64, &str)> =
         v.iter().map(|s| (s["created"].as_u64().unwrap(), s["id"].as_str().unwrap())).collect();
-    assert_eq!(got, [(3, "a"), (3, "z"), (5, "a"), (5, "b")]);
+    assert_eq!(got, [(5, "b"), (5, "a"), (3, "z"), (3, "a")]);
+    // To the millisecond where a node says it; seconds from an older node.
+    let mut v = vec![
+        serde_json::json!({"created": 5, "created_ms": 5_100, "id": "a"}),
+        serde_json::json!({"created": 5, "created_ms": 5_900, "id": "b"}),
+        serde_json::json!({"created": 5, "id": "old"}),
+        serde_json::json!({"created": 6, "created_ms": 6_000, "id": "c"}),
+    ];
+    sort_sessions(&mut v);
+    let ids: Vec<&str> = v.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["c", "b", "a", "old"]);
     // An answer from an older node (no total/truncated fields) still reads.
     let old: ListAnswer = serde_json::from_str(r#"{"node":"n2","sessions":[],"total":0}"#).unwrap();
     assert!(!old.truncated);

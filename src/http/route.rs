@@ -57,7 +57,7 @@ pub enum AdminRoute {
 /// Which part of a session a request addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionPart {
-    /// `GET` (describe) or `DELETE` (terminate).
+    /// `GET` (describe), `PATCH` (name, keep) or `DELETE` (terminate).
     Itself,
     /// `POST .../input`.
     Input,
@@ -65,6 +65,8 @@ pub enum SessionPart {
     Resize,
     /// `GET .../ws`: the native WebSocket attach.
     Ws,
+    /// `GET .../cast`: the session's recording (asciicast v2).
+    Cast,
 }
 
 /// Resolves `path` (without query) under `base_path` (`""` or `/prefix`, no trailing
@@ -117,7 +119,7 @@ pub fn route<'p>(method: Method, path: &'p str, base_path: &str, ws_echo: Option
             _ => Route::MethodNotAllowed("GET"),
         },
         p if p == "/api" || p.starts_with("/api/") => Route::NotFound,
-        "/" | "/sessions" => get_only(Route::Page(rest)),
+        "/" | "/sessions" | "/play" => get_only(Route::Page(rest)),
         p => match method {
             Method::Get | Method::Head => Route::Page(p),
             _ => Route::NotFound,
@@ -145,21 +147,24 @@ fn session_route(method: Method, rest: &str) -> Route<'_> {
         Some((id, "input")) => (id, SessionPart::Input),
         Some((id, "resize")) => (id, SessionPart::Resize),
         Some((id, "ws")) => (id, SessionPart::Ws),
+        Some((id, "cast")) => (id, SessionPart::Cast),
         Some(_) => return Route::NotFound,
     };
     if id.is_empty() {
         return Route::NotFound;
     }
     let allowed = match part {
-        SessionPart::Itself => matches!(method, Method::Get | Method::Head | Method::Delete),
+        SessionPart::Itself => matches!(method, Method::Get | Method::Head | Method::Patch | Method::Delete),
         SessionPart::Input | SessionPart::Resize => method == Method::Post,
         SessionPart::Ws => method == Method::Get,
+        SessionPart::Cast => matches!(method, Method::Get | Method::Head),
     };
     if !allowed {
         return Route::MethodNotAllowed(match part {
-            SessionPart::Itself => "GET, HEAD, DELETE",
+            SessionPart::Itself => "GET, HEAD, PATCH, DELETE",
             SessionPart::Input | SessionPart::Resize => "POST",
             SessionPart::Ws => "GET",
+            SessionPart::Cast => "GET, HEAD",
         });
     }
     Route::Session(id, part)

@@ -9,6 +9,7 @@
 //!                    {"type":"gap","from":A,"to":B}
 //!                    {"type":"role","driver":B,"offset":N}
 //!                    {"type":"exit","code":N}   or   {"type":"exit","signal":N}
+//!                    {"type":"session","name":S|null,"keep":B}
 //! ```
 
 use std::borrow::Cow;
@@ -125,6 +126,13 @@ pub enum ServerMsg<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         signal: Option<i32>,
     },
+    /// The session was renamed or its keep changed (`PATCH /api/sessions/{id}`).
+    Session {
+        /// Its name now (`null`: none).
+        name: Option<Cow<'a, str>>,
+        /// Whether it is kept (lives on without clients).
+        keep: bool,
+    },
 }
 
 #[derive(Deserialize)]
@@ -142,6 +150,9 @@ struct RawServer<'a> {
     to: Option<u64>,
     code: Option<i32>,
     signal: Option<i32>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    keep: Option<bool>,
 }
 
 impl ServerMsg<'_> {
@@ -187,6 +198,10 @@ impl<'a> ServerMsg<'a> {
                 ServerMsg::Exit { code: raw.code, signal: raw.signal }
             }
             "exit" => return Err(Malformed),
+            "session" => {
+                let Some(keep) = raw.keep else { return Err(Malformed) };
+                ServerMsg::Session { name: raw.name, keep }
+            }
             _ => return Err(ProtocolError::UnknownType),
         };
         Ok(msg)

@@ -99,6 +99,11 @@ fn server_table() -> Vec<(ServerMsg<'static>, &'static str)> {
         (ServerMsg::Role { driver: false, offset: 0 }, r#"{"type":"role","driver":false,"offset":0}"#),
         (ServerMsg::Exit { code: Some(0), signal: None }, r#"{"type":"exit","code":0}"#),
         (ServerMsg::Exit { code: None, signal: Some(9) }, r#"{"type":"exit","signal":9}"#),
+        (
+            ServerMsg::Session { name: Some(Cow::Borrowed("build \"é\"")), keep: true },
+            r#"{"type":"session","name":"build \"é\"","keep":true}"#,
+        ),
+        (ServerMsg::Session { name: None, keep: false }, r#"{"type":"session","name":null,"keep":false}"#),
     ]
 }
 

@@ -16,6 +16,7 @@
 //! transport    the socket a connection owns: reads, vectored writes, readiness,
 //!              shutdown, hand-off to another core
 //! access_log   the access log's records and its writer thread
+//! record       recordings (asciicast v2): the session's tap and the writer thread
 //! ```
 
 mod access_log;
@@ -24,6 +25,7 @@ mod fleet;
 mod handover;
 mod httpconn;
 mod pty_task;
+mod record;
 mod route;
 mod supervisor;
 mod transport;

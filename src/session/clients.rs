@@ -85,6 +85,9 @@ pub(super) struct Client {
     driver_from: u64,
     /// The offset at which it first stopped being the driver since it was told it is.
     driver_until: Option<u64>,
+    /// The session was renamed or its keep changed since it was last told
+    /// ([`Outgoing::Label`]; native clients only).
+    label_news: bool,
 }
 
 impl Client {
@@ -134,6 +137,7 @@ impl Session {
             told_driver: false,
             driver_from: 0,
             driver_until: None,
+            label_news: false,
         };
         // Most sessions have one client: room for one, not the four a first insert
         // reserves (104 bytes each). A second client grows it as usual.
@@ -188,6 +192,8 @@ impl Session {
                 self.metrics.gaps += 1;
             } else if let Some(role) = role_news(c, is_driver) {
                 batch.push(role);
+            } else if std::mem::take(&mut c.label_news) {
+                batch.push(Outgoing::Label { name: self.name.clone(), keep: self.life.keep() });
             } else if native && c.size_seen != self.size && c.cursor >= self.resized_at {
                 c.size_seen = self.size;
                 batch.push(Outgoing::Resize(self.size));
@@ -218,6 +224,15 @@ impl Session {
             self.scrollback.retire_sent(|| clients.iter().map(|(_, c)| c.cursor).min().unwrap_or(u64::MAX));
         }
         self.note_flow()
+    }
+
+    /// The name or keep changed: every native client is told, before its next output.
+    pub(super) fn label_changed(&mut self) {
+        if self.config.dialect == Dialect::Native {
+            for (_, c) in self.clients.iter_mut() {
+                c.label_news = true;
+            }
+        }
     }
 
     /// `{"type":"ack","offset"}`: every byte before `offset` is rendered. Opts the

@@ -1,6 +1,11 @@
 //! A session's life: running or exited, and the timers that end it (detach
 //! timeout, kill grace, exited TTL, driver demotion), driven by `Session::tick`.
 //!
+//! A *kept* session (`"keep": true`, `--keep-sessions`) has no detach timeout: with no
+//! client it lives on until it is killed or its command exits (then the exited TTL
+//! applies as to any other). Turning keep off with no client attached starts the detach
+//! timer afresh, so the session gets the whole timeout for a client to come back.
+//!
 //! Time comes in as [`Millis`], a monotonic timestamp the runtime reads from its
 //! clock; nothing here reads one. Every timer is a deadline compared with `now`, so a
 //! late tick acts late but never skips an action, and each action is returned once.
@@ -148,6 +153,8 @@ pub(super) struct Lifecycle {
     kill_sent: Option<Millis>,
     force_kill_sent: bool,
     removed: bool,
+    /// Kept: no detach timeout.
+    keep: bool,
 }
 
 impl Lifecycle {
@@ -161,7 +168,21 @@ impl Lifecycle {
             kill_sent: None,
             force_kill_sent: false,
             removed: false,
+            keep: false,
         }
+    }
+
+    pub(super) fn keep(&self) -> bool {
+        self.keep
+    }
+
+    /// Keeps the session (no detach timeout) or stops keeping it: then the detach timer
+    /// starts at `now`, as if its last client had just left.
+    pub(super) fn set_keep(&mut self, keep: bool, now: Millis) {
+        if self.keep && !keep {
+            self.last_detach = Some(now);
+        }
+        self.keep = keep;
     }
 
     pub(super) fn is_running(&self) -> bool {
@@ -226,7 +247,7 @@ impl Lifecycle {
             Status::Running => match self.kill_sent {
                 Some(sent) if !self.force_kill_sent => Some(sent.after(timers.kill_grace)),
                 Some(_) => None,
-                None if clients > 0 => None,
+                None if clients > 0 || self.keep => None,
                 None => Some(self.detach_deadline(timers)),
             },
         }

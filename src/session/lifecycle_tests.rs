@@ -114,3 +114,77 @@ fn actions_are_a_bitset() {
     assert_eq!(format!("{both:?}"), "{KILL, DEMOTE_DRIVER}");
     assert_eq!(Millis(u64::MAX - 1).after(Duration::from_secs(1)), Millis(u64::MAX));
 }
+
+#[test]
+fn a_kept_session_has_no_detach_timeout() {
+    let mut f = fixture(60_000, 300_000, 5_000);
+    f.session.set_keep(true, at(0));
+    assert!(f.session.keep());
+    // Never attached: no timer.
+    assert_eq!(f.session.next_deadline(), None);
+    assert_eq!(f.session.tick(at(10_000_000)), N);
+    // Attached, then left: still none.
+    let (a, _) = f.session.attach(at(10_000_000), true, None).unwrap();
+    assert_eq!(f.session.detach(a, at(10_000_001)), N);
+    assert_eq!(f.session.next_deadline(), None);
+    assert_eq!(f.session.tick(at(99_000_000)), N);
+    // DELETE still kills it, and the kill grace still applies.
+    assert_eq!(f.session.kill(at(99_000_000)), Actions::KILL);
+    assert_eq!(f.session.tick(at(99_005_000)), Actions::FORCE_KILL);
+}
+
+#[test]
+fn a_kept_session_that_exits_is_removed_after_the_exited_ttl() {
+    let mut f = fixture(60_000, 300_000, 5_000);
+    f.session.set_keep(true, at(0));
+    f.session.exited(ExitStatus::code(0), at(1_000));
+    assert_eq!(f.session.next_deadline(), Some(at(301_000)));
+    assert_eq!(ticks(&mut f.session, &[300_999, 301_000]), [N, Actions::REMOVE]);
+}
+
+#[test]
+fn unkeeping_starts_the_detach_timer_afresh() {
+    let mut f = fixture(60_000, 300_000, 5_000);
+    f.session.set_keep(true, at(0));
+    let (a, _) = f.session.attach(at(1_000), true, None).unwrap();
+    assert_eq!(f.session.detach(a, at(2_000)), N);
+    // Long after the last detach: the whole timeout from the moment keep went off.
+    f.session.set_keep(false, at(1_000_000));
+    assert!(!f.session.keep());
+    assert_eq!(f.session.next_deadline(), Some(at(1_060_000)));
+    assert_eq!(f.session.tick(at(1_059_999)), N);
+    assert_eq!(f.session.tick(at(1_060_000)), Actions::KILL);
+
+    // With clients attached, unkeeping changes nothing until the last one leaves.
+    let mut f = fixture(60_000, 300_000, 5_000);
+    f.session.set_keep(true, at(0));
+    let (a, _) = f.session.attach(at(0), true, None).unwrap();
+    f.session.set_keep(false, at(500_000));
+    assert_eq!(f.session.next_deadline(), None);
+    assert_eq!(f.session.detach(a, at(600_000)), N);
+    assert_eq!(f.session.next_deadline(), Some(at(660_000)));
+    // Keep again before the timer ran out: none.
+    f.session.set_keep(true, at(610_000));
+    assert_eq!(f.session.next_deadline(), None);
+}
+
+#[test]
+fn keep_and_rename_are_told_to_native_clients_before_more_output() {
+    let mut f = fixture(60_000, 300_000, 5_000);
+    let mut w = f.attach(true, None);
+    f.push(b"one");
+    w.drain(&mut f.session, &f.output);
+    assert!(w.labels.is_empty(), "nothing at attach");
+    f.session.rename(Some("build".into()));
+    f.session.set_keep(true, at(1));
+    f.session.set_keep(true, at(2));
+    f.push(b"two");
+    w.drain(&mut f.session, &f.output);
+    // One message with the latest of both, however many changes came before the writer ran.
+    assert_eq!(w.labels, [(Some("build".to_owned()), true)]);
+    assert_eq!(f.session.name(), Some("build"));
+    f.session.rename(None);
+    w.drain(&mut f.session, &f.output);
+    assert_eq!(w.labels[1], (None, true));
+    assert_eq!(w.next, 6);
+}

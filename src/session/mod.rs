@@ -54,13 +54,18 @@
 //!   resize and the exit, by the calls above ([`tap`]). None by default, at no cost.
 #![forbid(unsafe_code)]
 
+pub mod cast;
 mod clients;
 pub mod id;
 mod input;
+pub mod label;
 mod lifecycle;
 pub mod output;
+pub mod preview;
 pub mod tap;
 
+#[cfg(test)]
+mod cast_tests;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
@@ -176,6 +181,14 @@ pub enum Outgoing {
     /// All output was sent and the command ended: send `{"type":"exit",...}` (native),
     /// then close (1000; ttyd: 1000 for code 0, else 1011). Nothing follows.
     Exit(ExitStatus),
+    /// The session was renamed or its keep changed: send
+    /// `{"type":"session","name","keep"}`. Native only.
+    Label {
+        /// Its name now.
+        name: Option<Box<str>>,
+        /// Whether it is kept.
+        keep: bool,
+    },
 }
 
 impl Outgoing {
@@ -186,6 +199,9 @@ impl Outgoing {
             Outgoing::Resize(WinSize { cols, rows }) => Some(ServerMsg::Resize { cols, rows }),
             Outgoing::Role { driver, offset } => Some(ServerMsg::Role { driver, offset }),
             Outgoing::Exit(ExitStatus { code, signal }) => Some(ServerMsg::Exit { code, signal }),
+            Outgoing::Label { ref name, keep } => {
+                Some(ServerMsg::Session { name: name.as_deref().map(|n| n.to_owned().into()), keep })
+            }
             Outgoing::Frame(_) | Outgoing::Partial { .. } => None,
         }
     }
@@ -315,6 +331,11 @@ pub struct Session {
     held_since: Option<Millis>,
     /// The output tap's sink, if any ([`tap`]).
     tap: tap::TapSlot,
+    /// Its name, if it has one ([`label::check_name`] is the caller's).
+    name: Option<Box<str>>,
+    /// When the runtime last noted output ([`Session::output_seen`]); `Millis(0)`: never
+    /// (a plain `Millis` rather than an `Option`: 8 bytes less in every session).
+    last_output: Millis,
 }
 
 impl Session {
@@ -344,6 +365,8 @@ impl Session {
             reading: true,
             held_since: None,
             tap: tap::TapSlot::default(),
+            name: None,
+            last_output: Millis(0),
         }
     }
 
@@ -516,6 +539,65 @@ impl Session {
     /// The session's ID.
     pub fn id(&self) -> &SessionId {
         &self.id
+    }
+
+    /// Its name, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Whether it is kept: no detach timeout (see [`lifecycle`]).
+    pub fn keep(&self) -> bool {
+        self.life.keep()
+    }
+
+    /// Renames it (`None`: no name); its native clients are told
+    /// ([`Outgoing::Label`]). Wake the writers after.
+    pub fn rename(&mut self, name: Option<Box<str>>) {
+        self.name = name;
+        self.label_changed();
+    }
+
+    /// Keeps it (no detach timeout) or not (the detach timer then starts at `now` if no
+    /// client is attached); its native clients are told. Wake the writers and the
+    /// session's task (its next deadline moved) after.
+    pub fn set_keep(&mut self, keep: bool, now: Millis) {
+        if keep != self.life.keep() {
+            self.life.set_keep(keep, now);
+            self.label_changed();
+        }
+    }
+
+    /// The runtime read output at `now` (it notes the time once per batch of reads, not
+    /// per buffer: see [`Session::push_output`]).
+    pub fn output_seen(&mut self, now: Millis) {
+        // 0 means never: output in the clock's very first millisecond counts as at 1.
+        self.last_output = now.max(Millis(1));
+    }
+
+    /// When output was last noted, if ever (since this process has the session).
+    pub fn last_output(&self) -> Option<Millis> {
+        (self.last_output != Millis(0)).then_some(self.last_output)
+    }
+
+    /// The latest non-blank line of the output's tail as plain text ([`preview`]);
+    /// empty if none. Copies and parses windows of the scrollback's end doubling from
+    /// 128 bytes to 4 KiB, until one holds a non-blank line.
+    pub fn preview(&self) -> String {
+        let mut tail = Vec::new();
+        let mut want = preview::FIRST_SCAN;
+        loop {
+            tail.clear();
+            let cut = self.scrollback.tail(want, &mut tail);
+            let last = !cut || want >= preview::PREVIEW_SCAN;
+            if let Some(line) = preview::in_window(&tail, cut, last) {
+                return line;
+            }
+            if last {
+                return String::new();
+            }
+            want *= 2;
+        }
     }
 
     /// Its settings (`scrollback` raised to the smallest limit, `window` clamped to

@@ -513,6 +513,26 @@ impl Scrollback {
         }
     }
 
+    /// Appends the last `max` retained terminal bytes (or fewer, if fewer are retained)
+    /// to `out`; returns whether older output precedes them (evicted or not taken).
+    pub fn tail(&self, max: usize, out: &mut Vec<u8>) -> bool {
+        let start = self.start().max(self.end.saturating_sub(max as u64));
+        self.copy_from(start, out);
+        start > 0
+    }
+
+    /// Appends the retained bytes from `pos` (a retained offset) to the end to `out`.
+    fn copy_from(&self, mut pos: u64, out: &mut Vec<u8>) {
+        while pos < self.end {
+            let bytes = self.bytes_at(pos);
+            if bytes.is_empty() {
+                break;
+            }
+            out.extend_from_slice(bytes);
+            pos += bytes.len() as u64;
+        }
+    }
+
     /// Whether the next push could evict bytes a client at `cursor` has not been
     /// sent yet (a push adds at most two buffers, so it evicts at most two chunks).
     pub fn next_push_evicts(&self, cursor: u64) -> bool {
@@ -525,15 +545,7 @@ impl Scrollback {
     pub fn export(&self) -> (u64, Vec<u8>) {
         let start = self.start();
         let mut out = Vec::with_capacity((self.end - start) as usize);
-        let mut pos = start;
-        while pos < self.end {
-            let bytes = self.bytes_at(pos);
-            if bytes.is_empty() {
-                break;
-            }
-            out.extend_from_slice(bytes);
-            pos += bytes.len() as u64;
-        }
+        self.copy_from(start, &mut out);
         (start, out)
     }
 

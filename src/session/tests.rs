@@ -91,6 +91,8 @@ pub(super) struct Writer {
     pub resizes: Vec<WinSize>,
     /// `Role` messages: (driver, offset).
     pub roles: Vec<(bool, u64)>,
+    /// `Label` messages: (name, keep).
+    pub labels: Vec<(Option<String>, bool)>,
     pub exit: Option<ExitStatus>,
     batch: Vec<Outgoing>,
 }
@@ -103,6 +105,7 @@ pub(super) enum Kind {
     Gap,
     Resize,
     Role,
+    Label,
     Exit,
 }
 
@@ -118,6 +121,7 @@ impl Writer {
             gaps: Vec::new(),
             resizes: Vec::new(),
             roles: Vec::new(),
+            labels: Vec::new(),
             exit: None,
             batch: Vec::new(),
         }
@@ -184,6 +188,11 @@ impl Writer {
                 assert_ne!(*driver, told, "roles alternate, starting with the driver");
                 self.roles.push((*driver, *offset));
                 self.items.push(Kind::Role);
+            }
+            Outgoing::Label { name, keep } => {
+                assert!(!self.ttyd, "a ttyd client has no session message");
+                self.labels.push((name.as_deref().map(str::to_owned), *keep));
+                self.items.push(Kind::Label);
             }
             Outgoing::Exit(status) => {
                 assert_eq!(self.next, output.len() as u64, "exit after all output");

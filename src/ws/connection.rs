@@ -62,6 +62,9 @@ pub struct Config {
     pub max_message: u64,
     /// Server pings (`-P`); `None` disables pings and dead-peer detection.
     pub ping_interval: Option<Duration>,
+    /// permessage-deflate was negotiated: the decoder accepts RSV1 on a message's first
+    /// frame and marks its chunks `compressed` (the runtime inflates them).
+    pub deflate: bool,
 }
 
 /// How the connection ended, for what the runtime does with the socket.
@@ -139,8 +142,9 @@ impl Connection {
     /// A connection that starts (its `101` written) at `now`.
     pub fn new(cfg: Config, now: u64) -> Connection {
         let ping_every = cfg.ping_interval.map(ms).filter(|&p| p > 0);
+        let decoder = Decoder::new(Role::Server, cfg.max_message);
         Connection {
-            decoder: Decoder::new(Role::Server, cfg.max_message),
+            decoder: if cfg.deflate { decoder.with_deflate() } else { decoder },
             outbox: Outbox::default(),
             ping_every,
             next_ping: ping_every.map(|p| now.saturating_add(p)),

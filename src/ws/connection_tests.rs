@@ -6,7 +6,10 @@ use crate::ws::encode_frame;
 const MASK: Option<[u8; 4]> = Some([1, 2, 3, 4]);
 
 fn conn(max_message: u64, ping_ms: Option<u64>) -> Connection {
-    Connection::new(Config { max_message, ping_interval: ping_ms.map(Duration::from_millis) }, 0)
+    Connection::new(
+        Config { max_message, ping_interval: ping_ms.map(Duration::from_millis), deflate: false },
+        0,
+    )
 }
 
 /// A masked client frame.
@@ -32,7 +35,7 @@ fn feed(c: &mut Connection, bytes: &[u8], now: u64) -> Vec<u8> {
         let read = c.handle_read(&mut buf[start..], now);
         start += read.consumed;
         match read.event {
-            Some(Event::Data { kind, payload, first, last }) => c.echo(kind, payload, first, last),
+            Some(Event::Data { kind, payload, first, last, .. }) => c.echo(kind, payload, first, last),
             Some(_) => {}
             None if read.consumed > 0 => {}
             None => break,

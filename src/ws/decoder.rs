@@ -48,6 +48,11 @@ pub enum Event<'a> {
         first: bool,
         /// This chunk ends the message.
         last: bool,
+        /// The message is compressed (permessage-deflate: RSV1 on its first frame): the
+        /// chunks are DEFLATE data, to be inflated once the message is whole, and text
+        /// is checked for UTF-8 only then. Always `false` unless
+        /// [`Decoder::with_deflate`].
+        compressed: bool,
     },
     /// A Ping with its payload (at most 125 bytes): answer with a Pong carrying the
     /// same payload (§5.5.2).
@@ -101,6 +106,8 @@ struct Message {
     len: u64,
     /// No chunk of this message has been delivered yet.
     first_pending: bool,
+    /// RSV1 was set on its first frame (permessage-deflate).
+    compressed: bool,
 }
 
 enum Control {
@@ -147,6 +154,8 @@ pub struct Decoder {
     utf8: Utf8Validator,
     closed: bool,
     failed: Option<WsError>,
+    /// permessage-deflate was negotiated: RSV1 may mark a message compressed.
+    deflate: bool,
 }
 
 impl Decoder {
@@ -166,7 +175,16 @@ impl Decoder {
             utf8: Utf8Validator::new(),
             closed: false,
             failed: None,
+            deflate: false,
         }
+    }
+
+    /// The same decoder for a connection that negotiated permessage-deflate (RFC 7692
+    /// §6): RSV1 on the first frame of a data message marks it compressed; RSV1
+    /// anywhere else, and RSV2/RSV3, still fail it (1002).
+    pub const fn with_deflate(mut self) -> Self {
+        self.deflate = true;
+        self
     }
 
     /// The payload bytes of the current data frame not delivered yet, as its header
@@ -244,8 +262,12 @@ impl Decoder {
     /// The rules a header must meet whatever the message state.
     fn check_header(&self, header: &FrameHeader) -> Result<(), WsError> {
         // §5.2: "RSV1, RSV2, RSV3: 1 bit each. MUST be 0 unless an extension is
-        // negotiated that defines meanings for non-zero values." We negotiate none.
-        if header.rsv != 0 {
+        // negotiated that defines meanings for non-zero values." permessage-deflate
+        // defines RSV1 for the first frame of a data message only (RFC 7692 §6: "An
+        // endpoint MUST NOT set the "Per-Message Compressed" bit of control frames and
+        // non-first fragments of a data message").
+        let first_data = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv != 0 && !(header.rsv == 0b100 && self.deflate && first_data) {
             return Err(WsError::ReservedBits);
         }
         // §5.1: "The server MUST close the connection upon receiving a frame that is
@@ -288,7 +310,8 @@ impl Decoder {
         let mut message = match kind {
             Some(kind) => {
                 self.utf8.reset();
-                Message { kind, len: 0, first_pending: true }
+                let compressed = header.rsv & 0b100 != 0;
+                Message { kind, len: 0, first_pending: true, compressed }
             }
             None => self.message.ok_or(WsError::UnexpectedContinuation)?,
         };
@@ -331,8 +354,8 @@ impl Decoder {
         let Some(mut message) = self.message else {
             return Err(WsError::UnexpectedContinuation);
         };
-        if message.kind == MessageKind::Text {
-            // §8.1: fail as soon as the bytes cannot be UTF-8, not at message end.
+        if message.kind == MessageKind::Text && !message.compressed {
+            // §8.1 (a compressed text message is checked once inflated): fail as soon as the bytes cannot be UTF-8, not at message end.
             self.utf8.feed(chunk).map_err(|_| WsError::InvalidUtf8)?;
             if last {
                 self.utf8.finish().map_err(|_| WsError::InvalidUtf8)?;
@@ -344,7 +367,13 @@ impl Decoder {
         self.message = (!last).then_some(message);
         Ok(Decoded {
             consumed: start + take,
-            event: Some(Event::Data { kind: message.kind, payload: chunk, first, last }),
+            event: Some(Event::Data {
+                kind: message.kind,
+                payload: chunk,
+                first,
+                last,
+                compressed: message.compressed,
+            }),
         })
     }
 }

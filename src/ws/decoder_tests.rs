@@ -20,7 +20,7 @@ pub(crate) enum Owned {
 impl From<Event<'_>> for Owned {
     fn from(event: Event<'_>) -> Self {
         match event {
-            Event::Data { kind, payload, first, last } => {
+            Event::Data { kind, payload, first, last, .. } => {
                 Owned::Data { kind, payload: payload.to_vec(), first, last }
             }
             Event::Ping(p) => Owned::Ping(p.to_vec()),
@@ -345,7 +345,13 @@ fn a_data_header_alone_is_consumed_and_its_payload_streams_later() {
     assert_eq!(d.consumed, 2);
     assert_eq!(
         d.event,
-        Some(Event::Data { kind: MessageKind::Binary, payload: b"xy", first: true, last: false })
+        Some(Event::Data {
+            kind: MessageKind::Binary,
+            payload: b"xy",
+            first: true,
+            last: false,
+            compressed: false
+        })
     );
 }
 

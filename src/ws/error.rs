@@ -11,7 +11,8 @@ use super::close::CloseCode;
 /// then stop reading (RFC 6455 §7.1.7 "_Fail the WebSocket Connection_").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WsError {
-    /// RSV1-3 set, but no extension was negotiated (§5.2).
+    /// RSV1-3 set, but no extension was negotiated (§5.2); or, with permessage-deflate,
+    /// RSV2/RSV3, or RSV1 on a control or continuation frame (RFC 7692 §6).
     ReservedBits,
     /// Opcode 0x3-0x7 or 0xB-0xF (§5.2).
     ReservedOpcode,
@@ -38,15 +39,19 @@ pub enum WsError {
     /// A Close frame with a status code that may not be sent (§7.4).
     InvalidCloseCode,
     /// A message whose total length (all fragments) exceeds the configured maximum
-    /// (§10.4).
+    /// (§10.4); with permessage-deflate, also its inflated length.
     MessageTooBig,
+    /// A compressed message (permessage-deflate) whose data is not DEFLATE: 1007, a
+    /// payload that is not what its frame says (RFC 7692 §4 only says to fail the
+    /// connection).
+    InvalidDeflate,
 }
 
 impl WsError {
     /// The status code of the Close frame that answers this error.
     pub const fn close_code(self) -> CloseCode {
         match self {
-            WsError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            WsError::InvalidUtf8 | WsError::InvalidDeflate => CloseCode::INVALID_PAYLOAD,
             WsError::MessageTooBig => CloseCode::MESSAGE_TOO_BIG,
             WsError::ReservedBits
             | WsError::ReservedOpcode
@@ -80,6 +85,7 @@ impl WsError {
             WsError::InvalidCloseFrame => "invalid close frame",
             WsError::InvalidCloseCode => "invalid close code",
             WsError::MessageTooBig => "message too big",
+            WsError::InvalidDeflate => "invalid compressed data",
         }
     }
 }

@@ -80,8 +80,9 @@ pub enum Status<T> {
 pub struct FrameHeader {
     /// FIN: this is the final fragment of a message.
     pub fin: bool,
-    /// RSV1-3 as the low three bits (RSV1 = 0b100). Non-zero only with an extension,
-    /// and ringtty negotiates none: the decoder rejects non-zero values.
+    /// RSV1-3 as the low three bits (RSV1 = 0b100). Non-zero only with an extension:
+    /// ringtty negotiates only permessage-deflate (RSV1 on a compressed message's first
+    /// frame); the decoder rejects every other non-zero value.
     pub rsv: u8,
     /// The opcode.
     pub opcode: OpCode,

@@ -13,6 +13,11 @@
 //! (no panics, no `unwrap` on parsed data), which is what lets it be tested byte by
 //! byte and fuzzed (`fuzz/fuzz_targets/ws_*`, with tungstenite as the oracle).
 //!
+//! permessage-deflate (RFC 7692, `--compress`) is [`deflate`]: its negotiation, the
+//! per-core compressor and decompressor (reset per message; the only part that
+//! allocates, per compressed message, never per frame), and the assembly of a compressed
+//! message; the decoder only marks such messages (`compressed`, RSV1).
+//!
 //! On top of the codec, [`Connection`] is a server connection's state machine, time
 //! passed in: the close handshake and its timing, pings and dead peers, the send
 //! queue's memory bound, when to read and when to yield. The runtime drives it.
@@ -25,6 +30,7 @@
 mod close;
 pub mod connection;
 mod decoder;
+pub mod deflate;
 mod encode;
 mod error;
 mod frame;
@@ -36,11 +42,12 @@ mod utf8;
 pub use close::CloseCode;
 pub use connection::Connection;
 pub use decoder::{Decoded, Decoder, Event, MessageKind, Role};
+pub use deflate::Deflate;
 pub use encode::{encode_frame, ControlFrame};
 pub use error::WsError;
 pub use frame::{server_header_len, write_header_in_headroom, FrameHeader, HeadroomTooSmall, OpCode, Status};
 pub use mask::apply_mask;
-pub use upgrade::{accept_key, accept_upgrade, Handshake, UpgradeError};
+pub use upgrade::{accept_key, accept_upgrade, accept_upgrade_with, Handshake, UpgradeError};
 pub use utf8::{InvalidUtf8, Utf8Validator};
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ fn decode_all(role: Role, mut input: Vec<u8>) -> (Vec<Message>, Option<WsError>)
             return (messages, None);
         };
         match event {
-            Event::Data { kind, payload, first, last } => {
+            Event::Data { kind, payload, first, last, .. } => {
                 if first {
                     data.clear();
                 }

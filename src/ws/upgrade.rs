@@ -8,6 +8,8 @@
 
 use ring::digest;
 
+use super::deflate::{self, Deflate};
+
 /// §1.3: the GUID concatenated to the key before hashing.
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -88,6 +90,7 @@ impl std::error::Error for UpgradeError {}
 pub struct Handshake<'p> {
     accept: [u8; 28],
     protocol: Option<&'p str>,
+    deflate: Option<Deflate>,
 }
 
 impl<'p> Handshake<'p> {
@@ -100,6 +103,11 @@ impl<'p> Handshake<'p> {
     /// The chosen subprotocol (one of the server's), if any.
     pub const fn protocol(&self) -> Option<&'p str> {
         self.protocol
+    }
+
+    /// permessage-deflate, if it was offered, allowed and accepted.
+    pub const fn deflate(&self) -> Option<Deflate> {
+        self.deflate
     }
 
     /// Appends the complete `101 Switching Protocols` response head (status line,
@@ -118,6 +126,11 @@ impl<'p> Handshake<'p> {
             out.extend_from_slice(protocol.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        if let Some(deflate) = self.deflate {
+            out.extend_from_slice(b"Sec-WebSocket-Extensions: ");
+            deflate.write_response_value(out);
+            out.extend_from_slice(b"\r\n");
+        }
         out.extend_from_slice(b"\r\n");
     }
 }
@@ -129,11 +142,28 @@ impl<'p> Handshake<'p> {
 /// preference. The chosen protocol is the most preferred of ours that the client
 /// offered in any of its `Sec-WebSocket-Protocol` headers; `None` if the client
 /// offered none of them (or none at all): the client decides whether to go on
-/// without one. Extensions are never negotiated: `Sec-WebSocket-Extensions` is ignored.
+/// without one. Extensions are not negotiated: `Sec-WebSocket-Extensions` is ignored
+/// (see [`accept_upgrade_with`]).
 pub fn accept_upgrade<'h, 'p, I>(
     method: &str,
     headers: I,
     protocols: &[&'p str],
+) -> Result<Handshake<'p>, UpgradeError>
+where
+    I: IntoIterator<Item = (&'h str, &'h [u8])>,
+{
+    accept_upgrade_with(method, headers, protocols, false)
+}
+
+/// [`accept_upgrade`], and with `compress` also permessage-deflate (RFC 7692): the
+/// first acceptable offer of the `Sec-WebSocket-Extensions` headers, in order
+/// ([`deflate::negotiate`]). Offers are never a reason to refuse the upgrade: without
+/// `compress`, or with no acceptable offer, the connection goes on uncompressed.
+pub fn accept_upgrade_with<'h, 'p, I>(
+    method: &str,
+    headers: I,
+    protocols: &[&'p str],
+    compress: bool,
 ) -> Result<Handshake<'p>, UpgradeError>
 where
     I: IntoIterator<Item = (&'h str, &'h [u8])>,
@@ -147,6 +177,7 @@ where
     let mut key: Option<&[u8]> = None;
     let mut duplicate = false;
     let mut chosen: Option<usize> = None;
+    let mut deflate: Option<Deflate> = None;
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("upgrade") {
             // §4.2.1: "An |Upgrade| header field containing the value "websocket",
@@ -168,6 +199,8 @@ where
                     (a, b) => a.or(b),
                 };
             }
+        } else if compress && deflate.is_none() && name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            deflate = deflate::negotiate(value);
         }
     }
     if !upgrade {
@@ -189,7 +222,11 @@ where
     if decode_key(key).is_none() {
         return Err(UpgradeError::InvalidKey);
     }
-    Ok(Handshake { accept: accept_key(key), protocol: chosen.and_then(|i| protocols.get(i).copied()) })
+    Ok(Handshake {
+        accept: accept_key(key),
+        protocol: chosen.and_then(|i| protocols.get(i).copied()),
+        deflate,
+    })
 }
 
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (§4.2.2 item 5.4): the base64

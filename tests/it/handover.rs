@@ -129,7 +129,7 @@ fn a_live_upgrade_mid_stream_loses_no_byte_and_repeats_none() {
         "POST",
         "/api/sessions",
         &bearer(&token),
-        r#"{"command": ["sh", "-c", "echo idle-marker; exec cat"]}"#,
+        r#"{"command": ["sh", "-c", "echo idle-marker; exec cat"], "name": "idle", "keep": true}"#,
     );
     let idle_id = idle.json()["id"].as_str().unwrap().to_owned();
 
@@ -157,6 +157,9 @@ fn a_live_upgrade_mid_stream_loses_no_byte_and_repeats_none() {
     // The idle session came across with its output and still runs.
     let v = send(&new, "GET", &format!("/api/sessions/{idle_id}"), &bearer(&token), "").json();
     assert_eq!(v["status"], "running", "{v}");
+    // With its name, keep and last output time (issue 17).
+    assert_eq!((v["name"].as_str(), v["keep"].as_bool()), (Some("idle"), Some(true)), "{v}");
+    assert!(v["last_output"].is_u64(), "{v}");
     let (mut ws, hello) = attach(&new.addr, &idle_id, &token, Some(0)).expect("attach after the upgrade");
     assert_eq!(hello["type"], "hello");
     ws.send(Message::binary(b"typed-after-upgrade\n".to_vec())).unwrap();

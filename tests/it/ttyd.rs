@@ -63,6 +63,9 @@ fn title_preferences_input_resize_and_exit_code() {
     assert!(out.contains("30 100"), "{out}");
     let title = String::from_utf8(other[0].clone()).unwrap();
     assert!(title.starts_with("1sh ("), "{title}");
+    // The web UI's config names the same host, for its `COMMAND (HOST)` title.
+    let host = get(&server, "/api/config").json()["host"].as_str().unwrap().to_owned();
+    assert_eq!(title, format!("1sh ({host})"));
     assert_eq!(other[1], br#"2{"fontSize":20,"titleFixed":"box"}"#);
     // Listed like any session, but not attachable natively: it has one client.
     let list = get(&server, "/api/sessions").json();

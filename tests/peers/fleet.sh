@@ -341,6 +341,15 @@ ok "GET /api/sessions?scope=fleet on n1, n2, n3 and through HAProxy: all ${#all_
 
 # --- 4. DELETE and the kill switch from another node ---------------------------------------
 a3=$(one_of n3 "${alice_ids[@]}")
+# PATCH (issue 17: name, keep) is asked of the owner like DELETE.
+r=$(call PATCH "$(url n1)/api/sessions/$a3" '{"name": "from-n1", "keep": true}')
+[ "$r" = 200 ] || fail "PATCH n3's $a3 at n1: want 200 from its owner over NATS, got $r: $(cat "$work/body")"
+expect "d['id'] == a[0] and d['name'] == 'from-n1' and d['keep'] is True" "PATCH $a3 at n1: the owner's answer" "$a3"
+r=$(call PATCH "$(url n2)/api/sessions/$a3" '{"name": "x"}' "$bob")
+[ "$r" = 404 ] || fail "PATCH alice's $a3 with bob's token at n2: want 404 (bob does not reach it), got $r"
+r=$(call GET "$(url n3)/api/sessions/$a3")
+[ "$r" = 200 ] && [ "$(field "d['name']")" = from-n1 ] || fail "GET $a3 at n3 after the PATCH at n1: want its new name, got $r"
+ok "PATCH of n3's session at n1 -> 200 (asked of n3 over NATS): renamed and kept on n3; bob's token cannot PATCH it through another node (404)"
 r=$(call DELETE "$(url n1)/api/sessions/$a3" '' "$bob")
 [ "$r" = 404 ] || fail "DELETE alice's $a3 with bob's token at n1: want 404 (bob does not reach it), got $r"
 r=$(call DELETE "$(url n2)/api/sessions/$b1")

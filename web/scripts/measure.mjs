@@ -44,7 +44,9 @@ async function pageWeight(browser) {
     const path = new URL(res.url()).pathname;
     if (!path.includes('/api/')) rows.push([path, res.headers()]);
   });
-  await page.goto(`${base}/?disableLeaveAlert=true`);
+  // QUERY adds options to this load, e.g. QUERY='&enableTrzsz=true&enableZmodem=true'
+  // for the weight with file transfer on (its chunks load before the terminal connects).
+  await page.goto(`${base}/?disableLeaveAlert=true${process.env.QUERY ?? ''}`);
   await page.waitForFunction(() => document.getElementById('status-state')?.textContent === 'connected');
   await context.close();
   let total = 0;

@@ -45,7 +45,7 @@ test('the dashboard lists, opens and kills sessions', async () => {
     await page.screenshot({ path: join(SHOTS, 'dashboard.png') });
 
     // Open: the link leads to the terminal attached to that session.
-    await rowOf(page, alpha.id).locator('a').click();
+    await rowOf(page, alpha.id).locator('td.name a').click();
     await page.waitForURL((u) => u.pathname === '/' && u.searchParams.get('s') === alpha.id);
     await waitForStatus(page, 'connected');
     await page.goBack();

@@ -159,7 +159,7 @@ test('on a fleet the dashboard lists every node and its sessions; a bus outage i
     assert.equal((await cells(there.id))[0], 'on-n2 <b>bold</b>');
     assert.equal(await rowOf(page, there.id).locator('b').count(), 0);
     // The link is the usual one; a session of another node is shared from its node.
-    assert.equal(await rowOf(page, there.id).locator('a').getAttribute('href'), `./?s=${there.id}`);
+    assert.equal(await rowOf(page, there.id).locator('td.name a').getAttribute('href'), `./?s=${there.id}`);
     assert.ok(await rowOf(page, here.id).locator('button.share').isVisible());
     assert.ok(await rowOf(page, there.id).locator('button.share').isHidden());
 
@@ -202,7 +202,7 @@ test('on a fleet the dashboard lists every node and its sessions; a bus outage i
     await page.setViewportSize({ width: 1000, height: 600 });
 
     // n2's session opens from n1's dashboard: n1 redirects the page to n2.
-    await rowOf(page, there.id).locator('a').click();
+    await rowOf(page, there.id).locator('td.name a').click();
     await page.waitForURL((u) => u.origin === n2.url && u.searchParams.get('s') === there.id);
     await waitForStatus(page, 'connected');
     await page.goBack();

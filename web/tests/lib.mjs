@@ -110,8 +110,9 @@ export async function launchBrowser({ env } = {}) {
  * With `server`, the context is logged in first (POST /login with the server's token,
  * or its `-c` user and password); `login: false` leaves it without a cookie.
  */
-export async function newPage(browser, { server, viewport = { width: 1000, height: 600 }, login = true } = {}) {
-  const context = await browser.newContext({ viewport });
+export async function newPage(browser, { server, viewport = { width: 1000, height: 600 }, login = true, touch = false } = {}) {
+  // `touch`: a phone (touch events, a coarse pointer, the mobile viewport).
+  const context = await browser.newContext({ viewport, hasTouch: touch, isMobile: touch });
   if (server && login) await logIn(context, server);
   const page = await context.newPage();
   const problems = [];

@@ -23,8 +23,9 @@ use crate::runtime::worker::{unix_now, unix_now_ms, CrossCore, Worker};
 pub enum Call {
     /// `GET /api/sessions?scope=fleet`.
     List(Option<String>, Principal),
-    /// `GET`/`DELETE /api/sessions/{id}` of a session of another node.
-    Session { node: String, op: SessionOp, id: String, principal: Principal },
+    /// `GET`/`PATCH`/`DELETE /api/sessions/{id}` of a session of another node (`body`:
+    /// a `PATCH`'s).
+    Session { node: String, op: SessionOp, id: String, principal: Principal, body: Option<String> },
     /// `POST /api/admin/kill`.
     Kill(Vec<u8>, Principal),
     /// `POST /api/admin/revoke`.
@@ -35,7 +36,7 @@ pub enum Call {
 pub async fn run(w: &Rc<Worker>, call: Call) -> Reply {
     match call {
         Call::List(query, p) => list(w, query.as_deref(), &p).await,
-        Call::Session { node, op, id, principal } => session(w, node, op, id, &principal).await,
+        Call::Session { node, op, id, principal, body } => session(w, node, (op, id, body), &principal).await,
         Call::Kill(body, p) => kill(w, &body, &p).await,
         Call::Revoke(body, p) => revoke(w, &body, &p).await,
     }
@@ -115,11 +116,16 @@ async fn list(w: &Rc<Worker>, query: Option<&str>, p: &Principal) -> Reply {
 /// A session call that reached this node, not the session's own: asked of the owner
 /// over the bus, answered as the owner answers. Without `--nats` (or when the owner is
 /// gone) the session is not found here.
-async fn session(w: &Worker, node: String, op: SessionOp, id: String, p: &Principal) -> Reply {
+async fn session(
+    w: &Worker,
+    node: String,
+    (op, id, body): (SessionOp, String, Option<String>),
+    p: &Principal,
+) -> Reply {
     if w.shared.fleet.is_none() {
         return Reply::fail(404, "no such session");
     }
-    let ask_ = SessionAsk { op, id, principal: WirePrincipal::of(p) };
+    let ask_ = SessionAsk { op, id, principal: WirePrincipal::of(p), body };
     match ask(w, |reply| Ask::Session { node: node.clone(), ask: ask_, reply }).await {
         Some(SessionAnswer { status, body }) => Reply { status, body, extra: Vec::new() },
         None => Reply::fail(504, format!("node {node} did not answer in time")),
@@ -138,6 +144,10 @@ pub fn call_here(w: &Worker, ask: &SessionAsk) -> SessionAnswer {
                 Reply::fail(403, "read-only: this token (mode ro) may watch, not type, resize or terminate")
             }
             SessionOp::Terminate => super::sessions::terminate(w, &live),
+            SessionOp::Update if !p.may_write() => Reply::fail(403, super::sessions::READ_ONLY),
+            SessionOp::Update => {
+                super::sessions::update(w, &live, ask.body.as_deref().unwrap_or_default().as_bytes(), &p)
+            }
         },
     };
     SessionAnswer { status: reply.status, body: reply.body }

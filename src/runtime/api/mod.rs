@@ -3,6 +3,7 @@
 //! (`httpconn`) writes it.
 
 pub mod auth;
+pub mod cast;
 pub mod fleet;
 mod reply;
 mod sessions;

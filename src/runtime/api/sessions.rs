@@ -1,5 +1,6 @@
-//! The session REST API (SPEC §3): create, list, get, delete, input, resize. Bodies are
-//! JSON (`serde_json`), errors are `{"error": "..."}` with the status that says why.
+//! The session REST API (SPEC §3): create, list, get, update (name, keep), delete,
+//! input, resize. Bodies are JSON (`serde_json`), errors are `{"error": "..."}` with the
+//! status that says why.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -15,6 +16,7 @@ use crate::protocol::WinSize;
 use crate::pty::Blame;
 use crate::runtime::pty_task::{self, StartError, StartOpts};
 use crate::runtime::worker::{CrossCore, Live, Worker};
+use crate::session::label::check_name;
 use crate::session::{Dialect, SessionId};
 
 fn ok(status: u16, body: Value) -> Reply {
@@ -45,7 +47,7 @@ fn find_any(w: &Worker, id: &str) -> Result<Rc<Live>, Reply> {
     w.session(parsed.as_str()).ok_or_else(|| fail(404, "no such session"))
 }
 
-/// `GET /api/sessions?offset=N&limit=M`: every worker's sessions, oldest first. Other
+/// `GET /api/sessions?offset=N&limit=M`: every worker's sessions, newest first. Other
 /// cores describe their own sessions by message; nothing is shared or locked.
 pub async fn list(w: &Worker, query: Option<&str>, p: &Principal) -> Reply {
     match page(query) {
@@ -121,6 +123,8 @@ pub fn visible(w: &Worker, p: &Principal) -> Vec<Value> {
 pub fn describe(w: &Worker, live: &Live) -> Value {
     let mut map = Map::new();
     pty_task::describe(live, w, &mut map);
+    let recording = w.shared.recorder.as_ref().and_then(|r| r.find(live.id.as_str()));
+    map.insert("recording".into(), recording.map_or(Value::Null, |r| r.describe()));
     if let Some(node) = &w.node {
         map.insert("node".into(), json!(node.as_str()));
     }
@@ -151,17 +155,86 @@ pub fn session_call(
         Err(reply) => return reply,
     };
     let changes = matches!(part, SessionPart::Input | SessionPart::Resize)
-        || (part == SessionPart::Itself && req.method == crate::http::Method::Delete);
+        || (part == SessionPart::Itself
+            && matches!(req.method, crate::http::Method::Delete | crate::http::Method::Patch));
     if changes && !p.may_write() {
-        return fail(403, "read-only: this token (mode ro) may watch, not type, resize or terminate");
+        return fail(403, READ_ONLY);
     }
     match (part, req.method) {
         (SessionPart::Itself, crate::http::Method::Delete) => terminate(w, &live),
+        (SessionPart::Itself, crate::http::Method::Patch) => update(w, &live, body, p),
         (SessionPart::Itself, _) => ok(200, describe(w, &live)),
         (SessionPart::Input, _) => input(w, &live, body),
         (SessionPart::Resize, _) => resize(w, &live, body),
         (SessionPart::Ws, _) => fail(400, "a WebSocket upgrade was expected"),
+        // Streamed by the connection (`api::cast`), not answered here.
+        (SessionPart::Cast, _) => fail(404, "not found"),
     }
+}
+
+/// What a read-only principal is told when it tries to change a session.
+pub const READ_ONLY: &str =
+    "read-only: this token (mode ro) may watch, not type, resize, rename or terminate";
+
+/// `Some(value)` for a field that is present, even as `null` (with `#[serde(default)]`,
+/// an absent field is `None`): `{"name": null}` clears a name, `{}` leaves it.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    keep: Option<bool>,
+}
+
+/// A name as given (at create or by `PATCH`): checked ([`check_name`]); an empty one is
+/// no name.
+fn name_of(name: Option<String>) -> Result<Option<Box<str>>, Reply> {
+    match name {
+        Some(n) => match check_name(&n) {
+            Err(reason) => Err(fail(400, reason)),
+            Ok(()) if n.is_empty() => Ok(None),
+            Ok(()) => Ok(Some(n.into_boxed_str())),
+        },
+        None => Ok(None),
+    }
+}
+
+/// `PATCH /api/sessions/{id}` `{"name"?: string|null, "keep"?: bool}`: renames the
+/// session or changes whether it is kept; its native clients are told
+/// (`{"type":"session"}`). The owner's (or an admin's): a share link may not, whatever
+/// its mode (it is a guest in someone's session).
+pub fn update(w: &Worker, live: &Live, body: &[u8], p: &Principal) -> Reply {
+    if !p.may_create() {
+        return fail(403, "a token for one session (a share link) cannot rename it or change its keep");
+    }
+    let Ok(UpdateBody { name, keep }) = serde_json::from_slice(body) else {
+        return fail(400, r#"the body must be {"name"?: "text" or null, "keep"?: true or false}"#);
+    };
+    let name = match name.map(name_of).transpose() {
+        Ok(name) => name,
+        Err(reply) => return reply,
+    };
+    let ttyd = live.state.borrow().config().dialect == Dialect::Ttyd;
+    if keep == Some(true) && ttyd {
+        return fail(409, "a ttyd (/ws) session lives as long as its connection: it cannot be kept");
+    }
+    {
+        let mut state = live.state.borrow_mut();
+        if let Some(name) = name {
+            state.rename(name);
+        }
+        if let Some(keep) = keep {
+            state.set_keep(keep, w.now());
+        }
+    }
+    // Its clients are told; its task re-reads its deadline (keep moves it).
+    live.wake_writers();
+    live.flow_changed();
+    ok(200, describe(w, live))
 }
 
 #[derive(Deserialize)]
@@ -226,6 +299,10 @@ struct CreateBody {
     env: Option<BTreeMap<String, String>>,
     cols: Option<u16>,
     rows: Option<u16>,
+    /// Kept (no detach timeout); `--keep-sessions` when absent.
+    keep: Option<bool>,
+    /// Recorded into `--record-dir` (asciicast v2).
+    record: Option<bool>,
 }
 
 /// `POST /api/sessions`: starts a command on this worker (it owns the new session).
@@ -245,8 +322,17 @@ pub async fn create(w: &Rc<Worker>, body: &[u8], p: &Principal) -> Reply {
         Ok(argv) => argv,
         Err(reply) => return reply,
     };
-    if b.name.as_ref().is_some_and(|n| n.len() > 128) {
-        return fail(400, "name: at most 128 bytes");
+    let name = match name_of(b.name) {
+        Ok(name) => name,
+        Err(reply) => return reply,
+    };
+    let keep = b.keep.unwrap_or(w.cfg.sessions.keep_sessions);
+    let record = b.record.unwrap_or(false);
+    if record && w.shared.recorder.is_none() {
+        return fail(
+            400,
+            "recording is off on this server: start ringtty with --record-dir DIR (or --record DIR)",
+        );
     }
     let size = match (b.cols, b.rows) {
         (None, None) => WinSize::DEFAULT,
@@ -256,16 +342,24 @@ pub async fn create(w: &Rc<Worker>, body: &[u8], p: &Principal) -> Reply {
         },
     };
     let opts = StartOpts {
-        name: b.name,
+        name: name.map(String::from),
         cwd: b.cwd,
         env: b.env,
         size,
         dialect: Dialect::Native,
         spawn_deadline: None,
         owner: p.owner(),
+        record,
     };
     match pty_task::start(w, argv, opts).await {
-        Ok(live) => ok(201, describe(w, &live)),
+        Ok(live) => {
+            if keep {
+                live.state.borrow_mut().set_keep(true, w.now());
+                // Its task re-reads its deadline: none now.
+                live.flow_changed();
+            }
+            ok(201, describe(w, &live))
+        }
         Err(e) => start_failed(&e),
     }
 }
@@ -295,7 +389,7 @@ fn body_error(e: &serde_json::Error) -> String {
         serde_json::error::Category::Data => format!(
             "invalid session request (line {line}, column {column}): the body is a JSON object with only \
              the optional fields command (array of strings), name and cwd (strings), env (object of \
-             strings), cols and rows (1 to 4096)"
+             strings), cols and rows (1 to 4096), keep and record (true or false)"
         ),
         _ => format!("the body is not valid JSON (line {line}, column {column})"),
     }

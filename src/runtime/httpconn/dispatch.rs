@@ -17,8 +17,9 @@ pub const ECHO_MAX_MESSAGE: u64 = 16 * 1024 * 1024;
 /// What the connection does after a response.
 pub enum Next {
     Respond,
-    /// A `101` was queued: the connection is now a WebSocket for this endpoint.
-    Upgrade(Upgrade),
+    /// A `101` was queued: the connection is now a WebSocket for this endpoint, with
+    /// permessage-deflate if negotiated.
+    Upgrade(Upgrade, Option<ws::Deflate>),
     /// `POST /api/sessions`: the spawn is awaited (off the loop) before answering.
     Create(Vec<u8>, Principal),
     /// `GET /api/sessions`: the other cores are asked for theirs.
@@ -30,6 +31,9 @@ pub enum Next {
     /// A call on the fleet (other nodes, over the bus), and whether only its head is
     /// sent.
     Fleet(api::fleet::Call, bool),
+    /// `GET .../cast`: a recording, streamed from the disk (and whether only its head
+    /// is sent).
+    Cast(std::sync::Arc<crate::runtime::record::Recording>, bool),
 }
 
 pub enum Upgrade {
@@ -150,7 +154,7 @@ fn with_principal(
     // A session of another node of the fleet (without `--nats` it is not found here).
     if let (Route::Session(id, part), Some(_)) = (route, &w.shared.fleet) {
         if let Some(node) = crate::session::SessionId::foreign_node(id, w.node.as_ref()) {
-            return elsewhere(w, req, (node, id, part), p, (keep_alive, head_only), out);
+            return elsewhere(w, req, (node, id, part, body), p, (keep_alive, head_only), out);
         }
     }
     match route {
@@ -162,6 +166,10 @@ fn with_principal(
         Route::Sessions => return Next::List(req.query.map(str::to_owned), head_only, p),
         Route::Tokens => return Next::Share(body.to_vec(), p),
         Route::Session(id, http::SessionPart::Ws) => return attach(w, req, (id, body), p, out),
+        Route::Session(id, http::SessionPart::Cast) => match api::cast::find(w, id, &p) {
+            Ok(rec) => return Next::Cast(rec, head_only),
+            Err(reply) => api::write(w, reply, keep_alive, head_only, out),
+        },
         Route::Session(id, part) => {
             let reply = api::session_call(w, req, (part, id), body, &p);
             api::write(w, reply, keep_alive, head_only, out);
@@ -200,13 +208,14 @@ fn with_principal(
     Next::Respond
 }
 
-/// A session of another node of the fleet: a description or a termination is asked of
-/// its owner over the bus; anything else (a WebSocket, input, resize) is redirected to
+/// A session of another node of the fleet: a description, an update (`PATCH`) or a
+/// termination is asked of its owner over the bus; anything else (a WebSocket, input,
+/// resize) is redirected to
 /// the owner's own address (docs/FLEET.md, "A request on the wrong node").
 fn elsewhere(
     w: &Worker,
     req: &Request<'_>,
-    (node, id, part): (&str, &str, http::SessionPart),
+    (node, id, part, body): (&str, &str, http::SessionPart, &[u8]),
     p: Principal,
     (keep_alive, head_only): (bool, bool),
     out: &mut Vec<u8>,
@@ -214,11 +223,15 @@ fn elsewhere(
     use crate::fleet::SessionOp;
     let op = match (part, req.method) {
         (http::SessionPart::Itself, http::Method::Delete) => Some(SessionOp::Terminate),
+        (http::SessionPart::Itself, http::Method::Patch) => Some(SessionOp::Update),
         (http::SessionPart::Itself, _) => Some(SessionOp::Describe),
         _ => None,
     };
     if let Some(op) = op {
-        let call = api::fleet::Call::Session { node: node.to_owned(), op, id: id.to_owned(), principal: p };
+        // The owner parses it (a body that is not UTF-8 is not JSON either: its 400).
+        let body = (op == SessionOp::Update).then(|| String::from_utf8_lossy(body).into_owned());
+        let (node, id) = (node.to_owned(), id.to_owned());
+        let call = api::fleet::Call::Session { node, op, id, principal: p, body };
         return Next::Fleet(call, head_only);
     }
     let target = match req.query {
@@ -339,11 +352,16 @@ fn upgrade(
         error_into(w, out, 400, "a WebSocket upgrade needs HTTP/1.1", &[]);
         return Next::Respond;
     }
-    match ws::accept_upgrade(req.method_str, req.header_pairs(), protocols) {
+    // `--compress`: the terminals' endpoints, and the echo only with `--compress=all`.
+    let compress = match endpoint {
+        Upgrade::Echo => w.cfg.compress == crate::config::Compress::All,
+        _ => w.cfg.compress != crate::config::Compress::Off,
+    };
+    match ws::accept_upgrade_with(req.method_str, req.header_pairs(), protocols, compress) {
         Ok(handshake) => {
             handshake.write_response(out);
             w.stats().response(101);
-            Next::Upgrade(endpoint)
+            Next::Upgrade(endpoint, handshake.deflate())
         }
         Err(e) => {
             error_into(w, out, e.status(), e.reason(), e.response_headers());

@@ -13,6 +13,7 @@ mod dispatch;
 
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::time::timeout;
@@ -21,6 +22,7 @@ use crate::auth::{self, Principal};
 use crate::http::{self, HttpError, Parse};
 use crate::runtime::access_log::Peer;
 use crate::runtime::api::{self, error_into};
+use crate::runtime::record::{Recording, READ_CHUNK};
 use crate::runtime::transport::{Kind, Transport};
 use crate::runtime::worker::{ConnHandle, CrossCore, Worker};
 use crate::runtime::wsconn::{self, Ending, WsConfig};
@@ -37,7 +39,7 @@ enum Exit {
     /// connection under the client's unread request bytes.
     Linger,
     /// The `101` is queued: the connection is a WebSocket from here on.
-    Upgrade(Upgrade),
+    Upgrade(Upgrade, Option<crate::ws::Deflate>),
 }
 
 /// The longest we keep reading (and discarding) after an error response.
@@ -82,8 +84,8 @@ pub async fn serve_with(
         match conn.request().await {
             Ok(true) => continue,
             Ok(false) => break Exit::Now,
-            Err(Exit::Upgrade(endpoint)) => {
-                conn.upgrade = Some(endpoint);
+            Err(Exit::Upgrade(endpoint, deflate)) => {
+                conn.upgrade = Some((endpoint, deflate));
                 // A task of its own, sized for the WebSocket alone: this one's future is
                 // as large as its largest HTTP request, and would be kept for the
                 // connection's whole life. A block, not an async fn: it uses `conn` in
@@ -128,7 +130,7 @@ struct Conn {
     /// argument: the WebSocket task keeps it once, where an `async fn` argument and the
     /// spawned block's capture of it kept it three times (96 bytes each), and that task
     /// lives as long as its client (2,992 bytes, down to mimalloc's 3,072-byte class).
-    upgrade: Option<Upgrade>,
+    upgrade: Option<(Upgrade, Option<crate::ws::Deflate>)>,
 }
 
 impl Drop for Conn {
@@ -244,7 +246,7 @@ impl Conn {
         self.buf.drain(..consumed);
         match next {
             Next::Respond => {}
-            Next::Upgrade(endpoint) => return Err(Exit::Upgrade(endpoint)),
+            Next::Upgrade(endpoint, deflate) => return Err(Exit::Upgrade(endpoint, deflate)),
             Next::Create(body, p) => {
                 let reply = api::create(&self.w, &body, &p).await;
                 api::write(&self.w, reply, keep_alive, false, &mut self.out);
@@ -271,6 +273,7 @@ impl Conn {
                 let reply = api::fleet::run(&self.w, call).await;
                 api::write(&self.w, reply, keep_alive, head_only, &mut self.out);
             }
+            Next::Cast(rec, head_only) => self.download(rec, keep_alive, head_only).await?,
         }
         if self.body.capacity() > 64 * 1024 {
             self.body = Vec::new();
@@ -391,16 +394,22 @@ impl Conn {
             log.upgraded(&self.stream.tally, leftover.len());
         }
         self.out = Vec::new();
-        let Some(endpoint) = self.upgrade.take() else { return Exit::Now };
+        let Some((endpoint, deflate)) = self.upgrade.take() else { return Exit::Now };
         let ending = match endpoint {
             Upgrade::Echo => {
-                let cfg =
-                    WsConfig { max_message: ECHO_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
+                let cfg = WsConfig {
+                    max_message: ECHO_MAX_MESSAGE,
+                    ping_interval: self.w.cfg.ping_interval(),
+                    deflate,
+                };
                 wsconn::serve_echo(&self.w, &self.stream, &self.handle, leftover, cfg).await
             }
             Upgrade::Ttyd(argv, principal) => {
-                let cfg =
-                    WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
+                let cfg = WsConfig {
+                    max_message: SESSION_MAX_MESSAGE,
+                    ping_interval: self.w.cfg.ping_interval(),
+                    deflate,
+                };
                 // Boxed (once per connection): its wait for the first message and the
                 // spawn make it the largest endpoint, and every connection's future
                 // would be as large.
@@ -421,8 +430,11 @@ impl Conn {
                 ending
             }
             Upgrade::Session(live, since, principal) => {
-                let cfg =
-                    WsConfig { max_message: SESSION_MAX_MESSAGE, ping_interval: self.w.cfg.ping_interval() };
+                let cfg = WsConfig {
+                    max_message: SESSION_MAX_MESSAGE,
+                    ping_interval: self.w.cfg.ping_interval(),
+                    deflate,
+                };
                 let writable = principal.may_write();
                 wsconn::serve_session(
                     &self.w,
@@ -464,6 +476,47 @@ impl Conn {
                 self.linger().await;
             }
         }
+    }
+
+    /// Streams a recording (`GET /api/sessions/{id}/cast`): the head with the length the
+    /// writer thread reports once it has written what was pending, then the file in
+    /// chunks it reads (`runtime::record`), each sent before the next is asked for. A
+    /// download holds one chunk of memory, and the worker never reads the disk itself.
+    async fn download(&mut self, rec: Arc<Recording>, keep_alive: bool, head_only: bool) -> Result<(), Exit> {
+        let w = self.w.clone();
+        let Some(recorder) = w.shared.recorder.as_ref() else { return Err(Exit::Now) };
+        let Ok(len) = recorder.sync(&rec).await else {
+            error_into(
+                &w,
+                &mut self.out,
+                503,
+                "the recording's writer has stopped (the server is stopping)",
+                &[],
+            );
+            return Err(Exit::Linger);
+        };
+        api::cast::head(&w, &rec, len, keep_alive, &mut self.out);
+        if head_only {
+            return Ok(());
+        }
+        let mut sent = 0u64;
+        while sent < len {
+            let want = usize::try_from(len - sent).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+            // The length was promised: a read that fails or comes back short ends the
+            // connection (the client sees a truncated body, not a wrong one).
+            let chunk = match recorder.read(&rec, sent, want).await {
+                Ok(Ok(chunk)) if !chunk.is_empty() => chunk,
+                Ok(Err(e)) => {
+                    warn!("recording {}: cannot read it for a download: {e}", rec.file_name());
+                    return Err(Exit::Now);
+                }
+                _ => return Err(Exit::Now),
+            };
+            sent += chunk.len() as u64;
+            self.out.extend_from_slice(&chunk);
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), Exit> {

@@ -29,11 +29,25 @@ pub(super) fn export(
     let state = live.state.borrow();
     let (start, bytes) = state.scrollback().export();
     let size = state.size();
+    let (name, keep) = (state.name().map(str::to_owned), state.keep());
+    // On the epoch's clock: the next process has another monotonic one.
+    let last_output_ms = state.last_output().map(|at| {
+        let ago = w.now().0.saturating_sub(at.0);
+        crate::runtime::worker::unix_now_ms().saturating_sub(ago)
+    });
     let (running, mut exited) = match state.status() {
         Status::Running => (true, None),
         Status::Exited { status, .. } => (false, Some(wire(status.code, status.signal))),
     };
     drop(state);
+    // Its recording goes on in the next process (`record::Recorder::reopen`): the tap
+    // ends here without a marker, and what it has pending is written before the export.
+    if let Some(recorder) = &w.shared.recorder {
+        if let Some(rec) = recorder.hand_over(live.id.as_str()) {
+            drop(live.state.borrow_mut().take_tap());
+            recorder.wait_written(&rec);
+        }
+    }
     let mut fds = Vec::new();
     if running {
         let master = live.master.borrow().as_ref().map(|m| rustix::io::fcntl_dupfd_cloexec(m.get_ref(), 3));
@@ -63,7 +77,7 @@ pub(super) fn export(
     let m = &live.meta;
     let handed = Handed {
         id: live.id.as_str().to_owned(),
-        name: m.name.clone(),
+        name,
         command: m.command.clone(),
         owner: m.owner.clone(),
         created_ms: m.created_ms,
@@ -71,6 +85,8 @@ pub(super) fn export(
         tty: m.tty.clone(),
         cols: size.cols,
         rows: size.rows,
+        keep,
+        last_output_ms,
         start,
         len: bytes.len() as u64,
         exited,

@@ -30,6 +30,8 @@ pub struct StartOpts {
     pub spawn_deadline: Option<std::time::Instant>,
     /// The user who starts it (`None` with `--no-auth`): only they (and admins) reach it.
     pub owner: Option<String>,
+    /// `"record": true`: recorded into `--record-dir` (with `--record`, every session is).
+    pub record: bool,
 }
 
 /// Why a session could not be started. Each endpoint answers it in its own terms: the
@@ -53,6 +55,8 @@ pub enum StartError {
     NoId,
     /// The new terminal could not be registered with the worker's reactor.
     Watch(std::io::Error),
+    /// Its recording could not be created (`--record`, `--record-dir`).
+    Record(String),
 }
 
 impl StartError {
@@ -61,7 +65,9 @@ impl StartError {
         match self {
             StartError::AtCapacity { .. } | StartError::SpawnerBusy | StartError::Draining => Blame::Capacity,
             StartError::Spawn(e) => e.blame(),
-            StartError::NoRandomness | StartError::NoId | StartError::Watch(_) => Blame::Server,
+            StartError::NoRandomness | StartError::NoId | StartError::Watch(_) | StartError::Record(_) => {
+                Blame::Server
+            }
         }
     }
 }
@@ -86,6 +92,7 @@ impl std::fmt::Display for StartError {
             StartError::NoRandomness => f.write_str("no randomness for a session id"),
             StartError::NoId => f.write_str("cannot form a session id"),
             StartError::Watch(e) => write!(f, "cannot watch the new terminal: {e}"),
+            StartError::Record(e) => f.write_str(e),
         }
     }
 }
@@ -127,6 +134,12 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
     let cwd = b.cwd.map(Into::into).or_else(|| w.cfg.terminal.cwd.clone());
     let command: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let mut req = SpawnRequest { argv, cwd, env, cols: size.cols, rows: size.rows };
+    let mut random = [0u8; crate::session::id::RANDOM_BYTES];
+    w.rng.fill(&mut random).map_err(|_| StartError::NoRandomness)?;
+    let id = SessionId::new(w.node.as_ref(), w.index, random).map_err(|_| StartError::NoId)?;
+    // Created before the command runs: a session that must be recorded and cannot be
+    // does not run at all.
+    let cast = recording(w, id, b.record, b.name.as_deref(), &command)?;
     let spawned = loop {
         let waiting = b.spawn_deadline.is_some_and(|d| std::time::Instant::now() < d);
         let again = waiting.then(|| req.clone());
@@ -135,12 +148,18 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
                 req = retry;
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
-            (result, _) => break result?,
+            (result, _) => break result,
         }
     };
-    let mut random = [0u8; crate::session::id::RANDOM_BYTES];
-    w.rng.fill(&mut random).map_err(|_| StartError::NoRandomness)?;
-    let id = SessionId::new(w.node.as_ref(), w.index, random).map_err(|_| StartError::NoId)?;
+    let spawned = match spawned {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(cast) = cast {
+                cast.abandon();
+            }
+            return Err(e.into());
+        }
+    };
     let s = &w.cfg.sessions;
     let timers = match b.dialect {
         Dialect::Native => {
@@ -160,13 +179,14 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
         timers,
         ..SessionConfig::default()
     };
-    let state = Session::new(id, w.pool.clone(), config, size, w.now());
-    // A sink for the session's output, input and resizes (a recording, metrics) is
-    // attached here when wanted, in one line: `state.set_tap(Box::new(sink), w.now())`
-    // (`mut state`; see `session::tap`).
+    let mut state = Session::new(id, w.pool.clone(), config, size, w.now());
+    state.rename(b.name.map(String::into_boxed_str));
+    // The session's output tap (`session::tap`): its recording, if it has one.
+    if let Some(cast) = cast {
+        state.set_tap(Box::new(cast), w.now());
+    }
     let created_ms = crate::runtime::worker::unix_now_ms();
     let meta = Meta {
-        name: b.name,
         command,
         pid: spawned.child.pid().as_raw_nonzero().get(),
         tty: spawned.tty.clone(),
@@ -177,6 +197,21 @@ async fn spawn_session(w: &Rc<Worker>, argv: Vec<OsString>, b: StartOpts) -> Res
     w.add_session(live.clone());
     info!("session {} started: {:?} (pid {})", id.as_str(), live.meta.command, live.meta.pid);
     Ok(live)
+}
+
+/// The recording of a new session, if it is recorded (`--record`, or `"record": true`
+/// with `--record-dir`).
+fn recording(
+    w: &Worker,
+    id: SessionId,
+    asked: bool,
+    name: Option<&str>,
+    command: &[String],
+) -> Result<Option<crate::runtime::record::CastTap>, StartError> {
+    let Some(recorder) = w.shared.recorder.as_ref().filter(|r| r.wants(asked)) else { return Ok(None) };
+    let title = name.map(str::to_owned).unwrap_or_else(|| command.join(" "));
+    let now = crate::runtime::worker::unix_now_ms();
+    recorder.create(id.as_str(), &w.cfg.terminal.term, Some(title), now).map(Some).map_err(StartError::Record)
 }
 
 /// Adopts a session another process handed over, on this worker (its id names this
@@ -215,15 +250,20 @@ pub fn adopt(w: &Rc<Worker>, h: Handed, bytes: &[u8], fds: Vec<OwnedFd>) -> Resu
         (Some(_), _) => None,
     }
     .map(|e| ExitStatus { code: e.code, signal: e.signal });
-    let state = Session::resumed(id, w.pool.clone(), config, size, w.now(), (h.start, bytes), exited);
-    let meta = Meta {
-        name: h.name,
-        command: h.command,
-        pid: h.pid,
-        tty: h.tty,
-        created_ms: h.created_ms,
-        owner: h.owner,
-    };
+    let mut state = Session::resumed(id, w.pool.clone(), config, size, w.now(), (h.start, bytes), exited);
+    // Its recording, if it had one, goes on (see `record::Recorder::reopen`).
+    let cast = w.shared.recorder.as_ref().and_then(|r| r.reopen(&h.id, h.created_ms, exited.is_none()));
+    if let Some(cast) = cast {
+        state.set_tap(Box::new(cast), w.now());
+    }
+    state.rename(h.name.map(String::into_boxed_str));
+    state.set_keep(h.keep, w.now());
+    if let Some(ms) = h.last_output_ms {
+        // Its time on this process's clock: as long ago as it was then.
+        let ago = crate::runtime::worker::unix_now_ms().saturating_sub(ms);
+        state.output_seen(crate::session::Millis(w.now().0.saturating_sub(ago)));
+    }
+    let meta = Meta { command: h.command, pid: h.pid, tty: h.tty, created_ms: h.created_ms, owner: h.owner };
     let running = terminal.is_some();
     let live = super::task::launch_parts(w, id, state, terminal, meta)
         .map_err(|e| format!("session {}: cannot watch its terminal: {e}", h.id))?;

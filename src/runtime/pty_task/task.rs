@@ -306,7 +306,7 @@ fn run(
                 got = next_output(ring_read.as_deref_mut()), if reading && ring_read.is_some() => {
                     match got {
                         Ok(Some(buf)) => {
-                            quiet_at = Some(tokio::time::Instant::now() + QUIET);
+                            quiet_at = Some(output_now(&w, &live) + QUIET);
                             if let Some(read) = ring_read.as_deref_mut() {
                                 end.eio = push_coalesced(&w, &live, read, buf);
                             }
@@ -324,8 +324,13 @@ fn run(
                         want_buffer = true;
                         continue;
                     };
-                    quiet_at = Some(tokio::time::Instant::now() + QUIET);
-                    match drain(&w, &live, ready.get_inner(), buf) {
+                    let before = live.state.borrow().end_offset();
+                    let drained = drain(&w, &live, ready.get_inner(), buf);
+                    // Readiness without data (the terminal's EIO at the end) is no output.
+                    if live.state.borrow().end_offset() != before {
+                        quiet_at = Some(output_now(&w, &live) + QUIET);
+                    }
+                    match drained {
                         Drained::WouldBlock => ready.clear_ready(),
                         Drained::Held => {}
                         Drained::Batch => {
@@ -375,6 +380,20 @@ fn run(
             }
         }
     }
+}
+
+/// Output is being read now: noted in the session (its `last_output`, one clock read
+/// per readiness event, not per buffer). Returns the time.
+fn output_now(w: &Worker, live: &Live) -> tokio::time::Instant {
+    let now = w.now();
+    live.state.borrow_mut().output_seen(now);
+    w.instant_at(now.0).into()
+}
+
+/// A time on the worker's clock as milliseconds since the Unix epoch.
+fn unix_ms(w: &Worker, at: Millis) -> u64 {
+    let ago = w.now().0.saturating_sub(at.0);
+    crate::runtime::worker::unix_now_ms().saturating_sub(ago)
 }
 
 /// The pidfd's readiness; pending forever once the child is released.
@@ -568,7 +587,8 @@ pub fn describe(live: &Live, w: &Worker, out: &mut serde_json::Map<String, serde
     };
     let size = s.size();
     out.insert("id".into(), json!(live.id.as_str()));
-    out.insert("name".into(), json!(live.meta.name));
+    out.insert("name".into(), json!(s.name()));
+    out.insert("keep".into(), json!(s.keep()));
     out.insert("command".into(), json!(live.meta.command));
     out.insert("owner".into(), json!(live.meta.owner));
     out.insert("pid".into(), json!(live.meta.pid));
@@ -577,6 +597,10 @@ pub fn describe(live: &Live, w: &Worker, out: &mut serde_json::Map<String, serde
     out.insert("exit_code".into(), json!(code));
     out.insert("exit_signal".into(), json!(signal));
     out.insert("created".into(), json!(live.meta.created_ms / 1000));
+    out.insert("created_ms".into(), json!(live.meta.created_ms));
+    out.insert("last_output".into(), json!(s.last_output().map(|at| unix_ms(w, at))));
+    // At most 4 KiB of the scrollback parsed (`session::preview`).
+    out.insert("preview".into(), json!(s.preview()));
     out.insert("cols".into(), json!(size.cols));
     out.insert("rows".into(), json!(size.rows));
     out.insert("clients".into(), json!(s.client_count()));

@@ -178,7 +178,9 @@ fn start_workers(
         }
         None => (None, None),
     };
-    let shared = Arc::new(Shared::new(cpus.iter().copied(), inboxes.into(), &cfg, site, sink, fleet_link));
+    let recorder = cfg.record.as_ref().map(super::record::start).transpose()?;
+    let shared =
+        Arc::new(Shared::new(cpus.iter().copied(), inboxes.into(), &cfg, site, sink, fleet_link, recorder));
     if let (Some(f), Some(asks)) = (&cfg.fleet, fleet_asks) {
         super::fleet::start(f.clone(), shared.clone(), asks)
             .map_err(|e| format!("cannot start the fleet's control thread: {e}"))?;
@@ -246,9 +248,14 @@ impl Server {
         let spawner = self.spawner.clone();
         let logger = self.access_log.take();
         let handover_path = self.cfg.handover.clone();
+        let shared = self.shared.clone();
         let (code, handed_over) = rt.block_on(self.supervise(logger.as_ref()));
         if let Some(logger) = logger {
             logger.finish(Duration::from_secs(1));
+        }
+        // What the recordings have pending reaches the disk.
+        if let Some(recorder) = &shared.recorder {
+            recorder.finish(Duration::from_secs(2));
         }
         // The sessions' commands are gone; what else ran in their terminal sessions is
         // being killed by the reaper thread, which dies with the process.

@@ -28,6 +28,12 @@ pub struct Handed {
     pub tty: String,
     pub cols: u16,
     pub rows: u16,
+    /// Kept: no detach timeout (from an older process: not kept).
+    #[serde(default)]
+    pub keep: bool,
+    /// When it last wrote output, in milliseconds since the epoch, if it has.
+    #[serde(default)]
+    pub last_output_ms: Option<u64>,
     /// The offset of the first retained byte; `len` bytes follow the description.
     pub start: u64,
     pub len: u64,

@@ -16,10 +16,10 @@ use crate::protocol::WinSize;
 use crate::pty;
 use crate::session::{ClientId, Session, SessionId};
 
-/// What the API shows about a session besides its state.
+/// What the API shows about a session besides its state (its name and keep, which
+/// change, are the session's: `Session::name`, `Session::keep`).
 #[derive(Debug, Clone)]
 pub struct Meta {
-    pub name: Option<String>,
     pub command: Vec<String>,
     pub pid: i32,
     pub tty: String,

@@ -216,6 +216,8 @@ pub struct Shared {
     pub revoked: super::fleet_link::Revoked,
     /// With `--nats`: the fleet's control thread and its view of the other nodes.
     pub fleet: Option<super::fleet_link::FleetLink>,
+    /// With `--record` or `--record-dir`: the recordings and their writer thread.
+    pub recorder: Option<crate::runtime::record::Recorder>,
 }
 
 /// What the web UI needs to know: `GET /api/config`.
@@ -224,12 +226,16 @@ fn config_json(cfg: &crate::config::Config, preferences: &str) -> String {
     let named: Vec<&str> = cfg.sessions.named_commands.iter().map(|(name, _)| name.as_str()).collect();
     let command: Vec<String> =
         cfg.terminal.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    // The page's title shows `COMMAND (HOST)` as ttyd's does (ttyd's protocol sends the same).
+    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "host": host,
         "writable": cfg.terminal.writable,
         "command": command,
         "named_commands": named,
         "allow_any_command": cfg.sessions.allow_any_command,
+        "keep_sessions": cfg.sessions.keep_sessions,
         "client_options": options,
     })
     .to_string()
@@ -243,6 +249,7 @@ impl Shared {
         site: crate::web::Site,
         access_log: Option<crate::runtime::access_log::Sink>,
         fleet: Option<super::fleet_link::FleetLink>,
+        recorder: Option<crate::runtime::record::Recorder>,
     ) -> Shared {
         let options = cfg.terminal.client_options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let ttyd_preferences = crate::protocol::ttyd::preferences_json(options);
@@ -263,6 +270,7 @@ impl Shared {
             drain: Default::default(),
             revoked: Default::default(),
             fleet,
+            recorder,
             credentials: std::sync::RwLock::new(cfg.access.credentials.clone().map(std::sync::Arc::new)),
         }
     }

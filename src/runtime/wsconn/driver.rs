@@ -28,12 +28,14 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::compress::with_codec;
 use crate::buf::Buf;
 use crate::runtime::transport::Transport;
 use crate::runtime::worker::{yield_to_core, ConnHandle, Worker, READ_BUF};
 use crate::session::Head;
 use crate::ws::connection::{Config, Connection, Ending, Out};
-use crate::ws::{CloseCode, Decoder, Event, MessageKind};
+use crate::ws::deflate::{Inflating, MIN_COMPRESS};
+use crate::ws::{CloseCode, Decoder, Deflate, Event, FrameHeader, MessageKind, OpCode, Status};
 
 /// How long an ending connection may take to send the encrypted frames the socket had no
 /// room for (TLS), its close among them, before it is closed anyway.
@@ -45,6 +47,8 @@ pub struct WsConfig {
     pub max_message: u64,
     /// Server pings (`-P`); `None` disables pings and dead-peer detection.
     pub ping_interval: Option<Duration>,
+    /// permessage-deflate, as negotiated in the `101` (`--compress`).
+    pub deflate: Option<Deflate>,
 }
 
 /// A chunk of a data message from the peer.
@@ -110,11 +114,24 @@ pub(super) trait Endpoint {
     fn handle_timeout(&mut self, _conn: &mut Connection, _now: u64) {}
 }
 
-/// The echo endpoint: every message comes back as one frame of the same type.
-pub(super) struct Echo;
+/// The echo endpoint: every message comes back as one frame of the same type; with
+/// permessage-deflate, a whole message (a compressed one arrives inflated, whole) over
+/// [`MIN_COMPRESS`] bytes goes back compressed.
+pub(super) struct Echo(pub(super) Option<Deflate>);
 
 impl Endpoint for Echo {
     fn handle_data(&mut self, conn: &mut Connection, c: Chunk<'_>, _now: u64) -> Flow {
+        if let (Some(deflate), true, true) = (self.0, c.first && c.last, c.payload.len() >= MIN_COMPRESS) {
+            let opcode = match c.kind {
+                MessageKind::Text => OpCode::Text,
+                MessageKind::Binary => OpCode::Binary,
+            };
+            let mut buf = conn.spare_buffer();
+            if with_codec(|codec| codec.compress_frame(deflate, opcode, &[c.payload], &mut buf)) {
+                conn.send_frame(buf, 0);
+                return Flow::Go;
+            }
+        }
         conn.echo(c.kind, c.payload, c.first, c.last);
         Flow::Go
     }
@@ -173,6 +190,28 @@ impl Frames {
     /// Queues a frame header (2 to 11 bytes) for the shared payload that follows.
     pub(super) fn head(&mut self, head: &Head) {
         self.message(|buf| buf.extend_from_slice(head.as_slice()));
+    }
+
+    /// Queues, compressed, the one frame `head` (a frame header and maybe ttyd's prefix,
+    /// or a whole frame with `payload` empty) and `payload` make, if it is a final,
+    /// uncompressed data frame of at least [`MIN_COMPRESS`] bytes that compression makes
+    /// smaller. `false` (nothing queued): send it as it is.
+    pub(super) fn compressed(&mut self, deflate: Deflate, head: &[u8], payload: &[u8]) -> bool {
+        let Ok(Status::Complete((header, len))) = FrameHeader::decode(head) else { return false };
+        let prefix = head.get(len..).unwrap_or_default();
+        let whole = (prefix.len() + payload.len()) as u64 == header.payload_len;
+        if !whole || !header.fin || header.rsv != 0 || header.opcode.is_control() {
+            return false;
+        }
+        if (header.payload_len as usize) < MIN_COMPRESS {
+            return false;
+        }
+        let before = self.messages.len();
+        if !with_codec(|c| c.compress_frame(deflate, header.opcode, &[prefix, payload], &mut self.messages)) {
+            return false;
+        }
+        self.segs.push(Seg::Bytes(self.messages.len() - before));
+        true
     }
 
     /// Queues a frame that `encode` appends to a buffer.
@@ -276,6 +315,11 @@ pub(super) struct Driver<'a> {
     start: usize,
     writing: Option<Writing>,
     frames: Frames,
+    /// permessage-deflate, if negotiated.
+    deflate: Option<Deflate>,
+    /// The compressed message being received (empty between messages).
+    inflating: Inflating,
+    max_message: usize,
 }
 
 impl<'a> Driver<'a> {
@@ -288,7 +332,11 @@ impl<'a> Driver<'a> {
         leftover: Vec<u8>,
         cfg: WsConfig,
     ) -> Driver<'a> {
-        let machine_cfg = Config { max_message: cfg.max_message, ping_interval: cfg.ping_interval };
+        let machine_cfg = Config {
+            max_message: cfg.max_message,
+            ping_interval: cfg.ping_interval,
+            deflate: cfg.deflate.is_some(),
+        };
         Driver {
             w,
             stream,
@@ -298,7 +346,15 @@ impl<'a> Driver<'a> {
             start: 0,
             writing: None,
             frames: Frames::default(),
+            deflate: cfg.deflate,
+            inflating: Inflating::default(),
+            max_message: usize::try_from(cfg.max_message).unwrap_or(usize::MAX),
         }
+    }
+
+    /// permessage-deflate, if negotiated.
+    pub(super) fn deflate(&self) -> Option<Deflate> {
+        self.deflate
     }
 
     /// The worker the connection is on.
@@ -392,15 +448,39 @@ impl<'a> Driver<'a> {
         while !self.conn.is_read_paused() {
             let read = self.conn.handle_read(&mut self.buf[self.start..], now);
             self.start += read.consumed;
-            let chunk = match read.event {
-                Some(Event::Data { kind, payload, first, last }) => Chunk { kind, payload, first, last },
+            let (chunk, inflated) = match read.event {
+                Some(Event::Data { kind, payload, first, last, compressed: false }) => {
+                    (Chunk { kind, payload, first, last }, false)
+                }
+                // A compressed message goes to the endpoint whole, once inflated.
+                Some(Event::Data { kind, payload, first, last, compressed: true }) => {
+                    let (inflating, max) = (&mut self.inflating, self.max_message);
+                    let text = kind == MessageKind::Text;
+                    match with_codec(|codec| inflating.push(codec, text, payload, (first, last), max)) {
+                        Ok(Some(message)) => {
+                            (Chunk { kind, payload: message, first: true, last: true }, true)
+                        }
+                        Ok(None) => continue,
+                        Err(e) => {
+                            self.inflating.release();
+                            self.conn.fail(e.close_code(), e.reason(), now);
+                            continue;
+                        }
+                    }
+                }
                 // Control frames are the machine's, answered already; data after our
                 // close was skipped.
                 Some(_) => continue,
                 None if read.consumed > 0 => continue,
                 None => break,
             };
-            match ep.handle_data(&mut self.conn, chunk, now) {
+            let flow = ep.handle_data(&mut self.conn, chunk, now);
+            if inflated {
+                // Taken by the endpoint (or copied, if held): an idle connection keeps
+                // no message buffers.
+                self.inflating.release();
+            }
+            match flow {
                 Flow::Go => {}
                 Flow::Hold => {
                     self.conn.pause_reading(now);

@@ -2,6 +2,7 @@
 //! protocol, ttyd's, and the echo endpoint. One driver runs the sans-IO
 //! `ws::Connection` over a connection's transport.
 
+mod compress;
 mod driver;
 mod native;
 mod ttyd;

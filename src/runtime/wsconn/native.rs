@@ -45,7 +45,7 @@ pub async fn serve_echo(
     cfg: WsConfig,
 ) -> Ending {
     let mut driver = Driver::new(w, stream, handle, leftover, cfg);
-    driver.run(&mut Echo).await.unwrap_or(Ending::Done)
+    driver.run(&mut Echo(cfg.deflate)).await.unwrap_or(Ending::Done)
 }
 
 /// Serves a native-protocol client of a session (SPEC §4): `hello` first, then the
@@ -122,8 +122,18 @@ pub(super) async fn serve_attached(
     let w = driver.worker();
     let (key, wake) = live.add_writer(client);
     let ttyd = live.state.borrow().config().dialect == crate::session::Dialect::Ttyd;
-    let client_state =
-        Client { w, live, id: client, wake, ttyd, batch: Vec::new(), held: Vec::new(), holding: false };
+    let deflate = driver.deflate();
+    let client_state = Client {
+        w,
+        live,
+        id: client,
+        wake,
+        ttyd,
+        deflate,
+        batch: Vec::new(),
+        held: Vec::new(),
+        holding: false,
+    };
     let mut ep = Attached { client: client_state, messages };
     // An attached client never stops on its own: only the connection's end returns.
     let ending = driver.run(&mut ep).await.unwrap_or(Ending::Done);
@@ -190,6 +200,9 @@ pub(super) struct Client<'a> {
     wake: Rc<Notify>,
     /// ttyd's dialect: no control messages, the exit said by the close code.
     ttyd: bool,
+    /// permessage-deflate: output goes compressed (a new frame per message) instead of
+    /// as the shared frames.
+    deflate: Option<crate::ws::Deflate>,
     /// The items taken from the session, reused (no allocation once grown).
     batch: Vec<Outgoing>,
     /// Input waiting for room in the terminal's input queue (`holding`: some is, maybe
@@ -308,11 +321,18 @@ impl Client<'_> {
         frames.reserve(self.batch.iter().map(|item| 1 + partial(item)).sum());
         for item in self.batch.drain(..) {
             match item {
-                Outgoing::Frame(frame) => frames.shared(frame),
-                Outgoing::Partial { head, payload } => {
-                    frames.head(&head);
-                    frames.shared(payload);
-                }
+                // An uncompressed connection: the shared frames, as they are (one branch).
+                Outgoing::Frame(frame) => match self.deflate {
+                    Some(d) if frames.compressed(d, frame.as_slice(), &[]) => {}
+                    _ => frames.shared(frame),
+                },
+                Outgoing::Partial { head, payload } => match self.deflate {
+                    Some(d) if frames.compressed(d, head.as_slice(), payload.as_slice()) => {}
+                    _ => {
+                        frames.head(&head);
+                        frames.shared(payload);
+                    }
+                },
                 other => {
                     if let Outgoing::Gap { .. } = other {
                         self.w.stats().gap();

@@ -52,8 +52,16 @@ pub async fn serve(
     let size = size.apply(WinSize::DEFAULT);
     let spawn_deadline = Some(std::time::Instant::now() + INIT_TIMEOUT);
     let owner = principal.owner();
-    let opts =
-        StartOpts { name: None, cwd: None, env: None, size, dialect: Dialect::Ttyd, spawn_deadline, owner };
+    let opts = StartOpts {
+        name: None,
+        cwd: None,
+        env: None,
+        size,
+        dialect: Dialect::Ttyd,
+        spawn_deadline,
+        owner,
+        record: false,
+    };
     // Nothing is read while the process starts: not the peer's silence.
     driver.conn.pause_reading(w.now().0);
     let started = pty_task::start(w, argv, opts).await;

@@ -22,10 +22,20 @@ export interface SessionInfo {
   rows: number;
   clients: number;
   offset: number;
+  /** Kept: it lives on without clients (until killed, or its command exits). */
+  keep?: boolean;
+  /** Unix milliseconds of its last output; null before any. */
+  last_output?: number | null;
+  /** Its latest non-blank line of output, as plain text ('' if none). */
+  preview?: string;
+  /** Unix milliseconds (`created` to the millisecond). */
+  created_ms?: number;
   /** The `sub` that created it, where the server says (with authentication on). */
   owner?: string | null;
   /** The node that runs it, when the server has `--node-id`. */
   node?: string;
+  /** Its recording (`/play?s=ID`), or null when it is not recorded. */
+  recording?: { bytes: number; truncated: boolean } | null;
 }
 
 /** `POST /api/tokens`: a share token for one session. */
@@ -78,10 +88,14 @@ export interface Fleet {
 /** `GET /api/config`: what the UI needs to know about the server. */
 export interface ServerConfig {
   version: string;
+  /** The server's host name (the page's title is `COMMAND (HOST)`, as ttyd's). */
+  host: string;
   writable: boolean;
   command: string[];
   named_commands: string[];
   allow_any_command: boolean;
+  /** `--keep-sessions`: sessions created without `keep` are kept. */
+  keep_sessions?: boolean;
   /** `-t KEY=VALUE`, values already parsed as JSON where they were JSON. */
   client_options: Record<string, unknown>;
 }
@@ -127,8 +141,11 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 
 export const api = {
   config: () => request<ServerConfig>('GET', 'config'),
-  create: (body: { command?: string[]; name?: string; cols?: number; rows?: number }) =>
+  create: (body: { command?: string[]; name?: string; cols?: number; rows?: number; keep?: boolean }) =>
     request<SessionInfo>('POST', 'sessions', body),
+  /** `PATCH`: rename (null clears the name) or change whether it is kept. */
+  update: (id: string, body: { name?: string | null; keep?: boolean }) =>
+    request<SessionInfo>('PATCH', `sessions/${encodeURIComponent(id)}`, body),
   session: (id: string) => request<SessionInfo>('GET', `sessions/${encodeURIComponent(id)}`),
   /** `fleet`: every node's sessions (`scope=fleet`), not this node's alone. */
   list: (offset: number, limit: number, fleet = false) =>
@@ -141,6 +158,7 @@ export const api = {
 /** The defaults the pages use when the server has no `/api/config` (an older server). */
 export const FALLBACK_CONFIG: ServerConfig = {
   version: '',
+  host: '',
   writable: true,
   command: [],
   named_commands: [],

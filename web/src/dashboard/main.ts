@@ -1,13 +1,24 @@
-// The session dashboard (`/sessions`): a live, paginated list of every session with
-// open and kill, and a form that starts the server's COMMAND, a named command or (when
-// the server allows it) any command line. On a node of a fleet (`--nats`) the list is
-// the whole fleet's, with each session's node, and a panel shows the nodes.
+// The session dashboard (`/sessions`): a live, paginated list of every session, newest
+// first, with open, rename, keep, share and kill, each one's latest output line, and a
+// form that starts the server's COMMAND, a named command or (when the server allows it)
+// any command line. On a node of a fleet (`--nats`) the list is the whole fleet's, with
+// each session's node, and a panel shows the nodes. Below 760 px the rows are cards.
 import '../style.css';
+import './style.css';
 import { api, loadConfig, type Fleet, type ServerConfig, type SessionInfo, type SessionList } from '../common/api';
 import { authInfo, canShare, showUser, type AuthInfo } from '../common/auth';
 import { age, commandLine, signalName } from '../common/format';
 import { shareSession } from '../common/share';
+import { playLink, setPlayable } from '../play/link';
 import { renderFleet, setText } from './fleet';
+import {
+  createActivityCell,
+  createKeepCell,
+  createNameCell,
+  updateActivityCell,
+  updateKeepCell,
+  updateNameCell,
+} from './labels';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -73,11 +84,11 @@ async function refresh(): Promise<void> {
 const rows = new Map<string, HTMLTableRowElement>();
 
 function render(sessions: SessionInfo[], total: number): void {
-  const now = Date.now() / 1000;
+  const nowMs = Date.now();
   const wanted = sessions.map((s) => {
     let tr = rows.get(s.id);
     if (!tr) rows.set(s.id, (tr = createRow(s.id)));
-    updateRow(tr, s, now);
+    updateRow(tr, s, nowMs);
     return tr;
   });
   const shown = new Set(sessions.map((s) => s.id));
@@ -86,7 +97,7 @@ function render(sessions: SessionInfo[], total: number): void {
     const tr = document.createElement('tr');
     tr.className = 'empty';
     const td = document.createElement('td');
-    td.colSpan = 9;
+    td.colSpan = CELLS;
     td.textContent = 'No sessions. Start one above.';
     tr.append(td);
     wanted.push(tr);
@@ -117,19 +128,25 @@ function showPartial(list: SessionList): void {
   );
 }
 
-/** Cells: name (a link to the terminal), command, status, exit, clients, size, age,
- * node (shown in a fleet), kill. */
+/** Cells: name (a link to the terminal, and rename), command, status, exit, clients,
+ * size, age, node (shown in a fleet), activity (last output and its latest line), keep,
+ * actions (share, kill). Each cell's `data-label` names it in the card layout. */
+const LABELS = ['Name', 'Command', 'Status', 'Exit', 'Clients', 'Size', 'Age', 'Node', 'Activity', 'Keep', ''];
+const CELLS = LABELS.length;
+
 function createRow(id: string): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.dataset.id = id;
-  const cells = Array.from({ length: 9 }, () => document.createElement('td'));
+  const cells = LABELS.map((label) => {
+    const td = document.createElement('td');
+    if (label) td.dataset.label = label;
+    return td;
+  });
   cells[7].className = 'node';
-  const open = document.createElement('a');
-  // Another node's session too: that node's address is where the page is, and the
-  // node that does not own it redirects there (307).
-  open.href = `./?s=${encodeURIComponent(id)}`;
-  open.title = `open session ${id}`;
-  cells[0].append(open);
+  const showError = (message: string) => ($('list-error').textContent = message);
+  createNameCell(cells[0], id, showError);
+  createActivityCell(cells[8]);
+  createKeepCell(cells[9], id, showError);
   const share = document.createElement('button');
   share.type = 'button';
   share.className = 'share';
@@ -147,17 +164,21 @@ function createRow(id: string): HTMLTableRowElement {
   kill.type = 'button';
   kill.className = 'kill';
   kill.addEventListener('click', () => void killClicked(id, tr, kill));
-  cells[8].className = 'actions';
-  cells[8].append(share, kill);
+  cells[10].className = 'actions';
+  cells[10].append(share, kill, playLink(id));
   tr.append(...cells);
   return tr;
 }
 
-function updateRow(tr: HTMLTableRowElement, s: SessionInfo, now: number): void {
+function updateRow(tr: HTMLTableRowElement, s: SessionInfo, nowMs: number): void {
   const cells = tr.cells;
   const running = s.status === 'running';
+  const now = nowMs / 1000;
   tr.dataset.status = s.status;
-  setText(cells[0].firstElementChild as HTMLElement, s.name ?? s.id);
+  // Renaming and keeping are the owner's (or an admin's): not a read-only login's, nor
+  // a share link's.
+  const mayChange = !startsNothing();
+  updateNameCell(cells[0], s, mayChange);
   setText(cells[1], commandLine(s.command));
   setText(cells[2], s.status);
   cells[2].className = `status-${s.status}`;
@@ -167,13 +188,16 @@ function updateRow(tr: HTMLTableRowElement, s: SessionInfo, now: number): void {
   setText(cells[5], `${s.cols}×${s.rows}`);
   setText(cells[6], age(now - s.created));
   setText(cells[7], s.node ?? '');
-  const [share, kill] = cells[8].children as unknown as [HTMLButtonElement, HTMLButtonElement];
+  updateActivityCell(cells[8], s, nowMs);
+  updateKeepCell(cells[9], s, mayChange);
+  const [share, kill] = cells[10].querySelectorAll('button') as unknown as [HTMLButtonElement, HTMLButtonElement];
   // Only a session of one's own can be shared (an admin sees others' too), and only
   // on its own node (which mints the link).
   const here = s.node == null || selfNode == null || s.node === selfNode;
   share.hidden = !(canShare(auth) && running && here && (s.owner == null || s.owner === auth.user?.sub));
   // A read-only login watches; it kills nothing.
   kill.hidden = isReadOnly();
+  setPlayable(cells[10], s.recording != null);
   const verb = running ? 'Kill' : 'Remove';
   setText(kill, confirming.has(s.id) ? `${verb}?` : verb);
   kill.title = running ? 'Send the stop signal to the command' : 'Remove it from the list';
@@ -216,17 +240,20 @@ function setupCreate(config: ServerConfig): void {
     cmdline.hidden = select.value !== 'custom';
     if (!cmdline.hidden) cmdline.focus();
   });
+  // Checked as the server's default for API creates (--keep-sessions).
+  $<HTMLInputElement>('create-keep').checked = config.keep_sessions === true;
   $<HTMLFormElement>('create').addEventListener('submit', (e) => {
     e.preventDefault();
-    void create(select.value, cmdline.value.trim(), $<HTMLInputElement>('create-name').value.trim());
+    const keep = $<HTMLInputElement>('create-keep').checked;
+    void create(select.value, cmdline.value.trim(), $<HTMLInputElement>('create-name').value.trim(), keep);
   });
   // Disabled in the HTML until now: a click before the choices exist would submit the
   // bare form to the server.
   $<HTMLButtonElement>('create-submit').disabled = false;
 }
 
-async function create(choice: string, line: string, name: string): Promise<void> {
-  const body: { command?: string[]; name?: string } = {};
+async function create(choice: string, line: string, name: string, keep: boolean): Promise<void> {
+  const body: { command?: string[]; name?: string; keep: boolean } = { keep };
   if (choice.startsWith('named:')) body.command = [choice.slice('named:'.length)];
   if (choice === 'custom') {
     if (!line) {

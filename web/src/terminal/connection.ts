@@ -9,6 +9,7 @@
 // throttles the command to the speed the browser really renders at.
 import { api, apiUrl, ApiError } from '../common/api';
 import { authInfo, toLogin } from '../common/auth';
+import { labelFromMessage, publishSessionLabel, refreshSessionLabel } from './sessionlabel';
 
 export interface Hello {
   id: string;
@@ -100,6 +101,11 @@ export class Connection {
     return true;
   }
 
+  /** Input bytes queued in the socket, not yet sent (for pacing file uploads). */
+  buffered(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
   sendResize(cols: number, rows: number): void {
     if (this.writable) this.control({ type: 'resize', cols, rows });
   }
@@ -186,8 +192,13 @@ export class Connection {
         this.attempt = 0;
         this.on.hello(hello, resumed);
         this.on.state({ kind: 'connected' });
+        // Its name and keep (renamed while this page was away, too).
+        void refreshSessionLabel(this.id);
         break;
       }
+      case 'session':
+        publishSessionLabel(labelFromMessage(this.id, msg));
+        break;
       case 'gap': {
         const from = Number(msg.from);
         const to = Number(msg.to);

@@ -1,5 +1,7 @@
 // The key bar for touch screens and small windows: the keys a phone keyboard lacks —
-// Esc, Tab, sticky Ctrl and Alt (they apply to the next key typed), and arrows.
+// Esc, Tab, sticky Ctrl and Alt (they apply to the next key typed), arrows, and behind
+// "More" the symbols phone keyboards hide (| ~ / - _ `), Home/End, PgUp/PgDn and F1–F12.
+// Each sends what xterm sends for the key, with the armed modifiers.
 import type { Terminal } from '@xterm/xterm';
 
 interface Key {
@@ -23,10 +25,40 @@ const ARROWS: [string, string, string][] = [
   ['→', 'Right', 'C'],
 ];
 
+/** Characters phone keyboards hide on a second or third layer. */
+const SYMBOLS: [string, string][] = [
+  ['|', 'Vertical bar'],
+  ['~', 'Tilde'],
+  ['/', 'Slash'],
+  ['-', 'Hyphen'],
+  ['_', 'Underscore'],
+  ['`', 'Backtick'],
+];
+
+/** `ESC [ N ~` keys: PgUp, PgDn and F5–F12. */
+const TILDE: Record<string, number> = {
+  PgUp: 5,
+  PgDn: 6,
+  F5: 15,
+  F6: 17,
+  F7: 18,
+  F8: 19,
+  F9: 20,
+  F10: 21,
+  F11: 23,
+  F12: 24,
+};
+
+/** xterm's modifier parameter: 1 + Alt(2) + Ctrl(4). */
+function modParam(m: Mods): number {
+  return 1 + (m.alt ? 2 : 0) + (m.ctrl ? 4 : 0);
+}
+
 export class KeyBar {
   private readonly mods: Mods = { ctrl: false, alt: false };
   private readonly buttons = new Map<keyof Mods, HTMLButtonElement>();
   private readonly small = matchMedia('(pointer: coarse), (max-width: 640px)');
+  private readonly more: HTMLElement[];
   private enabled = false;
 
   constructor(
@@ -34,14 +66,44 @@ export class KeyBar {
     private readonly term: Terminal,
     private readonly send: (data: string) => void,
   ) {
-    const keys: Key[] = [
+    const more: Key = { label: '⋯', title: 'More keys' };
+    const main: Key[] = [
       { label: 'Esc', title: 'Escape', press: () => this.apply('\x1b') },
       { label: 'Tab', title: 'Tab', press: () => this.apply('\t') },
       { label: 'Ctrl', title: 'Ctrl applies to the next key', modifier: 'ctrl' },
       { label: 'Alt', title: 'Alt applies to the next key', modifier: 'alt' },
-      ...ARROWS.map(([label, title, final]) => ({ label, title, press: (m: Mods) => this.arrow(final, m) })),
+      ...ARROWS.map(([label, title, final]) => ({ label, title, press: (m: Mods) => this.cursor(final, m) })),
+      more,
     ];
-    for (const key of keys) el.append(this.button(key));
+    const second: Key[] = [
+      ...SYMBOLS.map(([ch, title]) => ({ label: ch, title, press: () => this.apply(ch) })),
+      { label: 'Home', title: 'Home', press: (m: Mods) => this.cursor('H', m) },
+      { label: 'End', title: 'End', press: (m: Mods) => this.cursor('F', m) },
+      { label: 'PgUp', title: 'Page Up', press: (m: Mods) => this.tilde(TILDE.PgUp, m) },
+      { label: 'PgDn', title: 'Page Down', press: (m: Mods) => this.tilde(TILDE.PgDn, m) },
+    ];
+    const fkeys: Key[] = Array.from({ length: 12 }, (_, i) => {
+      const name = `F${i + 1}`;
+      const press = i < 4 ? (m: Mods) => this.ss3('PQRS'[i], m) : (m: Mods) => this.tilde(TILDE[name], m);
+      return { label: name, title: name, press };
+    });
+    const rows = [main, second, fkeys].map((keys, i) => {
+      const row = document.createElement('div');
+      row.className = ['keybar-row', 'keybar-row keybar-more', 'keybar-row keybar-more keybar-fn'][i];
+      row.append(...keys.map((k) => this.button(k)));
+      return row;
+    });
+    el.append(...rows);
+    this.more = rows.slice(1);
+    const toggle = rows[0].lastElementChild as HTMLButtonElement;
+    toggle.setAttribute('aria-expanded', 'false');
+    more.press = () => {
+      const open = toggle.getAttribute('aria-expanded') !== 'true';
+      toggle.setAttribute('aria-expanded', String(open));
+      for (const row of this.more) row.hidden = !open;
+      return '';
+    };
+    for (const row of this.more) row.hidden = true;
     this.small.addEventListener('change', () => this.update());
     this.update();
   }
@@ -69,12 +131,27 @@ export class KeyBar {
     return out;
   }
 
-  private arrow(final: string, m: Mods): string {
-    // Modifier parameter as xterm encodes it: 1 + Alt(2) + Ctrl(4).
-    const param = 1 + (m.alt ? 2 : 0) + (m.ctrl ? 4 : 0);
+  /** Arrows, Home and End: `ESC [ 1 ; m X` with modifiers, else `ESC [ X`, or `ESC O X`
+   * in application cursor mode (DECCKM). */
+  private cursor(final: string, m: Mods): string {
+    const param = modParam(m);
     this.disarm();
     if (param > 1) return `\x1b[1;${param}${final}`;
     return (this.term.modes.applicationCursorKeysMode ? '\x1bO' : '\x1b[') + final;
+  }
+
+  /** PgUp, PgDn, F5–F12: `ESC [ N ~`, `ESC [ N ; m ~` with modifiers. */
+  private tilde(n: number, m: Mods): string {
+    const param = modParam(m);
+    this.disarm();
+    return param > 1 ? `\x1b[${n};${param}~` : `\x1b[${n}~`;
+  }
+
+  /** F1–F4: `ESC O P`..`ESC O S`, `ESC [ 1 ; m P` with modifiers. */
+  private ss3(final: string, m: Mods): string {
+    const param = modParam(m);
+    this.disarm();
+    return param > 1 ? `\x1b[1;${param}${final}` : `\x1bO${final}`;
   }
 
   private button(key: Key): HTMLButtonElement {
@@ -91,7 +168,8 @@ export class KeyBar {
         this.mods[key.modifier] = !this.mods[key.modifier];
         b.setAttribute('aria-pressed', String(this.mods[key.modifier]));
       } else if (key.press) {
-        this.send(key.press(this.mods));
+        const data = key.press(this.mods);
+        if (data) this.send(data);
       }
       this.term.focus();
     });
@@ -109,11 +187,12 @@ export class KeyBar {
 }
 
 /** Ctrl+key as a terminal sends it: letters and `@[\]^_` to C0 controls, `?` to DEL,
- * space to NUL; anything else unchanged. */
+ * `/` to US (^_, as xterm), space to NUL; anything else unchanged. */
 export function controlChar(ch: string): string {
   const c = ch.toUpperCase().charCodeAt(0);
   if (c >= 0x40 && c <= 0x5f) return String.fromCharCode(c - 0x40);
   if (ch === '?') return '\x7f';
+  if (ch === '/') return '\x1f';
   if (ch === ' ') return '\x00';
   return ch;
 }

@@ -11,8 +11,15 @@ import { shareSession } from '../common/share';
 import { Answers } from './answers';
 import { Connection, type ExitStatus, type Hello, type State } from './connection';
 import { KeyBar } from './keybar';
+import { onSessionLabel, showSessionName } from './sessionlabel';
 import { resolveOptions, type UiOptions } from './options';
 import { createTerminal, installClipboard, loadExtras } from './view';
+import type { TransferHost, Transfers } from './transfer/transfers';
+import { ESCAPE_SHORTCUT, installFocusEscape } from './escape';
+import { leavingOnPurpose, watchOwnNavigation } from './leave';
+import { Title } from './title';
+import { clipboardNotice } from './toast';
+import { installTouchScroll } from './touch';
 
 const $ = (id: string) => document.getElementById(id) as HTMLElement;
 
@@ -31,6 +38,8 @@ class TerminalPage {
   private countdown: number | undefined;
   private sizeOverlayTimer: number | undefined;
   private attached = false;
+  /** File transfer (trzsz, ZMODEM), when an option turns it on. */
+  transfer: Transfers | null = null;
 
   constructor(
     private readonly term: Terminal,
@@ -45,18 +54,18 @@ class TerminalPage {
     this.answers = new Answers(term);
     this.conn = new Connection(id, {
       hello: (h, resumed) => this.hello(h, resumed),
-      output: (bytes, end) => this.answers.write(bytes, end, () => this.conn.rendered(end)),
+      output: (bytes, end) =>
+        this.transfer ? this.transfer.output(bytes, end) : this.answers.write(bytes, end, () => this.conn.rendered(end)),
       gap: (from, to) => term.write(`\r\n\x1b[0;7m[ringtty: ${to - from} bytes of output were skipped]\x1b[0m\r\n`),
       resize: (cols, rows) => this.sessionResized(cols, rows),
       role: (driver, offset) => {
         this.answers.role(driver, offset);
+        this.transfer?.role(driver, offset);
         if (this.writable) this.setRole(driver ? 'driver' : 'viewer');
       },
       state: (s) => this.state(s),
     });
-    const session = $('status-session');
-    session.textContent = id.length > 10 ? `${id.slice(0, 8)}…` : id;
-    session.title = `session ${id}`;
+    showSessionName($('status-session'), id);
 
     term.onData((data) => {
       // xterm.js's answers to queries skip the key bar's sticky modifiers.
@@ -65,22 +74,33 @@ class TerminalPage {
     });
     term.onBinary((data) => this.inputBytes(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
     term.onResize(({ cols, rows }) => this.showSize(cols, rows));
-    term.onTitleChange((title) => {
-      if (!ui.titleFixed) document.title = title || 'ringtty';
-    });
-    if (ui.titleFixed) document.title = ui.titleFixed;
-    installClipboard(term, () => this.writable && this.live, (text) => this.notice(text, []));
+    installClipboard(term, () => this.writable && this.live, (text) => clipboardNotice(text, () => term.focus()));
     this.watchSize();
     window.addEventListener('beforeunload', (e) => {
       // Reloading keeps the session (it waits --detach-timeout for a client), but
       // closing the tab by accident (Ctrl+W is "delete word" in a shell) is still worth a question.
-      if (!ui.disableLeaveAlert && this.writable && this.live) e.preventDefault();
+      if (!ui.disableLeaveAlert && this.writable && this.live && !leavingOnPurpose()) e.preventDefault();
     });
     this.showSize(term.cols, term.rows);
   }
 
   start(): void {
     this.conn.start();
+  }
+
+  /** What file transfer (./transfer) needs from the page. */
+  transferHost(): TransferHost {
+    return {
+      term: this.term,
+      write: (data, end, done) => this.answers.write(data, end, done ?? (() => {})),
+      consumed: (end) => this.conn.rendered(end),
+      send: (bytes) => {
+        if (!this.writable || !this.live) return false;
+        this.inputBytes(bytes);
+        return true;
+      },
+      buffered: () => this.conn.buffered(),
+    };
   }
 
   private hello(h: Hello, resumed: boolean): void {
@@ -90,6 +110,7 @@ class TerminalPage {
     if (!resumed) this.term.reset();
     // Every connection starts as a viewer; the server says when it drives.
     this.answers.attached(h.offset);
+    this.transfer?.attached();
     this.term.options.disableStdin = !h.writable;
     $('readonly-banner').hidden = h.writable;
     this.keybar.setEnabled(h.writable);
@@ -106,6 +127,8 @@ class TerminalPage {
   }
 
   private input(data: string): void {
+    // During a file transfer, keys are the transfer's (Ctrl+C cancels it).
+    if (this.transfer?.input(data)) return;
     if (data) this.inputBytes(this.encoder.encode(data));
   }
 
@@ -211,10 +234,25 @@ class TerminalPage {
     $('status-state').textContent = status;
     this.term.options.disableStdin = true;
     this.keybar.setEnabled(false);
-    this.notice(message, [
+    // As ttyd's "Press ⏎ to Reconnect": the buttons take the focus (Tab moves between
+    // them) and Enter anywhere but on another control starts a new session.
+    this.notice(`${message} Press Enter for a new session.`, [
       ['New session', newSession],
       ['All sessions', () => location.assign('./sessions')],
     ]);
+    ($('notice-actions').firstElementChild as HTMLElement | null)?.focus();
+    // Capture: xterm.js stops the keys its textarea gets, even with input disabled.
+    document.addEventListener(
+      'keydown',
+      (e) => {
+        const controls = 'button, a[href], input, select, textarea:not(.xterm-helper-textarea)';
+        const onControl = e.target instanceof Element && e.target.closest(controls);
+        if (e.key !== 'Enter' || e.isComposing || onControl) return;
+        e.preventDefault();
+        newSession();
+      },
+      true,
+    );
   }
 
   private notice(text: string, actions: [string, () => void][]): void {
@@ -296,7 +334,22 @@ async function main(): Promise<void> {
   $('readonly-server').hidden = readOnlyLogin;
   $('readonly-link').hidden = !readOnlyLogin;
   const { term, fit } = createTerminal($('terminal'), options);
+  const title = new Title(config.host, options.ui.titleFixed);
+  term.onTitleChange((osc) => title.set({ osc }));
+  // A rename while attached (or while away: published after each hello) shows at once.
+  onSessionLabel((label) => title.set({ name: label.name }));
+  installTouchScroll($('terminal'), term);
+  installFocusEscape($('terminal'), $('notice'), $('status'), () => term.focus());
+  term.textarea?.setAttribute('aria-keyshortcuts', 'Control+Shift+Period');
+  term.textarea?.setAttribute('aria-description', `${ESCAPE_SHORTCUT} leaves the terminal for the page's controls`);
+  watchOwnNavigation();
   const extras = loadExtras($('terminal'), term, options);
+  // File transfer's code and libraries, fetched only when an option turns it on; never
+  // for a page that cannot type (a read-only server or login).
+  const transfers =
+    (options.ui.enableTrzsz || options.ui.enableZmodem) && config.writable && !readOnlyLogin
+      ? import('./transfer/transfers')
+      : null;
   const params = new URLSearchParams(location.search);
   // A share link's login reaches one session: that is the one to show.
   let id = params.get('s') ?? auth.user?.session ?? null;
@@ -306,7 +359,11 @@ async function main(): Promise<void> {
   }
   if (!id) {
     try {
-      id = (await api.create({ cols: term.cols, rows: term.rows })).id;
+      // Not kept (it ends --detach-timeout after its last tab), whatever the server's
+      // --keep-sessions, unless the URL asks for it (`keep=true`).
+      const created = await api.create({ cols: term.cols, rows: term.rows, keep: params.get('keep') === 'true' });
+      id = created.id;
+      title.set({ name: created.name, command: created.command });
     } catch (e) {
       fatal(`Cannot start a session: ${(e as Error).message}`);
       return;
@@ -314,9 +371,18 @@ async function main(): Promise<void> {
     // The id in the URL: a reload reattaches, and the address can be shared.
     params.set('s', id);
     history.replaceState(history.state, '', `?${params}${location.hash}`);
+  } else {
+    // The command of a session this page did not create, for the title (its name comes
+    // with every hello: onSessionLabel above).
+    void api.session(id).then(
+      (s) => title.set({ command: s.command }),
+      () => title.set({ command: config.command }),
+    );
   }
   await extras;
-  new TerminalPage(term, fit, id, options.ui, readOnlyLogin).start();
+  const page = new TerminalPage(term, fit, id, options.ui, readOnlyLogin);
+  if (transfers) page.transfer = await startTransfers(transfers, page.transferHost(), options.ui);
+  page.start();
   if (canShare(auth)) {
     const share = $('share') as HTMLButtonElement;
     const session = id;
@@ -325,6 +391,25 @@ async function main(): Promise<void> {
       share.disabled = true;
       void shareSession(session, (message) => showError(message)).finally(() => (share.disabled = false));
     });
+  }
+}
+
+/** Loads file transfer; the terminal works without it if that fails. */
+async function startTransfers(
+  module: Promise<typeof import('./transfer/transfers')>,
+  host: TransferHost,
+  ui: UiOptions,
+): Promise<Transfers | null> {
+  try {
+    const { createTransfers } = await module;
+    return await createTransfers(host, {
+      trzsz: ui.enableTrzsz,
+      zmodem: ui.enableZmodem,
+      dragInitTimeout: ui.trzszDragInitTimeout,
+    });
+  } catch (e) {
+    showError(`File transfer is unavailable: ${(e as Error).message}`);
+    return null;
   }
 }
 

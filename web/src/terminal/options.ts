@@ -56,6 +56,12 @@ export interface UiOptions {
   titleFixed: string | null;
   /** Sixel and iTerm inline images (the image addon). */
   enableSixel: boolean;
+  /** File transfer with trzsz (`trz`/`tsz`, drag and drop): docs/WEB.md "File transfer". */
+  enableTrzsz: boolean;
+  /** File transfer with ZMODEM (`rz`/`sz`). */
+  enableZmodem: boolean;
+  /** Milliseconds to wait for `trz` to start after files are dropped (trzsz's default, 3000, when null). */
+  trzszDragInitTimeout: number | null;
 }
 
 const UI_OPTIONS: Record<keyof UiOptions, Kind[]> = {
@@ -64,10 +70,13 @@ const UI_OPTIONS: Record<keyof UiOptions, Kind[]> = {
   disableResizeOverlay: ['boolean'],
   titleFixed: ['string'],
   enableSixel: ['boolean'],
+  enableTrzsz: ['boolean'],
+  enableZmodem: ['boolean'],
+  trzszDragInitTimeout: ['number'],
 };
 
 /** Query parameters that are not options. */
-const RESERVED = new Set(['s']);
+const RESERVED = new Set(['s', 'keep']);
 
 export const DEFAULT_XTERM: ITerminalOptions = {
   fontSize: 15,
@@ -85,6 +94,9 @@ export const DEFAULT_UI: UiOptions = {
   disableResizeOverlay: false,
   titleFixed: null,
   enableSixel: true,
+  enableTrzsz: false,
+  enableZmodem: false,
+  trzszDragInitTimeout: null,
 };
 
 export interface Options {
