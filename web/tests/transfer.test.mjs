@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { SHELL, SHOTS, launchBrowser, newPage, openTerminal, run, startServer, waitForLine } from './lib.mjs';
+import { SHELL, SHOTS, launchBrowser, newPage, openTerminal, run, screenLines, startServer, waitForLine } from './lib.mjs';
 
 const TOOLS = ['rz', 'sz', 'trz', 'tsz'];
 const missing = TOOLS.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
@@ -53,6 +53,11 @@ async function terminalIn(name) {
   const cwd = join(dir, name);
   mkdirSync(cwd);
   await run(page, `cd ${cwd} && clear`);
+  // The shell is back at its prompt in the new directory (clear leaves only that).
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('#terminal .xterm-rows > div')].map((r) => r.textContent.trimEnd());
+    return rows[0] === 'rt$' && rows.slice(1).every((r) => r === '');
+  });
   return { page, cwd };
 }
 
@@ -99,7 +104,11 @@ async function fileOnDisk(page, path, size) {
     if (existsSync(path) && statSync(path).size === size) return readFileSync(path);
     await page.waitForTimeout(100);
   }
-  throw new Error(`${path} did not reach ${size} bytes`);
+  // What is there, and what the terminal says, for whoever reads the failure.
+  const where = dirname(path);
+  const files = existsSync(where) ? readdirSync(where).map((f) => `${f}: ${statSync(join(where, f)).size} B`) : [];
+  const screen = (await screenLines(page)).filter((l) => l).join('\n');
+  throw new Error(`${path} did not reach ${size} bytes; ${where} holds [${files.join(', ')}]; the screen:\n${screen}`);
 }
 
 /** The terminal still works: a command typed runs and its output shows. First the
