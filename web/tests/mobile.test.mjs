@@ -118,8 +118,9 @@ describe('on a phone (390×844, touch)', () => {
     await page.keyboard.press('q');
     await waitForLine(page, /^rt\$$/);
     // Mouse tracking on (SGR): the swipe arrives as wheel-down reports.
-    await run(page, "printf '\\033[?1000h\\033[?1006h'; cat -v");
-    await page.waitForTimeout(300);
+    // The marker comes after the modes are set and once cat will get what is typed.
+    await run(page, "printf '\\033[?1000h\\033[?1006h'; echo wheel-ready; cat -v");
+    await waitForLine(page, /^wheel-ready$/);
     await swipe(page, x, box.y + 400, box.y + 300, 4);
     await page.keyboard.press('Enter');
     // A line a wheel notch: 100 px is several lines, so several reports.
@@ -154,7 +155,11 @@ describe('on a phone (390×844, touch)', () => {
     assert.ok(await page.$$eval('.keybar-row', (rows) => rows.every((r) => r.scrollWidth <= r.clientWidth)));
     await page.screenshot({ path: join(SHOTS, 'mobile-keybar.png') });
     // Focus stays on the terminal after a key: what follows is typed into cat -v.
-    await run(page, 'cat -v');
+    // Keys typed before bash has handed the terminal over would go to its readline: the
+    // marker is printed after bash set the terminal back to cooked mode, so what is
+    // typed from then on waits for cat.
+    await run(page, 'echo keys-1; cat -v');
+    await waitForLine(page, /^keys-1$/);
     const [CTRL, ALT] = ['Ctrl applies to the next key', 'Alt applies to the next key'];
     const press = async (...titles) => {
       for (const t of titles) await page.click(`#keybar button[title="${t}"]`);
@@ -176,8 +181,8 @@ describe('on a phone (390×844, touch)', () => {
     }
     await page.keyboard.press('Control+C');
     // Application cursor mode (DECCKM): Home and End as ESC O H / ESC O F.
-    await run(page, "printf '\\033[?1h'; cat -v");
-    await page.waitForTimeout(300);
+    await run(page, "printf '\\033[?1h'; echo keys-2; cat -v");
+    await waitForLine(page, /^keys-2$/);
     await press('Home', 'End', 'Up');
     await waitForLines(page, '^[OH^[OF^[OA');
     await page.keyboard.press('Control+C');
@@ -234,7 +239,8 @@ describe('polish', () => {
   test('Ctrl+Shift+. leaves the terminal for the status line; Escape goes back; the shell gets nothing', async () => {
     const page = await newPage(browser, { server });
     await openTerminal(page, server.url);
-    await run(page, 'cat -v');
+    await run(page, 'echo keys-3; cat -v');
+    await waitForLine(page, /^keys-3$/);
     await page.keyboard.press('Control+Shift+Period');
     const focused = () =>
       page.evaluate(() => ({ id: document.activeElement?.id, inStatus: !!document.activeElement?.closest('#status') }));

@@ -115,7 +115,9 @@ describe('writable terminal (ringtty -W bash)', () => {
     const page = await newPage(browser, { server, viewport: { width: 480, height: 500 } });
     await openTerminal(page, server.url);
     assert.ok(await page.isVisible('#keybar'));
-    await run(page, 'cat -v');
+    // Typed once cat has the terminal (after the marker), not into bash's readline.
+    await run(page, 'echo keys-ready; cat -v');
+    await waitForLine(page, /^keys-ready$/);
     await page.click('#keybar button:text("Esc")');
     await page.click('#keybar button:text("Ctrl")');
     assert.equal(await page.getAttribute('#keybar button:text("Ctrl")', 'aria-pressed'), 'true');
