@@ -187,6 +187,16 @@ describe('on a phone (390×844, touch)', () => {
     await waitForLines(page, '^[OH^[OF^[OA');
     await page.keyboard.press('Control+C');
     await run(page, "printf '\\033[?1l'");
+    // The extra rows stay as left, across a reload; closed, they stay closed.
+    await page.reload();
+    await page.locator('#keybar button[title="F1"]').waitFor({ state: 'visible' });
+    assert.equal(await more.getAttribute('aria-expanded'), 'true');
+    await more.click();
+    assert.ok(!(await page.isVisible('#keybar button[title="F1"]')));
+    await page.reload();
+    await page.locator('#keybar button[title="More keys"]').waitFor({ state: 'visible' });
+    assert.equal(await more.getAttribute('aria-expanded'), 'false');
+    assert.ok(!(await page.isVisible('#keybar button[title="F1"]')));
     assert.deepEqual(page.problems(), []);
     await page.close();
   });

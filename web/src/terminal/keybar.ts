@@ -96,14 +96,18 @@ export class KeyBar {
     el.append(...rows);
     this.more = rows.slice(1);
     const toggle = rows[0].lastElementChild as HTMLButtonElement;
-    toggle.setAttribute('aria-expanded', 'false');
-    more.press = () => {
-      const open = toggle.getAttribute('aria-expanded') !== 'true';
+    const show = (open: boolean) => {
       toggle.setAttribute('aria-expanded', String(open));
       for (const row of this.more) row.hidden = !open;
+    };
+    more.press = () => {
+      const open = toggle.getAttribute('aria-expanded') !== 'true';
+      show(open);
+      remember(open);
       return '';
     };
-    for (const row of this.more) row.hidden = true;
+    // The extra rows stay as the user left them, across reloads and sessions.
+    show(remembered());
     this.small.addEventListener('change', () => this.update());
     this.update();
   }
@@ -195,4 +199,24 @@ export function controlChar(ch: string): string {
   if (ch === '/') return '\x1f';
   if (ch === ' ') return '\x00';
   return ch;
+}
+
+/** Where the key bar's *More keys* choice is kept (this origin's localStorage). */
+const MORE_KEYS = 'ringtty.moreKeys';
+
+function remembered(): boolean {
+  try {
+    return localStorage.getItem(MORE_KEYS) === 'open';
+  } catch {
+    return false; // storage refused (a privacy setting): closed, as by default
+  }
+}
+
+function remember(open: boolean): void {
+  try {
+    if (open) localStorage.setItem(MORE_KEYS, 'open');
+    else localStorage.removeItem(MORE_KEYS);
+  } catch {
+    // storage refused: the choice lasts as long as the page
+  }
 }
