@@ -80,8 +80,10 @@ test('a recorded session plays back as the terminal showed it, with seek and spe
     assert.equal(res.status, 200);
     const [, ...events] = (await res.text()).trimEnd().split('\n').map((l) => JSON.parse(l));
     const at = (re) => events.find((e) => e[1] === 'o' && re.test(e[2]))[0];
-    const first = at(/first/);
-    const second = at(/second/);
+    // The lines printed (CR LF), not the command line's echo, which names both and may
+    // come in pieces at any time before them.
+    const first = at(/first\r\n/);
+    const second = at(/second\r\n/);
     assert.ok(second > first, `${first} < ${second}`);
 
     // Room for the recorded terminal (the terminal page's size) and the controls.
